@@ -1,0 +1,20 @@
+"""JupyterHub on a Docker host: `pulumi up` builds the images and runs everything."""
+
+import pulumi
+
+from components.config import load_config
+from components.deployment import Deployment, DeploymentArgs
+
+deployment = Deployment("jupyterhub", DeploymentArgs(config=load_config()))
+
+outputs = {
+    "publicUrl": deployment.public_url,
+    "networkName": deployment.network.name,
+    "proxyContainer": deployment.proxy.container.name,
+    "hubContainer": deployment.hub.container.name,
+    "hubImage": deployment.hub_image.ref,
+    "notebookImage": deployment.notebook_image.ref,
+    "notebookImageInUse": deployment.notebook_image_in_use,
+}
+for key, value in outputs.items():
+    pulumi.export(key, value)

@@ -1,0 +1,101 @@
+"""A Docker image built on this host from a folder of the project, tagged by content.
+
+The docker provider hashes the build context itself, but that hash is invisible to
+the program, so a container wired to the image name would never roll. Here the
+tag is a hash of the context files and the build args: any edit gives a new
+reference, `pulumi preview` shows it, and the old image stays on the host.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pulumi
+import pulumi_docker as docker
+
+TAG_LENGTH = 12
+# Images are built for the host they run on.
+BUILD_PLATFORM = {"x86_64": "linux/amd64", "aarch64": "linux/arm64"}.get(platform.machine(), "linux/amd64")
+
+
+class BuildContextError(ValueError):
+    """A build context is unusable (no Dockerfile); raised before anything is declared."""
+
+
+def _ignored_patterns(context: Path) -> list[str]:
+    ignore_file = context / ".dockerignore"
+    if not ignore_file.exists():
+        return []
+    lines = (line.strip() for line in ignore_file.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def context_files(context: Path) -> list[Path]:
+    """The files Docker would send as the build context (simple .dockerignore patterns)."""
+    patterns = _ignored_patterns(context)
+
+    def ignored(relative: str) -> bool:
+        return any(fnmatch.fnmatch(relative, p) or relative.startswith(p.rstrip("/") + "/") for p in patterns)
+
+    return sorted(
+        path for path in context.rglob("*") if path.is_file() and not ignored(path.relative_to(context).as_posix())
+    )
+
+
+def content_tag(context: Path, build_args: dict[str, str]) -> str:
+    digest = hashlib.sha256()
+    for path in context_files(context):
+        digest.update(path.relative_to(context).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    for key in sorted(build_args):
+        digest.update(f"{key}={build_args[key]}\0".encode())
+    return digest.hexdigest()[:TAG_LENGTH]
+
+
+def read_ca_certificates(path: str) -> str:
+    """PEM text of a certificate file, or of every *.crt in a directory ('' when unset)."""
+    if not path:
+        return ""
+    source = Path(path)
+    files = sorted(source.glob("*.crt")) if source.is_dir() else [source]
+    return "".join(file.read_text().strip() + "\n" for file in files)
+
+
+@dataclass(frozen=True)
+class BuiltImageArgs:
+    context_dir: str  # relative to the project root, e.g. "build.notebook"
+    repository: str  # image name without tag
+    build_args: dict[str, str] = field(default_factory=dict)
+
+
+class BuiltImage(pulumi.ComponentResource):
+    ref: str
+    image: docker.Image
+
+    def __init__(self, name: str, args: BuiltImageArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("jupyterhub-docker:index:BuiltImage", name, None, opts)
+        # Relative to the project folder, where Pulumi runs the program.
+        context = Path(args.context_dir)
+        if not (context / "Dockerfile").is_file():
+            raise BuildContextError(
+                f"{args.context_dir}/Dockerfile is missing: the {name} image cannot be built. "
+                f"Fix: restore it (git checkout -- {args.context_dir}/Dockerfile)"
+            )
+        self.ref = f"{args.repository}:{content_tag(context, args.build_args)}"
+        self.image = docker.Image(
+            name,
+            image_name=self.ref,
+            build=docker.DockerBuildArgs(
+                context=args.context_dir,
+                dockerfile=f"{args.context_dir}/Dockerfile",
+                args=args.build_args,
+                platform=BUILD_PLATFORM,
+            ),
+            skip_push=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"ref": self.ref, "imageId": self.image.repo_digest})

@@ -1,0 +1,331 @@
+"""Stack configuration: read once, checked once, typed.
+
+Every key lives in `Pulumi.<stack>.yaml` under the project's namespace and is
+documented in the README. A bad value raises `ConfigError`, naming the key, the
+value and the fix, before any resource is declared.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+AUTHENTICATORS = ("native", "github", "generic-oauth", "shared-password")
+OAUTH_AUTHENTICATORS = ("github", "generic-oauth")
+SPAWNERS = ("docker", "systemuser")
+
+# JupyterHub's own rule for user names is loose; this is the subset that is also
+# a valid Docker container / volume name fragment (jupyter-<name>).
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+_MEMORY = re.compile(r"^[1-9][0-9]*[KMGT]?$")
+_IMAGE_REF = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*$")
+
+
+class ConfigError(ValueError):
+    """A stack config value is missing or wrong; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    type: str = "native"
+    admin_users: tuple[str, ...] = ()
+    allowed_users: tuple[str, ...] = ()
+    allow_all: bool = False
+    open_signup: bool = False
+    oauth_client_id: str = ""
+    oauth_callback_url: str = ""
+    oauth_authorize_url: str = ""
+    oauth_token_url: str = ""
+    oauth_userdata_url: str = ""
+    oauth_username_claim: str = "preferred_username"
+    allowed_organizations: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SpawnerConfig:
+    type: str = "docker"
+    mem_limit: str = "2G"
+    cpu_limit: float = 1.0
+    start_timeout_s: int = 120
+    extra_images: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CullerConfig:
+    enabled: bool = True
+    timeout_s: int = 3600
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    base_image: str = "debian:trixie-slim"
+    extra_ca_certs_path: str = ""
+    pip_index_url: str = "https://pypi.org/simple"
+    npm_registry: str = "https://registry.npmjs.org/"
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    name: str = "jupyterhub"
+    public_ip: str = "0.0.0.0"
+    public_port: int = 8000
+    build: BuildConfig = field(default_factory=BuildConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    spawner: SpawnerConfig = field(default_factory=SpawnerConfig)
+    culler: CullerConfig = field(default_factory=CullerConfig)
+    notebook_rollback_image: str = ""
+    oauth_client_secret: pulumi.Output[str] | None = None
+    shared_password: pulumi.Output[str] | None = None
+
+    @property
+    def publishes_on_loopback(self) -> bool:
+        return ipaddress.ip_address(self.public_ip).is_loopback
+
+
+def _fail(key: str, value: object, problem: str, fix: str) -> ConfigError:
+    return ConfigError(f"config '{key}' = {value!r}: {problem}. Fix: {fix}")
+
+
+class _Reader:
+    """Typed getters over a raw key -> value mapping (values as Pulumi gives them)."""
+
+    def __init__(self, raw: Mapping[str, Any]):
+        self.raw = raw
+
+    def str(self, key: str, default: str) -> str:
+        value = self.raw.get(key, default)
+        if not isinstance(value, str):
+            raise _fail(key, value, "must be a string", f"pulumi config set {key} <text>")
+        return value
+
+    def int(self, key: str, default: int, low: int, high: int) -> int:
+        value = self.raw.get(key, default)
+        try:
+            number = int(str(value))
+        except ValueError:
+            number = None
+        if number is None or not low <= number <= high or isinstance(value, bool):
+            raise _fail(
+                key, value, f"must be a whole number from {low} to {high}", f"pulumi config set {key} {default}"
+            )
+        return number
+
+    def float(self, key: str, default: float, low: float, high: float) -> float:
+        value = self.raw.get(key, default)
+        try:
+            number = float(str(value))
+        except ValueError:
+            number = None
+        if number is None or not low < number <= high or isinstance(value, bool):
+            raise _fail(key, value, f"must be a number above {low} and at most {high}", f"pulumi config set {key} {default}")
+        return number
+
+    def bool(self, key: str, default: bool) -> bool:
+        value = self.raw.get(key, default)
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("true", "false"):
+            return str(value).lower() == "true"
+        raise _fail(key, value, "must be true or false", f"pulumi config set {key} {str(default).lower()}")
+
+    def str_list(self, key: str) -> tuple[str, ...]:
+        value = self.raw.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise _fail(key, value, "must be a list of strings", f"pulumi config set --path '{key}[0]' <text>")
+        return tuple(value)
+
+    def str_map(self, key: str) -> dict[str, str]:
+        value = self.raw.get(key, {})
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise _fail(key, value, "must be a map of label to string", f"pulumi config set --path '{key}.<label>' <text>")
+        return {str(k): v for k, v in value.items()}
+
+    def section(self, key: str) -> _Reader:
+        value = self.raw.get(key, {})
+        if not isinstance(value, dict):
+            raise _fail(key, value, "must be an object", f"see the README's table of '{key}.*' keys")
+        return _Reader({f"{key}.{k}": v for k, v in value.items()})
+
+
+def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise _fail(key, value, f"unknown choice; expected one of {', '.join(choices)}", f"pulumi config set {key} {choices[0]}")
+
+
+def _check_usernames(key: str, names: tuple[str, ...]) -> None:
+    for name in names:
+        if not _USERNAME.match(name):
+            raise _fail(
+                key,
+                name,
+                "not a valid user name (lower-case letters, digits, '.', '_', '-'; starts with a letter or digit)",
+                f"correct the name in {key}",
+            )
+
+
+def _parse_build(read: _Reader) -> BuildConfig:
+    defaults = BuildConfig()
+    build = BuildConfig(
+        base_image=read.str("build.baseImage", defaults.base_image),
+        extra_ca_certs_path=read.str("build.extraCaCertsPath", defaults.extra_ca_certs_path),
+        pip_index_url=read.str("build.pipIndexUrl", defaults.pip_index_url),
+        npm_registry=read.str("build.npmRegistry", defaults.npm_registry),
+    )
+    if not _IMAGE_REF.match(build.base_image):
+        raise _fail("build.baseImage", build.base_image, "not an image reference", "pulumi config set --path build.baseImage debian:trixie-slim")
+    if build.extra_ca_certs_path and not Path(build.extra_ca_certs_path).exists():
+        raise _fail(
+            "build.extraCaCertsPath",
+            build.extra_ca_certs_path,
+            "no such file or directory",
+            "point it at a PEM file or a directory of *.crt files, or remove the key",
+        )
+    for key, url in (("build.pipIndexUrl", build.pip_index_url), ("build.npmRegistry", build.npm_registry)):
+        if not re.match(r"^https?://\S+$", url):
+            raise _fail(key, url, "not an http(s) URL", f"pulumi config set --path {key} <url>")
+    return build
+
+
+def _parse_auth(read: _Reader) -> AuthConfig:
+    auth = AuthConfig(
+        type=read.str("auth.type", "native"),
+        admin_users=read.str_list("auth.adminUsers"),
+        allowed_users=read.str_list("auth.allowedUsers"),
+        allow_all=read.bool("auth.allowAll", False),
+        open_signup=read.bool("auth.openSignup", False),
+        oauth_client_id=read.str("auth.oauthClientId", ""),
+        oauth_callback_url=read.str("auth.oauthCallbackUrl", ""),
+        oauth_authorize_url=read.str("auth.oauthAuthorizeUrl", ""),
+        oauth_token_url=read.str("auth.oauthTokenUrl", ""),
+        oauth_userdata_url=read.str("auth.oauthUserdataUrl", ""),
+        oauth_username_claim=read.str("auth.oauthUsernameClaim", "preferred_username"),
+        allowed_organizations=read.str_list("auth.allowedOrganizations"),
+    )
+    _check_choice("auth.type", auth.type, AUTHENTICATORS)
+    _check_usernames("auth.adminUsers", auth.admin_users)
+    _check_usernames("auth.allowedUsers", auth.allowed_users)
+    if auth.type in OAUTH_AUTHENTICATORS:
+        if not auth.oauth_client_id:
+            raise _fail("auth.oauthClientId", "", f"required for auth.type {auth.type}", "pulumi config set --path auth.oauthClientId <client id>")
+        if not auth.oauth_callback_url:
+            raise _fail(
+                "auth.oauthCallbackUrl",
+                "",
+                f"required for auth.type {auth.type}",
+                "pulumi config set --path auth.oauthCallbackUrl https://<host>/hub/oauth_callback",
+            )
+        if not (auth.allow_all or auth.allowed_users or auth.admin_users or auth.allowed_organizations):
+            raise _fail(
+                "auth.allowedUsers",
+                [],
+                "JupyterHub 5+ lets nobody in through OAuth without an allow rule",
+                "set auth.allowedUsers or auth.allowedOrganizations, or auth.allowAll true",
+            )
+    if auth.type == "generic-oauth":
+        for key, url in (
+            ("auth.oauthAuthorizeUrl", auth.oauth_authorize_url),
+            ("auth.oauthTokenUrl", auth.oauth_token_url),
+            ("auth.oauthUserdataUrl", auth.oauth_userdata_url),
+        ):
+            if not url:
+                raise _fail(key, "", "required for auth.type generic-oauth", f"pulumi config set --path {key} <url>")
+    return auth
+
+
+def _parse_spawner(read: _Reader) -> SpawnerConfig:
+    spawner = SpawnerConfig(
+        type=read.str("spawner.type", "docker"),
+        mem_limit=read.str("spawner.memLimit", "2G"),
+        cpu_limit=read.float("spawner.cpuLimit", 1.0, 0.0, 256.0),
+        start_timeout_s=read.int("spawner.startTimeoutSeconds", 120, 5, 3600),
+        extra_images=read.str_map("spawner.extraImages"),
+    )
+    _check_choice("spawner.type", spawner.type, SPAWNERS)
+    if not _MEMORY.match(spawner.mem_limit):
+        raise _fail("spawner.memLimit", spawner.mem_limit, "not a memory size", "use a number with an optional K, M, G or T suffix, e.g. 2G")
+    for label, ref in spawner.extra_images.items():
+        if not _IMAGE_REF.match(ref):
+            raise _fail(f"spawner.extraImages.{label}", ref, "not an image reference", "use name:tag of an image on the host")
+    return spawner
+
+
+def parse_config(raw: Mapping[str, Any], secrets: Mapping[str, pulumi.Output[str] | None]) -> StackConfig:
+    """Check raw stack config values (keys without the project prefix) and type them."""
+    read = _Reader(raw)
+    name = read.str("name", "jupyterhub")
+    if not _DOCKER_NAME.match(name):
+        raise _fail("name", name, "not usable in Docker names", "pulumi config set name jupyterhub")
+    public_ip = read.str("publicIp", "0.0.0.0")
+    try:
+        ipaddress.ip_address(public_ip)
+    except ValueError:
+        raise _fail("publicIp", public_ip, "not an IP address", "pulumi config set publicIp 127.0.0.1") from None
+    culler = read.section("culler")
+    config = StackConfig(
+        name=name,
+        public_ip=public_ip,
+        public_port=read.int("publicPort", 8000, 1, 65535),
+        build=_parse_build(read.section("build")),
+        auth=_parse_auth(read.section("auth")),
+        spawner=_parse_spawner(read.section("spawner")),
+        culler=CullerConfig(
+            enabled=culler.bool("culler.enabled", True),
+            timeout_s=culler.int("culler.timeoutSeconds", 3600, 60, 30 * 24 * 3600),
+        ),
+        notebook_rollback_image=read.str("notebookRollbackImage", ""),
+        oauth_client_secret=secrets.get("oauthClientSecret"),
+        shared_password=secrets.get("sharedPassword"),
+    )
+    if config.notebook_rollback_image and not _IMAGE_REF.match(config.notebook_rollback_image):
+        raise _fail(
+            "notebookRollbackImage",
+            config.notebook_rollback_image,
+            "not an image reference",
+            "use a name:tag from the stack output notebookImage of an earlier deploy, or remove the key",
+        )
+    if config.auth.type in OAUTH_AUTHENTICATORS and config.oauth_client_secret is None:
+        raise _fail(
+            "oauthClientSecret", None, f"required for auth.type {config.auth.type}", "pulumi config set --secret oauthClientSecret <secret>"
+        )
+    if config.auth.type == "shared-password":
+        if not config.publishes_on_loopback:
+            raise _fail(
+                "auth.type",
+                "shared-password",
+                f"the dev-only shared-password login is refused on a stack published on {public_ip}",
+                "use auth.type native, or pulumi config set publicIp 127.0.0.1",
+            )
+        if config.shared_password is None:
+            raise _fail("sharedPassword", None, "required for auth.type shared-password", "pulumi config set --secret sharedPassword <password>")
+    return config
+
+
+SECRET_KEYS = ("oauthClientSecret", "sharedPassword")
+OBJECT_KEYS = ("build", "auth", "spawner", "culler")
+
+
+def load_config() -> StackConfig:
+    """Read this stack's config through Pulumi and check it."""
+    config = pulumi.Config()
+    raw: dict[str, Any] = {}
+    for key in ("name", "publicIp", "publicPort", "notebookRollbackImage"):
+        value = config.get(key)
+        if value is not None:
+            raw[key] = value
+    for key in OBJECT_KEYS:
+        text = config.get(key)
+        if text is not None:
+            try:
+                raw[key] = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise _fail(key, text, f"not a YAML object ({error})", f"see the README's table of '{key}.*' keys") from None
+    secrets = {key: config.get_secret(key) for key in SECRET_KEYS}
+    return parse_config(raw, secrets)

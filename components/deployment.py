@@ -1,0 +1,138 @@
+"""The whole deployment: network, images, proxy and hub, wired from stack config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_random as random
+
+from components.built_image import BuiltImage, BuiltImageArgs, read_ca_certificates
+from components.config import OAUTH_AUTHENTICATORS, StackConfig
+from components.hub import Hub, HubArgs
+from components.network import Network, NetworkArgs
+from components.proxy import Proxy, ProxyArgs
+
+LABEL = "org.jupyterhub-docker.deployment"
+USER_CONTAINER_TEMPLATE = "jupyter-{username}"
+ROUTE_CHECK_INTERVAL_S = 10
+
+
+@dataclass(frozen=True)
+class DeploymentArgs:
+    config: StackConfig
+
+
+def hub_settings(config: StackConfig, network_name: str, proxy_api_url: str, hub_host: str, notebook_image: str) -> dict[str, Any]:
+    """The non-secret values jupyterhub_config.py reads (hub_config/settings.json)."""
+    auth, spawner = config.auth, config.spawner
+    return {
+        "hub_connect_ip": hub_host,
+        "proxy_api_url": proxy_api_url,
+        "network_name": network_name,
+        "route_check_interval": ROUTE_CHECK_INTERVAL_S,
+        "authenticator": {
+            "type": auth.type,
+            "admin_users": list(auth.admin_users),
+            "allowed_users": list(auth.allowed_users),
+            "allow_all": auth.allow_all,
+            "open_signup": auth.open_signup,
+            "oauth": {
+                "client_id": auth.oauth_client_id,
+                "callback_url": auth.oauth_callback_url,
+                "authorize_url": auth.oauth_authorize_url,
+                "token_url": auth.oauth_token_url,
+                "userdata_url": auth.oauth_userdata_url,
+                "username_claim": auth.oauth_username_claim,
+                "allowed_organizations": list(auth.allowed_organizations),
+            },
+        },
+        "spawner": {
+            "type": spawner.type,
+            "image": notebook_image,
+            "allowed_images": {"default": notebook_image, **spawner.extra_images},
+            "name_template": USER_CONTAINER_TEMPLATE,
+            "home_volume": f"{config.name}-home-{{username}}",
+            "mem_limit": spawner.mem_limit,
+            "cpu_limit": spawner.cpu_limit,
+            "start_timeout": spawner.start_timeout_s,
+            "labels": {LABEL: config.name},
+        },
+        "culler": {"enabled": config.culler.enabled, "timeout": config.culler.timeout_s},
+    }
+
+
+class Deployment(pulumi.ComponentResource):
+    public_url: str
+    network: Network
+    proxy: Proxy
+    hub: Hub
+    hub_image: BuiltImage
+    proxy_image: BuiltImage
+    notebook_image: BuiltImage
+    notebook_image_in_use: str
+
+    def __init__(self, name: str, args: DeploymentArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("jupyterhub-docker:index:Deployment", name, None, opts)
+        config = args.config
+        child = pulumi.ResourceOptions(parent=self)
+        labels = {LABEL: config.name}
+        build_args = {
+            "BASE_IMAGE": config.build.base_image,
+            "EXTRA_CA_CERTS": read_ca_certificates(config.build.extra_ca_certs_path),
+        }
+        pip_args = {**build_args, "PIP_INDEX_URL": config.build.pip_index_url}
+
+        self.network = Network("network", NetworkArgs(name=config.name), child)
+        self.proxy_image = BuiltImage(
+            "proxy-image",
+            BuiltImageArgs("build.proxy", f"{config.name}-proxy", {**build_args, "NPM_CONFIG_REGISTRY": config.build.npm_registry}),
+            child,
+        )
+        self.hub_image = BuiltImage("hub-image", BuiltImageArgs("hub_config", f"{config.name}-hub", pip_args), child)
+        self.notebook_image = BuiltImage("notebook-image", BuiltImageArgs("build.notebook", f"{config.name}-notebook", pip_args), child)
+        self.notebook_image_in_use = config.notebook_rollback_image or self.notebook_image.ref
+
+        proxy_token = random.RandomPassword("proxy-auth-token", length=48, special=False, opts=child)
+        # The provider marks `result` secret only in the engine; say so in the program too.
+        proxy_auth_token = pulumi.Output.secret(proxy_token.result)
+        hub_name, proxy_name = f"{config.name}-hub", f"{config.name}-proxy"
+        hub_url = f"http://{hub_name}:8081"
+
+        self.proxy = Proxy(
+            "proxy",
+            ProxyArgs(
+                container_name=proxy_name,
+                image_ref=self.proxy_image.image.image_name,
+                network_name=self.network.network.name,
+                public_ip=config.public_ip,
+                public_port=config.public_port,
+                hub_url=hub_url,
+                auth_token=proxy_auth_token,
+                labels=labels,
+            ),
+            child,
+        )
+
+        secret_envs: dict[str, pulumi.Input[str]] = {"CONFIGPROXY_AUTH_TOKEN": proxy_auth_token}
+        if config.auth.type in OAUTH_AUTHENTICATORS and config.oauth_client_secret is not None:
+            secret_envs["OAUTH_CLIENT_SECRET"] = config.oauth_client_secret
+        if config.auth.type == "shared-password" and config.shared_password is not None:
+            secret_envs["SHARED_PASSWORD"] = config.shared_password
+
+        self.hub = Hub(
+            "hub",
+            HubArgs(
+                container_name=hub_name,
+                image_ref=self.hub_image.image.image_name,
+                network_name=self.network.network.name,
+                data_volume_name=f"{config.name}-hub-data",
+                settings=hub_settings(config, config.name, self.proxy.api_url, hub_name, self.notebook_image_in_use),
+                secret_envs=secret_envs,
+                labels=labels,
+            ),
+            pulumi.ResourceOptions(parent=self, depends_on=[self.proxy.container, self.notebook_image.image]),
+        )
+        self.public_url = f"http://{'localhost' if config.publishes_on_loopback else config.public_ip}:{config.public_port}/"
+        self.register_outputs({"publicUrl": self.public_url})

@@ -1,0 +1,91 @@
+"""The JupyterHub container: DockerSpawner with the host's Docker socket.
+
+Its config reaches the container as two uploads, `jupyterhub_config.py` (the
+mapping, from hub_config/) and `settings.json` (values from stack config), so a
+change to either is a diff on this container only. Secrets travel as environment
+variables and never enter those files.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_docker as docker
+
+CONFIG_SOURCE = Path("hub_config/jupyterhub_config.py")
+CONFIG_PATH = "/etc/jupyterhub/jupyterhub_config.py"
+SETTINGS_PATH = "/etc/jupyterhub/settings.json"
+DATA_DIR = "/srv/jupyterhub"
+DOCKER_SOCKET = "/var/run/docker.sock"
+HUB_PORT = 8081
+
+
+class HubConfigError(ValueError):
+    """hub_config/jupyterhub_config.py cannot be used; raised before the hub is touched."""
+
+
+def read_hub_config(path: Path = CONFIG_SOURCE) -> str:
+    """The config file's text, refused if it does not compile."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise HubConfigError(f"{path} is missing. Fix: restore it (git checkout -- hub_config/jupyterhub_config.py)") from None
+    try:
+        compile(text, str(path), "exec")
+    except SyntaxError as error:
+        raise HubConfigError(
+            f"{path.name} line {error.lineno}: {error.msg}. The running hub is left as it is. Fix the file and run pulumi preview again"
+        ) from None
+    return text
+
+
+@dataclass(frozen=True)
+class HubArgs:
+    container_name: str
+    image_ref: pulumi.Input[str]
+    network_name: pulumi.Input[str]
+    data_volume_name: str
+    settings: dict[str, Any]
+    secret_envs: dict[str, pulumi.Input[str]]
+    labels: dict[str, str]
+
+
+class Hub(pulumi.ComponentResource):
+    url: str
+    container: docker.Container
+    data_volume: docker.Volume
+
+    def __init__(self, name: str, args: HubArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("jupyterhub-docker:index:Hub", name, None, opts)
+        self.url = f"http://{args.container_name}:{HUB_PORT}"
+        labels = [docker.VolumeLabelArgs(label=k, value=v) for k, v in sorted(args.labels.items())]
+        # The database and cookie secret outlive the container, and a destroy of the
+        # stack leaves them on the host so a re-deploy keeps users and logins.
+        self.data_volume = docker.Volume(
+            f"{name}-data",
+            name=args.data_volume_name,
+            labels=labels,
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+        )
+        self.container = docker.Container(
+            name,
+            name=args.container_name,
+            image=args.image_ref,
+            command=["jupyterhub", "-f", CONFIG_PATH, "--upgrade-db"],
+            envs=[pulumi.Output.concat(key, "=", value) for key, value in sorted(args.secret_envs.items())],
+            uploads=[
+                docker.ContainerUploadArgs(file=CONFIG_PATH, content=read_hub_config()),
+                docker.ContainerUploadArgs(file=SETTINGS_PATH, content=json.dumps(args.settings, indent=2, sort_keys=True) + "\n"),
+            ],
+            mounts=[docker.ContainerMountArgs(type="bind", source=DOCKER_SOCKET, target=DOCKER_SOCKET)],
+            volumes=[docker.ContainerVolumeArgs(volume_name=self.data_volume.name, container_path=DATA_DIR)],
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network_name)],
+            labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in sorted(args.labels.items())],
+            restart="unless-stopped",
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+        )
+        self.register_outputs({"containerName": args.container_name})

@@ -1,0 +1,56 @@
+"""configurable-http-proxy in its own container: the only thing browsers talk to.
+
+It lives apart from the hub so that replacing the hub (the only way to reload its
+config) leaves routes to running notebooks untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_docker as docker
+
+PUBLIC_PORT = 8000
+API_PORT = 8001
+
+
+@dataclass(frozen=True)
+class ProxyArgs:
+    container_name: str
+    image_ref: pulumi.Input[str]
+    network_name: pulumi.Input[str]
+    public_ip: str
+    public_port: int
+    hub_url: str  # e.g. http://jupyterhub-hub:8081
+    auth_token: pulumi.Input[str]
+    labels: dict[str, str]
+
+
+class Proxy(pulumi.ComponentResource):
+    api_url: str
+    container: docker.Container
+
+    def __init__(self, name: str, args: ProxyArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("jupyterhub-docker:index:Proxy", name, None, opts)
+        self.api_url = f"http://{args.container_name}:{API_PORT}"
+        self.container = docker.Container(
+            name,
+            name=args.container_name,
+            image=args.image_ref,
+            command=[
+                "--ip=",
+                f"--port={PUBLIC_PORT}",
+                "--api-ip=",
+                f"--api-port={API_PORT}",
+                f"--default-target={args.hub_url}",
+                f"--error-target={args.hub_url}/hub/error",
+            ],
+            envs=[pulumi.Output.concat("CONFIGPROXY_AUTH_TOKEN=", args.auth_token)],
+            ports=[docker.ContainerPortArgs(internal=PUBLIC_PORT, external=args.public_port, ip=args.public_ip)],
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network_name)],
+            labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in sorted(args.labels.items())],
+            restart="unless-stopped",
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+        )
+        self.register_outputs({"containerName": args.container_name})
