@@ -41,9 +41,7 @@ def context_files(context: Path) -> list[Path]:
     def ignored(relative: str) -> bool:
         return any(fnmatch.fnmatch(relative, p) or relative.startswith(p.rstrip("/") + "/") for p in patterns)
 
-    return sorted(
-        path for path in context.rglob("*") if path.is_file() and not ignored(path.relative_to(context).as_posix())
-    )
+    return sorted(path for path in context.rglob("*") if path.is_file() and not ignored(path.relative_to(context).as_posix()))
 
 
 def content_tag(context: Path, build_args: dict[str, str]) -> str:

@@ -100,25 +100,23 @@ class _Reader:
     def __init__(self, raw: Mapping[str, Any]):
         self.raw = raw
 
-    def str(self, key: str, default: str) -> str:
+    def text(self, key: str, default: str) -> str:
         value = self.raw.get(key, default)
         if not isinstance(value, str):
             raise _fail(key, value, "must be a string", f"pulumi config set {key} <text>")
         return value
 
-    def int(self, key: str, default: int, low: int, high: int) -> int:
+    def integer(self, key: str, default: int, low: int, high: int) -> int:
         value = self.raw.get(key, default)
         try:
             number = int(str(value))
         except ValueError:
             number = None
         if number is None or not low <= number <= high or isinstance(value, bool):
-            raise _fail(
-                key, value, f"must be a whole number from {low} to {high}", f"pulumi config set {key} {default}"
-            )
+            raise _fail(key, value, f"must be a whole number from {low} to {high}", f"pulumi config set {key} {default}")
         return number
 
-    def float(self, key: str, default: float, low: float, high: float) -> float:
+    def number(self, key: str, default: float, low: float, high: float) -> float:
         value = self.raw.get(key, default)
         try:
             number = float(str(value))
@@ -128,7 +126,7 @@ class _Reader:
             raise _fail(key, value, f"must be a number above {low} and at most {high}", f"pulumi config set {key} {default}")
         return number
 
-    def bool(self, key: str, default: bool) -> bool:
+    def flag(self, key: str, default: bool) -> bool:
         value = self.raw.get(key, default)
         if isinstance(value, bool):
             return value
@@ -136,13 +134,13 @@ class _Reader:
             return str(value).lower() == "true"
         raise _fail(key, value, "must be true or false", f"pulumi config set {key} {str(default).lower()}")
 
-    def str_list(self, key: str) -> tuple[str, ...]:
+    def text_list(self, key: str) -> tuple[str, ...]:
         value = self.raw.get(key, [])
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             raise _fail(key, value, "must be a list of strings", f"pulumi config set --path '{key}[0]' <text>")
         return tuple(value)
 
-    def str_map(self, key: str) -> dict[str, str]:
+    def text_map(self, key: str) -> dict[str, str]:
         value = self.raw.get(key, {})
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             raise _fail(key, value, "must be a map of label to string", f"pulumi config set --path '{key}.<label>' <text>")
@@ -174,13 +172,18 @@ def _check_usernames(key: str, names: tuple[str, ...]) -> None:
 def _parse_build(read: _Reader) -> BuildConfig:
     defaults = BuildConfig()
     build = BuildConfig(
-        base_image=read.str("build.baseImage", defaults.base_image),
-        extra_ca_certs_path=read.str("build.extraCaCertsPath", defaults.extra_ca_certs_path),
-        pip_index_url=read.str("build.pipIndexUrl", defaults.pip_index_url),
-        npm_registry=read.str("build.npmRegistry", defaults.npm_registry),
+        base_image=read.text("build.baseImage", defaults.base_image),
+        extra_ca_certs_path=read.text("build.extraCaCertsPath", defaults.extra_ca_certs_path),
+        pip_index_url=read.text("build.pipIndexUrl", defaults.pip_index_url),
+        npm_registry=read.text("build.npmRegistry", defaults.npm_registry),
     )
     if not _IMAGE_REF.match(build.base_image):
-        raise _fail("build.baseImage", build.base_image, "not an image reference", "pulumi config set --path build.baseImage debian:trixie-slim")
+        raise _fail(
+            "build.baseImage",
+            build.base_image,
+            "not an image reference",
+            "pulumi config set --path build.baseImage debian:trixie-slim",
+        )
     if build.extra_ca_certs_path and not Path(build.extra_ca_certs_path).exists():
         raise _fail(
             "build.extraCaCertsPath",
@@ -196,25 +199,30 @@ def _parse_build(read: _Reader) -> BuildConfig:
 
 def _parse_auth(read: _Reader) -> AuthConfig:
     auth = AuthConfig(
-        type=read.str("auth.type", "native"),
-        admin_users=read.str_list("auth.adminUsers"),
-        allowed_users=read.str_list("auth.allowedUsers"),
-        allow_all=read.bool("auth.allowAll", False),
-        open_signup=read.bool("auth.openSignup", False),
-        oauth_client_id=read.str("auth.oauthClientId", ""),
-        oauth_callback_url=read.str("auth.oauthCallbackUrl", ""),
-        oauth_authorize_url=read.str("auth.oauthAuthorizeUrl", ""),
-        oauth_token_url=read.str("auth.oauthTokenUrl", ""),
-        oauth_userdata_url=read.str("auth.oauthUserdataUrl", ""),
-        oauth_username_claim=read.str("auth.oauthUsernameClaim", "preferred_username"),
-        allowed_organizations=read.str_list("auth.allowedOrganizations"),
+        type=read.text("auth.type", "native"),
+        admin_users=read.text_list("auth.adminUsers"),
+        allowed_users=read.text_list("auth.allowedUsers"),
+        allow_all=read.flag("auth.allowAll", False),
+        open_signup=read.flag("auth.openSignup", False),
+        oauth_client_id=read.text("auth.oauthClientId", ""),
+        oauth_callback_url=read.text("auth.oauthCallbackUrl", ""),
+        oauth_authorize_url=read.text("auth.oauthAuthorizeUrl", ""),
+        oauth_token_url=read.text("auth.oauthTokenUrl", ""),
+        oauth_userdata_url=read.text("auth.oauthUserdataUrl", ""),
+        oauth_username_claim=read.text("auth.oauthUsernameClaim", "preferred_username"),
+        allowed_organizations=read.text_list("auth.allowedOrganizations"),
     )
     _check_choice("auth.type", auth.type, AUTHENTICATORS)
     _check_usernames("auth.adminUsers", auth.admin_users)
     _check_usernames("auth.allowedUsers", auth.allowed_users)
     if auth.type in OAUTH_AUTHENTICATORS:
         if not auth.oauth_client_id:
-            raise _fail("auth.oauthClientId", "", f"required for auth.type {auth.type}", "pulumi config set --path auth.oauthClientId <client id>")
+            raise _fail(
+                "auth.oauthClientId",
+                "",
+                f"required for auth.type {auth.type}",
+                "pulumi config set --path auth.oauthClientId <client id>",
+            )
         if not auth.oauth_callback_url:
             raise _fail(
                 "auth.oauthCallbackUrl",
@@ -242,15 +250,20 @@ def _parse_auth(read: _Reader) -> AuthConfig:
 
 def _parse_spawner(read: _Reader) -> SpawnerConfig:
     spawner = SpawnerConfig(
-        type=read.str("spawner.type", "docker"),
-        mem_limit=read.str("spawner.memLimit", "2G"),
-        cpu_limit=read.float("spawner.cpuLimit", 1.0, 0.0, 256.0),
-        start_timeout_s=read.int("spawner.startTimeoutSeconds", 120, 5, 3600),
-        extra_images=read.str_map("spawner.extraImages"),
+        type=read.text("spawner.type", "docker"),
+        mem_limit=read.text("spawner.memLimit", "2G"),
+        cpu_limit=read.number("spawner.cpuLimit", 1.0, 0.0, 256.0),
+        start_timeout_s=read.integer("spawner.startTimeoutSeconds", 120, 5, 3600),
+        extra_images=read.text_map("spawner.extraImages"),
     )
     _check_choice("spawner.type", spawner.type, SPAWNERS)
     if not _MEMORY.match(spawner.mem_limit):
-        raise _fail("spawner.memLimit", spawner.mem_limit, "not a memory size", "use a number with an optional K, M, G or T suffix, e.g. 2G")
+        raise _fail(
+            "spawner.memLimit",
+            spawner.mem_limit,
+            "not a memory size",
+            "use a number with an optional K, M, G or T suffix, e.g. 2G",
+        )
     for label, ref in spawner.extra_images.items():
         if not _IMAGE_REF.match(ref):
             raise _fail(f"spawner.extraImages.{label}", ref, "not an image reference", "use name:tag of an image on the host")
@@ -260,10 +273,10 @@ def _parse_spawner(read: _Reader) -> SpawnerConfig:
 def parse_config(raw: Mapping[str, Any], secrets: Mapping[str, pulumi.Output[str] | None]) -> StackConfig:
     """Check raw stack config values (keys without the project prefix) and type them."""
     read = _Reader(raw)
-    name = read.str("name", "jupyterhub")
+    name = read.text("name", "jupyterhub")
     if not _DOCKER_NAME.match(name):
         raise _fail("name", name, "not usable in Docker names", "pulumi config set name jupyterhub")
-    public_ip = read.str("publicIp", "0.0.0.0")
+    public_ip = read.text("publicIp", "0.0.0.0")
     try:
         ipaddress.ip_address(public_ip)
     except ValueError:
@@ -272,15 +285,15 @@ def parse_config(raw: Mapping[str, Any], secrets: Mapping[str, pulumi.Output[str
     config = StackConfig(
         name=name,
         public_ip=public_ip,
-        public_port=read.int("publicPort", 8000, 1, 65535),
+        public_port=read.integer("publicPort", 8000, 1, 65535),
         build=_parse_build(read.section("build")),
         auth=_parse_auth(read.section("auth")),
         spawner=_parse_spawner(read.section("spawner")),
         culler=CullerConfig(
-            enabled=culler.bool("culler.enabled", True),
-            timeout_s=culler.int("culler.timeoutSeconds", 3600, 60, 30 * 24 * 3600),
+            enabled=culler.flag("culler.enabled", True),
+            timeout_s=culler.integer("culler.timeoutSeconds", 3600, 60, 30 * 24 * 3600),
         ),
-        notebook_rollback_image=read.str("notebookRollbackImage", ""),
+        notebook_rollback_image=read.text("notebookRollbackImage", ""),
         oauth_client_secret=secrets.get("oauthClientSecret"),
         shared_password=secrets.get("sharedPassword"),
     )
@@ -293,7 +306,10 @@ def parse_config(raw: Mapping[str, Any], secrets: Mapping[str, pulumi.Output[str
         )
     if config.auth.type in OAUTH_AUTHENTICATORS and config.oauth_client_secret is None:
         raise _fail(
-            "oauthClientSecret", None, f"required for auth.type {config.auth.type}", "pulumi config set --secret oauthClientSecret <secret>"
+            "oauthClientSecret",
+            None,
+            f"required for auth.type {config.auth.type}",
+            "pulumi config set --secret oauthClientSecret <secret>",
         )
     if config.auth.type == "shared-password":
         if not config.publishes_on_loopback:
@@ -304,7 +320,12 @@ def parse_config(raw: Mapping[str, Any], secrets: Mapping[str, pulumi.Output[str
                 "use auth.type native, or pulumi config set publicIp 127.0.0.1",
             )
         if config.shared_password is None:
-            raise _fail("sharedPassword", None, "required for auth.type shared-password", "pulumi config set --secret sharedPassword <password>")
+            raise _fail(
+                "sharedPassword",
+                None,
+                "required for auth.type shared-password",
+                "pulumi config set --secret sharedPassword <password>",
+            )
     return config
 
 

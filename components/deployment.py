@@ -24,7 +24,9 @@ class DeploymentArgs:
     config: StackConfig
 
 
-def hub_settings(config: StackConfig, network_name: str, proxy_api_url: str, hub_host: str, notebook_image: str) -> dict[str, Any]:
+def hub_settings(
+    config: StackConfig, network_name: str, proxy_api_url: str, hub_host: str, notebook_image: str
+) -> dict[str, Any]:
     """The non-secret values jupyterhub_config.py reads (hub_config/settings.json)."""
     auth, spawner = config.auth, config.spawner
     return {
@@ -87,16 +89,20 @@ class Deployment(pulumi.ComponentResource):
         self.network = Network("network", NetworkArgs(name=config.name), child)
         self.proxy_image = BuiltImage(
             "proxy-image",
-            BuiltImageArgs("build.proxy", f"{config.name}-proxy", {**build_args, "NPM_CONFIG_REGISTRY": config.build.npm_registry}),
+            BuiltImageArgs(
+                "build.proxy", f"{config.name}-proxy", {**build_args, "NPM_CONFIG_REGISTRY": config.build.npm_registry}
+            ),
             child,
         )
         self.hub_image = BuiltImage("hub-image", BuiltImageArgs("hub_config", f"{config.name}-hub", pip_args), child)
-        self.notebook_image = BuiltImage("notebook-image", BuiltImageArgs("build.notebook", f"{config.name}-notebook", pip_args), child)
+        self.notebook_image = BuiltImage(
+            "notebook-image", BuiltImageArgs("build.notebook", f"{config.name}-notebook", pip_args), child
+        )
         self.notebook_image_in_use = config.notebook_rollback_image or self.notebook_image.ref
 
         proxy_token = random.RandomPassword("proxy-auth-token", length=48, special=False, opts=child)
         # The provider marks `result` secret only in the engine; say so in the program too.
-        proxy_auth_token = pulumi.Output.secret(proxy_token.result)
+        proxy_auth_token: pulumi.Output[str] = pulumi.Output.secret(proxy_token.result)  # type: ignore[arg-type]
         hub_name, proxy_name = f"{config.name}-hub", f"{config.name}-proxy"
         hub_url = f"http://{hub_name}:8081"
 

@@ -38,7 +38,8 @@ def read_hub_config(path: Path = CONFIG_SOURCE) -> str:
         compile(text, str(path), "exec")
     except SyntaxError as error:
         raise HubConfigError(
-            f"{path.name} line {error.lineno}: {error.msg}. The running hub is left as it is. Fix the file and run pulumi preview again"
+            f"{path.name} line {error.lineno}: {error.msg}. The running hub is left as it is. "
+            "Fix the file and run pulumi preview again"
         ) from None
     return text
 
@@ -79,7 +80,9 @@ class Hub(pulumi.ComponentResource):
             envs=[pulumi.Output.concat(key, "=", value) for key, value in sorted(args.secret_envs.items())],
             uploads=[
                 docker.ContainerUploadArgs(file=CONFIG_PATH, content=read_hub_config()),
-                docker.ContainerUploadArgs(file=SETTINGS_PATH, content=json.dumps(args.settings, indent=2, sort_keys=True) + "\n"),
+                docker.ContainerUploadArgs(
+                    file=SETTINGS_PATH, content=json.dumps(args.settings, indent=2, sort_keys=True) + "\n"
+                ),
             ],
             mounts=[docker.ContainerMountArgs(type="bind", source=DOCKER_SOCKET, target=DOCKER_SOCKET)],
             volumes=[docker.ContainerVolumeArgs(volume_name=self.data_volume.name, container_path=DATA_DIR)],

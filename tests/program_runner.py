@@ -64,7 +64,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             )
         response = super().RegisterResource(request)
         if urn in self.registrations:
-            self.registrations[urn].inputs = rpc.deserialize_properties(request.object)
+            self.registrations[urn].inputs = _unwrap_secrets(rpc.deserialize_properties(request.object))
         return response
 
 
@@ -77,6 +77,17 @@ def _is_secret(value: Any) -> bool:
     if struct is not None:
         return any(_is_secret(item) for item in struct.fields.values())
     return False
+
+
+def _unwrap_secrets(value: Any) -> Any:
+    """Plain values; which inputs were secret is kept in Registration.secret_inputs."""
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return _unwrap_secrets(value["value"])
+        return {key: _unwrap_secrets(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_unwrap_secrets(item) for item in value]
+    return value
 
 
 def stack_config(stack: str, project_dir: Path = REPO_ROOT) -> dict[str, str]:

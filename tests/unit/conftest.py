@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
-
-from program_runner import ProgramRun, run_program
+from program_runner import REPO_ROOT, ProgramRun, run_program
 
 FAKE_TOKEN = "t0ken-for-unit-tests-only"
 
@@ -29,3 +30,27 @@ class ProviderEchoMocks(pulumi.runtime.Mocks):
 @pytest.fixture
 def run_dev() -> ProgramRun:
     return run_program(ProviderEchoMocks())
+
+
+PROJECT_FILES = (
+    "__main__.py",
+    "Pulumi.yaml",
+    "Pulumi.dev.yaml",
+    "Pulumi.prod.yaml",
+    "components",
+    "hub_config",
+    "build.proxy",
+    "build.notebook",
+)
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Path:
+    """A copy of the project that a test may edit."""
+    for name in PROJECT_FILES:
+        source = REPO_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, tmp_path / name)
+    return tmp_path

@@ -1,0 +1,93 @@
+"""hub_config/jupyterhub_config.py maps the deployment's settings onto JupyterHub traitlets."""
+
+from __future__ import annotations
+
+import runpy
+from typing import Any
+
+import pytest
+from conftest import ProviderEchoMocks
+from program_runner import REPO_ROOT, run_program
+from traitlets.config import Config
+
+from components.config import parse_config
+from components.deployment import hub_settings
+
+configure = runpy.run_path(str(REPO_ROOT / "hub_config" / "jupyterhub_config.py"))["configure"]
+SECRETS = {"CONFIGPROXY_AUTH_TOKEN": "proxy-token", "OAUTH_CLIENT_SECRET": "oauth-secret", "SHARED_PASSWORD": "pw"}
+
+
+def hub_config(raw: dict[str, Any], secrets: dict[str, Any] | None = None) -> Config:
+    settings = hub_settings(parse_config(raw, secrets or {}), "net", "http://proxy:8001", "hub", "notebook:abc")
+    c = Config()
+    configure(c, settings, SECRETS)
+    return c
+
+
+def test_the_settings_the_program_uploads_are_the_ones_the_config_reads() -> None:
+    run = run_program(ProviderEchoMocks())
+    uploads = {u["file"]: u["content"] for u in run.get("docker:index/container:Container", "hub").inputs["uploads"]}
+    c = Config()
+    configure(c, __import__("json").loads(uploads["/etc/jupyterhub/settings.json"]), SECRETS)
+    assert c.DockerSpawner.image == run.exports["notebookImage"]
+    assert uploads["/etc/jupyterhub/jupyterhub_config.py"] == (REPO_ROOT / "hub_config" / "jupyterhub_config.py").read_text()
+
+
+def test_hub_talks_to_the_separate_proxy_and_leaves_servers_running_when_it_stops() -> None:
+    c = hub_config({})
+    assert c.ConfigurableHTTPProxy.should_start is False
+    assert c.ConfigurableHTTPProxy.api_url == "http://proxy:8001"
+    assert c.ConfigurableHTTPProxy.auth_token == "proxy-token"
+    assert c.JupyterHub.cleanup_servers is False
+    assert (c.JupyterHub.hub_ip, c.JupyterHub.hub_connect_ip) == ("0.0.0.0", "hub")
+    assert c.JupyterHub.db_url == "sqlite:////srv/jupyterhub/jupyterhub.sqlite"
+    assert c.JupyterHub.cookie_secret_file == "/srv/jupyterhub/jupyterhub_cookie_secret"
+
+
+def test_docker_spawner_settings() -> None:
+    c = hub_config({"spawner": {"memLimit": "512M", "cpuLimit": "0.5", "startTimeoutSeconds": "60"}})
+    assert c.JupyterHub.spawner_class == "dockerspawner.DockerSpawner"
+    assert c.DockerSpawner.image == "notebook:abc"
+    assert c.DockerSpawner.name_template == "jupyter-{username}"
+    assert (c.DockerSpawner.network_name, c.DockerSpawner.use_internal_ip, c.DockerSpawner.remove) == ("net", True, True)
+    assert (c.DockerSpawner.mem_limit, c.DockerSpawner.cpu_limit, c.DockerSpawner.start_timeout) == ("512M", 0.5, 60)
+    assert c.DockerSpawner.volumes == {"jupyterhub-home-{username}": "/home/jovyan"}
+    assert "allowed_images" not in c.DockerSpawner
+
+
+def test_several_images_give_users_a_picker() -> None:
+    c = hub_config({"spawner": {"extraImages": {"r": "r-notebook:4.4"}}})
+    assert c.DockerSpawner.allowed_images == {"default": "notebook:abc", "r": "r-notebook:4.4"}
+
+
+def test_systemuser_spawner_uses_host_home_directories() -> None:
+    c = hub_config({"spawner": {"type": "systemuser"}})
+    assert c.JupyterHub.spawner_class == "dockerspawner.SystemUserSpawner"
+    assert c.SystemUserSpawner.host_homedir_format_string == "/home/{username}"
+    assert "volumes" not in c.DockerSpawner
+
+
+def test_native_authenticator_is_the_allow_rule_and_lists_admins() -> None:
+    c = hub_config({"auth": {"adminUsers": ["ada"], "openSignup": True}})
+    assert c.JupyterHub.authenticator_class == "native"
+    assert c.Authenticator.admin_users == {"ada"}
+    assert c.Authenticator.allow_all is True
+    assert c.NativeAuthenticator.open_signup is True
+
+
+@pytest.mark.parametrize("kind", ["github", "generic-oauth"])
+def test_oauth_reads_its_secret_from_the_environment(kind: str) -> None:
+    auth = {"type": kind, "oauthClientId": "id", "oauthCallbackUrl": "https://h/hub/oauth_callback", "allowedUsers": ["ada"]}
+    auth |= {"oauthAuthorizeUrl": "https://i/a", "oauthTokenUrl": "https://i/t", "oauthUserdataUrl": "https://i/u"}
+    c = hub_config({"auth": auth}, {"oauthClientSecret": object()})
+    assert c.JupyterHub.authenticator_class == kind
+    assert (c.OAuthenticator.client_id, c.OAuthenticator.client_secret) == ("id", "oauth-secret")
+    assert c.Authenticator.allowed_users == {"ada"}
+    assert c.Authenticator.allow_all is False
+
+
+def test_idle_culler_runs_as_a_hub_service_with_the_configured_timeout() -> None:
+    c = hub_config({"culler": {"timeoutSeconds": "600"}})
+    assert c.JupyterHub.services[0]["command"][-1] == "--timeout=600"
+    assert c.JupyterHub.load_roles[0]["services"] == ["idle-culler"]
+    assert "services" not in hub_config({"culler": {"enabled": False}}).JupyterHub

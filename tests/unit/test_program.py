@@ -1,0 +1,190 @@
+"""What `pulumi up` would declare, read from the inputs the docker provider would receive."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import FAKE_TOKEN, ProviderEchoMocks
+from program_runner import ProgramRun, Registration, run_program
+
+from components.built_image import BuildContextError
+from components.hub import HubConfigError
+
+CONTAINER = "docker:index/container:Container"
+IMAGE = "docker:index/image:Image"
+NETWORK = "docker:index/network:Network"
+VOLUME = "docker:index/volume:Volume"
+
+
+def hub_settings(run: ProgramRun) -> dict:
+    uploads = {u["file"]: u["content"] for u in run.get(CONTAINER, "hub").inputs["uploads"]}
+    return json.loads(uploads["/etc/jupyterhub/settings.json"])
+
+
+def parent_name(registration: Registration) -> str:
+    return registration.parent.rsplit("::", 1)[-1]
+
+
+def test_one_component_per_concern_with_children_parented(run_dev: ProgramRun) -> None:
+    parents = {(r.type, r.name): parent_name(r) for r in run_dev.registrations.values()}
+    assert parents == {
+        ("jupyterhub-docker:index:Deployment", "jupyterhub"): "jupyterhub-docker-dev",
+        ("jupyterhub-docker:index:Network", "network"): "jupyterhub",
+        ("jupyterhub-docker:index:BuiltImage", "proxy-image"): "jupyterhub",
+        ("jupyterhub-docker:index:BuiltImage", "hub-image"): "jupyterhub",
+        ("jupyterhub-docker:index:BuiltImage", "notebook-image"): "jupyterhub",
+        ("random:index/randomPassword:RandomPassword", "proxy-auth-token"): "jupyterhub",
+        ("jupyterhub-docker:index:Proxy", "proxy"): "jupyterhub",
+        ("jupyterhub-docker:index:Hub", "hub"): "jupyterhub",
+        (NETWORK, "network"): "network",
+        (IMAGE, "proxy-image"): "proxy-image",
+        (IMAGE, "hub-image"): "hub-image",
+        (IMAGE, "notebook-image"): "notebook-image",
+        (CONTAINER, "proxy"): "proxy",
+        (CONTAINER, "hub"): "hub",
+        (VOLUME, "hub-data"): "hub",
+    }
+
+
+def test_everything_joins_one_user_defined_network(run_dev: ProgramRun) -> None:
+    network = run_dev.get(NETWORK, "network").inputs
+    assert network == {"name": "jupyterhub-dev", "driver": "bridge"}
+    for container in run_dev.of_type(CONTAINER):
+        assert container.inputs["networksAdvanced"] == [{"name": "jupyterhub-dev"}]
+    assert hub_settings(run_dev)["network_name"] == "jupyterhub-dev"
+
+
+def test_only_the_hub_gets_the_docker_socket(run_dev: ProgramRun) -> None:
+    assert run_dev.get(CONTAINER, "hub").inputs["mounts"] == [
+        {"type": "bind", "source": "/var/run/docker.sock", "target": "/var/run/docker.sock"}
+    ]
+    assert "mounts" not in run_dev.get(CONTAINER, "proxy").inputs
+
+
+def test_only_the_proxy_publishes_a_port_and_only_its_public_one(run_dev: ProgramRun) -> None:
+    published = {c.name: c.inputs.get("ports") for c in run_dev.of_type(CONTAINER)}
+    assert published == {"proxy": [{"internal": 8000, "external": 8000, "ip": "127.0.0.1"}], "hub": None}
+
+
+def test_public_address_comes_from_stack_config() -> None:
+    run = run_program(ProviderEchoMocks(), stack="prod", config={"publicPort": "8443"})
+    assert run.get(CONTAINER, "proxy").inputs["ports"] == [{"internal": 8000, "external": 8443, "ip": "0.0.0.0"}]
+    assert run.exports["publicUrl"] == "http://0.0.0.0:8443/"
+
+
+def test_proxy_routes_to_the_hub_and_its_error_page(run_dev: ProgramRun) -> None:
+    command = run_dev.get(CONTAINER, "proxy").inputs["command"]
+    assert "--default-target=http://jupyterhub-dev-hub:8081" in command
+    assert "--error-target=http://jupyterhub-dev-hub:8081/hub/error" in command
+    assert "--api-port=8001" in command
+    assert hub_settings(run_dev)["proxy_api_url"] == "http://jupyterhub-dev-proxy:8001"
+    assert hub_settings(run_dev)["hub_connect_ip"] == "jupyterhub-dev-hub"
+
+
+def test_proxy_and_hub_share_the_token_as_a_secret(run_dev: ProgramRun) -> None:
+    proxy, hub = run_dev.get(CONTAINER, "proxy"), run_dev.get(CONTAINER, "hub")
+    assert "envs" in proxy.secret_inputs and "envs" in hub.secret_inputs
+    expected = f"CONFIGPROXY_AUTH_TOKEN={FAKE_TOKEN}"
+    assert expected in proxy.inputs["envs"] and expected in hub.inputs["envs"]
+
+
+def test_no_secret_in_the_hub_config_uploads(run_dev: ProgramRun) -> None:
+    hub = run_dev.get(CONTAINER, "hub")
+    assert "uploads" not in hub.secret_inputs
+    assert all(FAKE_TOKEN not in upload["content"] for upload in hub.inputs["uploads"])
+
+
+def test_fixed_name_containers_are_deleted_before_replacement(run_dev: ProgramRun) -> None:
+    for container in run_dev.of_type(CONTAINER):
+        assert container.inputs["name"].startswith("jupyterhub-dev-")
+        assert container.delete_before_replace, container.name
+
+
+def test_hub_data_volume_outlives_the_hub_container_and_the_stack(run_dev: ProgramRun) -> None:
+    volume = run_dev.get(VOLUME, "hub-data")
+    assert volume.retain_on_delete
+    assert run_dev.get(CONTAINER, "hub").inputs["volumes"] == [
+        {"volumeName": "jupyterhub-dev-hub-data", "containerPath": "/srv/jupyterhub"}
+    ]
+
+
+def test_hub_runs_with_restart_policy_and_upgrades_its_db(run_dev: ProgramRun) -> None:
+    for container in run_dev.of_type(CONTAINER):
+        assert container.inputs["restart"] == "unless-stopped"
+    assert run_dev.get(CONTAINER, "hub").inputs["command"][-1] == "--upgrade-db"
+
+
+def test_containers_run_the_images_built_here(run_dev: ProgramRun) -> None:
+    assert run_dev.get(CONTAINER, "hub").inputs["image"] == run_dev.exports["hubImage"]
+    assert run_dev.get(CONTAINER, "proxy").inputs["image"].startswith("jupyterhub-dev-proxy:")
+    for image in run_dev.of_type(IMAGE):
+        assert image.inputs["skipPush"] is True
+        assert image.inputs["build"]["args"]["BASE_IMAGE"] == "debian:trixie-slim"
+
+
+def test_extra_ca_certificates_reach_every_build(tmp_path: Path) -> None:
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    (tmp_path / "corp.crt").write_text(pem)
+    run = run_program(ProviderEchoMocks(), config={"build": json.dumps({"extraCaCertsPath": str(tmp_path)})})
+    assert {image.inputs["build"]["args"]["EXTRA_CA_CERTS"] for image in run.of_type(IMAGE)} == {pem}
+
+
+def test_editing_the_hub_config_replaces_only_the_hub(project_copy: Path) -> None:
+    before = run_program(ProviderEchoMocks(), project_dir=project_copy)
+    config_file = project_copy / "hub_config" / "jupyterhub_config.py"
+    config_file.write_text(config_file.read_text() + "\nc.JupyterHub.shutdown_on_logout = True\n")
+    after = run_program(ProviderEchoMocks(), project_dir=project_copy)
+
+    assert before.get(CONTAINER, "hub").inputs["uploads"] != after.get(CONTAINER, "hub").inputs["uploads"]
+    for type_, name in ((CONTAINER, "proxy"), (NETWORK, "network"), (IMAGE, "hub-image"), (IMAGE, "notebook-image")):
+        assert before.get(type_, name).inputs == after.get(type_, name).inputs, name
+
+
+def test_editing_the_notebook_dockerfile_rolls_the_image_for_new_servers_only(project_copy: Path) -> None:
+    before = run_program(ProviderEchoMocks(), project_dir=project_copy)
+    dockerfile = project_copy / "build.notebook" / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + "RUN echo one more layer\n")
+    after = run_program(ProviderEchoMocks(), project_dir=project_copy)
+
+    old_ref, new_ref = before.exports["notebookImage"], after.exports["notebookImage"]
+    assert old_ref != new_ref
+    assert after.get(IMAGE, "notebook-image").inputs["imageName"] == new_ref
+    assert hub_settings(before)["spawner"]["image"] == old_ref
+    assert hub_settings(after)["spawner"]["image"] == new_ref
+    assert before.get(CONTAINER, "proxy").inputs == after.get(CONTAINER, "proxy").inputs
+    assert before.get(NETWORK, "network").inputs == after.get(NETWORK, "network").inputs
+
+
+def test_rollback_setting_points_new_servers_at_the_previous_image(run_dev: ProgramRun) -> None:
+    previous = "jupyterhub-dev-notebook:0123456789ab"
+    run = run_program(ProviderEchoMocks(), config={"notebookRollbackImage": previous})
+    assert hub_settings(run)["spawner"]["image"] == previous
+    assert run.exports["notebookImageInUse"] == previous
+    assert run.exports["notebookImage"] == run_dev.exports["notebookImage"]
+
+
+def test_extra_images_offer_a_picker(run_dev: ProgramRun) -> None:
+    run = run_program(ProviderEchoMocks(), config={"spawner": json.dumps({"extraImages": {"gpu": "lab-gpu:1"}})})
+    images = hub_settings(run)["spawner"]["allowed_images"]
+    assert images == {"default": run_dev.exports["notebookImage"], "gpu": "lab-gpu:1"}
+
+
+def test_user_containers_are_named_for_their_user(run_dev: ProgramRun) -> None:
+    spawner = hub_settings(run_dev)["spawner"]
+    assert spawner["name_template"] == "jupyter-{username}"
+    assert spawner["home_volume"] == "jupyterhub-dev-home-{username}"
+    assert (spawner["mem_limit"], spawner["cpu_limit"]) == ("1G", 1.0)
+
+
+def test_a_hub_config_that_does_not_compile_fails_before_anything_is_declared(project_copy: Path) -> None:
+    (project_copy / "hub_config" / "jupyterhub_config.py").write_text("c.JupyterHub.port = (\n")
+    with pytest.raises(HubConfigError, match=r"jupyterhub_config.py line 1: .*running hub is left as it is"):
+        run_program(ProviderEchoMocks(), project_dir=project_copy)
+
+
+def test_a_missing_dockerfile_fails_with_the_fix(project_copy: Path) -> None:
+    (project_copy / "build.notebook" / "Dockerfile").unlink()
+    with pytest.raises(BuildContextError, match=r"build.notebook/Dockerfile is missing.*git checkout"):
+        run_program(ProviderEchoMocks(), project_dir=project_copy)
