@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import runpy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,7 +64,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             )
         response = super().RegisterResource(request)
         if urn in self.registrations:
-            self.registrations[urn].inputs = _unwrap_secrets(rpc.deserialize_properties(request.object))
+            self.registrations[urn].inputs = unwrap_secrets(rpc.deserialize_properties(request.object))
         return response
 
 
@@ -79,14 +79,14 @@ def _is_secret(value: Any) -> bool:
     return False
 
 
-def _unwrap_secrets(value: Any) -> Any:
+def unwrap_secrets(value: Any) -> Any:
     """Plain values; which inputs were secret is kept in Registration.secret_inputs."""
     if isinstance(value, dict):
         if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
-            return _unwrap_secrets(value["value"])
-        return {key: _unwrap_secrets(item) for key, item in value.items()}
+            return unwrap_secrets(value["value"])
+        return {key: unwrap_secrets(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_unwrap_secrets(item) for item in value]
+        return [unwrap_secrets(item) for item in value]
     return value
 
 
@@ -134,6 +134,7 @@ def run_program(
     project_dir: Path = REPO_ROOT,
     config: dict[str, str] | None = None,
     secrets: dict[str, str] | None = None,
+    on_monitor: Callable[[RecordingMonitor], None] | None = None,
 ) -> ProgramRun:
     """Evaluate __main__.py in project_dir as `pulumi up` would (preview=False).
 
@@ -141,6 +142,8 @@ def run_program(
     secrets: project-relative keys set as secret config.
     """
     monitor = RecordingMonitor(mocks)
+    if on_monitor is not None:
+        on_monitor(monitor)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     values = stack_config(stack, project_dir)
     values.update({f"{PROJECT}:{k}": v for k, v in (config or {}).items()})

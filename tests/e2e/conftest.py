@@ -1,0 +1,106 @@
+"""One real deployment of the dev stack, shared by the e2e scenarios in this folder.
+
+The engine and base image are made by scripts/bootstrap-engine.sh when missing. An
+e2e test that cannot run fails: it is never skipped.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import pytest
+import requests
+from harness import HARNESS_LABEL, ApplyResult, Harness
+
+from program_runner import REPO_ROOT
+
+E2E_NAME = "jhe2e"
+DEPLOYMENT_LABEL = "org.jupyterhub-docker.deployment"
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+PROJECT_FILES = ("__main__.py", "Pulumi.yaml", "Pulumi.dev.yaml", "components", "hub_config", "build.proxy", "build.notebook")
+
+
+def free_loopback_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(url: str, timeout_s: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return time.monotonic() - started
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer 200 within {timeout_s}s")
+
+
+@dataclass
+class Deployed:
+    harness: Harness
+    first_apply: ApplyResult
+    base_url: str
+    port: int
+    project_dir: Path
+    client: docker.DockerClient
+
+
+def _remove_leftovers(client: docker.DockerClient) -> None:
+    for container in client.containers.list(all=True, filters={"label": f"{DEPLOYMENT_LABEL}={E2E_NAME}"}):
+        container.remove(force=True)
+    for container in client.containers.list(all=True, filters={"label": HARNESS_LABEL}):
+        container.remove(force=True)
+    for volume in client.volumes.list():
+        if volume.name.startswith(f"{E2E_NAME}-"):
+            volume.remove(force=True)
+    for network in client.networks.list(filters={"label": HARNESS_LABEL}):
+        network.remove()
+
+
+@pytest.fixture(scope="session")
+def engine() -> docker.DockerClient:
+    bootstrap = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "bootstrap-engine.sh")], capture_output=True, text=True)
+    assert bootstrap.returncode == 0, f"no Docker engine for the e2e tests:\n{bootstrap.stderr}"
+    return docker.from_env(timeout=600)
+
+
+@pytest.fixture(scope="session")
+def deployed(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    project_dir = tmp_path_factory.mktemp("project")
+    for name in PROJECT_FILES:
+        source = REPO_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, project_dir / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, project_dir / name)
+    _remove_leftovers(engine)
+    port = free_loopback_port()
+    harness = Harness(project_dir, "dev", {"name": E2E_NAME, "publicPort": str(port)}, run_id=uuid.uuid4().hex[:12])
+    try:
+        first = harness.up()
+        base_url = f"http://127.0.0.1:{port}"
+        print(f"\n[measure] first deploy (image builds included): {first.seconds:.1f}s")
+        hub_ready = wait_for(f"{base_url}/hub/api/", 60)
+        print(f"[measure] hub API answering through the proxy {hub_ready:.1f}s after apply")
+        yield Deployed(harness, first, base_url, port, project_dir, engine)
+    finally:
+        _dump_logs(engine)
+        harness.destroy()
+        _remove_leftovers(engine)
+
+
+def _dump_logs(client: docker.DockerClient) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    for container in client.containers.list(all=True, filters={"label": HARNESS_LABEL}):
+        (ARTIFACTS / f"{container.name}.log").write_bytes(container.logs(tail=400))
