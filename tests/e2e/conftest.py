@@ -19,6 +19,7 @@ import docker
 import pytest
 import requests
 from harness import HARNESS_LABEL, ApplyResult, Harness
+from hub_user import HubUser
 
 from program_runner import REPO_ROOT
 
@@ -96,11 +97,25 @@ def deployed(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFacto
         yield Deployed(harness, first, base_url, port, project_dir, engine)
     finally:
         _dump_logs(engine)
+        # User containers hold the network: an operator stops servers before a destroy too.
+        for container in engine.containers.list(all=True, filters={"label": f"{DEPLOYMENT_LABEL}={E2E_NAME}"}):
+            container.remove(force=True)
         harness.destroy()
         _remove_leftovers(engine)
 
 
 def _dump_logs(client: docker.DockerClient) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    for container in client.containers.list(all=True, filters={"label": HARNESS_LABEL}):
+    for container in client.containers.list(all=True, filters={"label": DEPLOYMENT_LABEL}):
         (ARTIFACTS / f"{container.name}.log").write_bytes(container.logs(tail=400))
+
+
+@pytest.fixture(scope="session")
+def alice(deployed: Deployed) -> HubUser:
+    """A user signed up, logged in and with a running server, for the scenarios that follow."""
+    user = HubUser(deployed.base_url, "alice", "alice-e2e-password")
+    user.sign_up()
+    user.log_in()
+    spawn_s = user.start_server()
+    print(f"\n[measure] alice's first spawn: POST server -> API answers through the proxy in {spawn_s:.2f}s")
+    return user

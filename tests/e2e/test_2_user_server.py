@@ -1,0 +1,37 @@
+"""A user signs up with the native authenticator, starts a server and runs code."""
+
+from __future__ import annotations
+
+from conftest import E2E_NAME, Deployed
+from hub_user import HubUser
+
+
+def test_user_server_runs_the_built_notebook_image_on_the_network(deployed: Deployed, alice: HubUser) -> None:
+    container = deployed.client.containers.get("jupyter-alice")
+    notebook_image = deployed.first_apply.run.exports["notebookImage"]
+    assert container.status == "running"
+    assert container.attrs["Config"]["Image"] == notebook_image
+    assert container.image.id == deployed.client.images.get(notebook_image).id
+    assert list(container.attrs["NetworkSettings"]["Networks"]) == [E2E_NAME]
+    mounts = {m["Destination"]: m for m in container.attrs["Mounts"]}
+    assert mounts["/home/jovyan"]["Type"] == "volume"
+    assert mounts["/home/jovyan"]["Name"] == f"{E2E_NAME}-home-alice"
+
+
+def test_user_container_has_limits_and_no_host_access(deployed: Deployed, alice: HubUser) -> None:
+    host_config = deployed.client.containers.get("jupyter-alice").attrs["HostConfig"]
+    assert host_config["Memory"] == 1024**3
+    assert host_config["CpuQuota"] / host_config["CpuPeriod"] == 1.0
+    assert not host_config["Privileged"]
+    assert not host_config["PortBindings"]
+    assert "/var/run/docker.sock" not in str(host_config.get("Binds"))
+
+
+def test_server_api_answers_through_the_proxy(alice: HubUser) -> None:
+    status = alice.api("GET", "/user/alice/api/status")
+    assert status.status_code == 200
+    assert alice.model()["servers"][""]["ready"] is True
+
+
+def test_a_kernel_executes_code(alice: HubUser) -> None:
+    assert alice.run_code("1+1") == "2"
