@@ -238,7 +238,7 @@ class EngineMocks(pulumi.runtime.Mocks):
         if image_id is None:
             image_id = self.client.images.get(inputs["imageName"]).id
         # With skip_push the provider reports the local image ID as repo_digest.
-        return f"{inputs['imageName']}-{image_id}", {**inputs, "repoDigest": image_id, "platform": build.get("platform")}
+        return image_id, {**inputs, "repoDigest": image_id, "platform": build.get("platform")}
 
     def _run(self, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         _only(
