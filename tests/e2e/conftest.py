@@ -56,6 +56,12 @@ class Deployed:
     project_dir: Path
     client: docker.DockerClient
 
+    def apply(self, config: dict[str, str] | None = None) -> ApplyResult:
+        """`pulumi up`, then wait until the hub answers again through the proxy."""
+        result = self.harness.up(config)
+        wait_for(f"{self.base_url}/hub/api/", 60)
+        return result
+
 
 def _remove_leftovers(client: docker.DockerClient) -> None:
     for container in client.containers.list(all=True, filters={"label": f"{DEPLOYMENT_LABEL}={E2E_NAME}"}):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from conftest import E2E_NAME, Deployed, wait_for
+from conftest import E2E_NAME, Deployed
 from harness import CONTAINER, NETWORK
 from hub_user import HubUser
 from probe import Probe
@@ -20,8 +20,7 @@ def test_config_reload_replaces_only_the_hub_without_a_failed_request(deployed: 
     hub_api = Probe(f"{deployed.base_url}/hub/api/")
     with notebook, hub_api:
         time.sleep(1)
-        applied = deployed.harness.up()
-        wait_for(f"{deployed.base_url}/hub/api/", 60)
+        applied = deployed.apply()
         time.sleep(1)
 
     print(
