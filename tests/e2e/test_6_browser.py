@@ -1,0 +1,46 @@
+"""A person in a real browser (Debian's chromium) logs in, starts a server and gets JupyterLab."""
+
+from __future__ import annotations
+
+import shutil
+
+from conftest import ARTIFACTS, Deployed
+from hub_user import HubUser
+from playwright.sync_api import sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+# Without these, chromium keeps dialling Google's hosts, which this network refuses.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def test_browser_login_starts_a_server_and_jupyterlab_loads(deployed: Deployed) -> None:
+    assert shutil.which(CHROMIUM), f"{CHROMIUM} is missing: apt-get install chromium (the test command does)"
+    carol = HubUser(deployed.base_url, "carol", "carol-e2e-password")
+    carol.sign_up()
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(f"{deployed.base_url}/hub/login", timeout=30_000)
+            page.fill("input[name=username]", carol.name)
+            page.fill("input[name=password]", carol.password)
+            page.screenshot(path=str(ARTIFACTS / "1-login.png"))
+            page.click("input[type=submit], button[type=submit]")
+            # The hub sends a fresh user on to spawn a server, then to JupyterLab.
+            page.wait_for_url("**/user/carol/lab**", timeout=120_000)
+            page.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
+            page.wait_for_selector(".jp-Launcher", timeout=60_000)
+            page.screenshot(path=str(ARTIFACTS / "2-jupyterlab.png"))
+            assert "JupyterLab" in page.title()
+        finally:
+            browser.close()
+    assert deployed.client.containers.get("jupyter-carol").status == "running"
