@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import runpy
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +25,26 @@ from pulumi.runtime import rpc
 
 PROJECT = "jupyterhub-docker"
 REPO_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_FILES = (
+    "__main__.py",
+    "Pulumi.yaml",
+    "Pulumi.dev.yaml",
+    "Pulumi.prod.yaml",
+    "components",
+    "hub_config",
+    "build.proxy",
+    "build.notebook",
+)
+
+
+def copy_project(destination: Path) -> None:
+    """Copy the program and its build contexts, for a test that edits them."""
+    for name in PROJECT_FILES:
+        source = REPO_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, destination / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, destination / name)
 
 
 @dataclass

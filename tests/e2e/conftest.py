@@ -6,61 +6,17 @@ e2e test that cannot run fails: it is never skipped.
 
 from __future__ import annotations
 
-import shutil
-import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import docker
 import pytest
-import requests
-from harness import HARNESS_LABEL, ApplyResult, Harness
-from hub_user import HubUser
 
-from program_runner import REPO_ROOT
-
-E2E_NAME = "jhe2e"
-DEPLOYMENT_LABEL = "org.jupyterhub-docker.deployment"
-ARTIFACTS = REPO_ROOT / "test-artifacts"
-PROJECT_FILES = ("__main__.py", "Pulumi.yaml", "Pulumi.dev.yaml", "components", "hub_config", "build.proxy", "build.notebook")
-
-
-def free_loopback_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for(url: str, timeout_s: float) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout_s:
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return time.monotonic() - started
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer 200 within {timeout_s}s")
-
-
-@dataclass
-class Deployed:
-    harness: Harness
-    first_apply: ApplyResult
-    base_url: str
-    port: int
-    project_dir: Path
-    client: docker.DockerClient
-
-    def apply(self, config: dict[str, str] | None = None) -> ApplyResult:
-        """`pulumi up`, then wait until the hub answers again through the proxy."""
-        result = self.harness.up(config)
-        wait_for(f"{self.base_url}/hub/api/", 60)
-        return result
+from tests.e2e.deployed import ARTIFACTS, DEPLOYMENT_LABEL, E2E_NAME, Deployed, free_loopback_port, wait_for
+from tests.e2e.harness import HARNESS_LABEL, Harness
+from tests.e2e.hub_user import HubUser
+from tests.program_runner import REPO_ROOT, copy_project
 
 
 def _remove_leftovers(client: docker.DockerClient) -> None:
@@ -85,12 +41,7 @@ def engine() -> docker.DockerClient:
 @pytest.fixture(scope="session")
 def deployed(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     project_dir = tmp_path_factory.mktemp("project")
-    for name in PROJECT_FILES:
-        source = REPO_ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, project_dir / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, project_dir / name)
+    copy_project(project_dir)
     _remove_leftovers(engine)
     port = free_loopback_port()
     harness = Harness(project_dir, "dev", {"name": E2E_NAME, "publicPort": str(port)}, run_id=uuid.uuid4().hex[:12])

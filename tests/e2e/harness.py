@@ -8,7 +8,7 @@ provider would: nothing for unchanged inputs, an in-place update where the
 provider updates, otherwise a replacement (deleted first where the program asks
 for delete-before-replace). Resources no longer declared are deleted after the run.
 
-Inputs the harness does not translate raise `UntranslatedInput`: nothing is
+Inputs the harness does not translate raise `UntranslatedInputError`: nothing is
 silently dropped. Everything created carries the label HARNESS_LABEL.
 """
 
@@ -30,7 +30,7 @@ import docker.errors
 import pulumi
 from docker.types import Mount
 
-from program_runner import ProgramRun, RecordingMonitor, Registration, run_program, unwrap_secrets
+from tests.program_runner import ProgramRun, RecordingMonitor, Registration, run_program, unwrap_secrets
 
 HARNESS_LABEL = "org.jupyterhub-docker.e2e"
 CONTAINER = "docker:index/container:Container"
@@ -45,7 +45,7 @@ CONTAINER_RUNNING_WAIT_S = 15
 DELETE_ORDER = [CONTAINER, IMAGE, VOLUME, NETWORK, RANDOM_PASSWORD]
 
 
-class UntranslatedInput(ValueError):
+class UntranslatedInputError(ValueError):
     """The program used an input this harness cannot apply faithfully."""
 
 
@@ -62,7 +62,7 @@ class Change:
 def _only(inputs: dict[str, Any], allowed: set[str], what: str) -> None:
     unknown = set(inputs) - allowed
     if unknown:
-        raise UntranslatedInput(f"{what}: the harness does not apply {sorted(unknown)}")
+        raise UntranslatedInputError(f"{what}: the harness does not apply {sorted(unknown)}")
 
 
 class EngineMocks(pulumi.runtime.Mocks):
@@ -89,7 +89,7 @@ class EngineMocks(pulumi.runtime.Mocks):
         return {HARNESS_LABEL: self.run_id}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
-        raise UntranslatedInput(f"function {args.token} is not applied by the harness")
+        raise UntranslatedInputError(f"function {args.token} is not applied by the harness")
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         if not args.custom:  # a component: nothing to apply
@@ -98,19 +98,23 @@ class EngineMocks(pulumi.runtime.Mocks):
         urn, inputs = registration.urn, json.loads(json.dumps(unwrap_secrets(args.inputs)))
         with self.lock:
             previous = self.state.get(urn)
-        action = self._plan(args.typ, previous, inputs)
-        if action == "same" and not self._exists(args.typ, previous["id"]):
-            action = "create"  # deleted behind Pulumi's back: a refresh would recreate it
-        if action in ("replace", "create") and previous and registration.delete_before_replace:
-            self._delete(args.typ, previous, registration.retain_on_delete)
-        if action == "same":
-            resource_id, outputs = previous["id"], previous["outputs"]
-        elif action == "update":
-            resource_id, outputs = self._update(args.typ, previous, inputs)
-        else:
+        if previous is None:
+            action = "create"
             resource_id, outputs = self._create(args.typ, inputs)
-            if previous and not registration.delete_before_replace:
+        else:
+            action = self._plan(args.typ, previous, inputs)
+            if action == "same" and not self._exists(args.typ, previous["id"]):
+                action = "replace"  # deleted behind Pulumi's back: a refresh would recreate it
+            if action == "replace" and registration.delete_before_replace:
                 self._delete(args.typ, previous, registration.retain_on_delete)
+            if action == "same":
+                resource_id, outputs = previous["id"], previous["outputs"]
+            elif action == "update":
+                resource_id, outputs = self._update(args.typ, previous, inputs)
+            else:
+                resource_id, outputs = self._create(args.typ, inputs)
+                if not registration.delete_before_replace:
+                    self._delete(args.typ, previous, registration.retain_on_delete)
         with self.lock:
             self.state[urn] = {
                 "type": args.typ,
@@ -119,13 +123,11 @@ class EngineMocks(pulumi.runtime.Mocks):
                 "outputs": outputs,
                 "retain_on_delete": registration.retain_on_delete,
             }
-            self.changes.append(Change(urn, "replace" if previous and action == "create" else action))
+            self.changes.append(Change(urn, action))
             self._save()
         return resource_id, outputs
 
-    def _plan(self, typ: str, previous: dict[str, Any] | None, inputs: dict[str, Any]) -> str:
-        if previous is None:
-            return "create"
+    def _plan(self, typ: str, previous: dict[str, Any], inputs: dict[str, Any]) -> str:
         if previous["inputs"] == inputs:
             return "same"
         if typ == CONTAINER:
@@ -180,7 +182,7 @@ class EngineMocks(pulumi.runtime.Mocks):
             return self._build(inputs)
         if typ == CONTAINER:
             return self._run(inputs)
-        raise UntranslatedInput(f"resource type {typ} is not applied by the harness")
+        raise UntranslatedInputError(f"resource type {typ} is not applied by the harness")
 
     def _update(self, typ: str, previous: dict[str, Any], inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         if typ == IMAGE:
@@ -210,7 +212,7 @@ class EngineMocks(pulumi.runtime.Mocks):
         # buildOnPreview only matters to `pulumi preview`; an apply always builds.
         _only(inputs, {"imageName", "build", "skipPush", "buildOnPreview"}, IMAGE)
         if not inputs.get("skipPush"):
-            raise UntranslatedInput("Image with a push to a registry: no registry is reachable here")
+            raise UntranslatedInputError("Image with a push to a registry: no registry is reachable here")
         build = inputs["build"]
         _only(build, {"context", "dockerfile", "args", "platform"}, "Image.build")
         context = Path(build["context"]).resolve()
@@ -243,7 +245,19 @@ class EngineMocks(pulumi.runtime.Mocks):
     def _run(self, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         _only(
             inputs,
-            {"name", "image", "command", "envs", "labels", "ports", "mounts", "volumes", "networksAdvanced", "restart", "uploads"},
+            {
+                "name",
+                "image",
+                "command",
+                "envs",
+                "labels",
+                "ports",
+                "mounts",
+                "volumes",
+                "networksAdvanced",
+                "restart",
+                "uploads",
+            },
             CONTAINER,
         )
         ports = {}

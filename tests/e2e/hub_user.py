@@ -47,7 +47,7 @@ class HubUser:
         response = self.session.post(
             f"{self.base_url}/hub/api/users/{self.name}/tokens",
             json={"note": "e2e", "expires_in": 3600},
-            headers={"X-XSRFToken": self.session.cookies.get("_xsrf", path="/hub/") or self.session.cookies.get("_xsrf", "")},
+            headers={"X-XSRFToken": self.session.cookies.get("_xsrf") or ""},
             timeout=REQUEST_TIMEOUT_S,
         )
         response.raise_for_status()

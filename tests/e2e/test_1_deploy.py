@@ -5,8 +5,9 @@ from __future__ import annotations
 import socket
 
 import requests
-from conftest import E2E_NAME, Deployed
-from harness import CONTAINER
+
+from tests.e2e.deployed import E2E_NAME, Deployed
+from tests.e2e.harness import CONTAINER
 
 
 def test_login_page_answers_through_the_proxy(deployed: Deployed) -> None:

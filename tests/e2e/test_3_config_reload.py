@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from conftest import E2E_NAME, Deployed
-from harness import CONTAINER, NETWORK
-from hub_user import HubUser
-from probe import Probe
+from tests.e2e.deployed import E2E_NAME, Deployed
+from tests.e2e.harness import CONTAINER, NETWORK
+from tests.e2e.hub_user import HubUser
+from tests.e2e.probe import Probe
 
 
 def test_config_reload_replaces_only_the_hub_without_a_failed_request(deployed: Deployed, alice: HubUser) -> None:

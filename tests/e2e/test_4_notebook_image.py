@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import Deployed
-from harness import CONTAINER, IMAGE
-from hub_user import HubUser
+from tests.e2e.deployed import Deployed
+from tests.e2e.harness import CONTAINER, IMAGE
+from tests.e2e.hub_user import HubUser
 
 
 def server_image(deployed: Deployed, user: str) -> str:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import E2E_NAME, Deployed
-from harness import CONTAINER
-from hub_user import HubUser
+from tests.e2e.deployed import E2E_NAME, Deployed
+from tests.e2e.harness import CONTAINER
+from tests.e2e.hub_user import HubUser
 
 
 def test_users_servers_and_tokens_survive_a_recreated_hub(deployed: Deployed, alice: HubUser) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import shutil
 
-from conftest import ARTIFACTS, Deployed
-from hub_user import HubUser
 from playwright.sync_api import sync_playwright
+
+from tests.e2e.deployed import ARTIFACTS, Deployed
+from tests.e2e.hub_user import HubUser
 
 CHROMIUM = "/usr/bin/chromium"
 # Without these, chromium keeps dialling Google's hosts, which this network refuses.

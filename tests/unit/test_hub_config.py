@@ -6,12 +6,12 @@ import runpy
 from typing import Any
 
 import pytest
-from conftest import ProviderEchoMocks
-from program_runner import REPO_ROOT, run_program
 from traitlets.config import Config
 
 from components.config import parse_config
 from components.deployment import hub_settings
+from tests.program_runner import REPO_ROOT, run_program
+from tests.unit.echo_mocks import ProviderEchoMocks
 
 configure = runpy.run_path(str(REPO_ROOT / "hub_config" / "jupyterhub_config.py"))["configure"]
 SECRETS = {"CONFIGPROXY_AUTH_TOKEN": "proxy-token", "OAUTH_CLIENT_SECRET": "oauth-secret", "SHARED_PASSWORD": "pw"}

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import FAKE_TOKEN, ProviderEchoMocks
-from program_runner import ProgramRun, Registration, run_program
 
 from components.built_image import BuildContextError
 from components.hub import HubConfigError
+from tests.program_runner import ProgramRun, Registration, run_program
+from tests.unit.echo_mocks import FAKE_TOKEN, ProviderEchoMocks
 
 CONTAINER = "docker:index/container:Container"
 IMAGE = "docker:index/image:Image"

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The project's test command: lint, type check, unit tests (mocks, seconds) and
+# e2e tests (a real Docker engine, a real browser). Installs what it needs on a
+# fresh Debian host: docker.io, debootstrap and chromium from Debian, the Python
+# packages into ./venv. Extra arguments go to pytest (e.g. tests/unit).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf 'test: %s\n' "$*" >&2; }
+
+if ! command -v chromium >/dev/null 2>&1; then
+  log "installing chromium (Debian) for the browser test"
+  DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null
+fi
+
+if [ ! -x venv/bin/python ]; then
+  python3 -m venv venv
+fi
+venv/bin/pip install -q -r requirements-dev.txt
+
+log "lint and type check"
+venv/bin/ruff check .
+venv/bin/ruff format --check .
+venv/bin/mypy .
+
+log "engine and base image"
+bash scripts/bootstrap-engine.sh
+
+log "tests"
+exec venv/bin/python -m pytest "${@:-tests}"

@@ -1,0 +1,52 @@
+"""The deployment under test: its name, where it answers, and how to apply changes to it."""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import requests
+
+from tests.e2e.harness import ApplyResult, Harness
+from tests.program_runner import REPO_ROOT
+
+E2E_NAME = "jhe2e"
+DEPLOYMENT_LABEL = "org.jupyterhub-docker.deployment"
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+
+
+def free_loopback_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(url: str, timeout_s: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return time.monotonic() - started
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer 200 within {timeout_s}s")
+
+
+@dataclass
+class Deployed:
+    harness: Harness
+    first_apply: ApplyResult
+    base_url: str
+    port: int
+    project_dir: Path
+    client: docker.DockerClient
+
+    def apply(self, config: dict[str, str] | None = None) -> ApplyResult:
+        """`pulumi up`, then wait until the hub answers again through the proxy."""
+        result = self.harness.up(config)
+        wait_for(f"{self.base_url}/hub/api/", 60)
+        return result
