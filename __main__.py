@@ -12,6 +12,7 @@ outputs = {
     "networkName": deployment.network.name,
     "proxyContainer": deployment.proxy.container.name,
     "hubContainer": deployment.hub.container.name,
+    "proxyImage": deployment.proxy_image.ref,
     "hubImage": deployment.hub_image.ref,
     "notebookImage": deployment.notebook_image.ref,
     "notebookImageInUse": deployment.notebook_image_in_use,

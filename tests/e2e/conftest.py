@@ -19,9 +19,13 @@ from tests.e2e.hub_user import HubUser
 from tests.program_runner import REPO_ROOT, copy_project
 
 
-def _remove_leftovers(client: docker.DockerClient) -> None:
+def _remove_user_containers(client: docker.DockerClient) -> None:
     for container in client.containers.list(all=True, filters={"label": f"{DEPLOYMENT_LABEL}={E2E_NAME}"}):
         container.remove(force=True)
+
+
+def _remove_leftovers(client: docker.DockerClient) -> None:
+    _remove_user_containers(client)
     for container in client.containers.list(all=True, filters={"label": HARNESS_LABEL}):
         container.remove(force=True)
     for volume in client.volumes.list():
@@ -45,8 +49,10 @@ def deployed(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFacto
     _remove_leftovers(engine)
     port = free_loopback_port()
     harness = Harness(project_dir, "dev", {"name": E2E_NAME, "publicPort": str(port)}, run_id=uuid.uuid4().hex[:12])
+    image_cache: set[str] = set()
     try:
         first = harness.up()
+        image_cache = {first.run.exports[key] for key in ("proxyImage", "hubImage", "notebookImage")}
         base_url = f"http://127.0.0.1:{port}"
         print(f"\n[measure] first deploy (image builds included): {first.seconds:.1f}s")
         hub_ready = wait_for(f"{base_url}/hub/api/", 60)
@@ -55,10 +61,17 @@ def deployed(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFacto
     finally:
         _dump_logs(engine)
         # User containers hold the network: an operator stops servers before a destroy too.
-        for container in engine.containers.list(all=True, filters={"label": f"{DEPLOYMENT_LABEL}={E2E_NAME}"}):
-            container.remove(force=True)
+        _remove_user_containers(engine)
         harness.destroy()
         _remove_leftovers(engine)
+        _remove_images_except(engine, keep=image_cache)
+
+
+def _remove_images_except(client: docker.DockerClient, keep: set[str]) -> None:
+    """Remove the images the scenarios built; the first deploy's stay as the next run's build cache."""
+    for image in client.images.list(filters={"label": HARNESS_LABEL}):
+        if not keep & set(image.tags):
+            client.images.remove(image.id, force=True)
 
 
 def _dump_logs(client: docker.DockerClient) -> None:

@@ -24,7 +24,10 @@ def test_user_container_has_limits_and_no_host_access(deployed: Deployed, alice:
     assert host_config["CpuQuota"] / host_config["CpuPeriod"] == 1.0
     assert not host_config["Privileged"]
     assert not host_config["PortBindings"]
+    assert not host_config["CapAdd"]
     assert "/var/run/docker.sock" not in str(host_config.get("Binds"))
+    uid = deployed.client.containers.get("jupyter-alice").exec_run(["id", "-u"]).output.decode().strip()
+    assert uid == "1000"
 
 
 def test_server_api_answers_through_the_proxy(alice: HubUser) -> None:
