@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import docker
 import pytest
 
-from tests.e2e.deployed import ARTIFACTS, DEPLOYMENT_LABEL, E2E_NAME, Deployed, free_loopback_port, wait_for
+from tests.e2e.deployed import ARTIFACTS, DEPLOYMENT_LABEL, E2E_NAME, Deployed, free_loopback_port, measure, wait_for
 from tests.e2e.harness import HARNESS_LABEL, Harness
 from tests.e2e.hub_user import HubUser
 from tests.program_runner import REPO_ROOT, copy_project
@@ -54,9 +54,9 @@ def deployed(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFacto
         first = harness.up()
         image_cache = {first.run.exports[key] for key in ("proxyImage", "hubImage", "notebookImage")}
         base_url = f"http://127.0.0.1:{port}"
-        print(f"\n[measure] first deploy (image builds included): {first.seconds:.1f}s")
+        measure(f"first deploy (image builds included): {first.seconds:.1f}s")
         hub_ready = wait_for(f"{base_url}/hub/api/", 60)
-        print(f"[measure] hub API answering through the proxy {hub_ready:.1f}s after apply")
+        measure(f"hub API answering through the proxy {hub_ready:.1f}s after apply")
         yield Deployed(harness, first, base_url, port, project_dir, engine)
     finally:
         _dump_logs(engine)
@@ -87,5 +87,5 @@ def alice(deployed: Deployed) -> HubUser:
     user.sign_up()
     user.log_in()
     spawn_s = user.start_server()
-    print(f"\n[measure] alice's first spawn: POST server -> API answers through the proxy in {spawn_s:.2f}s")
+    measure(f"alice's first spawn: POST server -> API answers through the proxy in {spawn_s:.2f}s")
     return user

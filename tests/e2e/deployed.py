@@ -16,6 +16,12 @@ from tests.program_runner import REPO_ROOT
 E2E_NAME = "jhe2e"
 DEPLOYMENT_LABEL = "org.jupyterhub-docker.deployment"
 ARTIFACTS = REPO_ROOT / "test-artifacts"
+MEASUREMENTS: list[str] = []
+
+
+def measure(line: str) -> None:
+    """Record a measured figure; the test log lists them all at the end of the run."""
+    MEASUREMENTS.append(line)
 
 
 def free_loopback_port() -> int:

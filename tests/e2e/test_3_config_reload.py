@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tests.e2e.deployed import E2E_NAME, Deployed
+from tests.e2e.deployed import E2E_NAME, Deployed, measure
 from tests.e2e.harness import CONTAINER, NETWORK
 from tests.e2e.hub_user import HubUser
 from tests.e2e.probe import Probe
@@ -23,8 +23,8 @@ def test_config_reload_replaces_only_the_hub_without_a_failed_request(deployed: 
         applied = deployed.apply()
         time.sleep(1)
 
-    print(
-        f"\n[measure] config reload: apply {applied.seconds:.2f}s, hub API down {hub_api.longest_outage_s():.2f}s, "
+    measure(
+        f"config reload: apply {applied.seconds:.2f}s, hub API down {hub_api.longest_outage_s():.2f}s, "
         f"notebook requests failed {len(notebook.failed)}/{len(notebook.outcomes)}"
     )
     assert applied.action(CONTAINER, "hub") == "replace"

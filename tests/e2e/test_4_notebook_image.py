@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.e2e.deployed import Deployed
+from tests.e2e.deployed import Deployed, measure
 from tests.e2e.harness import CONTAINER, IMAGE
 from tests.e2e.hub_user import HubUser
 
@@ -19,7 +19,7 @@ def test_new_image_for_new_servers_old_kept_and_rollback(deployed: Deployed, ali
 
     applied = deployed.apply()
     new_ref = applied.run.exports["notebookImage"]
-    print(f"\n[measure] notebook image update applied in {applied.seconds:.1f}s")
+    measure(f"notebook image update applied in {applied.seconds:.1f}s")
     assert new_ref != old_ref
     assert applied.action(IMAGE, "notebook-image") == "replace"
     assert applied.action(CONTAINER, "hub") == "replace"
