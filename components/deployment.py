@@ -16,7 +16,7 @@ from components.proxy import Proxy, ProxyArgs
 
 LABEL = "org.jupyterhub-docker.deployment"
 USER_CONTAINER_TEMPLATE = "jupyter-{username}"
-ROUTE_CHECK_INTERVAL_S = 10
+ROUTE_CHECK_INTERVAL_S = 5
 
 
 @dataclass(frozen=True)

@@ -13,19 +13,24 @@ from collections.abc import Iterator
 import docker
 import pytest
 
-from tests.e2e.deployed import ARTIFACTS, DEPLOYMENT_LABEL, E2E_NAME, Deployed, free_loopback_port, measure, wait_for
+from tests.e2e.deployed import (
+    ARTIFACTS,
+    DEPLOYMENT_LABEL,
+    E2E_NAME,
+    MEASUREMENTS,
+    Deployed,
+    free_loopback_port,
+    measure,
+    remove_user_containers,
+    wait_for,
+)
 from tests.e2e.harness import HARNESS_LABEL, Harness
 from tests.e2e.hub_user import HubUser
 from tests.program_runner import REPO_ROOT, copy_project
 
 
-def _remove_user_containers(client: docker.DockerClient) -> None:
-    for container in client.containers.list(all=True, filters={"label": f"{DEPLOYMENT_LABEL}={E2E_NAME}"}):
-        container.remove(force=True)
-
-
 def _remove_leftovers(client: docker.DockerClient) -> None:
-    _remove_user_containers(client)
+    remove_user_containers(client)
     for container in client.containers.list(all=True, filters={"label": HARNESS_LABEL}):
         container.remove(force=True)
     for volume in client.volumes.list():
@@ -33,6 +38,13 @@ def _remove_leftovers(client: docker.DockerClient) -> None:
             volume.remove(force=True)
     for network in client.networks.list(filters={"label": HARNESS_LABEL}):
         network.remove()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if MEASUREMENTS:
+        terminalreporter.section("measured (e2e)")
+        for line in MEASUREMENTS:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +73,7 @@ def deployed(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFacto
     finally:
         _dump_logs(engine)
         # User containers hold the network: an operator stops servers before a destroy too.
-        _remove_user_containers(engine)
+        remove_user_containers(engine)
         harness.destroy()
         _remove_leftovers(engine)
         _remove_images_except(engine, keep=image_cache)

@@ -56,3 +56,9 @@ class Deployed:
         result = self.harness.up(config)
         wait_for(f"{self.base_url}/hub/api/", 60)
         return result
+
+
+def remove_user_containers(client: docker.DockerClient) -> None:
+    """What an operator does before a destroy: user containers hold the network."""
+    for container in client.containers.list(all=True, filters={"label": f"{DEPLOYMENT_LABEL}={E2E_NAME}"}):
+        container.remove(force=True)

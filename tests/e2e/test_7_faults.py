@@ -1,0 +1,97 @@
+"""Faults: a process dies, a build fails, the whole stack is re-deployed. Nothing is lost."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from tests.e2e.deployed import E2E_NAME, Deployed, measure, remove_user_containers
+from tests.e2e.harness import ApplyError
+from tests.e2e.hub_user import HubUser
+from tests.e2e.probe import Probe
+
+RECOVERY_WAIT_S = 60
+
+
+def kill_main_process(deployed: Deployed, container_name: str) -> None:
+    """SIGKILL the container's main process from the host, as a crash would (not `docker kill`,
+    which Docker counts as a deliberate stop and does not restart)."""
+    pid = deployed.client.containers.get(container_name).attrs["State"]["Pid"]
+    os.kill(pid, signal.SIGKILL)
+
+
+def wait_until_reachable(user: HubUser, timeout_s: float = RECOVERY_WAIT_S) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        try:
+            if user.api("GET", f"/user/{user.name}/api/status").status_code == 200:
+                return time.monotonic() - started
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{user.name}'s server not reachable within {timeout_s}s")
+
+
+def test_killed_hub_comes_back_and_notebooks_stay_reachable(deployed: Deployed, alice: HubUser) -> None:
+    hub = f"{E2E_NAME}-hub"
+    restarts = deployed.client.containers.get(hub).attrs["RestartCount"]
+    notebook = Probe(f"{deployed.base_url}/user/alice/api/status", headers={"Authorization": f"token {alice.token}"})
+    hub_api = Probe(f"{deployed.base_url}/hub/api/")
+    with notebook, hub_api:
+        time.sleep(0.5)
+        kill_main_process(deployed, hub)
+        time.sleep(1)
+        deadline = time.monotonic() + RECOVERY_WAIT_S
+        while time.monotonic() < deadline and not (hub_api.outcomes and hub_api.outcomes[-1].ok):
+            time.sleep(0.2)
+        time.sleep(1)
+    measure(
+        f"hub process killed: hub API down {hub_api.longest_outage_s():.2f}s, "
+        f"notebook requests failed {len(notebook.failed)}/{len(notebook.outcomes)}"
+    )
+    assert deployed.client.containers.get(hub).attrs["RestartCount"] == restarts + 1
+    assert hub_api.outcomes[-1].ok
+    assert notebook.failed == []
+    assert alice.model()["servers"][""]["ready"] is True
+
+
+def test_killed_proxy_comes_back_and_the_hub_restores_routes(deployed: Deployed, alice: HubUser) -> None:
+    kill_main_process(deployed, f"{E2E_NAME}-proxy")
+    time.sleep(0.2)
+    recovered_s = wait_until_reachable(alice)
+    measure(f"proxy process killed: alice's server reachable again after {recovered_s:.2f}s (route check every 5s)")
+    assert alice.run_code("21*2") == "42"
+
+
+def test_failed_notebook_build_changes_nothing(deployed: Deployed, alice: HubUser) -> None:
+    dockerfile = deployed.project_dir / "build.notebook" / "Dockerfile"
+    good = dockerfile.read_text()
+    hub_before = deployed.client.containers.get(f"{E2E_NAME}-hub")
+    dockerfile.write_text(good + "RUN exit 3\n")
+    try:
+        with pytest.raises(ApplyError, match=r"building jhe2e-notebook:\w+ failed: The command .* returned a non-zero code: 3"):
+            deployed.harness.up()
+    finally:
+        dockerfile.write_text(good)
+    hub_after = deployed.client.containers.get(f"{E2E_NAME}-hub")
+    assert hub_after.id == hub_before.id
+    assert hub_after.attrs["State"]["StartedAt"] == hub_before.attrs["State"]["StartedAt"]
+    assert alice.api("GET", "/user/alice/api/status").status_code == 200
+
+
+def test_a_full_redeploy_keeps_the_hub_database(deployed: Deployed, alice: HubUser) -> None:
+    alice.stop_server()
+    remove_user_containers(deployed.client)
+    deployed.harness.destroy()
+    assert not deployed.client.containers.list(all=True, filters={"name": f"{E2E_NAME}-hub"})
+    assert deployed.client.volumes.get(f"{E2E_NAME}-hub-data"), "the hub data volume outlives a destroy"
+
+    deployed.apply()
+    again = HubUser(deployed.base_url, "alice", alice.password)
+    again.log_in()  # the account (and its password hash) came back with the volume
+    again.start_server()
+    saved = again.api("GET", "/user/alice/api/contents/notes.txt")
+    assert saved.status_code == 200, "alice's home volume kept her file"
