@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import platform
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,6 +69,7 @@ class BuiltImageArgs:
     context_dir: str  # relative to the project root, e.g. "build.notebook"
     repository: str  # image name without tag
     build_args: dict[str, str] = field(default_factory=dict)
+    build_after: Sequence[pulumi.Resource] = ()  # e.g. the base image check
 
 
 class BuiltImage(pulumi.ComponentResource):
@@ -94,6 +96,6 @@ class BuiltImage(pulumi.ComponentResource):
                 platform=BUILD_PLATFORM,
             ),
             skip_push=True,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.build_after)),
         )
         self.register_outputs({"ref": self.ref, "imageId": self.image.repo_digest})

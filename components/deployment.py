@@ -10,6 +10,7 @@ import pulumi_random as random
 
 from components.built_image import BuiltImage, BuiltImageArgs, read_ca_certificates
 from components.config import OAUTH_AUTHENTICATORS, StackConfig
+from components.host_image import HostImage, HostImageArgs
 from components.hub import Hub, HubArgs
 from components.network import Network, NetworkArgs
 from components.proxy import Proxy, ProxyArgs
@@ -87,18 +88,29 @@ class Deployment(pulumi.ComponentResource):
         pip_args = {**build_args, "PIP_INDEX_URL": config.build.pip_index_url}
 
         self.network = Network("network", NetworkArgs(name=config.name), child)
+        base_image = HostImage("base-image", HostImageArgs(config.build.base_image), child)
         self.proxy_image = BuiltImage(
             "proxy-image",
             BuiltImageArgs(
-                "build.proxy", f"{config.name}-proxy", {**build_args, "NPM_CONFIG_REGISTRY": config.build.npm_registry}
+                "build.proxy",
+                f"{config.name}-proxy",
+                {**build_args, "NPM_CONFIG_REGISTRY": config.build.npm_registry},
+                [base_image.image],
             ),
             child,
         )
-        self.hub_image = BuiltImage("hub-image", BuiltImageArgs("hub_config", f"{config.name}-hub", pip_args), child)
-        self.notebook_image = BuiltImage(
-            "notebook-image", BuiltImageArgs("build.notebook", f"{config.name}-notebook", pip_args), child
+        self.hub_image = BuiltImage(
+            "hub-image", BuiltImageArgs("hub_config", f"{config.name}-hub", pip_args, [base_image.image]), child
         )
-        self.notebook_image_in_use = config.notebook_rollback_image or self.notebook_image.ref
+        self.notebook_image = BuiltImage(
+            "notebook-image", BuiltImageArgs("build.notebook", f"{config.name}-notebook", pip_args, [base_image.image]), child
+        )
+        notebook_image_dependency: pulumi.Resource = self.notebook_image.image
+        self.notebook_image_in_use = self.notebook_image.ref
+        if config.notebook_rollback_image:
+            rollback = HostImage("notebook-rollback-image", HostImageArgs(config.notebook_rollback_image), child)
+            notebook_image_dependency = rollback.image
+            self.notebook_image_in_use = config.notebook_rollback_image
 
         proxy_token = random.RandomPassword("proxy-auth-token", length=48, special=False, opts=child)
         # The provider marks `result` secret only in the engine; say so in the program too.
@@ -137,8 +149,9 @@ class Deployment(pulumi.ComponentResource):
                 settings=hub_settings(config, config.name, self.proxy.api_url, hub_name, self.notebook_image_in_use),
                 secret_envs=secret_envs,
                 labels=labels,
+                start_after=[self.proxy.container, notebook_image_dependency],
             ),
-            pulumi.ResourceOptions(parent=self, depends_on=[self.proxy.container, self.notebook_image.image]),
+            child,
         )
         self.public_url = f"http://{'localhost' if config.publishes_on_loopback else config.public_ip}:{config.public_port}/"
         self.register_outputs({"publicUrl": self.public_url})

@@ -9,6 +9,7 @@ variables and never enter those files.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,9 @@ class HubArgs:
     settings: dict[str, Any]
     secret_envs: dict[str, pulumi.Input[str]]
     labels: dict[str, str]
+    # The proxy must answer before the hub starts; the notebook image must exist
+    # before the spawner is pointed at it.
+    start_after: Sequence[pulumi.Resource] = ()
 
 
 class Hub(pulumi.ComponentResource):
@@ -89,6 +93,6 @@ class Hub(pulumi.ComponentResource):
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network_name)],
             labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in sorted(args.labels.items())],
             restart="unless-stopped",
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, depends_on=list(args.start_after)),
         )
         self.register_outputs({"containerName": args.container_name})

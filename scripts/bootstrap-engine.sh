@@ -4,6 +4,7 @@
 #  2. if the base image the Dockerfiles start FROM is missing and cannot be
 #     pulled, make it from Debian packages with debootstrap + docker import.
 # Usage: scripts/bootstrap-engine.sh [BASE_IMAGE]   (default debian:trixie-slim)
+#   PULL_BASE_IMAGE=no  skip the pull attempt (hosts with no registry at all).
 # Safe to run again: every step checks first.
 set -euo pipefail
 
@@ -47,7 +48,7 @@ make_base_image() {
     log "base image $base_image present"
     return
   fi
-  if timeout 60 docker pull -q "$base_image" >/dev/null 2>&1; then
+  if [ "${PULL_BASE_IMAGE:-yes}" != no ] && timeout 60 docker pull -q "$base_image" >/dev/null 2>&1; then
     log "pulled $base_image"
     return
   fi

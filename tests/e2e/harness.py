@@ -35,6 +35,9 @@ from tests.program_runner import ProgramRun, RecordingMonitor, Registration, run
 HARNESS_LABEL = "org.jupyterhub-docker.e2e"
 CONTAINER = "docker:index/container:Container"
 IMAGE = "docker:index/image:Image"
+REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
+PULL_TIMEOUT_S = 120
+OPERATIONS_WAIT_S = 900
 NETWORK = "docker:index/network:Network"
 VOLUME = "docker:index/volume:Volume"
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
@@ -42,7 +45,7 @@ RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
 CONTAINER_UPDATABLE = {"restart", "memory", "memorySwap", "cpuShares", "maxRetryCount"}
 CONTAINER_RUNNING_WAIT_S = 15
 # Pulumi deletes dependents first.
-DELETE_ORDER = [CONTAINER, IMAGE, VOLUME, NETWORK, RANDOM_PASSWORD]
+DELETE_ORDER = [CONTAINER, IMAGE, REMOTE_IMAGE, VOLUME, NETWORK, RANDOM_PASSWORD]
 
 
 class UntranslatedInputError(ValueError):
@@ -74,10 +77,20 @@ class EngineMocks(pulumi.runtime.Mocks):
         self.changes: list[Change] = []
         self.monitor: RecordingMonitor | None = None
         self.lock = threading.Lock()
+        self.in_flight = 0
 
     # --- bookkeeping -------------------------------------------------------
     def _save(self) -> None:
-        self.state_file.write_text(json.dumps(self.state, indent=1, sort_keys=True))
+        partial = self.state_file.with_suffix(".partial")
+        partial.write_text(json.dumps(self.state, indent=1, sort_keys=True))
+        partial.replace(self.state_file)
+
+    def wait_for_operations(self) -> None:
+        """Like the Pulumi engine after a failure: let operations already under way finish."""
+        deadline = time.monotonic() + OPERATIONS_WAIT_S
+        while self.in_flight and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not self.in_flight, f"{self.in_flight} resource operations still running after {OPERATIONS_WAIT_S}s"
 
     def _registration(self, args: pulumi.runtime.MockResourceArgs) -> Registration:
         assert self.monitor is not None
@@ -94,6 +107,17 @@ class EngineMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         if not args.custom:  # a component: nothing to apply
             return f"{args.name}-component", {}
+        with self.lock:
+            self.in_flight += 1
+        try:
+            return self._apply(args)
+        except ApplyError as error:  # name the resource, as `pulumi up` does
+            raise ApplyError(f"{args.typ} {args.name}: {error}") from error
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+    def _apply(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         registration = self._registration(args)
         urn, inputs = registration.urn, json.loads(json.dumps(unwrap_secrets(args.inputs)))
         with self.lock:
@@ -154,6 +178,7 @@ class EngineMocks(pulumi.runtime.Mocks):
             NETWORK: self.client.networks.get,
             VOLUME: self.client.volumes.get,
             IMAGE: self.client.images.get,
+            REMOTE_IMAGE: self.client.images.get,
         }
         if typ not in getters:
             return True
@@ -180,6 +205,8 @@ class EngineMocks(pulumi.runtime.Mocks):
             return volume.name, {**inputs, "mountpoint": volume.attrs["Mountpoint"]}
         if typ == IMAGE:
             return self._build(inputs)
+        if typ == REMOTE_IMAGE:
+            return self._ensure_image(inputs)
         if typ == CONTAINER:
             return self._run(inputs)
         raise UntranslatedInputError(f"resource type {typ} is not applied by the harness")
@@ -196,6 +223,8 @@ class EngineMocks(pulumi.runtime.Mocks):
     def _delete(self, typ: str, resource: dict[str, Any], retain: bool) -> None:
         if retain or typ in (IMAGE, RANDOM_PASSWORD):  # pulumi-docker's Image delete removes nothing
             return
+        if typ == REMOTE_IMAGE and resource["inputs"].get("keepLocally"):
+            return
         try:
             if typ == CONTAINER:
                 self.client.containers.get(resource["id"]).remove(force=True)
@@ -203,10 +232,26 @@ class EngineMocks(pulumi.runtime.Mocks):
                 self.client.networks.get(resource["id"]).remove()
             elif typ == VOLUME:
                 self.client.volumes.get(resource["id"]).remove()
+            elif typ == REMOTE_IMAGE:
+                self.client.images.remove(resource["id"])
         except docker.errors.NotFound:
             pass
         except docker.errors.APIError as error:
             raise ApplyError(f"deleting {typ} {resource['id']}: {error.explanation}") from error
+
+    def _ensure_image(self, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """RemoteImage: use the local image, or pull it when missing (as the provider does)."""
+        _only(inputs, {"name", "keepLocally"}, REMOTE_IMAGE)
+        try:
+            image = self.client.images.get(inputs["name"])
+        except docker.errors.ImageNotFound:
+            try:
+                image = docker.from_env(timeout=PULL_TIMEOUT_S).images.pull(inputs["name"])
+            except docker.errors.APIError as error:
+                raise ApplyError(
+                    f"Unable to read Docker image into resource: unable to pull image {inputs['name']}: {error}"
+                ) from error
+        return image.id, {**inputs, "imageId": image.id, "repoDigest": image.id}
 
     def _build(self, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         # buildOnPreview only matters to `pulumi preview`; an apply always builds.
@@ -352,13 +397,16 @@ class Harness:
     def up(self, config: dict[str, str] | None = None) -> ApplyResult:
         mocks = EngineMocks(self.client, self.state_file, self.run_id)
         started = time.monotonic()
-        run = run_program(
-            mocks,
-            stack=self.stack,
-            project_dir=self.project_dir,
-            config={**self.config, **(config or {})},
-            on_monitor=lambda monitor: setattr(mocks, "monitor", monitor),
-        )
+        try:
+            run = run_program(
+                mocks,
+                stack=self.stack,
+                project_dir=self.project_dir,
+                config={**self.config, **(config or {})},
+                on_monitor=lambda monitor: setattr(mocks, "monitor", monitor),
+            )
+        finally:
+            mocks.wait_for_operations()
         mocks.delete_unregistered({urn for urn, r in run.registrations.items() if r.custom})
         return ApplyResult(run, mocks.changes, time.monotonic() - started)
 

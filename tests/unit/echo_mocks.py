@@ -17,6 +17,8 @@ class ProviderEchoMocks(pulumi.runtime.Mocks):
             outputs["result"] = FAKE_TOKEN
         if args.typ == "docker:index/image:Image":
             outputs["repoDigest"] = "sha256:" + hashlib.sha256(args.inputs["imageName"].encode()).hexdigest()
+        if args.typ == "docker:index/remoteImage:RemoteImage":
+            outputs["imageId"] = "sha256:" + hashlib.sha256(args.inputs["name"].encode()).hexdigest()
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:

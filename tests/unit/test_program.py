@@ -16,6 +16,7 @@ CONTAINER = "docker:index/container:Container"
 IMAGE = "docker:index/image:Image"
 NETWORK = "docker:index/network:Network"
 VOLUME = "docker:index/volume:Volume"
+REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
 
 
 def hub_settings(run: ProgramRun) -> dict:
@@ -32,6 +33,8 @@ def test_one_component_per_concern_with_children_parented(run_dev: ProgramRun) -
     assert parents == {
         ("jupyterhub-docker:index:Deployment", "jupyterhub"): "jupyterhub-docker-dev",
         ("jupyterhub-docker:index:Network", "network"): "jupyterhub",
+        ("jupyterhub-docker:index:HostImage", "base-image"): "jupyterhub",
+        (REMOTE_IMAGE, "base-image"): "base-image",
         ("jupyterhub-docker:index:BuiltImage", "proxy-image"): "jupyterhub",
         ("jupyterhub-docker:index:BuiltImage", "hub-image"): "jupyterhub",
         ("jupyterhub-docker:index:BuiltImage", "notebook-image"): "jupyterhub",
@@ -46,6 +49,28 @@ def test_one_component_per_concern_with_children_parented(run_dev: ProgramRun) -
         (CONTAINER, "hub"): "hub",
         (VOLUME, "hub-data"): "hub",
     }
+
+
+def dependencies(run: ProgramRun, registration: Registration) -> set[str]:
+    names = {r.urn: r.name for r in run.registrations.values()}
+    return {names[urn] for urn in registration.dependencies}
+
+
+def test_the_hub_starts_after_the_proxy_and_the_notebook_image(run_dev: ProgramRun) -> None:
+    assert {"proxy", "notebook-image", "hub-image", "network"} <= dependencies(run_dev, run_dev.get(CONTAINER, "hub"))
+
+
+def test_builds_wait_for_the_base_image_check(run_dev: ProgramRun) -> None:
+    assert run_dev.get(REMOTE_IMAGE, "base-image").inputs == {"name": "debian:trixie-slim", "keepLocally": True}
+    for image in run_dev.of_type(IMAGE):
+        assert dependencies(run_dev, image) == {"base-image"}
+
+
+def test_a_rollback_image_is_checked_before_the_hub_is_replaced() -> None:
+    run = run_program(ProviderEchoMocks(), config={"notebookRollbackImage": "jupyterhub-dev-notebook:0123456789ab"})
+    check = run.get(REMOTE_IMAGE, "notebook-rollback-image")
+    assert check.inputs == {"name": "jupyterhub-dev-notebook:0123456789ab", "keepLocally": True}
+    assert "notebook-rollback-image" in dependencies(run, run.get(CONTAINER, "hub"))
 
 
 def test_everything_joins_one_user_defined_network(run_dev: ProgramRun) -> None:

@@ -1,0 +1,34 @@
+"""Bad input that only the engine can refuse: the apply fails and the running hub is untouched."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.deployed import E2E_NAME, Deployed
+from tests.e2e.harness import ApplyError
+
+# A registry on a closed loopback port: the image is absent and cannot be pulled.
+UNPULLABLE = "127.0.0.1:9/no-such-image:1"
+
+
+def hub_state(deployed: Deployed) -> tuple[str, str]:
+    hub = deployed.client.containers.get(f"{E2E_NAME}-hub")
+    return hub.id, hub.attrs["State"]["StartedAt"]
+
+
+@pytest.mark.parametrize(
+    ("setting", "resource"),
+    [
+        ({"build": '{"baseImage": "' + UNPULLABLE + '", "extraCaCertsPath": "/usr/local/share/ca-certificates"}'}, "base-image"),
+        ({"notebookRollbackImage": UNPULLABLE}, "notebook-rollback-image"),
+    ],
+)
+def test_a_missing_image_fails_the_apply_before_the_hub_is_touched(
+    deployed: Deployed, setting: dict[str, str], resource: str
+) -> None:
+    before = hub_state(deployed)
+    with pytest.raises(ApplyError, match=rf"RemoteImage {resource}: .*unable to pull image {UNPULLABLE}"):
+        deployed.harness.up(setting)
+    assert hub_state(deployed) == before
+    deployed.apply()  # the good config applies again
+    assert hub_state(deployed) == before, "nothing changed, so nothing is replaced"
