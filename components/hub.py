@@ -8,11 +8,14 @@ variables and never enter those files.
 
 from __future__ import annotations
 
+import io
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pulumi
 import pulumi_docker as docker
@@ -45,6 +48,44 @@ def read_hub_config(path: Path = CONFIG_SOURCE) -> str:
     return text
 
 
+class _AnyConfig:
+    """Stands in for JupyterHub's config object: any c.Section.trait = value is accepted."""
+
+    def __getattr__(self, name: str) -> _AnyConfig:
+        value = _AnyConfig()
+        object.__setattr__(self, name, value)
+        return value
+
+    def __call__(self, *args: object, **kwargs: object) -> _AnyConfig:
+        return _AnyConfig()
+
+
+def check_hub_config_loads(text: str, settings: dict[str, Any], secret_env_names: Sequence[str]) -> None:
+    """Run the config file as the hub would, with this stack's settings and stand-in secrets.
+
+    A file that raises here would crash the new hub after the old one is gone
+    (fixed container names mean delete-before-replace), so refuse it first.
+    """
+    settings_text = json.dumps(settings)
+
+    def open_settings(path: str, *args: Any, **kwargs: Any) -> Any:
+        return io.StringIO(settings_text) if path == SETTINGS_PATH else open(path, *args, **kwargs)
+
+    config = _AnyConfig()
+    # The names traitlets gives a config file: c, get_config, __file__.
+    namespace = {"__file__": CONFIG_PATH, "c": config, "get_config": lambda: config, "open": open_settings}
+    with mock.patch.dict(os.environ, dict.fromkeys(secret_env_names, "stand-in-for-a-secret")):
+        try:
+            exec(compile(text, CONFIG_PATH, "exec"), namespace)
+        except ModuleNotFoundError as error:
+            pulumi.log.warn(f"jupyterhub_config.py imports {error.name}, which only the hub image has; not checked before deploy")
+        except Exception as error:
+            raise HubConfigError(
+                f"jupyterhub_config.py raised {type(error).__name__}: {error} when loaded with this stack's settings. "
+                "The running hub is left as it is. Fix the file and run pulumi preview again"
+            ) from None
+
+
 @dataclass(frozen=True)
 class HubArgs:
     container_name: str
@@ -67,6 +108,8 @@ class Hub(pulumi.ComponentResource):
     def __init__(self, name: str, args: HubArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("jupyterhub-docker:index:Hub", name, None, opts)
         self.url = f"http://{args.container_name}:{HUB_PORT}"
+        config_text = read_hub_config()
+        check_hub_config_loads(config_text, args.settings, list(args.secret_envs))
         labels = [docker.VolumeLabelArgs(label=k, value=v) for k, v in sorted(args.labels.items())]
         # The database and cookie secret outlive the container, and a destroy of the
         # stack leaves them on the host so a re-deploy keeps users and logins.
@@ -83,7 +126,7 @@ class Hub(pulumi.ComponentResource):
             command=["jupyterhub", "-f", CONFIG_PATH, "--upgrade-db"],
             envs=[pulumi.Output.concat(key, "=", value) for key, value in sorted(args.secret_envs.items())],
             uploads=[
-                docker.ContainerUploadArgs(file=CONFIG_PATH, content=read_hub_config()),
+                docker.ContainerUploadArgs(file=CONFIG_PATH, content=config_text),
                 docker.ContainerUploadArgs(
                     file=SETTINGS_PATH, content=json.dumps(args.settings, indent=2, sort_keys=True) + "\n"
                 ),

@@ -19,9 +19,12 @@ VOLUME = "docker:index/volume:Volume"
 REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
 
 
+def hub_uploads(run: ProgramRun) -> dict[str, str]:
+    return {u["file"]: u["content"] for u in run.get(CONTAINER, "hub").inputs["uploads"]}
+
+
 def hub_settings(run: ProgramRun) -> dict:
-    uploads = {u["file"]: u["content"] for u in run.get(CONTAINER, "hub").inputs["uploads"]}
-    return json.loads(uploads["/etc/jupyterhub/settings.json"])
+    return json.loads(hub_uploads(run)["/etc/jupyterhub/settings.json"])
 
 
 def parent_name(registration: Registration) -> str:
@@ -207,6 +210,29 @@ def test_a_hub_config_that_does_not_compile_fails_before_anything_is_declared(pr
     (project_copy / "hub_config" / "jupyterhub_config.py").write_text("c.JupyterHub.port = (\n")
     with pytest.raises(HubConfigError, match=r"jupyterhub_config.py line 1: .*running hub is left as it is"):
         run_program(ProviderEchoMocks(), project_dir=project_copy)
+
+
+def test_a_hub_config_that_raises_on_load_fails_before_anything_is_declared(project_copy: Path) -> None:
+    config_file = project_copy / "hub_config" / "jupyterhub_config.py"
+    config_file.write_text(config_file.read_text().replace('settings["network_name"]', 'settings["network"]'))
+    with pytest.raises(HubConfigError, match=r"raised KeyError: 'network' when loaded with this stack's settings"):
+        run_program(ProviderEchoMocks(), project_dir=project_copy)
+
+
+def test_a_hub_config_reading_a_secret_the_hub_does_not_get_is_refused(project_copy: Path) -> None:
+    config_file = project_copy / "hub_config" / "jupyterhub_config.py"
+    config_file.write_text(config_file.read_text() + '\nget_config().Spawner.environment = {"KEY": os.environ["API_KEY"]}\n')
+    with pytest.raises(HubConfigError, match="raised KeyError: 'API_KEY'"):
+        run_program(ProviderEchoMocks(), project_dir=project_copy)
+
+
+def test_operator_additions_to_the_hub_config_pass_the_check(project_copy: Path) -> None:
+    config_file = project_copy / "hub_config" / "jupyterhub_config.py"
+    config_file.write_text(
+        config_file.read_text() + "\nc = get_config()\nc.Spawner.default_url = '/lab'\nc.Spawner.environment.update({'A': '1'})\n"
+    )
+    run = run_program(ProviderEchoMocks(), project_dir=project_copy)
+    assert "c.Spawner.default_url" in hub_uploads(run)["/etc/jupyterhub/jupyterhub_config.py"]
 
 
 def test_a_missing_dockerfile_fails_with_the_fix(project_copy: Path) -> None:
