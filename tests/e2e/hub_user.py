@@ -15,6 +15,10 @@ XSRF_FIELD = re.compile(r'name="_xsrf"\s+value="([^"]+)"')
 REQUEST_TIMEOUT_S = 10
 
 
+class KernelDiedError(AssertionError):
+    """The kernel died while running code (e.g. killed for exceeding the memory limit)."""
+
+
 class HubUser:
     def __init__(self, base_url: str, name: str, password: str):
         self.base_url = base_url.rstrip("/")
@@ -108,6 +112,8 @@ class HubUser:
             deadline = time.monotonic() + timeout_s
             while time.monotonic() < deadline:
                 message = json.loads(connection.recv())
+                if message["msg_type"] == "status" and message["content"]["execution_state"] in ("restarting", "dead"):
+                    raise KernelDiedError(f"kernel {message['content']['execution_state']} while running {code!r}")
                 if message.get("parent_header", {}).get("msg_id") != msg_id:
                     continue
                 if message["msg_type"] == "execute_result":

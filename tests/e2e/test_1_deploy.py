@@ -1,13 +1,15 @@
-"""Deploy the dev stack from nothing; only the proxy's public port is reachable."""
+"""Deploy the dev stack from nothing; only the proxy's public port is reachable; no secret leaks."""
 
 from __future__ import annotations
 
+import json
 import socket
 
 import requests
 
 from tests.e2e.deployed import E2E_NAME, Deployed
 from tests.e2e.harness import CONTAINER
+from tests.e2e.hub_user import HubUser
 
 
 def test_login_page_answers_through_the_proxy(deployed: Deployed) -> None:
@@ -41,3 +43,30 @@ def test_hub_and_proxy_share_only_the_project_network(deployed: Deployed) -> Non
     for name in ("proxy", "hub"):
         container = deployed.client.containers.get(f"{E2E_NAME}-{name}")
         assert list(container.attrs["NetworkSettings"]["Networks"]) == [E2E_NAME]
+
+
+def proxy_token(deployed: Deployed) -> str:
+    envs = deployed.client.containers.get(f"{E2E_NAME}-proxy").attrs["Config"]["Env"]
+    token = next(env.split("=", 1)[1] for env in envs if env.startswith("CONFIGPROXY_AUTH_TOKEN="))
+    assert len(token) == 48
+    return str(token)
+
+
+def test_the_proxy_token_is_in_no_label_image_history_log_or_output(deployed: Deployed) -> None:
+    token = proxy_token(deployed)
+    exports = deployed.first_apply.run.exports
+    assert token not in json.dumps(exports)
+    for container in deployed.client.containers.list(all=True, filters={"label": f"org.jupyterhub-docker.deployment={E2E_NAME}"}):
+        assert token not in json.dumps(container.labels), container.name
+        assert token not in container.logs().decode(errors="replace"), container.name
+    for ref in (exports["proxyImage"], exports["hubImage"], exports["notebookImage"]):
+        history = json.dumps(deployed.client.api.history(ref))
+        assert token not in history, ref
+
+
+def test_user_containers_do_not_get_the_proxy_token(deployed: Deployed, alice: HubUser) -> None:
+    token = proxy_token(deployed)
+    user_containers = deployed.client.containers.list(filters={"name": "jupyter-"})
+    assert user_containers
+    for container in user_containers:
+        assert token not in json.dumps(container.attrs["Config"]["Env"]), container.name

@@ -10,7 +10,7 @@ import pytest
 
 from tests.e2e.deployed import E2E_NAME, Deployed, measure, remove_user_containers
 from tests.e2e.harness import ApplyError
-from tests.e2e.hub_user import HubUser
+from tests.e2e.hub_user import HubUser, KernelDiedError
 from tests.e2e.probe import Probe
 
 RECOVERY_WAIT_S = 60
@@ -81,6 +81,26 @@ def test_failed_notebook_build_changes_nothing(deployed: Deployed, alice: HubUse
     assert hub_after.id == hub_before.id
     assert hub_after.attrs["State"]["StartedAt"] == hub_before.attrs["State"]["StartedAt"]
     assert alice.api("GET", "/user/alice/api/status").status_code == 200
+
+
+def test_a_notebook_over_its_memory_limit_is_killed_alone(deployed: Deployed, alice: HubUser) -> None:
+    dave = HubUser(deployed.base_url, "dave", "dave-e2e-password")
+    dave.sign_up()
+    dave.log_in()
+    dave.start_server()
+    hub_started = deployed.client.containers.get(f"{E2E_NAME}-hub").attrs["State"]["StartedAt"]
+    since = int(time.time())
+    with pytest.raises(KernelDiedError):
+        alice.run_code("hog = b'x' * (1536 * 1024 * 1024)")  # 1.5 GiB against a 1 GiB limit
+    events = deployed.client.events(since=since, until=int(time.time()) + 1, decode=True, filters={"event": "oom"})
+    oom_killed = {event["Actor"]["Attributes"]["name"] for event in events}
+    measure(f"memory limit: OOM kills reported by the engine for {sorted(oom_killed)}")
+    assert oom_killed == {"jupyter-alice"}
+    assert alice.run_code("1+1") == "2", "alice gets a fresh kernel; her server survived"
+    assert dave.run_code("2+2") == "4", "another user's server is unaffected"
+    assert deployed.client.containers.get(f"{E2E_NAME}-hub").attrs["State"]["StartedAt"] == hub_started
+    assert alice.api("GET", "/hub/api/").status_code == 200
+    dave.stop_server()
 
 
 def test_a_full_redeploy_keeps_the_hub_database(deployed: Deployed, alice: HubUser) -> None:

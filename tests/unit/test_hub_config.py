@@ -55,6 +55,12 @@ def test_docker_spawner_settings() -> None:
     assert "allowed_images" not in c.DockerSpawner
 
 
+def test_user_servers_survive_a_docker_daemon_restart() -> None:
+    c = hub_config({})
+    assert c.DockerSpawner.extra_host_config == {"restart_policy": {"Name": "unless-stopped"}}
+    assert c.DockerSpawner.use_internal_hostname is True
+
+
 def test_several_images_give_users_a_picker() -> None:
     c = hub_config({"spawner": {"extraImages": {"r": "r-notebook:4.4"}}})
     assert c.DockerSpawner.allowed_images == {"default": "notebook:abc", "r": "r-notebook:4.4"}

@@ -1,0 +1,52 @@
+"""The Docker daemon restarts: proxy, hub and running user servers come back by themselves.
+
+Chosen mechanism: restart policies (unless-stopped) on the proxy, the hub and every
+user container, and routes by container name, not by IP. It needs no daemon
+setting (live-restore would, and changes how the whole host behaves).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+from tests.e2e.deployed import E2E_NAME, Deployed, measure
+from tests.e2e.hub_user import HubUser
+from tests.program_runner import REPO_ROOT
+
+DAEMON_WAIT_S = 60
+
+
+def dockerd_pid() -> int | None:
+    found = subprocess.run(["pidof", "dockerd"], capture_output=True, text=True)
+    return int(found.stdout.split()[0]) if found.returncode == 0 else None
+
+
+def test_everything_comes_back_after_a_docker_daemon_restart(deployed: Deployed, alice: HubUser) -> None:
+    assert alice.api("GET", "/user/alice/api/status").status_code == 200
+    pid = dockerd_pid()
+    assert pid is not None, "the test needs to restart dockerd itself"
+    stopped_at = time.monotonic()
+    subprocess.run(["kill", "-TERM", str(pid)], check=True)
+    for _ in range(DAEMON_WAIT_S * 5):
+        if dockerd_pid() is None:
+            break
+        time.sleep(0.2)
+    assert dockerd_pid() is None, f"dockerd did not stop within {DAEMON_WAIT_S}s"
+    subprocess.run(["bash", str(REPO_ROOT / "scripts" / "bootstrap-engine.sh")], check=True, capture_output=True)
+
+    for name in (f"{E2E_NAME}-proxy", f"{E2E_NAME}-hub", "jupyter-alice"):
+        assert deployed.client.containers.get(name).status == "running", name
+    recovered = None
+    for _ in range(DAEMON_WAIT_S * 10):
+        try:
+            if alice.api("GET", "/user/alice/api/status").status_code == 200:
+                recovered = time.monotonic() - stopped_at
+                break
+        except OSError:
+            pass
+        time.sleep(0.1)
+    assert recovered is not None, f"alice's server not reachable within {DAEMON_WAIT_S}s of the daemon restart"
+    measure(f"docker daemon restart: alice's server reachable again {recovered:.1f}s after dockerd was stopped")
+    assert alice.model()["servers"][""]["ready"] is True
+    assert alice.api("GET", "/user/alice/api/contents/notes.txt").status_code == 200
