@@ -63,10 +63,11 @@ def configure_spawner(c: Any, spawner: Mapping[str, Any], network_name: str) -> 
     c.DockerSpawner.name_template = spawner["name_template"]
     c.DockerSpawner.network_name = network_name
     c.DockerSpawner.use_internal_ip = True
-    # Route to jupyter-<user> by name: after a Docker daemon restart the container
-    # comes back (restart policy below) with a new IP, and the route still holds.
+    # A user's container comes back after a Docker daemon restart (restart policy;
+    # Docker refuses one together with AutoRemove, and remove=True still deletes the
+    # container when its server stops) and is routed to by name, as its IP may change.
     c.DockerSpawner.use_internal_hostname = True
-    c.DockerSpawner.extra_host_config = {"restart_policy": {"Name": "unless-stopped"}}
+    c.DockerSpawner.extra_host_config = {"auto_remove": False, "restart_policy": {"Name": "unless-stopped"}}
     # A stopped server's container is removed, so the next start uses the
     # current image and settings; the user's files live in the home volume.
     c.DockerSpawner.remove = True

@@ -30,13 +30,12 @@ from tests.program_runner import REPO_ROOT, copy_project
 
 
 def _remove_leftovers(client: docker.DockerClient) -> None:
-    remove_user_containers(client)
-    for container in client.containers.list(all=True, filters={"label": HARNESS_LABEL}):
-        container.remove(force=True)
+    """Only this suite's: other deployments (a benchmark, an operator's stack) may share the engine."""
+    remove_user_containers(client)  # the proxy and hub carry the same deployment label
     for volume in client.volumes.list():
         if volume.name.startswith(f"{E2E_NAME}-"):
             volume.remove(force=True)
-    for network in client.networks.list(filters={"label": HARNESS_LABEL}):
+    for network in client.networks.list(names=[E2E_NAME], filters={"label": HARNESS_LABEL}):
         network.remove()
 
 
@@ -82,13 +81,14 @@ def deployed(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFacto
 def _remove_images_except(client: docker.DockerClient, keep: set[str]) -> None:
     """Remove the images the scenarios built; the first deploy's stay as the next run's build cache."""
     for image in client.images.list(filters={"label": HARNESS_LABEL}):
-        if not keep & set(image.tags):
+        ours = any(tag.startswith(f"{E2E_NAME}-") for tag in image.tags)
+        if ours and not keep & set(image.tags):
             client.images.remove(image.id, force=True)
 
 
 def _dump_logs(client: docker.DockerClient) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    for container in client.containers.list(all=True, filters={"label": DEPLOYMENT_LABEL}):
+    for container in client.containers.list(all=True, filters={"label": f"{DEPLOYMENT_LABEL}={E2E_NAME}"}):
         (ARTIFACTS / f"{container.name}.log").write_bytes(container.logs(tail=400))
 
 

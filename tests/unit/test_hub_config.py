@@ -57,7 +57,7 @@ def test_docker_spawner_settings() -> None:
 
 def test_user_servers_survive_a_docker_daemon_restart() -> None:
     c = hub_config({})
-    assert c.DockerSpawner.extra_host_config == {"restart_policy": {"Name": "unless-stopped"}}
+    assert c.DockerSpawner.extra_host_config == {"auto_remove": False, "restart_policy": {"Name": "unless-stopped"}}
     assert c.DockerSpawner.use_internal_hostname is True
 
 
