@@ -82,8 +82,15 @@ class StackConfig:
     spawner: SpawnerConfig = field(default_factory=SpawnerConfig)
     culler: CullerConfig = field(default_factory=CullerConfig)
     notebook_rollback_image: str = ""
+    http_redirect_port: int = 0  # 0: no plain-HTTP listener when TLS is on
     oauth_client_secret: pulumi.Output[str] | None = None
     shared_password: pulumi.Output[str] | None = None
+    tls_certificate: pulumi.Output[str] | None = None
+    tls_key: pulumi.Output[str] | None = None
+
+    @property
+    def serves_tls(self) -> bool:
+        return self.tls_certificate is not None
 
     @property
     def publishes_on_loopback(self) -> bool:
@@ -294,9 +301,13 @@ def parse_config(raw: Mapping[str, Any], secrets: Mapping[str, pulumi.Output[str
             timeout_s=culler.integer("culler.timeoutSeconds", 3600, 60, 30 * 24 * 3600),
         ),
         notebook_rollback_image=read.text("notebookRollbackImage", ""),
+        http_redirect_port=read.integer("httpRedirectPort", 0, 0, 65535),
         oauth_client_secret=secrets.get("oauthClientSecret"),
         shared_password=secrets.get("sharedPassword"),
+        tls_certificate=secrets.get("tlsCertificate"),
+        tls_key=secrets.get("tlsKey"),
     )
+    _check_tls(config)
     if config.notebook_rollback_image and not _IMAGE_REF.match(config.notebook_rollback_image):
         raise _fail(
             "notebookRollbackImage",
@@ -329,7 +340,32 @@ def parse_config(raw: Mapping[str, Any], secrets: Mapping[str, pulumi.Output[str
     return config
 
 
-SECRET_KEYS = ("oauthClientSecret", "sharedPassword")
+def _check_tls(config: StackConfig) -> None:
+    if (config.tls_certificate is None) != (config.tls_key is None):
+        missing = "tlsKey" if config.tls_key is None else "tlsCertificate"
+        raise _fail(
+            missing,
+            None,
+            "TLS needs both a certificate and its key",
+            f'pulumi config set --secret {missing} -- "$(cat <PEM file>)", or remove the other one',
+        )
+    if config.http_redirect_port and not config.serves_tls:
+        raise _fail(
+            "httpRedirectPort",
+            config.http_redirect_port,
+            "redirects to HTTPS, which is off",
+            "set tlsCertificate and tlsKey, or remove it",
+        )
+    if config.http_redirect_port == config.public_port:
+        raise _fail(
+            "httpRedirectPort",
+            config.http_redirect_port,
+            "same as publicPort",
+            "choose another port (e.g. 80 with publicPort 443)",
+        )
+
+
+SECRET_KEYS = ("oauthClientSecret", "sharedPassword", "tlsCertificate", "tlsKey")
 OBJECT_KEYS = ("build", "auth", "spawner", "culler")
 
 
@@ -337,7 +373,7 @@ def load_config() -> StackConfig:
     """Read this stack's config through Pulumi and check it."""
     config = pulumi.Config()
     raw: dict[str, Any] = {}
-    for key in ("name", "publicIp", "publicPort", "notebookRollbackImage"):
+    for key in ("name", "publicIp", "publicPort", "notebookRollbackImage", "httpRedirectPort"):
         value = config.get(key)
         if value is not None:
             raw[key] = value

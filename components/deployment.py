@@ -13,7 +13,7 @@ from components.config import OAUTH_AUTHENTICATORS, StackConfig
 from components.host_image import HostImage, HostImageArgs
 from components.hub import Hub, HubArgs
 from components.network import Network, NetworkArgs
-from components.proxy import Proxy, ProxyArgs
+from components.proxy import Proxy, ProxyArgs, ProxyTls
 
 LABEL = "org.jupyterhub-docker.deployment"
 USER_CONTAINER_TEMPLATE = "jupyter-{username}"
@@ -129,6 +129,9 @@ class Deployment(pulumi.ComponentResource):
                 hub_url=hub_url,
                 auth_token=proxy_auth_token,
                 labels=labels,
+                tls=ProxyTls(config.tls_certificate, config.tls_key, config.http_redirect_port)
+                if config.tls_certificate is not None and config.tls_key is not None
+                else None,
             ),
             child,
         )
@@ -153,5 +156,7 @@ class Deployment(pulumi.ComponentResource):
             ),
             child,
         )
-        self.public_url = f"http://{'localhost' if config.publishes_on_loopback else config.public_ip}:{config.public_port}/"
+        scheme = "https" if config.serves_tls else "http"
+        host = "localhost" if config.publishes_on_loopback else config.public_ip
+        self.public_url = f"{scheme}://{host}:{config.public_port}/"
         self.register_outputs({"publicUrl": self.public_url})

@@ -13,6 +13,16 @@ import pulumi_docker as docker
 
 PUBLIC_PORT = 8000
 API_PORT = 8001
+REDIRECT_PORT = 8080
+TLS_CERT_PATH = "/etc/chp/tls.crt"
+TLS_KEY_PATH = "/etc/chp/tls.key"
+
+
+@dataclass(frozen=True)
+class ProxyTls:
+    certificate: pulumi.Input[str]  # PEM, a Pulumi secret
+    key: pulumi.Input[str]  # PEM, a Pulumi secret
+    http_redirect_port: int = 0  # host port that redirects plain HTTP to HTTPS; 0: none
 
 
 @dataclass(frozen=True)
@@ -25,6 +35,7 @@ class ProxyArgs:
     hub_url: str  # e.g. http://jupyterhub-hub:8081
     auth_token: pulumi.Input[str]
     labels: dict[str, str]
+    tls: ProxyTls | None = None
 
 
 class Proxy(pulumi.ComponentResource):
@@ -34,20 +45,35 @@ class Proxy(pulumi.ComponentResource):
     def __init__(self, name: str, args: ProxyArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("jupyterhub-docker:index:Proxy", name, None, opts)
         self.api_url = f"http://{args.container_name}:{API_PORT}"
+        command = [
+            "--ip=",
+            f"--port={PUBLIC_PORT}",
+            "--api-ip=",
+            f"--api-port={API_PORT}",
+            f"--default-target={args.hub_url}",
+            f"--error-target={args.hub_url}/hub/error",
+        ]
+        ports = [docker.ContainerPortArgs(internal=PUBLIC_PORT, external=args.public_port, ip=args.public_ip)]
+        uploads = []
+        if args.tls is not None:
+            command += [f"--ssl-cert={TLS_CERT_PATH}", f"--ssl-key={TLS_KEY_PATH}"]
+            uploads = [
+                docker.ContainerUploadArgs(file=TLS_CERT_PATH, content=args.tls.certificate),
+                docker.ContainerUploadArgs(file=TLS_KEY_PATH, content=args.tls.key),
+            ]
+            if args.tls.http_redirect_port:
+                command += [f"--redirect-port={REDIRECT_PORT}", f"--redirect-to={args.public_port}"]
+                ports.append(
+                    docker.ContainerPortArgs(internal=REDIRECT_PORT, external=args.tls.http_redirect_port, ip=args.public_ip)
+                )
         self.container = docker.Container(
             name,
             name=args.container_name,
             image=args.image_ref,
-            command=[
-                "--ip=",
-                f"--port={PUBLIC_PORT}",
-                "--api-ip=",
-                f"--api-port={API_PORT}",
-                f"--default-target={args.hub_url}",
-                f"--error-target={args.hub_url}/hub/error",
-            ],
+            command=command,
             envs=[pulumi.Output.concat("CONFIGPROXY_AUTH_TOKEN=", args.auth_token)],
-            ports=[docker.ContainerPortArgs(internal=PUBLIC_PORT, external=args.public_port, ip=args.public_ip)],
+            ports=ports,
+            uploads=uploads or None,
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network_name)],
             labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in sorted(args.labels.items())],
             restart="unless-stopped",

@@ -30,11 +30,11 @@ def free_loopback_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def wait_for(url: str, timeout_s: float) -> float:
+def wait_for(url: str, timeout_s: float, verify: bool | str = True) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
         try:
-            if requests.get(url, timeout=2).status_code == 200:
+            if requests.get(url, timeout=2, verify=verify).status_code == 200:
                 return time.monotonic() - started
         except requests.ConnectionError:
             pass

@@ -394,7 +394,7 @@ class Harness:
         self.client = docker.from_env(timeout=600)
         self.state_file = project_dir / f".harness-state.{stack}.json"
 
-    def up(self, config: dict[str, str] | None = None) -> ApplyResult:
+    def up(self, config: dict[str, str] | None = None, secrets: dict[str, str] | None = None) -> ApplyResult:
         mocks = EngineMocks(self.client, self.state_file, self.run_id)
         started = time.monotonic()
         try:
@@ -403,6 +403,7 @@ class Harness:
                 stack=self.stack,
                 project_dir=self.project_dir,
                 config={**self.config, **(config or {})},
+                secrets=secrets,
                 on_monitor=lambda monitor: setattr(mocks, "monitor", monitor),
             )
         finally:

@@ -69,6 +69,10 @@ def test_defaults_are_a_native_authenticator_hub_on_port_8000() -> None:
         ({"culler": {"enabled": "sometimes"}}, {}, "culler.enabled", "true"),
         ({"spawner": "docker"}, {}, "spawner", "README"),
         ({"spawner": {"extraImages": ["a"]}}, {}, "spawner.extraImages", "--path"),
+        ({}, {"tlsCertificate": SECRET}, "tlsKey", "pulumi config set --secret tlsKey"),
+        ({}, {"tlsKey": SECRET}, "tlsCertificate", "pulumi config set --secret tlsCertificate"),
+        ({"httpRedirectPort": "80"}, {}, "httpRedirectPort", "set tlsCertificate and tlsKey"),
+        ({"httpRedirectPort": "8000"}, {"tlsCertificate": SECRET, "tlsKey": SECRET}, "httpRedirectPort", "choose another port"),
     ],
 )
 def test_bad_value_is_refused_naming_key_and_fix(raw: dict, secrets: dict, key: str, fix: str) -> None:

@@ -102,6 +102,39 @@ def test_public_address_comes_from_stack_config() -> None:
     assert run.exports["publicUrl"] == "http://0.0.0.0:8443/"
 
 
+PEM_CERT = "-----BEGIN CERTIFICATE-----\nMIIB-cert\n-----END CERTIFICATE-----\n"
+PEM_KEY = "-----BEGIN PRIVATE KEY-----\nMIIE-key\n-----END PRIVATE KEY-----\n"
+
+
+def test_tls_from_secrets_serves_https_and_redirects_http() -> None:
+    run = run_program(
+        ProviderEchoMocks(),
+        stack="prod",
+        config={"publicPort": "443", "httpRedirectPort": "80"},
+        secrets={"tlsCertificate": PEM_CERT, "tlsKey": PEM_KEY},
+    )
+    proxy = run.get(CONTAINER, "proxy")
+    assert {"--ssl-cert=/etc/chp/tls.crt", "--ssl-key=/etc/chp/tls.key", "--redirect-port=8080", "--redirect-to=443"} <= set(
+        proxy.inputs["command"]
+    )
+    assert proxy.inputs["ports"] == [
+        {"internal": 8000, "external": 443, "ip": "0.0.0.0"},
+        {"internal": 8080, "external": 80, "ip": "0.0.0.0"},
+    ]
+    assert "uploads" in proxy.secret_inputs
+    assert {u["file"]: u["content"] for u in proxy.inputs["uploads"]} == {
+        "/etc/chp/tls.crt": PEM_CERT,
+        "/etc/chp/tls.key": PEM_KEY,
+    }
+    assert run.exports["publicUrl"] == "https://0.0.0.0:443/"
+    assert all(PEM_KEY not in str(value) for value in run.exports.values())
+
+
+def test_without_tls_the_proxy_serves_plain_http_only(run_dev: ProgramRun) -> None:
+    command = run_dev.get(CONTAINER, "proxy").inputs["command"]
+    assert not [flag for flag in command if flag.startswith(("--ssl", "--redirect"))]
+
+
 def test_proxy_routes_to_the_hub_and_its_error_page(run_dev: ProgramRun) -> None:
     command = run_dev.get(CONTAINER, "proxy").inputs["command"]
     assert "--default-target=http://jupyterhub-dev-hub:8081" in command
