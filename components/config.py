@@ -83,6 +83,7 @@ class StackConfig:
     culler: CullerConfig = field(default_factory=CullerConfig)
     notebook_rollback_image: str = ""
     http_redirect_port: int = 0  # 0: no plain-HTTP listener when TLS is on
+    docker_api_proxy: bool = True
     oauth_client_secret: pulumi.Output[str] | None = None
     shared_password: pulumi.Output[str] | None = None
     tls_certificate: pulumi.Output[str] | None = None
@@ -302,12 +303,20 @@ def parse_config(raw: Mapping[str, Any], secrets: Mapping[str, pulumi.Output[str
         ),
         notebook_rollback_image=read.text("notebookRollbackImage", ""),
         http_redirect_port=read.integer("httpRedirectPort", 0, 0, 65535),
+        docker_api_proxy=read.flag("dockerApiProxy", True),
         oauth_client_secret=secrets.get("oauthClientSecret"),
         shared_password=secrets.get("sharedPassword"),
         tls_certificate=secrets.get("tlsCertificate"),
         tls_key=secrets.get("tlsKey"),
     )
     _check_tls(config)
+    if config.docker_api_proxy and config.spawner.type == "systemuser":
+        raise _fail(
+            "dockerApiProxy",
+            True,
+            "spawner.type systemuser mounts host home directories, which the Docker API proxy refuses",
+            "pulumi config set dockerApiProxy false (the hub then holds the Docker socket), or use spawner.type docker",
+        )
     if config.notebook_rollback_image and not _IMAGE_REF.match(config.notebook_rollback_image):
         raise _fail(
             "notebookRollbackImage",
@@ -373,7 +382,7 @@ def load_config() -> StackConfig:
     """Read this stack's config through Pulumi and check it."""
     config = pulumi.Config()
     raw: dict[str, Any] = {}
-    for key in ("name", "publicIp", "publicPort", "notebookRollbackImage", "httpRedirectPort"):
+    for key in ("name", "publicIp", "publicPort", "notebookRollbackImage", "httpRedirectPort", "dockerApiProxy"):
         value = config.get(key)
         if value is not None:
             raw[key] = value

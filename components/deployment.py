@@ -10,6 +10,7 @@ import pulumi_random as random
 
 from components.built_image import BuiltImage, BuiltImageArgs, read_ca_certificates
 from components.config import OAUTH_AUTHENTICATORS, StackConfig
+from components.docker_api_proxy import DockerApiProxy, DockerApiProxyArgs
 from components.host_image import HostImage, HostImageArgs
 from components.hub import Hub, HubArgs
 from components.network import Network, NetworkArgs
@@ -75,6 +76,7 @@ class Deployment(pulumi.ComponentResource):
     proxy_image: BuiltImage
     notebook_image: BuiltImage
     notebook_image_in_use: str
+    docker_api_proxy: DockerApiProxy | None = None
 
     def __init__(self, name: str, args: DeploymentArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("jupyterhub-docker:index:Deployment", name, None, opts)
@@ -142,6 +144,23 @@ class Deployment(pulumi.ComponentResource):
         if config.auth.type == "shared-password" and config.shared_password is not None:
             secret_envs["SHARED_PASSWORD"] = config.shared_password
 
+        hub_starts_after: list[pulumi.Resource] = [self.proxy.container, notebook_image_dependency]
+        docker_host = ""
+        if config.docker_api_proxy:
+            self.docker_api_proxy = DockerApiProxy(
+                "docker-api-proxy",
+                DockerApiProxyArgs(
+                    container_name=f"{config.name}-docker-api",
+                    image_ref=self.hub_image.image.image_name,
+                    network_name=self.network.network.name,
+                    deployment_label=config.name,
+                    labels=labels,
+                ),
+                child,
+            )
+            docker_host = self.docker_api_proxy.url
+            hub_starts_after.append(self.docker_api_proxy.container)
+
         self.hub = Hub(
             "hub",
             HubArgs(
@@ -152,7 +171,8 @@ class Deployment(pulumi.ComponentResource):
                 settings=hub_settings(config, config.name, self.proxy.api_url, hub_name, self.notebook_image_in_use),
                 secret_envs=secret_envs,
                 labels=labels,
-                start_after=[self.proxy.container, notebook_image_dependency],
+                docker_host=docker_host,
+                start_after=hub_starts_after,
             ),
             child,
         )

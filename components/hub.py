@@ -95,6 +95,8 @@ class HubArgs:
     settings: dict[str, Any]
     secret_envs: dict[str, pulumi.Input[str]]
     labels: dict[str, str]
+    # tcp://… of the Docker API proxy; empty: the hub gets the Docker socket itself.
+    docker_host: str = ""
     # The proxy must answer before the hub starts; the notebook image must exist
     # before the spawner is pointed at it.
     start_after: Sequence[pulumi.Resource] = ()
@@ -124,14 +126,17 @@ class Hub(pulumi.ComponentResource):
             name=args.container_name,
             image=args.image_ref,
             command=["jupyterhub", "-f", CONFIG_PATH, "--upgrade-db"],
-            envs=[pulumi.Output.concat(key, "=", value) for key, value in sorted(args.secret_envs.items())],
+            envs=[pulumi.Output.concat(key, "=", value) for key, value in sorted(args.secret_envs.items())]
+            + ([f"DOCKER_HOST={args.docker_host}"] if args.docker_host else []),
             uploads=[
                 docker.ContainerUploadArgs(file=CONFIG_PATH, content=config_text),
                 docker.ContainerUploadArgs(
                     file=SETTINGS_PATH, content=json.dumps(args.settings, indent=2, sort_keys=True) + "\n"
                 ),
             ],
-            mounts=[docker.ContainerMountArgs(type="bind", source=DOCKER_SOCKET, target=DOCKER_SOCKET)],
+            mounts=None
+            if args.docker_host
+            else [docker.ContainerMountArgs(type="bind", source=DOCKER_SOCKET, target=DOCKER_SOCKET)],
             volumes=[docker.ContainerVolumeArgs(volume_name=self.data_volume.name, container_path=DATA_DIR)],
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network_name)],
             labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in sorted(args.labels.items())],

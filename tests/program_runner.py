@@ -34,6 +34,7 @@ PROJECT_FILES = (
     "hub_config",
     "build.proxy",
     "build.notebook",
+    "docker_api_proxy",
 )
 
 

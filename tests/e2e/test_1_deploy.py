@@ -70,3 +70,36 @@ def test_user_containers_do_not_get_the_proxy_token(deployed: Deployed, alice: H
     assert user_containers
     for container in user_containers:
         assert token not in json.dumps(container.attrs["Config"]["Env"]), container.name
+
+
+ESCALATION_ATTEMPTS = """
+import json, docker
+engine, outcome = docker.from_env(), {}
+attempts = {
+    "privileged": lambda: engine.containers.create(IMAGE, name="jupyter-mallory", privileged=True,
+                                                   labels={"org.jupyterhub-docker.deployment": NAME}, network=NAME),
+    "host_root": lambda: engine.containers.create(IMAGE, name="jupyter-mallory", volumes={"/": {"bind": "/host"}},
+                                                  labels={"org.jupyterhub-docker.deployment": NAME}, network=NAME),
+    "exec_in_proxy": lambda: engine.containers.get(NAME + "-proxy").exec_run("id"),
+    "stop_proxy": lambda: engine.containers.get(NAME + "-proxy").stop(),
+}
+for what, attempt in attempts.items():
+    try:
+        attempt()
+        outcome[what] = "allowed"
+    except docker.errors.APIError as error:
+        outcome[what] = error.status_code
+print(json.dumps(outcome))
+"""
+
+
+def test_the_hub_has_no_docker_socket_and_its_api_proxy_refuses_escalation(deployed: Deployed) -> None:
+    hub = deployed.client.containers.get(f"{E2E_NAME}-hub")
+    assert hub.exec_run(["test", "-e", "/var/run/docker.sock"]).exit_code != 0
+    image = deployed.first_apply.run.exports["notebookImage"]
+    script = f"IMAGE, NAME = {image!r}, {E2E_NAME!r}\n" + ESCALATION_ATTEMPTS
+    result = hub.exec_run(["python3", "-c", script])
+    assert result.exit_code == 0, result.output.decode()
+    outcome = json.loads(result.output.decode().strip().splitlines()[-1])
+    assert outcome == {"privileged": 403, "host_root": 403, "exec_in_proxy": 403, "stop_proxy": 403}
+    assert not deployed.client.containers.list(all=True, filters={"name": "jupyter-mallory"})

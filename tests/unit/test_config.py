@@ -69,6 +69,8 @@ def test_defaults_are_a_native_authenticator_hub_on_port_8000() -> None:
         ({"culler": {"enabled": "sometimes"}}, {}, "culler.enabled", "true"),
         ({"spawner": "docker"}, {}, "spawner", "README"),
         ({"spawner": {"extraImages": ["a"]}}, {}, "spawner.extraImages", "--path"),
+        ({"spawner": {"type": "systemuser"}}, {}, "dockerApiProxy", "pulumi config set dockerApiProxy false"),
+        ({"dockerApiProxy": "maybe"}, {}, "dockerApiProxy", "pulumi config set dockerApiProxy true"),
         ({}, {"tlsCertificate": SECRET}, "tlsKey", "pulumi config set --secret tlsKey"),
         ({}, {"tlsKey": SECRET}, "tlsCertificate", "pulumi config set --secret tlsCertificate"),
         ({"httpRedirectPort": "80"}, {}, "httpRedirectPort", "set tlsCertificate and tlsKey"),

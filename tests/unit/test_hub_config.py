@@ -67,7 +67,7 @@ def test_several_images_give_users_a_picker() -> None:
 
 
 def test_systemuser_spawner_uses_host_home_directories() -> None:
-    c = hub_config({"spawner": {"type": "systemuser"}})
+    c = hub_config({"spawner": {"type": "systemuser"}, "dockerApiProxy": False})
     assert c.JupyterHub.spawner_class == "dockerspawner.SystemUserSpawner"
     assert c.SystemUserSpawner.host_homedir_format_string == "/home/{username}"
     assert "volumes" not in c.DockerSpawner

@@ -44,6 +44,8 @@ def test_one_component_per_concern_with_children_parented(run_dev: ProgramRun) -
         ("random:index/randomPassword:RandomPassword", "proxy-auth-token"): "jupyterhub",
         ("jupyterhub-docker:index:Proxy", "proxy"): "jupyterhub",
         ("jupyterhub-docker:index:Hub", "hub"): "jupyterhub",
+        ("jupyterhub-docker:index:DockerApiProxy", "docker-api-proxy"): "jupyterhub",
+        (CONTAINER, "docker-api-proxy"): "docker-api-proxy",
         (NETWORK, "network"): "network",
         (IMAGE, "proxy-image"): "proxy-image",
         (IMAGE, "hub-image"): "hub-image",
@@ -84,16 +86,33 @@ def test_everything_joins_one_user_defined_network(run_dev: ProgramRun) -> None:
     assert hub_settings(run_dev)["network_name"] == "jupyterhub-dev"
 
 
-def test_only_the_hub_gets_the_docker_socket(run_dev: ProgramRun) -> None:
-    assert run_dev.get(CONTAINER, "hub").inputs["mounts"] == [
-        {"type": "bind", "source": "/var/run/docker.sock", "target": "/var/run/docker.sock"}
-    ]
-    assert "mounts" not in run_dev.get(CONTAINER, "proxy").inputs
+SOCKET_MOUNT = [{"type": "bind", "source": "/var/run/docker.sock", "target": "/var/run/docker.sock"}]
+
+
+def test_only_the_docker_api_proxy_gets_the_docker_socket(run_dev: ProgramRun) -> None:
+    mounts = {c.name: c.inputs.get("mounts") for c in run_dev.of_type(CONTAINER)}
+    assert mounts == {"docker-api-proxy": SOCKET_MOUNT, "hub": None, "proxy": None}
+    api_proxy = run_dev.get(CONTAINER, "docker-api-proxy").inputs
+    assert "DOCKER_HOST=tcp://jupyterhub-dev-docker-api:2375" in run_dev.get(CONTAINER, "hub").inputs["envs"]
+    assert set(api_proxy["envs"]) == {"DEPLOYMENT=jupyterhub-dev", "NETWORK=jupyterhub-dev"}
+    assert api_proxy["uploads"][0]["file"] == "/opt/docker-api-proxy/filter.py"
+    assert "docker-api-proxy" in dependencies(run_dev, run_dev.get(CONTAINER, "hub"))
+
+
+def test_without_the_docker_api_proxy_only_the_hub_gets_the_socket() -> None:
+    run = run_program(ProviderEchoMocks(), config={"dockerApiProxy": "false"})
+    mounts = {c.name: c.inputs.get("mounts") for c in run.of_type(CONTAINER)}
+    assert mounts == {"hub": SOCKET_MOUNT, "proxy": None}
+    assert not [env for env in run.get(CONTAINER, "hub").inputs["envs"] if env.startswith("DOCKER_HOST=")]
 
 
 def test_only_the_proxy_publishes_a_port_and_only_its_public_one(run_dev: ProgramRun) -> None:
     published = {c.name: c.inputs.get("ports") for c in run_dev.of_type(CONTAINER)}
-    assert published == {"proxy": [{"internal": 8000, "external": 8000, "ip": "127.0.0.1"}], "hub": None}
+    assert published == {
+        "proxy": [{"internal": 8000, "external": 8000, "ip": "127.0.0.1"}],
+        "hub": None,
+        "docker-api-proxy": None,
+    }
 
 
 def test_public_address_comes_from_stack_config() -> None:
