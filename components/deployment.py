@@ -12,7 +12,7 @@ from components.built_image import BuiltImage, BuiltImageArgs, read_ca_certifica
 from components.config import OAUTH_AUTHENTICATORS, StackConfig
 from components.docker_api_proxy import DockerApiProxy, DockerApiProxyArgs
 from components.host_image import HostImage, HostImageArgs
-from components.hub import Hub, HubArgs
+from components.hub import HUB_PORT, Hub, HubArgs
 from components.network import Network, NetworkArgs
 from components.proxy import Proxy, ProxyArgs, ProxyTls
 
@@ -118,7 +118,10 @@ class Deployment(pulumi.ComponentResource):
         # The provider marks `result` secret only in the engine; say so in the program too.
         proxy_auth_token: pulumi.Output[str] = pulumi.Output.secret(proxy_token.result)  # type: ignore[arg-type]
         hub_name, proxy_name = f"{config.name}-hub", f"{config.name}-proxy"
-        hub_url = f"http://{hub_name}:8081"
+        hub_url = f"http://{hub_name}:{HUB_PORT}"
+        tls = None
+        if config.tls_certificate is not None and config.tls_key is not None:
+            tls = ProxyTls(config.tls_certificate, config.tls_key, config.http_redirect_port)
 
         self.proxy = Proxy(
             "proxy",
@@ -131,9 +134,7 @@ class Deployment(pulumi.ComponentResource):
                 hub_url=hub_url,
                 auth_token=proxy_auth_token,
                 labels=labels,
-                tls=ProxyTls(config.tls_certificate, config.tls_key, config.http_redirect_port)
-                if config.tls_certificate is not None and config.tls_key is not None
-                else None,
+                tls=tls,
             ),
             child,
         )

@@ -103,13 +103,11 @@ class HubArgs:
 
 
 class Hub(pulumi.ComponentResource):
-    url: str
     container: docker.Container
     data_volume: docker.Volume
 
     def __init__(self, name: str, args: HubArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("jupyterhub-docker:index:Hub", name, None, opts)
-        self.url = f"http://{args.container_name}:{HUB_PORT}"
         config_text = read_hub_config()
         check_hub_config_loads(config_text, args.settings, list(args.secret_envs))
         labels = [docker.VolumeLabelArgs(label=k, value=v) for k, v in sorted(args.labels.items())]
