@@ -12,7 +12,7 @@ from components.built_image import BuiltImage, BuiltImageArgs, read_ca_certifica
 from components.config import OAUTH_AUTHENTICATORS, StackConfig
 from components.docker_api_proxy import DockerApiProxy, DockerApiProxyArgs
 from components.host_image import HostImage, HostImageArgs
-from components.hub import HUB_PORT, Hub, HubArgs
+from components.hub import DATA_DIR, HUB_PORT, Hub, HubArgs
 from components.network import Network, NetworkArgs
 from components.proxy import Proxy, ProxyArgs, ProxyTls
 
@@ -33,6 +33,8 @@ def hub_settings(
     auth, spawner = config.auth, config.spawner
     return {
         "hub_connect_ip": hub_host,
+        "hub_port": HUB_PORT,
+        "data_dir": DATA_DIR,
         "proxy_api_url": proxy_api_url,
         "network_name": network_name,
         "route_check_interval": ROUTE_CHECK_INTERVAL_S,

@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from typing import Any
 
 SETTINGS_PATH = "/etc/jupyterhub/settings.json"
-DATA_DIR = "/srv/jupyterhub"
-HUB_PORT = 8081
 NOTEBOOK_HOME = "/home/jovyan"
 
 AUTHENTICATOR_CLASSES = {
@@ -104,12 +102,11 @@ def configure_culler(c: Any, culler: Mapping[str, Any]) -> None:
 
 def configure(c: Any, settings: Mapping[str, Any], environ: Mapping[str, str]) -> None:
     """Map the deployment's settings onto JupyterHub's traitlets."""
-    c.JupyterHub.bind_url = f"http://:{HUB_PORT}"
     c.JupyterHub.hub_ip = "0.0.0.0"
-    c.JupyterHub.hub_port = HUB_PORT
+    c.JupyterHub.hub_port = settings["hub_port"]
     c.JupyterHub.hub_connect_ip = settings["hub_connect_ip"]
-    c.JupyterHub.db_url = f"sqlite:///{DATA_DIR}/jupyterhub.sqlite"
-    c.JupyterHub.cookie_secret_file = f"{DATA_DIR}/jupyterhub_cookie_secret"
+    c.JupyterHub.db_url = f"sqlite:///{settings['data_dir']}/jupyterhub.sqlite"
+    c.JupyterHub.cookie_secret_file = f"{settings['data_dir']}/jupyterhub_cookie_secret"
     # The proxy runs in its own container and keeps running notebooks reachable
     # while the hub restarts; the hub must not stop users' servers when it stops.
     c.ConfigurableHTTPProxy.should_start = False
