@@ -69,6 +69,16 @@ def hub_settings(
     }
 
 
+def hub_secret_envs(config: StackConfig, proxy_auth_token: pulumi.Output[str]) -> dict[str, pulumi.Input[str]]:
+    """The secrets jupyterhub_config.py reads from its environment, by variable name."""
+    envs: dict[str, pulumi.Input[str]] = {"CONFIGPROXY_AUTH_TOKEN": proxy_auth_token}
+    if config.auth.type in OAUTH_AUTHENTICATORS and config.oauth_client_secret is not None:
+        envs["OAUTH_CLIENT_SECRET"] = config.oauth_client_secret
+    if config.auth.type == "shared-password" and config.shared_password is not None:
+        envs["SHARED_PASSWORD"] = config.shared_password
+    return envs
+
+
 class Deployment(pulumi.ComponentResource):
     public_url: str
     network: Network
@@ -141,12 +151,6 @@ class Deployment(pulumi.ComponentResource):
             child,
         )
 
-        secret_envs: dict[str, pulumi.Input[str]] = {"CONFIGPROXY_AUTH_TOKEN": proxy_auth_token}
-        if config.auth.type in OAUTH_AUTHENTICATORS and config.oauth_client_secret is not None:
-            secret_envs["OAUTH_CLIENT_SECRET"] = config.oauth_client_secret
-        if config.auth.type == "shared-password" and config.shared_password is not None:
-            secret_envs["SHARED_PASSWORD"] = config.shared_password
-
         hub_starts_after: list[pulumi.Resource] = [self.proxy.container, notebook_image_dependency]
         docker_host = ""
         if config.docker_api_proxy:
@@ -172,7 +176,7 @@ class Deployment(pulumi.ComponentResource):
                 network_name=self.network.network.name,
                 data_volume_name=f"{config.name}-hub-data",
                 settings=hub_settings(config, config.name, self.proxy.api_url, hub_name, self.notebook_image_in_use),
-                secret_envs=secret_envs,
+                secret_envs=hub_secret_envs(config, proxy_auth_token),
                 labels=labels,
                 docker_host=docker_host,
                 start_after=hub_starts_after,

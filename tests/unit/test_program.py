@@ -170,6 +170,30 @@ def test_proxy_and_hub_share_the_token_as_a_secret(run_dev: ProgramRun) -> None:
     assert expected in proxy.inputs["envs"] and expected in hub.inputs["envs"]
 
 
+@pytest.mark.parametrize(
+    ("auth", "secret_key", "env"),
+    [
+        ({"type": "shared-password"}, "sharedPassword", "SHARED_PASSWORD"),
+        (
+            {
+                "type": "github",
+                "oauthClientId": "id",
+                "oauthCallbackUrl": "http://localhost:8000/hub/oauth_callback",
+                "allowAll": True,
+            },
+            "oauthClientSecret",
+            "OAUTH_CLIENT_SECRET",
+        ),
+    ],
+)
+def test_auth_secrets_reach_the_hub_only_as_secret_environment(auth: dict, secret_key: str, env: str) -> None:
+    run = run_program(ProviderEchoMocks(), config={"auth": json.dumps(auth)}, secrets={secret_key: "s3cret-value"})
+    hub = run.get(CONTAINER, "hub")
+    assert f"{env}=s3cret-value" in hub.inputs["envs"] and "envs" in hub.secret_inputs
+    assert all("s3cret-value" not in upload["content"] for upload in hub.inputs["uploads"])
+    assert not [e for e in run.get(CONTAINER, "proxy").inputs["envs"] if e.startswith(env)]
+
+
 def test_no_secret_in_the_hub_config_uploads(run_dev: ProgramRun) -> None:
     hub = run_dev.get(CONTAINER, "hub")
     assert "uploads" not in hub.secret_inputs
