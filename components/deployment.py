@@ -15,6 +15,7 @@ from components.host_image import HostImage, HostImageArgs
 from components.hub import DATA_DIR, HUB_PORT, Hub, HubArgs
 from components.network import Network, NetworkArgs
 from components.proxy import Proxy, ProxyArgs, ProxyTls
+from components.public_port import check_public_port
 
 LABEL = "org.jupyterhub-docker.deployment"
 USER_CONTAINER_TEMPLATE = "jupyter-{username}"
@@ -130,6 +131,9 @@ class Deployment(pulumi.ComponentResource):
         # The provider marks `result` secret only in the engine; say so in the program too.
         proxy_auth_token: pulumi.Output[str] = pulumi.Output.secret(proxy_token.result)  # type: ignore[arg-type]
         hub_name, proxy_name = f"{config.name}-hub", f"{config.name}-proxy"
+        check_public_port(config.public_ip, config.public_port, proxy_name)
+        if config.http_redirect_port:
+            check_public_port(config.public_ip, config.http_redirect_port, proxy_name)
         hub_url = f"http://{hub_name}:{HUB_PORT}"
         tls = None
         if config.tls_certificate is not None and config.tls_key is not None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
-from tests.e2e.deployed import E2E_NAME, Deployed
+from components.config import ConfigError
+from tests.e2e.deployed import E2E_NAME, Deployed, free_loopback_port
 from tests.e2e.harness import ApplyError
 
 # A registry on a closed loopback port: the image is absent and cannot be pulled.
@@ -32,3 +35,16 @@ def test_a_missing_image_fails_the_apply_before_the_hub_is_touched(
     assert hub_state(deployed) == before
     deployed.apply()  # the good config applies again
     assert hub_state(deployed) == before, "nothing changed, so nothing is replaced"
+
+
+def test_a_public_port_in_use_is_refused_before_the_proxy_is_touched(deployed: Deployed) -> None:
+    proxy = deployed.client.containers.get(f"{E2E_NAME}-proxy")
+    before = hub_state(deployed)
+    with socket.socket() as squatter:
+        port = free_loopback_port()
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        with pytest.raises(ConfigError, match=rf"'publicPort' = {port}: already in use on 127.0.0.1"):
+            deployed.harness.up({"publicPort": str(port)})
+    assert deployed.client.containers.get(f"{E2E_NAME}-proxy").id == proxy.id
+    assert hub_state(deployed) == before

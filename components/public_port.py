@@ -1,0 +1,52 @@
+"""Refuse a publicPort that something else already holds, before the proxy is replaced.
+
+The proxy has a fixed name, so a change is delete-before-replace: if the new port
+were taken, the old proxy would already be gone. When the program runs on the
+Docker host (no remote DOCKER_HOST), try the port; if it is busy and not held by
+this deployment's own proxy container, stop with a clear error.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+
+import docker
+import pulumi
+
+from components.config import ConfigError
+
+
+def _port_holders(port: int) -> set[str]:
+    client = docker.from_env(timeout=10)
+    holders = set()
+    for container in client.containers.list():
+        for bindings in (container.attrs["HostConfig"].get("PortBindings") or {}).values():
+            if any(binding.get("HostPort") == str(port) for binding in bindings or []):
+                holders.add(container.name)
+    return holders
+
+
+def check_public_port(ip: str, port: int, proxy_container: str) -> None:
+    if os.environ.get("DOCKER_HOST", "unix://").split(":", 1)[0] not in ("unix", ""):
+        return  # a remote engine: this machine's ports say nothing about its host's
+    with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET) as probe:
+        try:
+            probe.bind((ip, port))
+            return
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                return  # e.g. a privileged port for a non-root user: the engine will tell
+    try:
+        holders = _port_holders(port)
+    except docker.errors.DockerException as error:
+        pulumi.log.warn(f"publicPort {port} is in use and the Docker engine could not be asked by whom: {error}")
+        return
+    if holders == {proxy_container}:
+        return
+    holder = ", ".join(sorted(holders - {proxy_container})) or "a process on this host that is not a container"
+    raise ConfigError(
+        f"config 'publicPort' = {port}: already in use on {ip} by {holder}. "
+        "The running deployment is left as it is. Fix: pulumi config set publicPort <a free port>, or free the port"
+    )

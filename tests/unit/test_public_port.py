@@ -1,0 +1,43 @@
+"""A publicPort held by something else is refused before the proxy is replaced."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from components import public_port
+from components.config import ConfigError
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield int(holder.getsockname()[1])
+
+
+def test_a_free_port_passes() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = int(probe.getsockname()[1])
+    public_port.check_public_port("127.0.0.1", free, "jh-proxy")
+
+
+def test_a_port_held_by_a_host_process_is_refused(busy_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(public_port, "_port_holders", lambda port: set())
+    with pytest.raises(ConfigError, match=rf"'publicPort' = {busy_port}: already in use on 127.0.0.1 by a process on this host"):
+        public_port.check_public_port("127.0.0.1", busy_port, "jh-proxy")
+
+
+def test_a_port_held_by_another_container_is_refused_naming_it(busy_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(public_port, "_port_holders", lambda port: {"grafana"})
+    with pytest.raises(ConfigError, match=r"already in use on 127.0.0.1 by grafana\. .*pulumi config set publicPort"):
+        public_port.check_public_port("127.0.0.1", busy_port, "jh-proxy")
+
+
+def test_our_own_proxy_holding_the_port_is_a_redeploy(busy_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(public_port, "_port_holders", lambda port: {"jh-proxy"})
+    public_port.check_public_port("127.0.0.1", busy_port, "jh-proxy")
