@@ -29,7 +29,6 @@ from tests.e2e.harness import HARNESS_LABEL, Harness
 from tests.e2e.hub_user import HubUser
 from tests.program_runner import REPO_ROOT, copy_project
 
-
 # A failed apply leaves the Pulumi runtime's pending futures unretrieved; asyncio logs
 # each at exit. The failure itself is raised by the harness and asserted by the test.
 logging.getLogger("asyncio").setLevel(logging.CRITICAL)
