@@ -24,6 +24,8 @@ def dockerd_pid() -> int | None:
 
 def test_everything_comes_back_after_a_docker_daemon_restart(deployed: Deployed, alice: HubUser) -> None:
     assert alice.api("GET", "/user/alice/api/status").status_code == 200
+    note = {"type": "file", "format": "text", "content": "written before the daemon restart\n"}
+    assert alice.api("PUT", "/user/alice/api/contents/before-restart.txt", json=note).status_code in (200, 201)
     pid = dockerd_pid()
     assert pid is not None, "the test needs to restart dockerd itself"
     stopped_at = time.monotonic()
@@ -49,4 +51,5 @@ def test_everything_comes_back_after_a_docker_daemon_restart(deployed: Deployed,
     assert recovered is not None, f"alice's server not reachable within {DAEMON_WAIT_S}s of the daemon restart"
     measure(f"docker daemon restart: alice's server reachable again {recovered:.1f}s after dockerd was stopped")
     assert alice.model()["servers"][""]["ready"] is True
-    assert alice.api("GET", "/user/alice/api/contents/notes.txt").status_code == 200
+    kept = alice.api("GET", "/user/alice/api/contents/before-restart.txt")
+    assert kept.status_code == 200 and kept.json()["content"] == note["content"]
