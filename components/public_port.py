@@ -32,6 +32,8 @@ def check_public_port(ip: str, port: int, proxy_container: str) -> None:
     if os.environ.get("DOCKER_HOST", "unix://").split(":", 1)[0] not in ("unix", ""):
         return  # a remote engine: this machine's ports say nothing about its host's
     with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET) as probe:
+        # Connections just closed (TIME_WAIT) do not make a port busy; only a listener does.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((ip, port))
             return

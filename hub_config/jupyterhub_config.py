@@ -19,9 +19,11 @@ AUTHENTICATOR_CLASSES = {
     "generic-oauth": "generic-oauth",
     "shared-password": "shared-password",
 }
+# DockerSpawner and SystemUserSpawner that report a server started as soon as its
+# port answers (hub_config/spawners.py, installed in the hub image).
 SPAWNER_CLASSES = {
-    "docker": "dockerspawner.DockerSpawner",
-    "systemuser": "dockerspawner.SystemUserSpawner",
+    "docker": "spawners.PromptDockerSpawner",
+    "systemuser": "spawners.PromptSystemUserSpawner",
 }
 
 

@@ -27,12 +27,13 @@ class HubUser:
         self.session = requests.Session()
         self.token = ""
 
-    def _form(self, path: str, fields: dict[str, str]) -> requests.Response:
+    def _form(self, path: str, fields: dict[str, str], query: str = "") -> requests.Response:
         page = self.session.get(f"{self.base_url}{path}", timeout=REQUEST_TIMEOUT_S)
         page.raise_for_status()
         xsrf = XSRF_FIELD.search(page.text)
         assert xsrf, f"no _xsrf field on {path}"
-        return self.session.post(f"{self.base_url}{path}", data={**fields, "_xsrf": xsrf.group(1)}, timeout=REQUEST_TIMEOUT_S)
+        data = {**fields, "_xsrf": xsrf.group(1)}
+        return self.session.post(f"{self.base_url}{path}{query}", data=data, timeout=REQUEST_TIMEOUT_S)
 
     def sign_up(self) -> None:
         response = self._form(
@@ -42,7 +43,9 @@ class HubUser:
         response.raise_for_status()
 
     def log_in(self) -> None:
-        response = self._form("/hub/login", {"username": self.name, "password": self.password})
+        # next=/hub/home: without it the hub sends a fresh login on to /hub/spawn, which
+        # starts the server; the tests start servers themselves, to time them.
+        response = self._form("/hub/login", {"username": self.name, "password": self.password}, "?next=%2Fhub%2Fhome")
         response.raise_for_status()
         assert "/hub/login" not in response.url, f"login as {self.name} was refused"
         self.token = self._create_token()

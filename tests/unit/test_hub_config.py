@@ -46,7 +46,7 @@ def test_hub_talks_to_the_separate_proxy_and_leaves_servers_running_when_it_stop
 
 def test_docker_spawner_settings() -> None:
     c = hub_config({"spawner": {"memLimit": "512M", "cpuLimit": "0.5", "startTimeoutSeconds": "60"}})
-    assert c.JupyterHub.spawner_class == "dockerspawner.DockerSpawner"
+    assert c.JupyterHub.spawner_class == "spawners.PromptDockerSpawner"
     assert c.DockerSpawner.image == "notebook:abc"
     assert c.DockerSpawner.name_template == "jupyter-{username}"
     assert (c.DockerSpawner.network_name, c.DockerSpawner.use_internal_ip, c.DockerSpawner.remove) == ("net", True, True)
@@ -68,7 +68,7 @@ def test_several_images_give_users_a_picker() -> None:
 
 def test_systemuser_spawner_uses_host_home_directories() -> None:
     c = hub_config({"spawner": {"type": "systemuser"}, "dockerApiProxy": False})
-    assert c.JupyterHub.spawner_class == "dockerspawner.SystemUserSpawner"
+    assert c.JupyterHub.spawner_class == "spawners.PromptSystemUserSpawner"
     assert c.SystemUserSpawner.host_homedir_format_string == "/home/{username}"
     assert "volumes" not in c.DockerSpawner
 
