@@ -1,0 +1,1 @@
+"""Benchmark of the deployment (issue 4): `python -m bench.run`; see bench/README.md."""
