@@ -25,22 +25,23 @@ def test_first_apply_created_everything(deployed: Deployed) -> None:
 
 def test_only_the_proxy_public_port_is_published_on_loopback(deployed: Deployed) -> None:
     proxy = deployed.client.containers.get(f"{E2E_NAME}-proxy")
-    hub = deployed.client.containers.get(f"{E2E_NAME}-hub")
     bindings = {port: spec for port, spec in proxy.attrs["HostConfig"]["PortBindings"].items() if spec}
     assert bindings == {"8000/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(deployed.port)}]}
-    assert not (hub.attrs["HostConfig"]["PortBindings"] or {})
-    assert not any(spec for spec in hub.attrs["NetworkSettings"]["Ports"].values())
+    others = [f"{E2E_NAME}-hub", f"{E2E_NAME}-docker-api"]
+    for container in map(deployed.client.containers.get, others):
+        assert not (container.attrs["HostConfig"]["PortBindings"] or {}), container.name
+        assert not any(spec for spec in container.attrs["NetworkSettings"]["Ports"].values()), container.name
 
 
-def test_proxy_api_and_hub_ports_do_not_answer_on_the_host(deployed: Deployed) -> None:
-    for port in (8001, 8081):
+def test_proxy_api_hub_and_docker_api_ports_do_not_answer_on_the_host(deployed: Deployed) -> None:
+    for port in (8001, 8081, 2375):
         with socket.socket() as probe:
             probe.settimeout(1)
             assert probe.connect_ex(("127.0.0.1", port)) != 0, f"something answers on 127.0.0.1:{port}"
 
 
-def test_hub_and_proxy_share_only_the_project_network(deployed: Deployed) -> None:
-    for name in ("proxy", "hub"):
+def test_proxy_hub_and_docker_api_share_only_the_project_network(deployed: Deployed) -> None:
+    for name in ("proxy", "hub", "docker-api"):
         container = deployed.client.containers.get(f"{E2E_NAME}-{name}")
         assert list(container.attrs["NetworkSettings"]["Networks"]) == [E2E_NAME]
 
