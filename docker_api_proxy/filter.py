@@ -36,7 +36,16 @@ READ_ONLY = [
     for p in (r"^/_ping$", r"^/version$", r"^/images/[^/]+(/[^/]+)*/json$", r"^/containers/json$", r"^/containers/[^/]+/json$")
 ]
 USER_CONTAINER_ACTIONS = re.compile(r"^/containers/(?P<target>[^/]+)(/(?P<action>start|stop|wait|kill))?$")
-FORBIDDEN_HOST_CONFIG = ("Privileged", "CapAdd", "Devices", "DeviceRequests", "PidMode", "IpcMode", "UsernsMode", "SecurityOpt")
+# HostConfig fields a user container may set (DockerSpawner's); any other field that is
+# present (Privileged, CapAdd, Devices, VolumesFrom, PidMode, CgroupParent, Runtime,
+# Sysctls, SecurityOpt, and MaskedPaths even when empty, ...) is refused.
+ALLOWED_HOST_CONFIG = {
+    "Binds", "Mounts", "NetworkMode", "RestartPolicy", "AutoRemove", "LogConfig", "Init", "ShmSize",
+    "Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuPeriod", "CpuQuota", "CpuShares",
+}  # fmt: skip
+# Fields DockerSpawner always sends, allowed only empty.
+EMPTY_ONLY_HOST_CONFIG = {"PortBindings", "Links"}
+VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 
 
 class UnixConnection(http.client.HTTPConnection):
@@ -67,17 +76,20 @@ def refusal_of_create(query: dict[str, list[str]], spec: dict[str, Any], deploym
     if (spec.get("Labels") or {}).get(DEPLOYMENT_LABEL) != deployment:
         return f"user containers must carry the label {DEPLOYMENT_LABEL}={deployment}"
     host = spec.get("HostConfig") or {}
-    for key in FORBIDDEN_HOST_CONFIG:
-        if host.get(key):
+    for key, value in host.items():
+        allowed = key in ALLOWED_HOST_CONFIG or (key in EMPTY_ONLY_HOST_CONFIG and not value)
+        if not allowed and value is not None:
             return f"HostConfig.{key} is not allowed"
     if host.get("NetworkMode", network) != network:
         return f"user containers must join the network {network}"
     for bind in host.get("Binds") or []:
-        if bind.split(":", 1)[0].startswith("/"):
-            return f"host paths may not be mounted ({bind.split(':', 1)[0]})"
+        source = bind.split(":", 1)[0]
+        if not VOLUME_NAME.match(source):
+            return f"host paths may not be mounted ({source})"
     for mount in host.get("Mounts") or []:
-        if mount.get("Type") != "volume":
-            return "only named volumes may be mounted"
+        # A volume with driver options can be a bind of any host path (o=bind, device=/).
+        if mount.get("Type") != "volume" or (mount.get("VolumeOptions") or {}).get("DriverConfig"):
+            return "only plain named volumes may be mounted"
     return None
 
 
@@ -115,6 +127,8 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
     def _handle(self) -> None:
+        if "%" in self.path or "/.." in self.path or self.headers.get("Transfer-Encoding"):
+            return self._refuse("encoded or relative paths and chunked bodies are not accepted")
         url = urlsplit(self.path)
         path = VERSION_PREFIX.sub("", url.path)
         length = int(self.headers.get("Content-Length") or 0)

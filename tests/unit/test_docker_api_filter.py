@@ -21,6 +21,8 @@ def spawner_request(**host_config: Any) -> dict[str, Any]:
             "Binds": ["jh-home-ada:/home/jovyan:rw"],
             "Memory": 1073741824,
             "RestartPolicy": {"Name": "unless-stopped"},
+            "PortBindings": {},
+            "Links": [],
             **host_config,
         },
     }
@@ -41,7 +43,32 @@ def test_dockerspawners_own_request_is_allowed() -> None:
         ("jupyter-ada", spawner_request(Devices=[{"PathOnHost": "/dev/sda"}]), "HostConfig.Devices"),
         ("jupyter-ada", spawner_request(NetworkMode="host"), "must join the network"),
         ("jupyter-ada", spawner_request(Binds=["/:/host"]), "host paths may not be mounted (/)"),
-        ("jupyter-ada", spawner_request(Mounts=[{"Type": "bind", "Source": "/etc", "Target": "/x"}]), "only named volumes"),
+        ("jupyter-ada", spawner_request(Binds=["../../etc:/x"]), "host paths may not be mounted"),
+        ("jupyter-ada", spawner_request(Mounts=[{"Type": "bind", "Source": "/etc", "Target": "/x"}]), "only plain named volumes"),
+        (
+            "jupyter-ada",
+            spawner_request(
+                Mounts=[
+                    {
+                        "Type": "volume",
+                        "Source": "rootfs",
+                        "Target": "/x",
+                        "VolumeOptions": {"DriverConfig": {"Name": "local", "Options": {"o": "bind", "device": "/"}}},
+                    }
+                ]
+            ),
+            "only plain named volumes",
+        ),
+        ("jupyter-ada", spawner_request(VolumesFrom=["jh-docker-api"]), "HostConfig.VolumesFrom"),
+        ("jupyter-ada", spawner_request(CgroupParent="/"), "HostConfig.CgroupParent"),
+        ("jupyter-ada", spawner_request(Sysctls={"kernel.x": "1"}), "HostConfig.Sysctls"),
+        (
+            "jupyter-ada",
+            spawner_request(MaskedPaths=[]) | {"HostConfig": {"MaskedPaths": ["/x"], "NetworkMode": NETWORK}},
+            "MaskedPaths",
+        ),
+        ("jupyter-ada", spawner_request(PortBindings={"8888/tcp": [{"HostPort": "80"}]}), "HostConfig.PortBindings"),
+        ("jupyter-ada", spawner_request(Links=["jh-docker-api:api"]), "HostConfig.Links"),
     ],
 )
 def test_dangerous_or_foreign_containers_are_refused(name: str, spec: dict[str, Any], reason: str) -> None:
