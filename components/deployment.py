@@ -157,13 +157,19 @@ class Deployment(pulumi.ComponentResource):
 
         hub_starts_after: list[pulumi.Resource] = [self.proxy.container, notebook_image_dependency]
         docker_host = ""
+        docker_api_network_name = None
         if config.docker_api_proxy:
+            docker_api_network = Network(
+                "docker-api-network", NetworkArgs(name=f"{config.name}-docker-api", internal=True), child
+            )
+            docker_api_network_name = docker_api_network.network.name
             self.docker_api_proxy = DockerApiProxy(
                 "docker-api-proxy",
                 DockerApiProxyArgs(
                     container_name=f"{config.name}-docker-api",
                     image_ref=self.hub_image.image.image_name,
-                    network_name=self.network.network.name,
+                    network_name=docker_api_network_name,
+                    user_network_name=self.network.network.name,
                     deployment_label=config.name,
                     labels=labels,
                 ),
@@ -183,6 +189,7 @@ class Deployment(pulumi.ComponentResource):
                 secret_envs=hub_secret_envs(config, proxy_auth_token),
                 labels=labels,
                 docker_host=docker_host,
+                docker_api_network_name=docker_api_network_name,
                 start_after=hub_starts_after,
             ),
             child,

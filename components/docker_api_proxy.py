@@ -1,7 +1,8 @@
 """A filtering proxy in front of the Docker socket, so the hub never holds the raw socket.
 
 The filter (docker_api_proxy/filter.py, stdlib Python) runs in a container built
-from the hub image, with the socket mounted, reachable only on the project network.
+from the hub image, with the socket mounted, on an internal network that only the
+hub also joins: user containers cannot reach it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ LISTEN_PORT = 2375
 class DockerApiProxyArgs:
     container_name: str
     image_ref: pulumi.Input[str]  # any image with python3: the hub's
-    network_name: pulumi.Input[str]
+    network_name: pulumi.Input[str]  # internal, shared with the hub alone
+    user_network_name: pulumi.Input[str]  # the network user containers must join
     deployment_label: str  # user containers must carry it
     labels: dict[str, str]
 
@@ -39,7 +41,7 @@ class DockerApiProxy(pulumi.ComponentResource):
             name=args.container_name,
             image=args.image_ref,
             command=["python3", FILTER_PATH],
-            envs=[f"DEPLOYMENT={args.deployment_label}", pulumi.Output.concat("NETWORK=", args.network_name)],
+            envs=[f"DEPLOYMENT={args.deployment_label}", pulumi.Output.concat("NETWORK=", args.user_network_name)],
             uploads=[docker.ContainerUploadArgs(file=FILTER_PATH, content=FILTER_SOURCE.read_text())],
             mounts=[docker.ContainerMountArgs(type="bind", source=DOCKER_SOCKET, target=DOCKER_SOCKET)],
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network_name)],

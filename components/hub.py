@@ -1,4 +1,4 @@
-"""The JupyterHub container: DockerSpawner with the host's Docker socket.
+"""The JupyterHub container: DockerSpawner, through the Docker API proxy (or the socket).
 
 Its config reaches the container as two uploads, `jupyterhub_config.py` (the
 mapping, from hub_config/) and `settings.json` (values from stack config), so a
@@ -95,8 +95,10 @@ class HubArgs:
     settings: dict[str, Any]
     secret_envs: dict[str, pulumi.Input[str]]
     labels: dict[str, str]
-    # tcp://… of the Docker API proxy; empty: the hub gets the Docker socket itself.
+    # tcp://… of the Docker API proxy, on a network only the hub shares with it;
+    # empty: the hub gets the Docker socket itself.
     docker_host: str = ""
+    docker_api_network_name: pulumi.Input[str] | None = None
     # The proxy must answer before the hub starts; the notebook image must exist
     # before the spawner is pointed at it.
     start_after: Sequence[pulumi.Resource] = ()
@@ -136,7 +138,11 @@ class Hub(pulumi.ComponentResource):
             if args.docker_host
             else [docker.ContainerMountArgs(type="bind", source=DOCKER_SOCKET, target=DOCKER_SOCKET)],
             volumes=[docker.ContainerVolumeArgs(volume_name=self.data_volume.name, container_path=DATA_DIR)],
-            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network_name)],
+            networks_advanced=[
+                docker.ContainerNetworksAdvancedArgs(name=network)
+                for network in (args.network_name, args.docker_api_network_name)
+                if network is not None
+            ],
             labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in sorted(args.labels.items())],
             restart="unless-stopped",
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, depends_on=list(args.start_after)),

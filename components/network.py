@@ -1,4 +1,5 @@
-"""The user-defined bridge network that joins the proxy, the hub and every user container."""
+"""A user-defined bridge network: the one joining the proxy, the hub and every user
+container, and the internal one the hub alone shares with the Docker API proxy."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ class NetworkArgs:
     # Every Network input forces a replacement, and a network with user containers
     # attached cannot be deleted: keep these inputs fixed for the life of the stack.
     name: str
+    internal: bool = False  # no route out, and only the containers put on it
 
 
 class Network(pulumi.ComponentResource):
     name: str
+    internal: bool = False  # no route out, and only the containers put on it
     network: docker.Network
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
@@ -26,6 +29,7 @@ class Network(pulumi.ComponentResource):
             name,
             name=args.name,
             driver="bridge",
+            internal=args.internal or None,
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"name": self.name})

@@ -36,11 +36,12 @@ logging.getLogger("asyncio").setLevel(logging.CRITICAL)
 
 def _remove_leftovers(client: docker.DockerClient) -> None:
     """Only this suite's: other deployments (a benchmark, an operator's stack) may share the engine."""
-    remove_user_containers(client)  # the proxy and hub carry the same deployment label
+    for container in client.containers.list(all=True, filters={"label": f"{DEPLOYMENT_LABEL}={E2E_NAME}"}):
+        container.remove(force=True)
     for volume in client.volumes.list():
         if volume.name.startswith(f"{E2E_NAME}-"):
             volume.remove(force=True)
-    for network in client.networks.list(names=[E2E_NAME], filters={"label": HARNESS_LABEL}):
+    for network in client.networks.list(names=[E2E_NAME, f"{E2E_NAME}-docker-api"], filters={"label": HARNESS_LABEL}):
         network.remove()
 
 

@@ -60,5 +60,5 @@ class Deployed:
 
 def remove_user_containers(client: docker.DockerClient) -> None:
     """What an operator does before a destroy: user containers hold the network."""
-    for container in client.containers.list(all=True, filters={"label": f"{DEPLOYMENT_LABEL}={E2E_NAME}"}):
+    for container in client.containers.list(all=True, filters={"label": f"{DEPLOYMENT_LABEL}={E2E_NAME}", "name": "jupyter-"}):
         container.remove(force=True)

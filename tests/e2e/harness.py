@@ -195,8 +195,13 @@ class EngineMocks(pulumi.runtime.Mocks):
             result = "".join(secrets.choice(alphabet) for _ in range(int(inputs["length"])))
             return secrets.token_hex(8), {**inputs, "result": result}
         if typ == NETWORK:
-            _only(inputs, {"name", "driver"}, typ)
-            network = self.client.networks.create(inputs["name"], driver=inputs.get("driver", "bridge"), labels=self._labels())
+            _only(inputs, {"name", "driver", "internal"}, typ)
+            network = self.client.networks.create(
+                inputs["name"],
+                driver=inputs.get("driver", "bridge"),
+                internal=bool(inputs.get("internal")),
+                labels=self._labels(),
+            )
             return network.id, {**inputs, "id": network.id}
         if typ == VOLUME:
             _only(inputs, {"name", "labels"}, typ)

@@ -40,10 +40,17 @@ def test_proxy_api_hub_and_docker_api_ports_do_not_answer_on_the_host(deployed: 
             assert probe.connect_ex(("127.0.0.1", port)) != 0, f"something answers on 127.0.0.1:{port}"
 
 
-def test_proxy_hub_and_docker_api_share_only_the_project_network(deployed: Deployed) -> None:
-    for name in ("proxy", "hub", "docker-api"):
-        container = deployed.client.containers.get(f"{E2E_NAME}-{name}")
-        assert list(container.attrs["NetworkSettings"]["Networks"]) == [E2E_NAME]
+def test_only_the_hub_shares_a_network_with_the_docker_api_proxy(deployed: Deployed) -> None:
+    networks = {
+        name: set(deployed.client.containers.get(f"{E2E_NAME}-{name}").attrs["NetworkSettings"]["Networks"])
+        for name in ("proxy", "hub", "docker-api")
+    }
+    assert networks == {
+        "proxy": {E2E_NAME},
+        "hub": {E2E_NAME, f"{E2E_NAME}-docker-api"},
+        "docker-api": {f"{E2E_NAME}-docker-api"},
+    }
+    assert deployed.client.networks.get(f"{E2E_NAME}-docker-api").attrs["Internal"] is True
 
 
 def proxy_token(deployed: Deployed) -> str:

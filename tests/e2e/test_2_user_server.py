@@ -38,3 +38,10 @@ def test_server_api_answers_through_the_proxy(alice: HubUser) -> None:
 
 def test_a_kernel_executes_code(alice: HubUser) -> None:
     assert alice.run_code("1+1") == "2"
+
+
+def test_a_user_cannot_reach_the_docker_api_proxy(deployed: Deployed, alice: HubUser) -> None:
+    probe = f"import socket; socket.create_connection(({E2E_NAME + '-docker-api'!r}, 2375), timeout=3)"
+    result = deployed.client.containers.get("jupyter-alice").exec_run(["python3", "-c", probe])
+    assert result.exit_code != 0
+    assert b"Name or service not known" in result.output or b"timed out" in result.output, result.output

@@ -36,6 +36,8 @@ def test_one_component_per_concern_with_children_parented(run_dev: ProgramRun) -
     assert parents == {
         ("jupyterhub-docker:index:Deployment", "jupyterhub"): "jupyterhub-docker-dev",
         ("jupyterhub-docker:index:Network", "network"): "jupyterhub",
+        ("jupyterhub-docker:index:Network", "docker-api-network"): "jupyterhub",
+        (NETWORK, "docker-api-network"): "docker-api-network",
         ("jupyterhub-docker:index:HostImage", "base-image"): "jupyterhub",
         (REMOTE_IMAGE, "base-image"): "base-image",
         ("jupyterhub-docker:index:BuiltImage", "proxy-image"): "jupyterhub",
@@ -78,12 +80,21 @@ def test_a_rollback_image_is_checked_before_the_hub_is_replaced() -> None:
     assert "notebook-rollback-image" in dependencies(run, run.get(CONTAINER, "hub"))
 
 
-def test_everything_joins_one_user_defined_network(run_dev: ProgramRun) -> None:
-    network = run_dev.get(NETWORK, "network").inputs
-    assert network == {"name": "jupyterhub-dev", "driver": "bridge"}
-    for container in run_dev.of_type(CONTAINER):
-        assert container.inputs["networksAdvanced"] == [{"name": "jupyterhub-dev"}]
+def test_everything_joins_one_user_defined_network_and_only_the_hub_reaches_the_docker_api(run_dev: ProgramRun) -> None:
+    assert run_dev.get(NETWORK, "network").inputs == {"name": "jupyterhub-dev", "driver": "bridge"}
+    assert run_dev.get(NETWORK, "docker-api-network").inputs == {
+        "name": "jupyterhub-dev-docker-api",
+        "driver": "bridge",
+        "internal": True,
+    }
+    networks = {c.name: [n["name"] for n in c.inputs["networksAdvanced"]] for c in run_dev.of_type(CONTAINER)}
+    assert networks == {
+        "proxy": ["jupyterhub-dev"],
+        "hub": ["jupyterhub-dev", "jupyterhub-dev-docker-api"],
+        "docker-api-proxy": ["jupyterhub-dev-docker-api"],
+    }
     assert hub_settings(run_dev)["network_name"] == "jupyterhub-dev"
+    assert "NETWORK=jupyterhub-dev" in run_dev.get(CONTAINER, "docker-api-proxy").inputs["envs"]
 
 
 SOCKET_MOUNT = [{"type": "bind", "source": "/var/run/docker.sock", "target": "/var/run/docker.sock"}]
@@ -94,7 +105,7 @@ def test_only_the_docker_api_proxy_gets_the_docker_socket(run_dev: ProgramRun) -
     assert mounts == {"docker-api-proxy": SOCKET_MOUNT, "hub": None, "proxy": None}
     api_proxy = run_dev.get(CONTAINER, "docker-api-proxy").inputs
     assert "DOCKER_HOST=tcp://jupyterhub-dev-docker-api:2375" in run_dev.get(CONTAINER, "hub").inputs["envs"]
-    assert set(api_proxy["envs"]) == {"DEPLOYMENT=jupyterhub-dev", "NETWORK=jupyterhub-dev"}
+    assert set(api_proxy["envs"]) == {"DEPLOYMENT=jupyterhub-dev", "NETWORK=jupyterhub-dev"}  # user containers' network
     assert api_proxy["uploads"][0]["file"] == "/opt/docker-api-proxy/filter.py"
     assert "docker-api-proxy" in dependencies(run_dev, run_dev.get(CONTAINER, "hub"))
 
