@@ -107,15 +107,28 @@ class _Reader:
 
     def __init__(self, raw: Mapping[str, Any]):
         self.raw = raw
+        self.read_keys: set[str] = set()
+        self.sections: list[_Reader] = []
+
+    def _get(self, key: str, default: Any) -> Any:
+        self.read_keys.add(key)
+        return self.raw.get(key, default)
+
+    def refuse_unknown(self) -> None:
+        """A misspelt key would otherwise be ignored and its default used without a word."""
+        for section in self.sections:
+            for key in sorted(set(section.raw) - section.read_keys):
+                known = ", ".join(sorted(section.read_keys))
+                raise _fail(key, section.raw[key], "unknown setting", f"check its spelling; known here: {known}")
 
     def text(self, key: str, default: str) -> str:
-        value = self.raw.get(key, default)
+        value = self._get(key, default)
         if not isinstance(value, str):
             raise _fail(key, value, "must be a string", f"pulumi config set {key} <text>")
         return value
 
     def integer(self, key: str, default: int, low: int, high: int) -> int:
-        value = self.raw.get(key, default)
+        value = self._get(key, default)
         try:
             number = int(str(value))
         except ValueError:
@@ -125,7 +138,7 @@ class _Reader:
         return number
 
     def number(self, key: str, default: float, low: float, high: float) -> float:
-        value = self.raw.get(key, default)
+        value = self._get(key, default)
         try:
             number = float(str(value))
         except ValueError:
@@ -135,7 +148,7 @@ class _Reader:
         return number
 
     def flag(self, key: str, default: bool) -> bool:
-        value = self.raw.get(key, default)
+        value = self._get(key, default)
         if isinstance(value, bool):
             return value
         if str(value).lower() in ("true", "false"):
@@ -143,22 +156,24 @@ class _Reader:
         raise _fail(key, value, "must be true or false", f"pulumi config set {key} {str(default).lower()}")
 
     def text_list(self, key: str) -> tuple[str, ...]:
-        value = self.raw.get(key, [])
+        value = self._get(key, [])
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             raise _fail(key, value, "must be a list of strings", f"pulumi config set --path '{key}[0]' <text>")
         return tuple(value)
 
     def text_map(self, key: str) -> dict[str, str]:
-        value = self.raw.get(key, {})
+        value = self._get(key, {})
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             raise _fail(key, value, "must be a map of label to string", f"pulumi config set --path '{key}.<label>' <text>")
         return {str(k): v for k, v in value.items()}
 
     def section(self, key: str) -> _Reader:
-        value = self.raw.get(key, {})
+        value = self._get(key, {})
         if not isinstance(value, dict):
             raise _fail(key, value, "must be an object", f"see the README's table of '{key}.*' keys")
-        return _Reader({f"{key}.{k}": v for k, v in value.items()})
+        section = _Reader({f"{key}.{k}": v for k, v in value.items()})
+        self.sections.append(section)
+        return section
 
 
 def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
@@ -238,12 +253,13 @@ def _parse_auth(read: _Reader) -> AuthConfig:
                 f"required for auth.type {auth.type}",
                 "pulumi config set --path auth.oauthCallbackUrl https://<host>/hub/oauth_callback",
             )
-        if not (auth.allow_all or auth.allowed_users or auth.admin_users or auth.allowed_organizations):
+        github_orgs = auth.allowed_organizations if auth.type == "github" else ()
+        if not (auth.allow_all or auth.allowed_users or auth.admin_users or github_orgs):
             raise _fail(
                 "auth.allowedUsers",
                 [],
                 "JupyterHub 5+ lets nobody in through OAuth without an allow rule",
-                "set auth.allowedUsers or auth.allowedOrganizations, or auth.allowAll true",
+                "set auth.allowedUsers (or auth.allowedOrganizations with github), or auth.allowAll true",
             )
     if auth.type == "generic-oauth":
         for key, url in (
@@ -309,6 +325,7 @@ def parse_config(raw: Mapping[str, Any], secrets: Mapping[str, pulumi.Output[str
         tls_certificate=secrets.get("tlsCertificate"),
         tls_key=secrets.get("tlsKey"),
     )
+    read.refuse_unknown()
     _check_tls(config)
     if config.docker_api_proxy and config.spawner.type == "systemuser":
         raise _fail(

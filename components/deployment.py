@@ -133,7 +133,7 @@ class Deployment(pulumi.ComponentResource):
         hub_name, proxy_name = f"{config.name}-hub", f"{config.name}-proxy"
         check_public_port(config.public_ip, config.public_port, proxy_name)
         if config.http_redirect_port:
-            check_public_port(config.public_ip, config.http_redirect_port, proxy_name)
+            check_public_port(config.public_ip, config.http_redirect_port, proxy_name, "httpRedirectPort")
         hub_url = f"http://{hub_name}:{HUB_PORT}"
         tls = None
         if config.tls_certificate is not None and config.tls_key is not None:

@@ -28,7 +28,7 @@ def _port_holders(port: int) -> set[str]:
     return holders
 
 
-def check_public_port(ip: str, port: int, proxy_container: str) -> None:
+def check_public_port(ip: str, port: int, proxy_container: str, key: str = "publicPort") -> None:
     if os.environ.get("DOCKER_HOST", "unix://").split(":", 1)[0] not in ("unix", ""):
         return  # a remote engine: this machine's ports say nothing about its host's
     with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET) as probe:
@@ -49,6 +49,6 @@ def check_public_port(ip: str, port: int, proxy_container: str) -> None:
         return
     holder = ", ".join(sorted(holders - {proxy_container})) or "a process on this host that is not a container"
     raise ConfigError(
-        f"config 'publicPort' = {port}: already in use on {ip} by {holder}. "
-        "The running deployment is left as it is. Fix: pulumi config set publicPort <a free port>, or free the port"
+        f"config '{key}' = {port}: already in use on {ip} by {holder}. "
+        f"The running deployment is left as it is. Fix: pulumi config set {key} <a free port>, or free the port"
     )

@@ -13,12 +13,6 @@ from typing import Any
 SETTINGS_PATH = "/etc/jupyterhub/settings.json"
 NOTEBOOK_HOME = "/home/jovyan"
 
-AUTHENTICATOR_CLASSES = {
-    "native": "native",
-    "github": "github",
-    "generic-oauth": "generic-oauth",
-    "shared-password": "shared-password",
-}
 # DockerSpawner and SystemUserSpawner that report a server started as soon as its
 # port answers (hub_config/spawners.py, installed in the hub image).
 SPAWNER_CLASSES = {
@@ -29,7 +23,7 @@ SPAWNER_CLASSES = {
 
 def configure_authenticator(c: Any, auth: Mapping[str, Any], environ: Mapping[str, str]) -> None:
     kind = auth["type"]
-    c.JupyterHub.authenticator_class = AUTHENTICATOR_CLASSES[kind]
+    c.JupyterHub.authenticator_class = kind  # each auth.type is an authenticator's entry-point name
     c.Authenticator.admin_users = set(auth["admin_users"])
     c.Authenticator.allowed_users = set(auth["allowed_users"])
     c.Authenticator.allow_all = auth["allow_all"]

@@ -14,7 +14,7 @@ from tests.unit.echo_mocks import ProviderEchoMocks
 @pytest.fixture(autouse=True)
 def no_host_port_probe(monkeypatch: pytest.MonkeyPatch) -> None:
     """Unit tests touch no host port and no Docker engine (test_public_port.py tests the probe)."""
-    monkeypatch.setattr(deployment, "check_public_port", lambda ip, port, proxy: None)
+    monkeypatch.setattr(deployment, "check_public_port", lambda *args: None)
 
 
 @pytest.fixture

@@ -49,6 +49,21 @@ def test_defaults_are_a_native_authenticator_hub_on_port_8000() -> None:
         ({"auth": {**GITHUB, "allowAll": True}}, {}, "oauthClientSecret", "pulumi config set --secret oauthClientSecret"),
         ({"auth": GITHUB}, {"oauthClientSecret": SECRET}, "auth.allowedUsers", "auth.allowAll true"),
         (
+            {
+                "auth": {
+                    **GITHUB,
+                    "type": "generic-oauth",
+                    "allowedOrganizations": ["org"],
+                    "oauthAuthorizeUrl": "https://i/a",
+                    "oauthTokenUrl": "https://i/t",
+                    "oauthUserdataUrl": "https://i/u",
+                }
+            },
+            {"oauthClientSecret": SECRET},
+            "auth.allowedUsers",
+            "with github",
+        ),
+        (
             {"auth": {**GITHUB, "type": "generic-oauth", "allowAll": True}},
             {"oauthClientSecret": SECRET},
             "auth.oauthAuthorizeUrl",
@@ -69,6 +84,7 @@ def test_defaults_are_a_native_authenticator_hub_on_port_8000() -> None:
         ({"culler": {"enabled": "sometimes"}}, {}, "culler.enabled", "true"),
         ({"spawner": "docker"}, {}, "spawner", "README"),
         ({"spawner": {"extraImages": ["a"]}}, {}, "spawner.extraImages", "--path"),
+        ({"spawner": {"memlimit": "4G"}}, {}, "spawner.memlimit", "check its spelling; known here: "),
         ({"spawner": {"type": "systemuser"}}, {}, "dockerApiProxy", "pulumi config set dockerApiProxy false"),
         ({"dockerApiProxy": "maybe"}, {}, "dockerApiProxy", "pulumi config set dockerApiProxy true"),
         ({}, {"tlsCertificate": SECRET}, "tlsKey", "pulumi config set --secret tlsKey"),

@@ -41,3 +41,9 @@ def test_a_port_held_by_another_container_is_refused_naming_it(busy_port: int, m
 def test_our_own_proxy_holding_the_port_is_a_redeploy(busy_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(public_port, "_port_holders", lambda port: {"jh-proxy"})
     public_port.check_public_port("127.0.0.1", busy_port, "jh-proxy")
+
+
+def test_a_busy_redirect_port_is_named_as_such(busy_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(public_port, "_port_holders", lambda port: set())
+    with pytest.raises(ConfigError, match=rf"'httpRedirectPort' = {busy_port}: .*pulumi config set httpRedirectPort"):
+        public_port.check_public_port("127.0.0.1", busy_port, "jh-proxy", "httpRedirectPort")
