@@ -221,18 +221,19 @@ def _parse_build(read: _Reader) -> BuildConfig:
 
 
 def _parse_auth(read: _Reader) -> AuthConfig:
+    defaults = AuthConfig()
     auth = AuthConfig(
-        type=read.text("auth.type", "native"),
+        type=read.text("auth.type", defaults.type),
         admin_users=read.text_list("auth.adminUsers"),
         allowed_users=read.text_list("auth.allowedUsers"),
-        allow_all=read.flag("auth.allowAll", False),
-        open_signup=read.flag("auth.openSignup", False),
-        oauth_client_id=read.text("auth.oauthClientId", ""),
-        oauth_callback_url=read.text("auth.oauthCallbackUrl", ""),
-        oauth_authorize_url=read.text("auth.oauthAuthorizeUrl", ""),
-        oauth_token_url=read.text("auth.oauthTokenUrl", ""),
-        oauth_userdata_url=read.text("auth.oauthUserdataUrl", ""),
-        oauth_username_claim=read.text("auth.oauthUsernameClaim", "preferred_username"),
+        allow_all=read.flag("auth.allowAll", defaults.allow_all),
+        open_signup=read.flag("auth.openSignup", defaults.open_signup),
+        oauth_client_id=read.text("auth.oauthClientId", defaults.oauth_client_id),
+        oauth_callback_url=read.text("auth.oauthCallbackUrl", defaults.oauth_callback_url),
+        oauth_authorize_url=read.text("auth.oauthAuthorizeUrl", defaults.oauth_authorize_url),
+        oauth_token_url=read.text("auth.oauthTokenUrl", defaults.oauth_token_url),
+        oauth_userdata_url=read.text("auth.oauthUserdataUrl", defaults.oauth_userdata_url),
+        oauth_username_claim=read.text("auth.oauthUsernameClaim", defaults.oauth_username_claim),
         allowed_organizations=read.text_list("auth.allowedOrganizations"),
     )
     _check_choice("auth.type", auth.type, AUTHENTICATORS)
@@ -273,11 +274,12 @@ def _parse_auth(read: _Reader) -> AuthConfig:
 
 
 def _parse_spawner(read: _Reader) -> SpawnerConfig:
+    defaults = SpawnerConfig()
     spawner = SpawnerConfig(
-        type=read.text("spawner.type", "docker"),
-        mem_limit=read.text("spawner.memLimit", "2G"),
-        cpu_limit=read.number("spawner.cpuLimit", 1.0, 0.0, 256.0),
-        start_timeout_s=read.integer("spawner.startTimeoutSeconds", 120, 5, 3600),
+        type=read.text("spawner.type", defaults.type),
+        mem_limit=read.text("spawner.memLimit", defaults.mem_limit),
+        cpu_limit=read.number("spawner.cpuLimit", defaults.cpu_limit, 0.0, 256.0),
+        start_timeout_s=read.integer("spawner.startTimeoutSeconds", defaults.start_timeout_s, 5, 3600),
         extra_images=read.text_map("spawner.extraImages"),
     )
     _check_choice("spawner.type", spawner.type, SPAWNERS)
@@ -297,10 +299,11 @@ def _parse_spawner(read: _Reader) -> SpawnerConfig:
 def parse_config(raw: Mapping[str, Any], secrets: Mapping[str, pulumi.Output[str] | None]) -> StackConfig:
     """Check raw stack config values (keys without the project prefix) and type them."""
     read = _Reader(raw)
-    name = read.text("name", "jupyterhub")
+    defaults, culler_defaults = StackConfig(), CullerConfig()
+    name = read.text("name", defaults.name)
     if not _DOCKER_NAME.match(name):
         raise _fail("name", name, "not usable in Docker names", "pulumi config set name jupyterhub")
-    public_ip = read.text("publicIp", "0.0.0.0")
+    public_ip = read.text("publicIp", defaults.public_ip)
     try:
         ipaddress.ip_address(public_ip)
     except ValueError:
@@ -309,17 +312,17 @@ def parse_config(raw: Mapping[str, Any], secrets: Mapping[str, pulumi.Output[str
     config = StackConfig(
         name=name,
         public_ip=public_ip,
-        public_port=read.integer("publicPort", 8000, 1, 65535),
+        public_port=read.integer("publicPort", defaults.public_port, 1, 65535),
         build=_parse_build(read.section("build")),
         auth=_parse_auth(read.section("auth")),
         spawner=_parse_spawner(read.section("spawner")),
         culler=CullerConfig(
-            enabled=culler.flag("culler.enabled", True),
-            timeout_s=culler.integer("culler.timeoutSeconds", 3600, 60, 30 * 24 * 3600),
+            enabled=culler.flag("culler.enabled", culler_defaults.enabled),
+            timeout_s=culler.integer("culler.timeoutSeconds", culler_defaults.timeout_s, 60, 30 * 24 * 3600),
         ),
-        notebook_rollback_image=read.text("notebookRollbackImage", ""),
-        http_redirect_port=read.integer("httpRedirectPort", 0, 0, 65535),
-        docker_api_proxy=read.flag("dockerApiProxy", True),
+        notebook_rollback_image=read.text("notebookRollbackImage", defaults.notebook_rollback_image),
+        http_redirect_port=read.integer("httpRedirectPort", defaults.http_redirect_port, 0, 65535),
+        docker_api_proxy=read.flag("dockerApiProxy", defaults.docker_api_proxy),
         oauth_client_secret=secrets.get("oauthClientSecret"),
         shared_password=secrets.get("sharedPassword"),
         tls_certificate=secrets.get("tlsCertificate"),
