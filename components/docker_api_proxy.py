@@ -13,6 +13,8 @@ from pathlib import Path
 import pulumi
 import pulumi_docker as docker
 
+from components.docker_labels import container_labels
+
 FILTER_SOURCE = Path("docker_api_proxy/filter.py")
 FILTER_PATH = "/opt/docker-api-proxy/filter.py"
 DOCKER_SOCKET = "/var/run/docker.sock"
@@ -45,7 +47,7 @@ class DockerApiProxy(pulumi.ComponentResource):
             uploads=[docker.ContainerUploadArgs(file=FILTER_PATH, content=FILTER_SOURCE.read_text())],
             mounts=[docker.ContainerMountArgs(type="bind", source=DOCKER_SOCKET, target=DOCKER_SOCKET)],
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network_name)],
-            labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in sorted(args.labels.items())],
+            labels=container_labels(args.labels),
             restart="unless-stopped",
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )

@@ -20,11 +20,13 @@ from unittest import mock
 import pulumi
 import pulumi_docker as docker
 
+from components.docker_api_proxy import DOCKER_SOCKET
+from components.docker_labels import container_labels, volume_labels
+
 CONFIG_SOURCE = Path("hub_config/jupyterhub_config.py")
 CONFIG_PATH = "/etc/jupyterhub/jupyterhub_config.py"
 SETTINGS_PATH = "/etc/jupyterhub/settings.json"
 DATA_DIR = "/srv/jupyterhub"
-DOCKER_SOCKET = "/var/run/docker.sock"
 HUB_PORT = 8081
 
 
@@ -112,13 +114,12 @@ class Hub(pulumi.ComponentResource):
         super().__init__("jupyterhub-docker:index:Hub", name, None, opts)
         config_text = read_hub_config()
         check_hub_config_loads(config_text, args.settings, list(args.secret_envs))
-        labels = [docker.VolumeLabelArgs(label=k, value=v) for k, v in sorted(args.labels.items())]
         # The database and cookie secret outlive the container, and a destroy of the
         # stack leaves them on the host so a re-deploy keeps users and logins.
         self.data_volume = docker.Volume(
             f"{name}-data",
             name=args.data_volume_name,
-            labels=labels,
+            labels=volume_labels(args.labels),
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )
         self.container = docker.Container(
@@ -143,7 +144,7 @@ class Hub(pulumi.ComponentResource):
                 for network in (args.network_name, args.docker_api_network_name)
                 if network is not None
             ],
-            labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in sorted(args.labels.items())],
+            labels=container_labels(args.labels),
             restart="unless-stopped",
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, depends_on=list(args.start_after)),
         )

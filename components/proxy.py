@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
+from components.docker_labels import container_labels
+
 PUBLIC_PORT = 8000
 API_PORT = 8001
 REDIRECT_PORT = 8080
@@ -75,7 +77,7 @@ class Proxy(pulumi.ComponentResource):
             ports=ports,
             uploads=uploads or None,
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network_name)],
-            labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in sorted(args.labels.items())],
+            labels=container_labels(args.labels),
             restart="unless-stopped",
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )

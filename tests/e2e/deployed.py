@@ -10,11 +10,11 @@ from pathlib import Path
 import docker
 import requests
 
+from components.deployment import LABEL as DEPLOYMENT_LABEL
 from tests.e2e.harness import ApplyResult, Harness
 from tests.program_runner import REPO_ROOT
 
 E2E_NAME = "jhe2e"
-DEPLOYMENT_LABEL = "org.jupyterhub-docker.deployment"
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 MEASUREMENTS: list[str] = []
 
