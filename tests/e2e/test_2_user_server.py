@@ -45,3 +45,13 @@ def test_a_user_cannot_reach_the_docker_api_proxy(deployed: Deployed, alice: Hub
     result = deployed.client.containers.get("jupyter-alice").exec_run(["python3", "-c", probe])
     assert result.exit_code != 0
     assert b"Name or service not known" in result.output or b"timed out" in result.output, result.output
+
+
+def test_server_runs_only_the_extensions_users_need(alice: HubUser) -> None:
+    """Terminals and JupyterLab are served; jupyter-lsp (no language servers in the
+    image) is not, and JupyterLab's extension manager is read-only (the image is root's)."""
+    assert alice.api("GET", "/user/alice/api/terminals").status_code == 200
+    assert alice.api("GET", "/user/alice/lsp/status").status_code == 404
+    install = alice.api("POST", "/user/alice/lab/api/extensions", json={"cmd": "install", "extension_name": "jupyterlab-git"})
+    assert install.status_code == 422, install.text
+    assert "was blocked" in install.json()["message"]
