@@ -85,7 +85,9 @@ def ratios(r: dict[str, Any]) -> dict[str, float | None]:
 
     pairs = {
         "spawn1_p50_vs_floor_server": ("spawn1_p50_s", "floor_server_s"),
+        "spawn1_p50_vs_floor_jupyter_server": ("spawn1_p50_s", "floor_jupyter_server_s"),
         "floor_server_vs_floor_container": ("floor_server_s", "floor_container_s"),
+        "floor_server_vs_floor_jupyter_server": ("floor_server_s", "floor_jupyter_server_s"),
         "spawn1_p50_vs_baseline": ("spawn1_p50_s", "baseline_spawn1_p50_s"),
         "spawn10_p50_vs_baseline": ("spawn10_p50_s", "baseline_spawn10_p50_s"),
         "spawn10_p95_vs_baseline": ("spawn10_p95_s", "baseline_spawn10_p95_s"),
@@ -104,12 +106,14 @@ def ratios(r: dict[str, Any]) -> dict[str, float | None]:
     return result
 
 
-def floors(container_runs: list[float], server_runs: list[float]) -> dict[str, Any]:
+def floors(container_runs: list[float], server_runs: list[float], jupyter_server_runs: list[float]) -> dict[str, Any]:
     return {
         "floor_container_s": median(container_runs),
         "floor_container_runs_s": [round(s, 3) for s in container_runs],
         "floor_server_s": median(server_runs),
         "floor_server_runs_s": [round(s, 3) for s in server_runs],
+        "floor_jupyter_server_s": median(jupyter_server_runs),
+        "floor_jupyter_server_runs_s": [round(s, 3) for s in jupyter_server_runs],
     }
 
 
@@ -169,10 +173,13 @@ def markdown(r: dict[str, Any]) -> str:
         "| figure | value | ratio |",
         "|---|---|---|",
         f"| floor: `docker run --rm base true` (s) | {_fmt(r['floor_container_s'])} | |",
-        f"| floor: notebook server answers HTTP, no hub (s) | {_fmt(r['floor_server_s'])} | "
-        f"{_fmt(ratio(r['floor_server_s'], r['floor_container_s']))} x container floor |",
+        f"| floor: the image's server (`jupyterhub-singleuser`) answers HTTP, `docker run`, not spawned (s) | "
+        f"{_fmt(r['floor_server_s'])} | {_fmt(ratio(r['floor_server_s'], r['floor_container_s']))} x container floor |",
+        f"| floor: bare `jupyter server` from the same image answers HTTP (s) | {_fmt(r['floor_jupyter_server_s'])} | "
+        f"server floor is {_fmt(ratio(r['floor_server_s'], r['floor_jupyter_server_s']))} x this |",
         f"| 1-user spawn p50 (s) | {_fmt(r['spawn1_p50_s'])} | "
-        f"{_fmt(ratio(r['spawn1_p50_s'], r['floor_server_s']))} x server floor |",
+        f"{_fmt(ratio(r['spawn1_p50_s'], r['floor_server_s']))} x server floor, "
+        f"{_fmt(ratio(r['spawn1_p50_s'], r['floor_jupyter_server_s']))} x bare jupyter server |",
         f"| memory: proxy idle (MiB) | {_fmt(r['mem_proxy_mib'])} | |",
         f"| memory: hub idle (MiB) | {_fmt(r['mem_hub_idle_mib'])} | |",
         f"| memory: hub, 50 servers (MiB) | {_fmt(r['mem_hub_50_mib'])} | "

@@ -15,8 +15,8 @@ import docker
 
 from bench import baseline, ours, plots, report
 from bench.common import BASELINE, BENCH_LABEL, OURS, RESULTS_DIR, Scope, remove_owned, remove_owned_images
-from bench.floors import container_floor, server_floor
-from bench.measure import Arrangement, ArrangementResult, Plan, measure
+from bench.floors import HubEndpoint, ServerLimits, container_floor, jupyter_server_floor, server_floor
+from bench.measure import Arrangement, ArrangementResult, Plan, measure, wait_for_hub
 from bench.rebuild import rebuild_times
 from bench.resources import foreign_containers, image_mb, load_average, machine
 from bench.users import user_containers
@@ -56,11 +56,13 @@ def _remove_user_containers(client: docker.DockerClient, deployment: str) -> Non
         container.remove(force=True)
 
 
-def spawner_limits(stack: ours.OurStack) -> tuple[float, str]:
-    """The user containers' CPU and memory limits, from the hub's settings upload."""
-    settings = next(u for u in stack.hub_inputs()["uploads"] if u["file"].endswith(".json"))
-    spawner = json.loads(settings["content"])["spawner"]
-    return float(spawner["cpu_limit"]), str(spawner["mem_limit"])
+def server_context(stack: ours.OurStack) -> tuple[ServerLimits, HubEndpoint]:
+    """The user containers' limits and where they find the hub, from the hub's settings upload."""
+    upload = next(u for u in stack.hub_inputs()["uploads"] if u["file"].endswith(".json"))
+    settings = json.loads(upload["content"])
+    spawner = settings["spawner"]
+    api_url = f"http://{settings['hub_connect_ip']}:{settings['hub_port']}/hub/api"
+    return ServerLimits(float(spawner["cpu_limit"]), str(spawner["mem_limit"])), HubEndpoint(api_url, settings["network_name"])
 
 
 def assemble(
@@ -113,10 +115,12 @@ def main() -> None:
             extra["image_mb"] = {**{k: image_mb(client, ref) for k, ref in refs.items()}, "baseline_hub": image_mb(client, image)}
             extra["images"] = {**refs, "baseline_hub": image}
             log("floors")
-            cpus, memory = spawner_limits(stack)
+            limits, hub = server_context(stack)
+            wait_for_hub(stack.base_url)
             figures = report.floors(
                 container_floor(stack.base_image(), scope, FLOOR_RUNS),
-                server_floor(refs["notebook"], scope, FLOOR_RUNS, cpus, memory),
+                server_floor(refs["notebook"], scope, FLOOR_RUNS, limits, hub),
+                jupyter_server_floor(refs["notebook"], scope, FLOOR_RUNS, limits),
             )
             results = {"ours": measure_ours(stack, client, plan)}
             foreign |= set(foreign_containers(client, BENCH_LABEL))
