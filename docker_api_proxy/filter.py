@@ -144,11 +144,12 @@ class Handler(BaseHTTPRequestHandler):
         self._reply(status, headers, payload)
 
     def _handle(self) -> None:
-        if "%" in self.path or "/.." in self.path or self.headers.get("Transfer-Encoding"):
+        url = urlsplit(self.path)
+        # A query is percent-encoded (a listing's filters); the path must be plain.
+        if "%" in url.path or "/.." in url.path or self.headers.get("Transfer-Encoding"):
             return self._refuse("encoded or relative paths and chunked bodies are not accepted")
         if api_version_refused(self.path):
             return self._refuse("API versions before 1.24 are not accepted")
-        url = urlsplit(self.path)
         path = VERSION.sub("", url.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import signal
 import time
 
 import pytest
 
-from tests.e2e.deployed import E2E_NAME, Deployed, measure, remove_user_containers
+from tests.e2e.deployed import E2E_NAME, Deployed, measure, remove_user_containers, wait_for
 from tests.e2e.harness import ApplyError
 from tests.e2e.hub_user import HubUser, KernelDiedError
 from tests.e2e.probe import Probe
@@ -56,6 +57,45 @@ def test_killed_hub_comes_back_and_notebooks_stay_reachable(deployed: Deployed, 
     assert hub_api.outcomes[-1].ok
     assert notebook.failed == []
     assert alice.model()["servers"][""]["ready"] is True
+
+
+def started_user(deployed: Deployed, name: str) -> HubUser:
+    user = HubUser(deployed.base_url, name, f"{name}-e2e-password")
+    user.sign_up()
+    user.log_in()
+    user.start_server()
+    return user
+
+
+def test_a_restarted_hub_rechecks_all_servers_with_one_listing(deployed: Deployed, alice: HubUser) -> None:
+    """The hub polls every server as it starts: the running ones are answered by one
+    container listing, and a server that stopped while the hub was down is inspected,
+    found stopped, and starts again when its user asks."""
+    bob, carol = started_user(deployed, "bob"), started_user(deployed, "carol")
+    try:
+        hub = deployed.client.containers.get(f"{E2E_NAME}-hub")
+        hub.stop(timeout=10)
+        deployed.client.containers.get("jupyter-carol").stop(timeout=10)
+        restarted_at = datetime.datetime.now(datetime.UTC)
+        hub.start()
+        wait_for(f"{deployed.base_url}/hub/api/", RECOVERY_WAIT_S)
+        deadline = time.monotonic() + RECOVERY_WAIT_S
+        while carol.model()["servers"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+        assert carol.model()["servers"] == {}
+        for user in (alice, bob):
+            assert user.model()["servers"][""]["ready"] is True
+            assert user.api("GET", f"/user/{user.name}/api/status").status_code == 200
+        calls = deployed.client.containers.get(f"{E2E_NAME}-docker-api").logs(since=restarted_at).decode()
+        assert calls.count("/containers/json?") == 1, calls
+        assert "/containers/jupyter-carol/json" in calls
+        assert "/containers/jupyter-alice/json" not in calls and "/containers/jupyter-bob/json" not in calls, calls
+        carol.start_server()
+        assert deployed.client.containers.get("jupyter-carol").status == "running"
+    finally:
+        bob.stop_server()
+        carol.stop_server()
 
 
 def test_killed_proxy_comes_back_and_the_hub_restores_routes(deployed: Deployed, alice: HubUser) -> None:

@@ -83,10 +83,13 @@ class FakeEngine:
 
     def __call__(self, method: str, path: str, body: bytes | None = None, headers: Any = None) -> tuple[int, dict, bytes]:
         self.calls.append((method, path))
-        containers = {
+        containers: dict[str, dict[str, Any]] = {
             "jupyter-ada": {"Name": "/jupyter-ada", "Config": {"Labels": {"org.jupyterhub-docker.deployment": DEPLOYMENT}}},
             "jh-hub": {"Name": "/jh-hub", "Config": {"Labels": {"org.jupyterhub-docker.deployment": DEPLOYMENT}}},
         }
+        if path.startswith("/v1.41/containers/json?"):
+            listed = [{"Id": name, "Names": [c["Name"]], "Labels": c["Config"]["Labels"]} for name, c in containers.items()]
+            return 200, {"Content-Type": "application/json"}, json.dumps(listed).encode()
         for name, details in containers.items():
             if path == f"/containers/{name}/json":
                 return 200, {"Content-Type": "application/json"}, json.dumps(details).encode()
@@ -95,7 +98,7 @@ class FakeEngine:
         return 200, {}, b"{}"
 
 
-def request(monkeypatch: pytest.MonkeyPatch, method: str, path: str, body: bytes = b"") -> tuple[int, FakeEngine]:
+def request(monkeypatch: pytest.MonkeyPatch, method: str, path: str, body: bytes = b"") -> tuple[int, FakeEngine, bytes]:
     fake = FakeEngine()
     monkeypatch.setattr(api_filter, "engine", fake)
     handler = api_filter.Handler.__new__(api_filter.Handler)
@@ -107,8 +110,8 @@ def request(monkeypatch: pytest.MonkeyPatch, method: str, path: str, body: bytes
     handler.log_message = lambda *args: None  # type: ignore[method-assign]
     handler.log_request = lambda *args: None  # type: ignore[method-assign]
     handler._handle()
-    status = int(handler.wfile.getvalue().split(b" ", 2)[1])
-    return status, fake
+    reply = handler.wfile.getvalue()
+    return int(reply.split(b" ", 2)[1]), fake, reply.split(b"\r\n\r\n", 1)[1]
 
 
 @pytest.mark.parametrize(
@@ -138,5 +141,13 @@ def test_calls_are_forwarded_only_for_this_deployments_user_containers(
 
 def test_a_start_with_a_body_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     body = json.dumps({"Privileged": True, "Binds": ["/:/host"]}).encode()
-    status, fake = request(monkeypatch, "POST", "/v1.41/containers/jupyter-ada/start", body)
+    status, fake, _ = request(monkeypatch, "POST", "/v1.41/containers/jupyter-ada/start", body)
     assert status == 403 and fake.calls == []
+
+
+def test_a_listing_with_an_encoded_filter_shows_only_this_deployments_user_containers(monkeypatch: pytest.MonkeyPatch) -> None:
+    path = "/v1.41/containers/json?all=0&filters=%7B%22status%22%3A+%5B%22running%22%5D%7D"
+    status, fake, reply = request(monkeypatch, "GET", path)
+    assert status == 200
+    assert fake.calls == [("GET", path)]
+    assert [c["Names"] for c in json.loads(reply)] == [["/jupyter-ada"]]
