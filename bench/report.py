@@ -11,7 +11,7 @@ from bench.common import median, percentile, ratio
 from bench.measure import ArrangementResult
 from bench.users import Spawn
 
-QUICK_NOTE = "Quick smoke run: 2 single spawns, 3 and 6 at once in place of 10 and 50, no rebuild."
+QUICK_NOTE = "Quick smoke run: 2 single spawns, 3 and 6 at once in place of 10 and 50, one reload, no rebuild."
 
 
 def spawn_stats(spawns: list[Spawn]) -> dict[str, Any]:
@@ -32,13 +32,15 @@ def arrangement_figures(prefix: str, result: ArrangementResult) -> dict[str, Any
     for size, spawns in (("1", result.spawn1), ("10", result.spawn10), ("50", result.spawn50)):
         for key, value in spawn_stats(spawns).items():
             figures[f"{prefix}spawn{size}_{key}"] = value
-    reload = result.reload
     kind = "reload" if not prefix else "restart"
-    if reload is not None:
-        figures[f"{prefix}{kind}_failed"] = reload.failed
-        figures[f"{prefix}{kind}_total"] = reload.total
-        figures[f"{prefix}{kind}_hub_downtime_s"] = round(reload.hub_downtime_s, 3)
-        figures[f"{prefix}{kind}_apply_s"] = round(reload.apply_s, 3)
+    if result.reloads:
+        downtimes = [r.hub_downtime_s for r in result.reloads]
+        figures[f"{prefix}{kind}_failed"] = sum(r.failed for r in result.reloads)
+        figures[f"{prefix}{kind}_total"] = sum(r.total for r in result.reloads)
+        figures[f"{prefix}{kind}_hub_downtime_s"] = median(downtimes)
+        figures[f"{prefix}{kind}_hub_downtime_max_s"] = max(downtimes)
+        figures[f"{prefix}{kind}_hub_downtime_runs_s"] = [round(d, 3) for d in downtimes]
+        figures[f"{prefix}{kind}_apply_s"] = median([r.apply_s for r in result.reloads])
     figures[f"{prefix}stop_all_s"] = {k: round(v, 2) for k, v in result.stop_all_s.items()}
     return figures
 
@@ -75,7 +77,7 @@ def goals(r: dict[str, Any]) -> list[Goal]:
         Goal("10 at once p95 / baseline p95 <= 0.75", spawn10_vs_base, 0.75, "x"),
         Goal("50 at once: failed spawns = 0", r["spawn50_attempts"] - r["spawn50_successes"], 0, "spawns"),
         Goal("reload: failed notebook requests = 0", r["reload_failed"], 0, "requests"),
-        Goal("reload: hub API downtime <= 2.0 s", r["reload_hub_downtime_s"], 2.0, "s"),
+        Goal("reload: hub API downtime (median of the reloads) <= 2.0 s", r["reload_hub_downtime_s"], 2.0, "s"),
     ]
 
 
@@ -163,8 +165,9 @@ def markdown(r: dict[str, Any]) -> str:
     lines += [
         _row("reload: failed notebook requests", r["reload_failed"], r["baseline_restart_failed"]),
         _row("reload: notebook requests", r["reload_total"], r["baseline_restart_total"]),
-        _row("reload: hub API downtime (s)", r["reload_hub_downtime_s"], r["baseline_restart_hub_downtime_s"]),
-        _row("reload: apply (s)", r["reload_apply_s"], r["baseline_restart_apply_s"]),
+        _row("reload: hub API downtime, median (s)", r["reload_hub_downtime_s"], r["baseline_restart_hub_downtime_s"]),
+        _row("reload: hub API downtime, max (s)", r["reload_hub_downtime_max_s"], r["baseline_restart_hub_downtime_max_s"]),
+        _row("reload: apply, median (s)", r["reload_apply_s"], r["baseline_restart_apply_s"]),
         _row("hub memory idle (MiB)", r["mem_hub_idle_mib"], r["baseline_mem_hub_idle_mib"]),
         _row("hub memory, 50 servers (MiB)", r["mem_hub_50_mib"], r["baseline_mem_hub_50_mib"]),
         "",

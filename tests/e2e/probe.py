@@ -1,19 +1,31 @@
-"""Bounded background polling of a URL, to count failures while something changes."""
+"""Bounded background polling of a URL, to count failures while something changes.
+
+The polling runs in a process of its own: in the test or benchmark process, an apply
+(the Pulumi program running under the mocks) would hold the interpreter and delay the
+very polls that time it.
+"""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import requests
 
 MAX_PROBE_S = 300
+STOP_WAIT_S = 10
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
 class Outcome:
-    at_s: float
+    sent_s: float  # seconds since the probe started: the request was sent
+    at_s: float  # its answer, or its error, came back
     ok: bool
     detail: str
 
@@ -24,44 +36,73 @@ class Probe:
     headers: dict[str, str] = field(default_factory=dict)
     interval_s: float = 0.05
     outcomes: list[Outcome] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    _started: float = 0.0
+    _process: subprocess.Popen[str] | None = None
+    _reader: threading.Thread | None = None
 
     def __enter__(self) -> Probe:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        spec = json.dumps({"url": self.url, "headers": self.headers, "interval_s": self.interval_s})
+        self._started = time.monotonic()
+        command = [sys.executable, "-m", "tests.e2e.probe", spec]
+        self._process = subprocess.Popen(command, cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        assert self._thread is not None
-        self._thread.join(timeout=10)
+    def _read(self) -> None:
+        assert self._process is not None and self._process.stdout is not None
+        for line in self._process.stdout:
+            sent, answered, ok, detail = json.loads(line)
+            self.outcomes.append(Outcome(sent - self._started, answered - self._started, ok, detail))
 
-    def _run(self) -> None:
-        started = time.monotonic()
-        max_count = int(MAX_PROBE_S / self.interval_s)
-        for _ in range(max_count):
-            if self._stop.is_set():
-                return
-            try:
-                response = requests.get(self.url, headers=self.headers, timeout=2)
-                self.outcomes.append(Outcome(time.monotonic() - started, response.status_code == 200, str(response.status_code)))
-            except requests.RequestException as error:
-                self.outcomes.append(Outcome(time.monotonic() - started, False, type(error).__name__))
-            time.sleep(self.interval_s)
+    def __exit__(self, *exc: object) -> None:
+        assert self._process is not None and self._process.stdin is not None and self._reader is not None
+        self._process.stdin.close()  # the poller stops when its stdin closes
+        self._process.wait(timeout=STOP_WAIT_S)
+        self._reader.join(timeout=STOP_WAIT_S)
 
     @property
     def failed(self) -> list[Outcome]:
         return [o for o in self.outcomes if not o.ok]
 
     def longest_outage_s(self) -> float:
-        """Longest stretch from a failure to the next success."""
+        """Longest stretch from sending a request that failed to the answer of the next
+        one that succeeded (or to the last answer, if none did)."""
         longest, outage_started = 0.0, None
         for outcome in self.outcomes:
             if not outcome.ok and outage_started is None:
-                outage_started = outcome.at_s
+                outage_started = outcome.sent_s
             elif outcome.ok and outage_started is not None:
                 longest, outage_started = max(longest, outcome.at_s - outage_started), None
         if outage_started is not None and self.outcomes:
             longest = max(longest, self.outcomes[-1].at_s - outage_started)
         return longest
+
+
+def poll(url: str, headers: dict[str, str], interval_s: float) -> None:
+    """Print one JSON line per request (sent, answered, ok, detail; monotonic clock,
+    which the parent shares) until stdin closes or MAX_PROBE_S pass."""
+    stop = threading.Event()
+
+    def stop_when_stdin_closes() -> None:
+        sys.stdin.read()
+        stop.set()
+
+    threading.Thread(target=stop_when_stdin_closes, daemon=True).start()
+    deadline = time.monotonic() + MAX_PROBE_S
+    for _ in range(int(MAX_PROBE_S / interval_s)):
+        if stop.is_set() or time.monotonic() > deadline:
+            return
+        sent = time.monotonic()
+        try:
+            response = requests.get(url, headers=headers, timeout=2)
+            ok, detail = response.status_code == 200, str(response.status_code)
+        except requests.RequestException as error:
+            ok, detail = False, type(error).__name__
+        print(json.dumps([sent, time.monotonic(), ok, detail]), flush=True)
+        time.sleep(interval_s)
+
+
+if __name__ == "__main__":
+    spec = json.loads(sys.argv[1])
+    poll(spec["url"], spec["headers"], spec["interval_s"])
