@@ -71,31 +71,31 @@ def test_a_restarted_hub_rechecks_all_servers_with_one_listing(deployed: Deploye
     """The hub polls every server as it starts: the running ones are answered by one
     container listing, and a server that stopped while the hub was down is inspected,
     found stopped, and starts again when its user asks."""
-    bob, carol = started_user(deployed, "bob"), started_user(deployed, "carol")
+    erin, frank = started_user(deployed, "erin"), started_user(deployed, "frank")
     try:
         hub = deployed.client.containers.get(f"{E2E_NAME}-hub")
         hub.stop(timeout=10)
-        deployed.client.containers.get("jupyter-carol").stop(timeout=10)
+        deployed.client.containers.get("jupyter-frank").stop(timeout=10)
         restarted_at = datetime.datetime.now(datetime.UTC)
         hub.start()
         wait_for(f"{deployed.base_url}/hub/api/", RECOVERY_WAIT_S)
         deadline = time.monotonic() + RECOVERY_WAIT_S
-        while carol.model()["servers"] and time.monotonic() < deadline:
+        while frank.model()["servers"] and time.monotonic() < deadline:
             time.sleep(0.2)
 
-        assert carol.model()["servers"] == {}
-        for user in (alice, bob):
+        assert frank.model()["servers"] == {}
+        for user in (alice, erin):
             assert user.model()["servers"][""]["ready"] is True
             assert user.api("GET", f"/user/{user.name}/api/status").status_code == 200
         calls = deployed.client.containers.get(f"{E2E_NAME}-docker-api").logs(since=restarted_at).decode()
         assert calls.count("/containers/json?") == 1, calls
-        assert "/containers/jupyter-carol/json" in calls
-        assert "/containers/jupyter-alice/json" not in calls and "/containers/jupyter-bob/json" not in calls, calls
-        carol.start_server()
-        assert deployed.client.containers.get("jupyter-carol").status == "running"
+        assert "/containers/jupyter-frank/json" in calls
+        assert "/containers/jupyter-alice/json" not in calls and "/containers/jupyter-erin/json" not in calls, calls
+        frank.start_server()
+        assert deployed.client.containers.get("jupyter-frank").status == "running"
     finally:
-        bob.stop_server()
-        carol.stop_server()
+        erin.stop_server()
+        frank.stop_server()
 
 
 def test_killed_proxy_comes_back_and_the_hub_restores_routes(deployed: Deployed, alice: HubUser) -> None:
