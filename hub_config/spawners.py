@@ -15,6 +15,7 @@ classes by import path and imports nothing.
 """
 
 import asyncio
+import socket
 import time
 from typing import Any
 
@@ -36,17 +37,21 @@ class PromptStartMixin:
     http_timeout: int
 
     async def start(self):  # type: ignore[no-untyped-def]
-        ip, port = await super().start()  # type: ignore[misc]
+        host, port = await super().start()  # type: ignore[misc]
         deadline = time.monotonic() + self.http_timeout
+        address = None  # the container's name is looked up once, not at every poll
         while time.monotonic() < deadline:
             try:
-                _, writer = await asyncio.open_connection(ip, port)
+                if address is None:
+                    found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                    address = str(found[0][4][0])
+                _, writer = await asyncio.open_connection(address, port)
             except OSError:
                 await asyncio.sleep(PORT_POLL_S)
                 continue
             writer.close()
             break
-        return ip, port
+        return host, port
 
 
 class BatchedPollMixin:
