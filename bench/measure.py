@@ -71,7 +71,7 @@ class ArrangementResult:
 class Plan:
     spawn1_runs: int = 5
     concurrent: tuple[int, int] = (10, 50)
-    reloads: int = 3
+    reloads: int = 5
     spawn_timeout_s: float = 300.0
 
 
