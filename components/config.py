@@ -20,6 +20,8 @@ import pulumi
 AUTHENTICATORS = ("native", "github", "generic-oauth", "shared-password")
 OAUTH_AUTHENTICATORS = ("github", "generic-oauth")
 SPAWNERS = ("docker", "systemuser")
+# In the spawner's image picker, the image built from build.notebook.
+BUILT_IMAGE_LABEL = "default"
 
 # JupyterHub's own rule for user names is loose; this is the subset that is also
 # a valid Docker container / volume name fragment (jupyter-<name>).
@@ -291,6 +293,10 @@ def _parse_spawner(read: _Reader) -> SpawnerConfig:
             "use a number with an optional K, M, G or T suffix, e.g. 2G",
         )
     for label, ref in spawner.extra_images.items():
+        if label == BUILT_IMAGE_LABEL:
+            raise _fail(
+                f"spawner.extraImages.{label}", ref, "the label of the image built from build.notebook", "give it another label"
+            )
         if not _IMAGE_REF.match(ref):
             raise _fail(f"spawner.extraImages.{label}", ref, "not an image reference", "use name:tag of an image on the host")
     return spawner

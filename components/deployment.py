@@ -9,7 +9,7 @@ import pulumi
 import pulumi_random as random
 
 from components.built_image import BuiltImage, BuiltImageArgs, read_ca_certificates
-from components.config import OAUTH_AUTHENTICATORS, StackConfig
+from components.config import BUILT_IMAGE_LABEL, OAUTH_AUTHENTICATORS, StackConfig
 from components.docker_api_proxy import DockerApiProxy, DockerApiProxyArgs
 from components.host_image import HostImage, HostImageArgs
 from components.hub import DATA_DIR, HUB_PORT, Hub, HubArgs
@@ -58,7 +58,7 @@ def hub_settings(
         "spawner": {
             "type": spawner.type,
             "image": notebook_image,
-            "allowed_images": {"default": notebook_image, **spawner.extra_images},
+            "allowed_images": {BUILT_IMAGE_LABEL: notebook_image, **spawner.extra_images},
             "name_template": USER_CONTAINER_TEMPLATE,
             "home_volume": f"{config.name}-home-{{username}}",
             "mem_limit": spawner.mem_limit,
@@ -155,7 +155,12 @@ class Deployment(pulumi.ComponentResource):
             child,
         )
 
-        hub_starts_after: list[pulumi.Resource] = [self.proxy.container, notebook_image_dependency]
+        # Images users may pick must be on the host before the hub offers them.
+        extra_images = [
+            HostImage(f"extra-image-{label}", HostImageArgs(ref), child).image
+            for label, ref in config.spawner.extra_images.items()
+        ]
+        hub_starts_after: list[pulumi.Resource] = [self.proxy.container, notebook_image_dependency, *extra_images]
         docker_host = ""
         docker_api_network_name = None
         if config.docker_api_proxy:

@@ -1,8 +1,8 @@
 """An image that must already be on the host (or be pullable) before anything uses it.
 
-Used for the base image every build starts FROM and for a rollback image: if it is
-missing and cannot be pulled, this resource fails first, so no build runs and the
-running hub is not replaced.
+Used for the base image every build starts FROM, a rollback image and the extra
+images users may pick: if one is missing and cannot be pulled, this resource fails
+first, so no build runs (for the base image) and the running hub is not replaced.
 """
 
 from __future__ import annotations

@@ -84,6 +84,7 @@ def test_defaults_are_a_native_authenticator_hub_on_port_8000() -> None:
         ({"culler": {"enabled": "sometimes"}}, {}, "culler.enabled", "true"),
         ({"spawner": "docker"}, {}, "spawner", "README"),
         ({"spawner": {"extraImages": ["a"]}}, {}, "spawner.extraImages", "--path"),
+        ({"spawner": {"extraImages": {"default": "lab:1"}}}, {}, "spawner.extraImages.default", "another label"),
         ({"spawner": {"memlimit": "4G"}}, {}, "spawner.memlimit", "check its spelling; known here: "),
         ({"spawner": {"type": "systemuser"}}, {}, "dockerApiProxy", "pulumi config set dockerApiProxy false"),
         ({"dockerApiProxy": "maybe"}, {}, "dockerApiProxy", "pulumi config set dockerApiProxy true"),

@@ -286,6 +286,13 @@ def test_extra_images_offer_a_picker(run_dev: ProgramRun) -> None:
     assert images == {"default": run_dev.exports["notebookImage"], "gpu": "lab-gpu:1"}
 
 
+def test_extra_images_are_checked_on_the_host_before_the_hub_is_replaced() -> None:
+    run = run_program(ProviderEchoMocks(), config={"spawner": json.dumps({"extraImages": {"gpu": "lab-gpu:1"}})})
+    check = run.get(REMOTE_IMAGE, "extra-image-gpu")
+    assert check.inputs == {"name": "lab-gpu:1", "keepLocally": True}
+    assert "extra-image-gpu" in dependencies(run, run.get(CONTAINER, "hub"))
+
+
 def test_user_containers_are_named_for_their_user(run_dev: ProgramRun) -> None:
     spawner = hub_settings(run_dev)["spawner"]
     assert spawner["name_template"] == "jupyter-{username}"
