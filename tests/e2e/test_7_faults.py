@@ -144,6 +144,8 @@ def test_a_notebook_over_its_memory_limit_is_killed_alone(deployed: Deployed, al
 
 
 def test_a_full_redeploy_keeps_the_hub_database(deployed: Deployed, alice: HubUser) -> None:
+    note = {"type": "file", "format": "text", "content": "kept across a redeploy\n"}
+    assert alice.api("PUT", "/user/alice/api/contents/redeploy.txt", json=note).status_code in (200, 201)
     alice.stop_server()
     remove_user_containers(deployed.client)
     deployed.harness.destroy()
@@ -154,5 +156,6 @@ def test_a_full_redeploy_keeps_the_hub_database(deployed: Deployed, alice: HubUs
     again = HubUser(deployed.base_url, "alice", alice.password)
     again.log_in()  # the account (and its password hash) came back with the volume
     again.start_server()
-    saved = again.api("GET", "/user/alice/api/contents/notes.txt")
+    saved = again.api("GET", "/user/alice/api/contents/redeploy.txt")
     assert saved.status_code == 200, "alice's home volume kept her file"
+    assert saved.json()["content"] == "kept across a redeploy\n"
