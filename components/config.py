@@ -29,6 +29,7 @@ _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
 _MEMORY = re.compile(r"^[1-9][0-9]*[KMGT]?$")
 _IMAGE_REF = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*$")
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 
 
 class ConfigError(ValueError):
@@ -79,6 +80,7 @@ class StackConfig:
     name: str = "jupyterhub"
     public_ip: str = "0.0.0.0"
     public_port: int = 8000
+    public_host: str = ""  # the name users type, for the publicUrl output
     build: BuildConfig = field(default_factory=BuildConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     spawner: SpawnerConfig = field(default_factory=SpawnerConfig)
@@ -314,10 +316,14 @@ def parse_config(raw: Mapping[str, Any], secrets: Mapping[str, pulumi.Output[str
         ipaddress.ip_address(public_ip)
     except ValueError:
         raise _fail("publicIp", public_ip, "not an IP address", "pulumi config set publicIp 127.0.0.1") from None
+    public_host = read.text("publicHost", defaults.public_host)
+    if public_host and not _HOST_NAME.match(public_host):
+        raise _fail("publicHost", public_host, "not a host name", "pulumi config set publicHost hub.example.org")
     culler = read.section("culler")
     config = StackConfig(
         name=name,
         public_ip=public_ip,
+        public_host=public_host,
         public_port=read.integer("publicPort", defaults.public_port, 1, 65535),
         build=_parse_build(read.section("build")),
         auth=_parse_auth(read.section("auth")),
@@ -408,7 +414,7 @@ def load_config() -> StackConfig:
     """Read this stack's config through Pulumi and check it."""
     config = pulumi.Config()
     raw: dict[str, Any] = {}
-    for key in ("name", "publicIp", "publicPort", "notebookRollbackImage", "httpRedirectPort", "dockerApiProxy"):
+    for key in ("name", "publicIp", "publicPort", "publicHost", "notebookRollbackImage", "httpRedirectPort", "dockerApiProxy"):
         value = config.get(key)
         if value is not None:
             raw[key] = value

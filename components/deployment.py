@@ -200,6 +200,6 @@ class Deployment(pulumi.ComponentResource):
             child,
         )
         scheme = "https" if config.serves_tls else "http"
-        host = "localhost" if config.publishes_on_loopback else config.public_ip
+        host = config.public_host or ("localhost" if config.publishes_on_loopback else config.public_ip)
         self.public_url = f"{scheme}://{host}:{config.public_port}/"
         self.register_outputs({"publicUrl": self.public_url})

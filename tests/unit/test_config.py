@@ -33,6 +33,7 @@ def test_defaults_are_a_native_authenticator_hub_on_port_8000() -> None:
         ({"publicPort": "70000"}, {}, "publicPort", "pulumi config set publicPort 8000"),
         ({"publicPort": "http"}, {}, "publicPort", "pulumi config set publicPort 8000"),
         ({"publicIp": "localhost:80"}, {}, "publicIp", "pulumi config set publicIp 127.0.0.1"),
+        ({"publicHost": "https://hub.example.org"}, {}, "publicHost", "pulumi config set publicHost hub.example.org"),
         ({"name": "my hub"}, {}, "name", "pulumi config set name"),
         ({"auth": {"type": "ldap"}}, {}, "auth.type", "pulumi config set auth.type native"),
         ({"spawner": {"type": "kubernetes"}}, {}, "spawner.type", "pulumi config set spawner.type docker"),
@@ -134,7 +135,9 @@ json_values = st.recursive(
     ),
     max_leaves=8,
 )
-keys = st.sampled_from(["name", "publicIp", "publicPort", "notebookRollbackImage", "build", "auth", "spawner", "culler", "other"])
+keys = st.sampled_from(
+    ["name", "publicIp", "publicPort", "publicHost", "notebookRollbackImage", "build", "auth", "spawner", "culler", "other"]
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -132,6 +132,12 @@ def test_public_address_comes_from_stack_config() -> None:
     assert run.exports["publicUrl"] == "http://0.0.0.0:8443/"
 
 
+def test_public_url_uses_the_host_name_users_type() -> None:
+    run = run_program(ProviderEchoMocks(), stack="prod", config={"publicHost": "hub.example.org"})
+    assert run.exports["publicUrl"] == "http://hub.example.org:8000/"
+    assert run.get(CONTAINER, "proxy").inputs["ports"] == [{"internal": 8000, "external": 8000, "ip": "0.0.0.0"}]
+
+
 PEM_CERT = "-----BEGIN CERTIFICATE-----\nMIIB-cert\n-----END CERTIFICATE-----\n"
 PEM_KEY = "-----BEGIN PRIVATE KEY-----\nMIIE-key\n-----END PRIVATE KEY-----\n"
 
