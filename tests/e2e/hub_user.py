@@ -127,3 +127,12 @@ class HubUser:
         finally:
             connection.close()
             self.api("DELETE", f"/user/{self.name}/api/kernels/{kernel_id}")
+
+
+def user_with_a_server(base_url: str, name: str) -> HubUser:
+    """A user signed up, logged in and with a running server."""
+    user = HubUser(base_url, name, f"{name}-e2e-password")
+    user.sign_up()
+    user.log_in()
+    user.start_server()
+    return user

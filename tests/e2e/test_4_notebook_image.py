@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.e2e.deployed import Deployed, measure
 from tests.e2e.harness import CONTAINER, IMAGE
-from tests.e2e.hub_user import HubUser
+from tests.e2e.hub_user import HubUser, user_with_a_server
 
 
 def server_image(deployed: Deployed, user: str) -> str:
@@ -26,10 +26,7 @@ def test_new_image_for_new_servers_old_kept_and_rollback(deployed: Deployed, ali
     assert applied.action(CONTAINER, "proxy") == "same"
 
     assert server_image(deployed, "alice") == old_ref, "a running server must keep its image"
-    bob = HubUser(deployed.base_url, "bob", "bob-e2e-password")
-    bob.sign_up()
-    bob.log_in()
-    bob.start_server()
+    bob = user_with_a_server(deployed.base_url, "bob")
     assert server_image(deployed, "bob") == new_ref
     assert bob.run_code("import os; os.environ['NOTEBOOK_REVISION']") == "'e2e-2'"
     assert deployed.client.images.get(old_ref), "the previous image stays on the host"

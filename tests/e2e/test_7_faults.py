@@ -11,7 +11,7 @@ import pytest
 
 from tests.e2e.deployed import E2E_NAME, Deployed, measure, remove_user_containers, wait_for
 from tests.e2e.harness import ApplyError
-from tests.e2e.hub_user import HubUser, KernelDiedError
+from tests.e2e.hub_user import HubUser, KernelDiedError, user_with_a_server
 from tests.e2e.probe import Probe
 
 RECOVERY_WAIT_S = 60
@@ -59,19 +59,11 @@ def test_killed_hub_comes_back_and_notebooks_stay_reachable(deployed: Deployed, 
     assert alice.model()["servers"][""]["ready"] is True
 
 
-def started_user(deployed: Deployed, name: str) -> HubUser:
-    user = HubUser(deployed.base_url, name, f"{name}-e2e-password")
-    user.sign_up()
-    user.log_in()
-    user.start_server()
-    return user
-
-
 def test_a_restarted_hub_rechecks_all_servers_with_one_listing(deployed: Deployed, alice: HubUser) -> None:
     """The hub polls every server as it starts: the running ones are answered by one
     container listing, and a server that stopped while the hub was down is inspected,
     found stopped, and starts again when its user asks."""
-    erin, frank = started_user(deployed, "erin"), started_user(deployed, "frank")
+    erin, frank = user_with_a_server(deployed.base_url, "erin"), user_with_a_server(deployed.base_url, "frank")
     try:
         hub = deployed.client.containers.get(f"{E2E_NAME}-hub")
         hub.stop(timeout=10)
@@ -124,10 +116,7 @@ def test_failed_notebook_build_changes_nothing(deployed: Deployed, alice: HubUse
 
 
 def test_a_notebook_over_its_memory_limit_is_killed_alone(deployed: Deployed, alice: HubUser) -> None:
-    dave = HubUser(deployed.base_url, "dave", "dave-e2e-password")
-    dave.sign_up()
-    dave.log_in()
-    dave.start_server()
+    dave = user_with_a_server(deployed.base_url, "dave")
     hub_started = deployed.client.containers.get(f"{E2E_NAME}-hub").attrs["State"]["StartedAt"]
     since = int(time.time())
     with pytest.raises(KernelDiedError):
