@@ -80,21 +80,18 @@ def server_floor(image: str, scope: Scope, runs: int, limits: ServerLimits, hub:
     runs) answers, started by `docker run` with the user containers' limits, not by
     the hub. It asks the hub's API its version once as it starts, so it runs on the
     deployment's network with the variables DockerSpawner would set."""
-    seconds = []
-    for index in range(runs):
-        prefix = f"/user/{FLOOR_USER}/"
-        env = {
-            "JUPYTERHUB_API_URL": hub.api_url,
-            "JUPYTERHUB_API_TOKEN": secrets.token_hex(16),
-            "JUPYTERHUB_USER": FLOOR_USER,
-            "JUPYTERHUB_SERVICE_PREFIX": prefix,
-            "JUPYTERHUB_SERVICE_URL": f"http://0.0.0.0:{SERVER_PORT}{prefix}",
-        }
-        run_args = [*limits.run_args(scope), "--network", hub.network]
-        run_args += [arg for key, value in env.items() for arg in ("-e", f"{key}={value}")]
-        name = f"jhbench-floor-{scope.run_id}-{index}"
-        seconds.append(_start_seconds(name, free_loopback_port(), f"{prefix}api", [*run_args, image]))
-    return seconds
+    prefix = f"/user/{FLOOR_USER}/"
+    env = {
+        "JUPYTERHUB_API_URL": hub.api_url,
+        "JUPYTERHUB_API_TOKEN": secrets.token_hex(16),
+        "JUPYTERHUB_USER": FLOOR_USER,
+        "JUPYTERHUB_SERVICE_PREFIX": prefix,
+        "JUPYTERHUB_SERVICE_URL": f"http://0.0.0.0:{SERVER_PORT}{prefix}",
+    }
+    run_args = [*limits.run_args(scope), "--network", hub.network]
+    run_args += [arg for key, value in env.items() for arg in ("-e", f"{key}={value}")]
+    names = [f"jhbench-floor-{scope.run_id}-{index}" for index in range(runs)]
+    return [_start_seconds(name, free_loopback_port(), f"{prefix}api", [*run_args, image]) for name in names]
 
 
 def jupyter_server_floor(image: str, scope: Scope, runs: int, limits: ServerLimits) -> list[float]:
