@@ -28,6 +28,9 @@ BUILT_IMAGE_LABEL = "default"
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
 _MEMORY = re.compile(r"^[1-9][0-9]*[KMGT]?$")
+_MEMORY_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}  # JupyterHub's ByteSpecification
+MIN_MEMORY_BYTES = 6 * 1024**2  # the engine refuses smaller limits
+MIN_CPU_LIMIT = 0.01  # DockerSpawner's quota int(limit * 100000) must be at least the engine's 1000
 _IMAGE_REF = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*$")
 _HOST_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 
@@ -59,6 +62,10 @@ class SpawnerConfig:
     cpu_limit: float = 1.0
     start_timeout_s: int = 120
     extra_images: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def mem_limit_bytes(self) -> int:
+        return int(self.mem_limit.rstrip("KMGT")) * _MEMORY_UNITS[self.mem_limit.lstrip("0123456789")]
 
 
 @dataclass(frozen=True)
@@ -287,13 +294,15 @@ def _parse_spawner(read: _Reader) -> SpawnerConfig:
         extra_images=read.text_map("spawner.extraImages"),
     )
     _check_choice("spawner.type", spawner.type, SPAWNERS)
-    if not _MEMORY.match(spawner.mem_limit):
+    if not _MEMORY.match(spawner.mem_limit) or spawner.mem_limit_bytes < MIN_MEMORY_BYTES:
         raise _fail(
             "spawner.memLimit",
             spawner.mem_limit,
-            "not a memory size",
+            "not a memory size of at least 6M",
             "use a number with an optional K, M, G or T suffix, e.g. 2G",
         )
+    if spawner.cpu_limit < MIN_CPU_LIMIT:
+        raise _fail("spawner.cpuLimit", spawner.cpu_limit, f"below {MIN_CPU_LIMIT} CPU", "pulumi config set spawner.cpuLimit 1.0")
     for label, ref in spawner.extra_images.items():
         if label == BUILT_IMAGE_LABEL:
             raise _fail(

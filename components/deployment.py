@@ -18,8 +18,13 @@ from components.proxy import Proxy, ProxyArgs, ProxyTls
 from components.public_port import check_public_port
 
 LABEL = "org.jupyterhub-docker.deployment"
-USER_CONTAINER_TEMPLATE = "jupyter-{username}"
+USER_CONTAINER_PREFIX = "jupyter-"
 ROUTE_CHECK_INTERVAL_S = 5
+# What build.notebook/Dockerfile makes: its user's uid and home, and the server's port.
+NOTEBOOK_UID = "1000"
+NOTEBOOK_HOME = "/home/jovyan"
+NOTEBOOK_PORT = 8888
+CPU_PERIOD_US = 100_000  # DockerSpawner's: the CPU limit is a quota of this period
 
 
 @dataclass(frozen=True)
@@ -59,14 +64,38 @@ def hub_settings(
             "type": spawner.type,
             "image": notebook_image,
             "allowed_images": {BUILT_IMAGE_LABEL: notebook_image, **spawner.extra_images},
-            "name_template": USER_CONTAINER_TEMPLATE,
-            "home_volume": f"{config.name}-home-{{username}}",
+            "name_template": USER_CONTAINER_PREFIX + "{username}",
+            "home_volume": home_volume_template(config),
+            "notebook_home": NOTEBOOK_HOME,
+            "port": NOTEBOOK_PORT,
             "mem_limit": spawner.mem_limit,
             "cpu_limit": spawner.cpu_limit,
             "start_timeout": spawner.start_timeout_s,
             "labels": {LABEL: config.name},
         },
         "culler": {"enabled": config.culler.enabled, "timeout": config.culler.timeout_s},
+    }
+
+
+def home_volume_template(config: StackConfig) -> str:
+    return f"{config.name}-home-{{username}}"
+
+
+def docker_api_policy(config: StackConfig, network_name: str, allowed_images: list[str]) -> dict[str, Any]:
+    """What the Docker API filter lets the hub create (docker_api_proxy/policy.py reads it)."""
+    return {
+        "deployment": config.name,
+        "deploymentLabel": LABEL,
+        "network": network_name,
+        "userContainerPrefix": USER_CONTAINER_PREFIX,
+        "homeVolumeTemplate": home_volume_template(config),
+        "notebookHome": NOTEBOOK_HOME,
+        "notebookUser": NOTEBOOK_UID,
+        "notebookPort": NOTEBOOK_PORT,
+        "images": sorted(set(allowed_images)),
+        "maxMemoryBytes": config.spawner.mem_limit_bytes,
+        "cpuPeriod": CPU_PERIOD_US,
+        "maxCpuQuota": int(config.spawner.cpu_limit * CPU_PERIOD_US),
     }
 
 
@@ -161,6 +190,7 @@ class Deployment(pulumi.ComponentResource):
             for label, ref in config.spawner.extra_images.items()
         ]
         hub_starts_after: list[pulumi.Resource] = [self.proxy.container, notebook_image_dependency, *extra_images]
+        settings = hub_settings(config, config.name, self.proxy.api_url, hub_name, self.notebook_image_in_use)
         docker_host = ""
         docker_api_network_name = None
         if config.docker_api_proxy:
@@ -168,14 +198,20 @@ class Deployment(pulumi.ComponentResource):
                 "docker-api-network", NetworkArgs(name=f"{config.name}-docker-api", internal=True), child
             )
             docker_api_network_name = docker_api_network.network.name
+            filter_image = BuiltImage(
+                "docker-api-image",
+                BuiltImageArgs(
+                    "docker_api_proxy", f"{config.name}-docker-api", {"BASE_IMAGE": config.build.base_image}, [base_image.image]
+                ),
+                child,
+            )
             self.docker_api_proxy = DockerApiProxy(
                 "docker-api-proxy",
                 DockerApiProxyArgs(
                     container_name=f"{config.name}-docker-api",
-                    image_ref=self.hub_image.image.image_name,
+                    image_ref=filter_image.image.image_name,
                     network_name=docker_api_network_name,
-                    user_network_name=self.network.network.name,
-                    deployment_label=config.name,
+                    policy=docker_api_policy(config, config.name, list(settings["spawner"]["allowed_images"].values())),
                     labels=labels,
                 ),
                 child,
@@ -190,7 +226,7 @@ class Deployment(pulumi.ComponentResource):
                 image_ref=self.hub_image.image.image_name,
                 network_name=self.network.network.name,
                 data_volume_name=f"{config.name}-hub-data",
-                settings=hub_settings(config, config.name, self.proxy.api_url, hub_name, self.notebook_image_in_use),
+                settings=settings,
                 secret_envs=hub_secret_envs(config, proxy_auth_token),
                 labels=labels,
                 docker_host=docker_host,

@@ -1,22 +1,24 @@
-"""A filtering proxy in front of the Docker socket, so the hub never holds the raw socket.
+"""The Docker API filter in front of the Docker socket, so the hub never holds the raw socket.
 
-The filter (docker_api_proxy/filter.py, stdlib Python) runs in a container built
-from the hub image, with the socket mounted, on an internal network that only the
-hub also joins: user containers cannot reach it.
+The filter (docker_api_proxy/, stdlib Python) runs from an image of its own, so a
+JupyterHub upgrade never replaces it, with the socket mounted, on an internal
+network that only the hub also joins: user containers cannot reach it. What it
+allows comes from the program as policy.json (see `docker_api_policy`), so a change
+to the allowed images or limits is a visible diff on this container.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import pulumi
 import pulumi_docker as docker
 
 from components.docker_labels import container_labels
 
-FILTER_SOURCE = Path("docker_api_proxy/filter.py")
-FILTER_PATH = "/opt/docker-api-proxy/filter.py"
+POLICY_PATH = "/etc/docker-api-filter/policy.json"
 DOCKER_SOCKET = "/var/run/docker.sock"
 LISTEN_PORT = 2375
 
@@ -24,10 +26,9 @@ LISTEN_PORT = 2375
 @dataclass(frozen=True)
 class DockerApiProxyArgs:
     container_name: str
-    image_ref: pulumi.Input[str]  # any image with python3: the hub's
+    image_ref: pulumi.Input[str]  # built from docker_api_proxy/
     network_name: pulumi.Input[str]  # internal, shared with the hub alone
-    user_network_name: pulumi.Input[str]  # the network user containers must join
-    deployment_label: str  # user containers must carry it
+    policy: dict[str, Any]  # docker_api_proxy/policy.py Policy, as JSON
     labels: dict[str, str]
 
 
@@ -42,9 +43,9 @@ class DockerApiProxy(pulumi.ComponentResource):
             name,
             name=args.container_name,
             image=args.image_ref,
-            command=["python3", FILTER_PATH],
-            envs=[f"DEPLOYMENT={args.deployment_label}", pulumi.Output.concat("NETWORK=", args.user_network_name)],
-            uploads=[docker.ContainerUploadArgs(file=FILTER_PATH, content=FILTER_SOURCE.read_text())],
+            uploads=[
+                docker.ContainerUploadArgs(file=POLICY_PATH, content=json.dumps(args.policy, indent=2, sort_keys=True) + "\n")
+            ],
             mounts=[docker.ContainerMountArgs(type="bind", source=DOCKER_SOCKET, target=DOCKER_SOCKET)],
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network_name)],
             labels=container_labels(args.labels),

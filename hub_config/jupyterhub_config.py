@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from typing import Any
 
 SETTINGS_PATH = "/etc/jupyterhub/settings.json"
-NOTEBOOK_HOME = "/home/jovyan"
 
 # DockerSpawner and SystemUserSpawner that report a server started as soon as its
 # port answers (hub_config/spawners.py, installed in the hub image).
@@ -55,6 +54,7 @@ def configure_spawner(c: Any, spawner: Mapping[str, Any], network_name: str) -> 
     if len(spawner["allowed_images"]) > 1:
         c.DockerSpawner.allowed_images = dict(spawner["allowed_images"])
     c.DockerSpawner.name_template = spawner["name_template"]
+    c.DockerSpawner.port = spawner["port"]
     c.DockerSpawner.network_name = network_name
     c.DockerSpawner.use_internal_ip = True
     # A user's container comes back after a Docker daemon restart (restart policy;
@@ -74,8 +74,8 @@ def configure_spawner(c: Any, spawner: Mapping[str, Any], network_name: str) -> 
         c.SystemUserSpawner.host_homedir_format_string = "/home/{username}"
         c.SystemUserSpawner.image_homedir_format_string = "/home/{username}"
     else:
-        c.DockerSpawner.notebook_dir = NOTEBOOK_HOME
-        c.DockerSpawner.volumes = {spawner["home_volume"]: NOTEBOOK_HOME}
+        c.DockerSpawner.notebook_dir = spawner["notebook_home"]
+        c.DockerSpawner.volumes = {spawner["home_volume"]: spawner["notebook_home"]}
 
 
 def configure_culler(c: Any, culler: Mapping[str, Any]) -> None:

@@ -40,6 +40,9 @@ def test_defaults_are_a_native_authenticator_hub_on_port_8000() -> None:
         ({"spawner": {"memLimit": "2 GB"}}, {}, "spawner.memLimit", "e.g. 2G"),
         ({"spawner": {"cpuLimit": "lots"}}, {}, "spawner.cpuLimit", "pulumi config set spawner.cpuLimit 1.0"),
         ({"spawner": {"cpuLimit": "0"}}, {}, "spawner.cpuLimit", "pulumi config set spawner.cpuLimit 1.0"),
+        # DockerSpawner's quota int(0.009 * 100000) = 900 is below the engine's 1000; 0 would mean no limit.
+        ({"spawner": {"cpuLimit": "0.009"}}, {}, "spawner.cpuLimit", "pulumi config set spawner.cpuLimit 1.0"),
+        ({"spawner": {"memLimit": "6143K"}}, {}, "spawner.memLimit", "e.g. 2G"),  # the engine's minimum is 6M
         ({"auth": {"adminUsers": ["Alice Smith"]}}, {}, "auth.adminUsers", "correct the name in auth.adminUsers"),
         (
             {"auth": {"type": "github", "allowAll": True}},
@@ -145,3 +148,14 @@ keys = st.sampled_from(
 def test_no_input_crashes_the_loader_with_anything_but_a_config_error(raw: dict) -> None:
     with contextlib.suppress(ConfigError):
         parse(raw)
+
+
+def test_the_smallest_limits_the_engine_accepts_are_accepted_and_become_bytes() -> None:
+    spawner = parse({"spawner": {"memLimit": "6M", "cpuLimit": "0.01"}}, {}).spawner
+    assert (spawner.mem_limit_bytes, spawner.cpu_limit) == (6 * 1024**2, 0.01)
+    assert [parse({"spawner": {"memLimit": m}}, {}).spawner.mem_limit_bytes for m in ("7000000", "8192K", "2G", "1T")] == [
+        7_000_000,
+        8 * 1024**2,
+        2 * 1024**3,
+        1024**4,
+    ]

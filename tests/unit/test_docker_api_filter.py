@@ -1,153 +1,757 @@
-"""The hub's Docker API proxy lets DockerSpawner manage user containers and nothing more dangerous."""
+"""The hub's Docker API filter lets DockerSpawner manage user containers and nothing more.
+
+Three layers, each driven with what a client really sends: the strict HTTP and JSON
+readers (wire.py), the routing and the create allow-list (policy.py), and the request
+handler on a socket, with a fake engine that records what would reach the socket.
+"""
 
 from __future__ import annotations
 
+import copy
 import io
 import json
-from typing import Any
+import socket
+import threading
+from typing import Any, ClassVar
 
+import docker
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from docker_api_proxy import filter as api_filter
-from docker_api_proxy.filter import refusal_of_create
+from docker_api_proxy.policy import Forward, ListUserContainers, OnUserContainer, Policy, route
+from docker_api_proxy.wire import MAX_BODY_BYTES, RefusedError, Request, parse_json, read_request
 
-DEPLOYMENT, NETWORK = "jh", "jh"
+NOTEBOOK = "jh-notebook:abc"
+POLICY = Policy(
+    deployment="jh",
+    deployment_label="org.jupyterhub-docker.deployment",
+    network="jh",
+    user_container_prefix="jupyter-",
+    home_volume_template="jh-home-{username}",
+    notebook_home="/home/jovyan",
+    notebook_user="1000",
+    notebook_port=8888,
+    images=frozenset({NOTEBOOK, "quay.io/jupyter/base-notebook:2025-01-01"}),
+    max_memory_bytes=2 * 1024**3,
+    cpu_period=100_000,
+    max_cpu_quota=100_000,
+)
+ADA_ID = "a" * 64
+HUB_ID = "b" * 64
 
 
-def spawner_request(**host_config: Any) -> dict[str, Any]:
-    """Roughly what DockerSpawner sends for jupyter-ada."""
-    return {
-        "Image": "jh-notebook:abc",
-        "Env": ["JUPYTERHUB_API_TOKEN=x"],
-        "Labels": {"org.jupyterhub-docker.deployment": DEPLOYMENT, "hub.jupyter.org/username": "ada"},
-        "HostConfig": {
-            "NetworkMode": NETWORK,
-            "Binds": ["jh-home-ada:/home/jovyan:rw"],
-            "Memory": 1073741824,
-            "CpuPeriod": 100000,
-            "CpuQuota": 100000,
-            "RestartPolicy": {"Name": "unless-stopped"},
-            "PortBindings": {},
-            "Links": [],
-            **host_config,
-        },
-        "NetworkingConfig": {"EndpointsConfig": {NETWORK: {}}},
+def dockerspawner_create_body(**host_config: Any) -> dict[str, Any]:
+    """The body docker-py sends for DockerSpawner 14's create_object with this project's settings."""
+    api = docker.APIClient(version="1.41")
+    settings = {
+        "auto_remove": False,
+        "binds": {"jh-home-ada": {"bind": "/home/jovyan", "mode": "rw"}},
+        "links": {},
+        "mounts": [],
+        "mem_limit": 2 * 1024**3,
+        "cpu_period": 100_000,
+        "cpu_quota": 100_000,
+        "restart_policy": {"Name": "unless-stopped"},
+        "network_mode": "jh",
     }
+    host = api.create_host_config(**{**settings, **host_config})
+    config = api.create_container_config(
+        NOTEBOOK,
+        ["jupyterhub-singleuser"],
+        environment={"JUPYTERHUB_API_TOKEN": "secret-token", "JUPYTERHUB_USER": "ada"},
+        volumes=["/home/jovyan"],
+        ports={"8888/tcp": None},
+        labels={"org.jupyterhub-docker.deployment": "jh"},
+        host_config=host,
+    )
+    return {key: value for key, value in config.items() if value is not None}  # as docker-py's _post_json
 
 
-def test_dockerspawners_own_request_is_allowed() -> None:
-    assert refusal_of_create({"name": ["jupyter-ada"]}, spawner_request(), DEPLOYMENT, NETWORK) is None
+def create(body: dict[str, Any] | bytes, query: dict[str, str] | None = None) -> Forward:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    query = {"name": "jupyter-ada"} if query is None else query
+    call = route(Request("POST", "/v1.41/containers/create", query, raw, True), POLICY)
+    assert isinstance(call, Forward)
+    return call
+
+
+EXPECTED_CREATE_BODY = {
+    "Image": NOTEBOOK,
+    "Cmd": ["jupyterhub-singleuser"],
+    "Env": ["JUPYTERHUB_API_TOKEN=secret-token", "JUPYTERHUB_USER=ada"],
+    "Labels": {"org.jupyterhub-docker.deployment": "jh"},
+    "User": "1000",
+    "ExposedPorts": {"8888/tcp": {}},
+    "Volumes": {"/home/jovyan": {}},
+    "HostConfig": {
+        "NetworkMode": "jh",
+        "Binds": ["jh-home-ada:/home/jovyan:rw"],
+        "Memory": 2 * 1024**3,
+        "CpuPeriod": 100_000,
+        "CpuQuota": 100_000,
+        "RestartPolicy": {"Name": "unless-stopped", "MaximumRetryCount": 0},
+        "AutoRemove": False,
+        "Privileged": False,
+        "CapDrop": ["ALL"],
+        "SecurityOpt": ["no-new-privileges"],
+    },
+    "NetworkingConfig": {"EndpointsConfig": {"jh": {}}},
+}
+
+
+# --- wire.py: HTTP framing ----------------------------------------------------------
+
+
+def read(raw: bytes) -> Request | None:
+    return read_request(io.BytesIO(raw))
+
+
+def test_a_request_as_docker_py_sends_it_is_read() -> None:
+    raw = (
+        b"GET /v1.41/containers/json?all=0&limit=-1&filters=%7B%22status%22%3A+%5B%22running%22%5D%7D HTTP/1.1\r\n"
+        b"Host: jh-docker-api:2375\r\nUser-Agent: docker-sdk-python/7.2.0\r\nAccept-Encoding: gzip, deflate\r\n"
+        b"Accept: */*\r\nConnection: keep-alive\r\n\r\n"
+    )
+    assert read(raw) == Request(
+        "GET", "/v1.41/containers/json", {"all": "0", "limit": "-1", "filters": '{"status": ["running"]}'}, b"", True
+    )
+
+
+def test_a_body_is_read_by_its_single_content_length_and_the_next_request_is_left_on_the_connection() -> None:
+    stream = io.BytesIO(b"POST /v1.41/x HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}GET /_ping HTTP/1.1\r\nConnection: close\r\n\r\n")
+    assert read_request(stream) == Request("POST", "/v1.41/x", {}, b"{}", True)
+    assert read_request(stream) == Request("GET", "/_ping", {}, b"", False)
+    assert read_request(stream) is None
 
 
 @pytest.mark.parametrize(
-    ("name", "spec", "reason"),
+    ("raw", "reason"),
     [
-        ("jh-hub", spawner_request(), "only user containers"),
-        ("jupyter-ada", {**spawner_request(), "Labels": {}}, "must carry the label"),
-        ("jupyter-ada", spawner_request(Privileged=True), "HostConfig fields not allowed: Privileged"),
-        ("jupyter-ada", spawner_request(privileged=True), "HostConfig fields not allowed: privileged"),
-        ("jupyter-ada", {**spawner_request(), "Privileged": True, "Binds": ["/:/host"]}, "fields not allowed: Binds, Privileged"),
-        ("jupyter-ada", {**spawner_request(), "hostconfig": {"Privileged": True}}, "fields not allowed: hostconfig"),
-        ("jupyter-ada", spawner_request(CapAdd=["SYS_ADMIN"]), "CapAdd"),
-        ("jupyter-ada", spawner_request(PidMode="host"), "PidMode"),
-        ("jupyter-ada", spawner_request(VolumesFrom=["jh-docker-api"]), "VolumesFrom"),
-        ("jupyter-ada", spawner_request(MaskedPaths=[]), "MaskedPaths"),
-        ("jupyter-ada", spawner_request(LogConfig={"Type": "syslog"}), "LogConfig"),
-        ("jupyter-ada", spawner_request(Mounts=[{"Type": "volume", "type": "bind", "Source": "/"}]), "Mounts"),
-        ("jupyter-ada", spawner_request(PortBindings={"8888/tcp": [{"HostPort": "80"}]}), "PortBindings"),
-        ("jupyter-ada", spawner_request(Links=["jh-docker-api:api"]), "Links"),
-        ("jupyter-ada", spawner_request(NetworkMode="host"), "must join the network"),
-        ("jupyter-ada", spawner_request(NetworkMode=None), "must join the network"),
-        ("jupyter-ada", spawner_request(Binds=["/:/host"]), "only the user's own home volume jh-home-ada"),
-        ("jupyter-ada", spawner_request(Binds=["jh-hub-data:/x"]), "not jh-hub-data"),
-        ("jupyter-ada", spawner_request(Binds=["jh-home-bob:/x"]), "not jh-home-bob"),
-        ("jupyter-ada", spawner_request(Memory=0), "memory and CPU limits"),
-        (
-            "jupyter-ada",
-            {**spawner_request(), "NetworkingConfig": {"EndpointsConfig": {NETWORK: {"Aliases": ["jh-hub"]}}}},
-            "no aliases",
-        ),
-        ("jupyter-ada", {**spawner_request(), "NetworkingConfig": {"EndpointsConfig": {"bridge": {}}}}, "may join only"),
+        (b"POST /x HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n{}", "content-length is repeated"),
+        (b"POST /x HTTP/1.1\r\nContent-Length: 2\r\ncontent-length: 2\r\n\r\n{}", "content-length is repeated"),
+        (b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", "Transfer-Encoding"),
+        (b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n{}", "Transfer-Encoding"),
+        (b"POST /x HTTP/1.1\r\nContent-Length: -1\r\n\r\n", "Content-Length must be"),
+        (b"POST /x HTTP/1.1\r\nContent-Length: +2\r\n\r\n{}", "Content-Length must be"),
+        (b"POST /x HTTP/1.1\r\nContent-Length: 0x2\r\n\r\n{}", "Content-Length must be"),
+        (b"POST /x HTTP/1.1\r\nContent-Length: 2, 2\r\n\r\n{}", "Content-Length must be"),
+        (f"POST /x HTTP/1.1\r\nContent-Length: {MAX_BODY_BYTES + 1}\r\n\r\n".encode(), "Content-Length must be"),
+        (b"POST /x HTTP/1.1\r\nContent-Length: 5\r\n\r\n{}", "before the body was complete"),
+        (b"POST /x HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n{}", "Expect"),
+        (b"GET /x HTTP/1.1\nHost: a\n\n", "request line"),
+        (b"GET /x HTTP/1.1\r\nHost: a\n\r\n", "header line"),
+        (b"GET /x HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", "header line"),
+        (b"GET /x HTTP/1.1\r\nHost : a\r\n\r\n", "header line"),
+        (b"GET /x HTTP/1.1\r\nHost: \xc3\xa9\r\n\r\n", "header line"),
+        (b"GET http://x/v1.20/containers/json HTTP/1.1\r\n\r\n", "request line"),
+        (b"GET * HTTP/1.1\r\n\r\n", "request line"),
+        (b"GET  /x HTTP/1.1\r\n\r\n", "request line"),
+        (b"get /x HTTP/1.1\r\n\r\n", "request line"),
+        (b"GET /x HTTP/2.0\r\n\r\n", "request line"),
+        (b"GET /x\r\n\r\n", "request line"),
+        (b"GET /x HTTP/1.1\r\n" + b"A: b\r\n" * 0 + b"X: " + b"a" * 9000 + b"\r\n\r\n", "longer than"),
+        (b"GET /x HTTP/1.1\r\n" + b"".join(b"H%d: v\r\n" % i for i in range(65)) + b"\r\n", "more than 64"),
+        (b"GET /v1.41/containers/jupyter-ada%2Fexec HTTP/1.1\r\n\r\n", "path"),
+        (b"GET /v1.41/containers/../images/json HTTP/1.1\r\n\r\n", "path"),
+        (b"GET /v1.41//containers/json HTTP/1.1\r\n\r\n", "path"),
+        (b"GET /v1.41/containers/json?all=1&all=0 HTTP/1.1\r\n\r\n", "all is repeated"),
+        (b"GET /v1.41/containers/json?all HTTP/1.1\r\n\r\n", "malformed"),
+        (b"GET /v1.41/containers/json?ALL=1 HTTP/1.1\r\n\r\n", "malformed"),
+        (b"GET /v1.41/containers/json?filters=%ff HTTP/1.1\r\n\r\n", "not UTF-8"),
+        (b"GET /v1.41/containers/json?filters=%zz HTTP/1.1\r\n\r\n", "malformed"),
     ],
 )
-def test_dangerous_or_foreign_containers_are_refused(name: str, spec: dict[str, Any], reason: str) -> None:
-    refusal = refusal_of_create({"name": [name]}, spec, DEPLOYMENT, NETWORK)
-    assert refusal is not None and reason in refusal
+def test_requests_two_parsers_could_read_differently_are_refused(raw: bytes, reason: str) -> None:
+    with pytest.raises(RefusedError, match=reason):
+        read(raw)
+
+
+def test_http_1_0_closes_unless_asked_to_keep_alive() -> None:
+    assert read(b"GET /_ping HTTP/1.0\r\n\r\n") == Request("GET", "/_ping", {}, b"", False)
+    assert read(b"GET /_ping HTTP/1.0\r\nConnection: keep-alive\r\n\r\n") == Request("GET", "/_ping", {}, b"", True)
+
+
+# --- wire.py: JSON --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"HostConfig": {}, "HostConfig": {"Privileged": true}}', "repeated"),
+        (b'{"HostConfig": {"Memory": 1, "Memory": null}}', "repeated"),
+        (b'{"a": [{"b": 1, "b": 2}]}', "repeated"),
+        (b'{"Memory": NaN}', "NaN"),
+        (b'{"Memory": -Infinity}', "Infinity"),
+        (b'\xef\xbb\xbf{"a": 1}', "not one JSON document"),
+        ('{"a": 1}'.encode("utf-16"), "not UTF-8"),
+        ('{"a": 1}'.encode("utf-16-le"), "not one JSON document"),
+        (b'{"a": "\xff"}', "not UTF-8"),
+        (b'{"a": "\\ud800"}', "surrogate"),
+        (b'{"\\udc00": 1}', "surrogate"),
+        (b'{"a": 1} {"b": 2}', "not one JSON document"),
+        (b'{"a": 1', "not one JSON document"),
+        (b"[" * 100_000 + b"]" * 100_000, "not one JSON document"),
+    ],
+)
+def test_json_that_go_could_read_differently_is_refused(body: bytes, reason: str) -> None:
+    with pytest.raises(RefusedError, match=reason):
+        parse_json(body)
+
+
+# --- policy.py: the create allow-list -----------------------------------------------
+
+
+def test_dockerspawners_own_create_is_rebuilt_with_the_pinned_shape() -> None:
+    forwarded = create(dockerspawner_create_body())
+    assert forwarded == Forward("POST", "/v1.41/containers/create", {"name": "jupyter-ada"}, EXPECTED_CREATE_BODY)
+
+
+def test_the_engine_gets_the_rebuilt_body_not_the_clients() -> None:
+    body = dockerspawner_create_body()
+    body["HostConfig"]["RestartPolicy"] = {"Name": "no"}
+    body["ExposedPorts"] = {"8888/tcp": {}}
+    del body["Cmd"]
+    forwarded = create(body)
+    assert forwarded.body is not None
+    assert "Cmd" not in forwarded.body  # the image's own command
+    assert forwarded.body["HostConfig"]["RestartPolicy"] == {"Name": "no", "MaximumRetryCount": 0}
+    assert forwarded.body["User"] == "1000" and forwarded.body["HostConfig"]["CapDrop"] == ["ALL"]
+
+
+def test_limits_just_inside_the_configured_ones_are_allowed() -> None:
+    body = dockerspawner_create_body(mem_limit=6 * 1024**2)
+    body["HostConfig"]["CpuQuota"] = 1000
+    forwarded = create(body)
+    assert forwarded.body is not None
+    assert (forwarded.body["HostConfig"]["Memory"], forwarded.body["HostConfig"]["CpuQuota"]) == (6 * 1024**2, 1000)
+    other_image = {**dockerspawner_create_body(), "Image": "quay.io/jupyter/base-notebook:2025-01-01"}
+    assert create(other_image).body["Image"] == "quay.io/jupyter/base-notebook:2025-01-01"  # type: ignore[index]
+
+
+def with_change(path: str, value: Any) -> dict[str, Any]:
+    """DockerSpawner's body with one field set (path "HostConfig.Privileged"), or removed (value DELETE)."""
+    body = dockerspawner_create_body()
+    *parents, last = path.split(".")
+    target = body
+    for key in parents:
+        target = target[key]
+    if value is DELETE:
+        del target[last]
+    else:
+        target[last] = copy.deepcopy(value)
+    return body
+
+
+DELETE = object()
+ATTACKS_ON_THE_BODY = [
+    ("Privileged", True, "fields that are not allowed: 'Privileged'"),
+    ("HostConfig.Privileged", True, "'Privileged'"),
+    ("HostConfig.privileged", True, "'privileged'"),
+    ("HostConfig.PRIVILEGED", True, "'PRIVILEGED'"),
+    ("HostConfig.Priv\u0131leged", True, "not allowed"),  # a dotless i: Go folds case with Unicode rules
+    ("hostconfig", {"Privileged": True}, "'hostconfig'"),
+    ("HostConfig.CapAdd", ["SYS_ADMIN"], "'CapAdd'"),
+    ("HostConfig.CapDrop", [], "'CapDrop'"),
+    ("HostConfig.SecurityOpt", ["seccomp=unconfined"], "'SecurityOpt'"),
+    ("HostConfig.Devices", [{"PathOnHost": "/dev/sda"}], "'Devices'"),
+    ("HostConfig.PidMode", "host", "'PidMode'"),
+    ("HostConfig.IpcMode", "host", "'IpcMode'"),
+    ("HostConfig.UsernsMode", "host", "'UsernsMode'"),
+    ("HostConfig.UTSMode", "host", "'UTSMode'"),
+    ("HostConfig.CgroupnsMode", "host", "'CgroupnsMode'"),
+    ("HostConfig.Sysctls", {"kernel.core_pattern": "|/x"}, "'Sysctls'"),
+    ("HostConfig.VolumesFrom", ["jh-docker-api"], "'VolumesFrom'"),
+    ("HostConfig.Runtime", "runc", "'Runtime'"),
+    ("HostConfig.MaskedPaths", [], "'MaskedPaths'"),
+    ("HostConfig.LogConfig", {"Type": "syslog"}, "'LogConfig'"),
+    ("HostConfig.NetworkMode", "host", "NetworkMode has a value"),
+    ("HostConfig.NetworkMode", "container:jh-hub", "NetworkMode has a value"),
+    ("HostConfig.NetworkMode", None, "NetworkMode has a value"),
+    ("HostConfig.NetworkMode", DELETE, "lacks NetworkMode"),
+    ("HostConfig.Binds", ["/:/host"], "Binds has a value"),
+    ("HostConfig.Binds", ["/var/run/docker.sock:/var/run/docker.sock"], "Binds has a value"),
+    ("HostConfig.Binds", ["jh-hub-data:/home/jovyan:rw"], "Binds has a value"),
+    ("HostConfig.Binds", ["jh-home-bob:/home/jovyan:rw"], "Binds has a value"),
+    ("HostConfig.Binds", ["jh-home-ada:/home/jovyan:rw", "jh-home-ada:/x"], "Binds has a value"),
+    ("HostConfig.Binds", ["jh-home-ada:/home/jovyan:rw,shared"], "Binds has a value"),
+    ("HostConfig.Binds", DELETE, "lacks Binds"),
+    ("HostConfig.Mounts", [{"Type": "bind", "Source": "/", "Target": "/host"}], "Mounts has a value"),
+    ("HostConfig.PortBindings", {"8888/tcp": [{"HostPort": "80"}]}, "PortBindings has a value"),
+    ("HostConfig.PublishAllPorts", True, "'PublishAllPorts'"),
+    ("HostConfig.Links", ["jh-docker-api:api"], "Links has a value"),
+    ("HostConfig.Memory", 0, "Memory must be a whole number"),
+    ("HostConfig.Memory", 6 * 1024**2 - 1, "Memory must be a whole number"),
+    ("HostConfig.Memory", 2 * 1024**3 + 1, "Memory must be a whole number"),
+    ("HostConfig.Memory", 2**70, "Memory must be a whole number"),
+    ("HostConfig.Memory", -1, "Memory must be a whole number"),
+    ("HostConfig.Memory", 1073741824.0, "Memory must be a whole number"),
+    ("HostConfig.Memory", "1073741824", "Memory must be a whole number"),
+    ("HostConfig.Memory", True, "Memory must be a whole number"),
+    ("HostConfig.Memory", None, "Memory must be a whole number"),
+    ("HostConfig.Memory", DELETE, "lacks Memory"),
+    ("HostConfig.MemorySwap", -1, "'MemorySwap'"),
+    ("HostConfig.CpuQuota", -1, "CpuQuota must be a whole number"),
+    ("HostConfig.CpuQuota", 0, "CpuQuota must be a whole number"),
+    ("HostConfig.CpuQuota", 999, "CpuQuota must be a whole number"),
+    ("HostConfig.CpuQuota", 100_001, "CpuQuota must be a whole number"),
+    ("HostConfig.CpuQuota", DELETE, "lacks CpuQuota"),
+    ("HostConfig.CpuPeriod", 1000, "CpuPeriod has a value"),
+    ("HostConfig.NanoCpus", 10**9, "'NanoCpus'"),
+    ("HostConfig.RestartPolicy", {"Name": "always"}, "Name has a value"),
+    ("HostConfig.RestartPolicy", {"Name": "on-failure", "MaximumRetryCount": 5}, "has a value"),
+    ("HostConfig.AutoRemove", "yes", "AutoRemove must be true or false"),
+    ("HostConfig", None, "HostConfig must be an object"),
+    ("HostConfig", DELETE, "lacks HostConfig"),
+    ("Image", "jh-hub:abc", "Image has a value"),
+    ("Image", "debian:trixie-slim", "Image has a value"),
+    ("Image", "JH-NOTEBOOK:ABC", "Image has a value"),
+    ("Image", DELETE, "lacks Image"),
+    ("User", "0", "User has a value"),
+    ("User", "root", "User has a value"),
+    ("User", "1000:0", "User has a value"),
+    ("User", "", "User has a value"),
+    ("Entrypoint", ["/bin/sh"], "'Entrypoint'"),
+    ("WorkingDir", "/", "'WorkingDir'"),
+    ("Healthcheck", {"Test": ["CMD", "true"]}, "'Healthcheck'"),
+    ("Hostname", "jh-hub", "'Hostname'"),
+    ("Domainname", "x", "'Domainname'"),
+    ("MacAddress", "02:42:ac:11:00:02", "'MacAddress'"),
+    ("StopSignal", "SIGKILL", "'StopSignal'"),
+    ("Tty", True, "Tty has a value"),
+    ("NetworkDisabled", None, "NetworkDisabled has a value"),
+    ("Volumes", {"/home/jovyan": {}, "/etc": {}}, "Volumes has a value"),
+    ("ExposedPorts", {"22/tcp": {}}, "ExposedPorts has a value"),
+    ("Env", ["BAD NAME=1"], "Env[0] must be"),
+    ("Env", "JUPYTERHUB_USER=ada", "Env must be a list"),
+    ("Env", [None], "Env[0] must be"),
+    ("Cmd", "jupyterhub-singleuser", "Cmd must be a list"),
+    ("Labels", {}, "must carry the label"),
+    ("Labels", {"org.jupyterhub-docker.deployment": "other"}, "must carry the label"),
+    ("Labels", {"org.jupyterhub-docker.deployment": None}, "must be a string"),
+    ("Labels", {"org.jupyterhub-docker.deployment": "jh", "bad key": "x"}, "keys of the allowed form"),
+    ("NetworkingConfig", {"EndpointsConfig": {"bridge": {}}}, "NetworkingConfig has a value"),
+    ("NetworkingConfig", {"EndpointsConfig": {"jh": {"Aliases": ["jh-hub"]}}}, "NetworkingConfig has a value"),
+    ("NetworkingConfig", {"EndpointsConfig": {"jh": {"IPAMConfig": {"IPv4Address": "172.18.0.2"}}}}, "has a value"),
+    ("NetworkingConfig", {"EndpointsConfig": {"jh": {}, "jh-docker-api": {}}}, "NetworkingConfig has a value"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "reason"), ATTACKS_ON_THE_BODY, ids=[a[0] for a in ATTACKS_ON_THE_BODY])
+def test_a_create_outside_the_pinned_shape_is_refused(path: str, value: Any, reason: str) -> None:
+    with pytest.raises(RefusedError, match=reason.replace("(", r"\(").replace("[", r"\[")):
+        create(with_change(path, value))
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ({"name": "jh-hub"}, "must name a user container"),
+        ({"name": "jupyter-"}, "must name a user container"),
+        ({"name": "jupyter-Ada"}, "must name a user container"),
+        ({"name": "jupyter-a/b"}, "must name a user container"),
+        ({"name": "jupyter-a b"}, "must name a user container"),
+        ({"name": "jupyter-ada", "platform": "linux/amd64"}, "and nothing else"),
+        ({}, "must name a user container"),
+    ],
+)
+def test_a_create_must_name_exactly_one_user_container(query: dict[str, str], reason: str) -> None:
+    with pytest.raises(RefusedError, match=reason):
+        create(dockerspawner_create_body(), query)
+
+
+def test_the_home_volume_is_the_named_users_own() -> None:
+    body = dockerspawner_create_body()
+    body["HostConfig"]["Binds"] = ["jh-home-bob:/home/jovyan:rw"]
+    forwarded = create(body, {"name": "jupyter-bob"})
+    assert forwarded.body is not None and forwarded.body["HostConfig"]["Binds"] == ["jh-home-bob:/home/jovyan:rw"]
+
+
+# --- policy.py: the other calls -------------------------------------------------------
+
+
+def call_of(method: str, target: str, body: bytes = b"") -> Any:
+    raw = f"{method} {target} HTTP/1.1\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+    request = read(raw)
+    assert request is not None
+    return route(request, POLICY)
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "call"),
+    [
+        ("GET", "/_ping", Forward("GET", "/_ping", {})),
+        ("GET", "/version", Forward("GET", "/version", {})),
+        ("GET", "/v1.41/version", None),
+        ("GET", f"/v1.41/images/{NOTEBOOK}/json", Forward("GET", f"/v1.41/images/{NOTEBOOK}/json", {})),
+        (
+            "GET",
+            "/v1.45/images/quay.io/jupyter/base-notebook:2025-01-01/json",
+            Forward("GET", "/v1.41/images/quay.io/jupyter/base-notebook:2025-01-01/json", {}),
+        ),
+        ("GET", "/v1.41/images/debian:trixie-slim/json", None),
+        ("GET", "/v1.41/containers/jupyter-ada/json", OnUserContainer("inspect", "jupyter-ada", {})),
+        ("GET", f"/v1.41/containers/{ADA_ID}/json", OnUserContainer("inspect", ADA_ID, {})),
+        ("POST", f"/v1.41/containers/{ADA_ID}/start", OnUserContainer("start", ADA_ID, {})),
+        ("POST", f"/v1.41/containers/{ADA_ID}/stop", OnUserContainer("stop", ADA_ID, {})),
+        ("POST", f"/v1.41/containers/{ADA_ID}/stop?t=10", OnUserContainer("stop", ADA_ID, {"t": "10"})),
+        ("POST", f"/v1.41/containers/{ADA_ID}/stop?t=-1", None),
+        ("POST", f"/v1.41/containers/{ADA_ID}/stop?t=1000", None),
+        ("POST", f"/v1.41/containers/{ADA_ID}/stop?signal=SIGKILL", None),
+        (
+            "DELETE",
+            f"/v1.41/containers/{ADA_ID}?v=True&link=False&force=False",
+            OnUserContainer("remove", ADA_ID, {"v": "1", "force": "0"}),
+        ),
+        ("DELETE", f"/v1.41/containers/{ADA_ID}?link=True", None),
+        ("DELETE", f"/v1.41/containers/{ADA_ID}?v=maybe", None),
+        ("GET", "/v1.41/containers/jupyter-ada/json?size=1", None),
+        ("POST", f"/v1.41/containers/{ADA_ID}/start?detachKeys=x", None),
+        ("POST", f"/v1.41/containers/{ADA_ID}/exec", None),
+        ("POST", f"/v1.41/containers/{ADA_ID}/kill", None),
+        ("POST", f"/v1.41/containers/{ADA_ID}/restart", None),
+        ("POST", f"/v1.41/containers/{ADA_ID}/update", None),
+        ("PUT", f"/v1.41/containers/{ADA_ID}/archive?path=/", None),
+        ("GET", f"/v1.41/containers/{ADA_ID}/archive?path=/", None),
+        ("POST", f"/v1.41/containers/{ADA_ID}/attach", None),
+        ("GET", "/v1.41/containers/jupyter-ada/logs", None),
+        ("POST", "/v1.23/containers/jupyter-ada/start", None),
+        ("POST", "/containers/jupyter-ada/start", None),
+        ("POST", "/v2.0/containers/jupyter-ada/start", None),
+        ("POST", "/v1.41/build", None),
+        ("POST", "/v1.41/images/create?fromImage=debian", None),
+        ("POST", "/v1.41/volumes/create", None),
+        ("POST", "/v1.41/networks/jh/connect", None),
+        ("GET", "/v1.41/info", None),
+        ("POST", "/v1.41/swarm/init", None),
+        ("POST", "/v1.41/services/create", None),
+        ("POST", "/v1.41/plugins/pull", None),
+        ("POST", "/v1.41/containers/prune", None),
+        ("GET", "/v1.41/containers/json?all=1", ListUserContainers(True, ())),
+        (
+            "GET",
+            "/v1.41/containers/json?all=0&limit=-1&size=0&trunc_cmd=0&filters=%7B%22status%22%3A+%5B%22running%22%5D%7D",
+            ListUserContainers(False, ("running",)),
+        ),
+        ("GET", "/v1.41/containers/json?filters=%7B%22label%22%3A+%5B%22x%22%5D%7D", None),
+        ("GET", "/v1.41/containers/json?filters=%7B%22status%22%3A+%5B%22bogus%22%5D%7D", None),
+        ("GET", "/v1.41/containers/json?all=2", None),
+        ("GET", "/v1.41/containers/json?limit=5", None),
+        ("GET", "/v1.41/containers/json?before=x", None),
+    ],
+)
+def test_only_the_calls_dockerspawner_makes_are_routed(method: str, target: str, call: Any) -> None:
+    if call is None:
+        with pytest.raises(RefusedError):
+            call_of(method, target)
+    else:
+        assert call_of(method, target) == call
+
+
+def test_only_a_create_may_carry_a_body() -> None:
+    with pytest.raises(RefusedError, match="only a container create may carry a body"):
+        call_of("POST", f"/v1.41/containers/{ADA_ID}/start", json.dumps({"Privileged": True}).encode())
+
+
+def test_the_policy_document_is_read_strictly() -> None:
+    document = {
+        "deployment": "jh", "deploymentLabel": "org.jupyterhub-docker.deployment", "network": "jh",
+        "userContainerPrefix": "jupyter-", "homeVolumeTemplate": "jh-home-{username}", "notebookHome": "/home/jovyan",
+        "notebookUser": "1000", "notebookPort": 8888, "images": [NOTEBOOK, "quay.io/jupyter/base-notebook:2025-01-01"],
+        "maxMemoryBytes": 2 * 1024**3, "cpuPeriod": 100_000, "maxCpuQuota": 100_000,
+    }  # fmt: skip
+    assert Policy.from_document(document) == POLICY
+    for broken in ({**document, "extra": 1}, {**document, "notebookPort": "8888"}, {**document, "images": []}):
+        with pytest.raises(ValueError):
+            Policy.from_document(broken)
+
+
+# --- filter.py: the handler on a socket, with a fake engine ---------------------------
 
 
 class FakeEngine:
-    """Stands in for the Docker socket: user container jupyter-ada, the hub jh-hub."""
+    """Records every call that would reach the socket. Knows jupyter-ada (a user
+    container of this deployment), jh-hub (this deployment's, not a user container)
+    and jupyter-eve (another deployment's)."""
+
+    CONTAINERS: ClassVar[dict[str, dict[str, Any]]] = {
+        "jupyter-ada": {"Id": ADA_ID, "Name": "/jupyter-ada", "Config": {"Labels": {POLICY.deployment_label: "jh"}}},
+        "jh-hub": {"Id": HUB_ID, "Name": "/jh-hub", "Config": {"Labels": {POLICY.deployment_label: "jh"}}},
+        "jupyter-eve": {"Id": "c" * 64, "Name": "/jupyter-eve", "Config": {"Labels": {POLICY.deployment_label: "other"}}},
+    }
 
     def __init__(self) -> None:
-        self.calls: list[tuple[str, str]] = []
+        self.calls: list[Forward] = []
 
-    def __call__(self, method: str, path: str, body: bytes | None = None, headers: Any = None) -> tuple[int, dict, bytes]:
-        self.calls.append((method, path))
-        containers: dict[str, dict[str, Any]] = {
-            "jupyter-ada": {"Name": "/jupyter-ada", "Config": {"Labels": {"org.jupyterhub-docker.deployment": DEPLOYMENT}}},
-            "jh-hub": {"Name": "/jh-hub", "Config": {"Labels": {"org.jupyterhub-docker.deployment": DEPLOYMENT}}},
-        }
-        if path.startswith("/v1.41/containers/json?"):
-            listed = [{"Id": name, "Names": [c["Name"]], "Labels": c["Config"]["Labels"]} for name, c in containers.items()]
+    def __call__(self, forward: Forward) -> tuple[int, dict[str, str], bytes]:
+        self.calls.append(forward)
+        by_ref = {ref: c for c in self.CONTAINERS.values() for ref in (c["Name"][1:], c["Id"])}
+        if forward.path == "/v1.41/containers/json":
+            listed = [{"Id": c["Id"], "Names": [c["Name"]], "Labels": c["Config"]["Labels"]} for c in self.CONTAINERS.values()]
             return 200, {"Content-Type": "application/json"}, json.dumps(listed).encode()
-        for name, details in containers.items():
-            if path == f"/containers/{name}/json":
-                return 200, {"Content-Type": "application/json"}, json.dumps(details).encode()
-        if path.startswith("/containers/"):
-            return 404, {}, b'{"message": "No such container"}'
-        return 200, {}, b"{}"
+        parts = forward.path.split("/")
+        if forward.method == "GET" and len(parts) == 5 and parts[2] == "containers" and parts[4] == "json":
+            found = by_ref.get(parts[3])
+            if found is None:
+                return 404, {"Content-Type": "application/json"}, b'{"message": "No such container"}'
+            return 200, {"Content-Type": "application/json", "Set-Cookie": "x"}, json.dumps(found).encode()
+        return 204 if forward.method != "POST" or "create" not in forward.path else 201, {}, b""
 
 
-def request(monkeypatch: pytest.MonkeyPatch, method: str, path: str, body: bytes = b"") -> tuple[int, FakeEngine, bytes]:
-    fake = FakeEngine()
-    monkeypatch.setattr(api_filter, "engine", fake)
-    handler = api_filter.Handler.__new__(api_filter.Handler)
-    handler.command, handler.path, handler.request_version = method, path, "HTTP/1.1"
-    handler.requestline = f"{method} {path} HTTP/1.1"
-    handler.headers = {"Content-Length": str(len(body))} if body else {}  # type: ignore[assignment]
-    handler.rfile, handler.wfile = io.BytesIO(body), io.BytesIO()
-    handler.deployment, handler.network = DEPLOYMENT, NETWORK
-    handler.log_message = lambda *args: None  # type: ignore[method-assign]
-    handler.log_request = lambda *args: None  # type: ignore[method-assign]
-    handler._handle()
-    reply = handler.wfile.getvalue()
-    return int(reply.split(b" ", 2)[1]), fake, reply.split(b"\r\n\r\n", 1)[1]
+def exchange(raw: bytes, engine: FakeEngine | None = None) -> tuple[list[tuple[int, bytes]], FakeEngine, list[str]]:
+    """Send raw bytes to a handler over a socket; the answers, what reached the engine, the log."""
+    recorder = engine or FakeEngine()
+    logged: list[str] = []
+
+    class Handler(api_filter.FilterHandler):
+        policy = POLICY
+        send_to_engine = staticmethod(recorder)
+
+        @staticmethod
+        def server_log(line: str) -> None:
+            logged.append(line)
+
+    client, served = socket.socketpair()
+
+    def serve() -> None:
+        Handler(served, ("test", 0), None)  # type: ignore[arg-type]
+        served.close()  # as the server does when a handler returns
+
+    worker = threading.Thread(target=serve)
+    worker.start()
+    client.sendall(raw)
+    client.shutdown(socket.SHUT_WR)
+    received = b""
+    client.settimeout(10)
+    while chunk := client.recv(65536):
+        received += chunk
+    worker.join(10)
+    client.close()
+    answers = []
+    stream = io.BytesIO(received)
+    while status_line := stream.readline():
+        headers = {}
+        while (line := stream.readline()) != b"\r\n":
+            name, _, value = line.decode().partition(":")
+            headers[name.lower()] = value.strip()
+        answers.append((int(status_line.split()[1]), stream.read(int(headers["content-length"]))))
+        assert set(headers) <= {"content-type", "content-length", "connection", "api-version", "ostype", "docker-experimental"}
+    return answers, recorder, logged
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "status"),
-    [
-        ("GET", "/v1.41/version", 200),
-        ("GET", "/v1.41/containers/jupyter-ada/json", 200),
-        ("GET", "/v1.41/containers/jupyter-new/json", 404),
-        ("POST", "/v1.41/containers/jupyter-ada/start", 200),
-        ("POST", "/v1.41/containers/jupyter-ada/stop?t=5", 200),
-        ("DELETE", "/v1.41/containers/jupyter-ada?v=1", 200),
-        ("GET", "/v1.41/containers/jh-hub/json", 403),
-        ("POST", "/v1.41/containers/jh-hub/stop", 403),
-        ("POST", "/v1.41/containers/jupyter-ada/exec", 403),
-        ("POST", "/v1.41/containers/jupyter-ada/kill", 403),
-        ("POST", "/v1.23/containers/jupyter-ada/start", 403),
-        ("POST", "/v1.41/containers/jupyter-ada%2Fexec", 403),
-        ("POST", "/v1.41/build", 403),
-        ("POST", "/v1.41/volumes/create", 403),
-    ],
+def http(method: str, target: str, body: bytes = b"", extra: str = "") -> bytes:
+    return f"{method} {target} HTTP/1.1\r\nHost: jh-docker-api:2375\r\n{extra}Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+def test_a_spawn_and_a_stop_reach_the_engine_as_built_by_the_filter() -> None:
+    body = json.dumps(dockerspawner_create_body()).encode()
+    answers, engine, _ = exchange(
+        http("GET", "/v1.41/containers/jupyter-ada/json")
+        + http("POST", "/v1.41/containers/create?name=jupyter-ada", body)
+        + http("POST", f"/v1.41/containers/{ADA_ID}/start")
+        + http("POST", f"/v1.41/containers/{ADA_ID}/stop")
+        + http("DELETE", f"/v1.41/containers/{ADA_ID}?v=True&link=False&force=False", extra="Connection: close\r\n")
+    )
+    assert [status for status, _ in answers] == [200, 201, 204, 204, 204]
+    inspect = Forward("GET", f"/v1.41/containers/{ADA_ID}/json", {})
+    assert engine.calls == [
+        Forward("GET", "/v1.41/containers/jupyter-ada/json", {}),
+        Forward("POST", "/v1.41/containers/create", {"name": "jupyter-ada"}, EXPECTED_CREATE_BODY),
+        inspect,
+        Forward("POST", f"/v1.41/containers/{ADA_ID}/start", {}),
+        inspect,
+        Forward("POST", f"/v1.41/containers/{ADA_ID}/stop", {}),
+        inspect,
+        Forward("DELETE", f"/v1.41/containers/{ADA_ID}", {"v": "1", "force": "0"}),
+    ]
+
+
+@pytest.mark.parametrize("target", ["jh-hub", HUB_ID, "jupyter-eve"])
+@pytest.mark.parametrize("action", [("GET", "json"), ("POST", "start"), ("POST", "stop"), ("DELETE", "")])
+def test_no_other_container_is_inspected_started_stopped_or_removed(target: str, action: tuple[str, str]) -> None:
+    method, verb = action
+    answers, engine, logged = exchange(http(method, f"/v1.41/containers/{target}" + (f"/{verb}" if verb else "")))
+    assert answers[0][0] == 403 and b"only this deployment's user containers" in answers[0][1]
+    assert [call.method for call in engine.calls] == ["GET"]  # the look-up, and nothing after it
+    assert logged and logged[0].startswith("refused ")
+
+
+def test_a_listing_shows_only_this_deployments_user_containers_and_asks_the_engine_for_them_by_label() -> None:
+    answers, engine, _ = exchange(http("GET", "/v1.41/containers/json?all=0&filters=%7B%22status%22%3A+%5B%22running%22%5D%7D"))
+    assert [c["Names"] for c in json.loads(answers[0][1])] == [["/jupyter-ada"]]
+    filters = json.dumps({"label": ["org.jupyterhub-docker.deployment=jh"], "status": ["running"]}, sort_keys=True)
+    assert engine.calls == [Forward("GET", "/v1.41/containers/json", {"all": "0", "filters": filters})]
+
+
+def test_a_smuggled_request_is_read_as_a_request_of_its_own_and_refused() -> None:
+    inner = http("POST", "/v1.41/containers/create?name=jupyter-ada", json.dumps({"HostConfig": {"Privileged": True}}).encode())
+    # The inner request sits where a parser trusting the second Content-Length would see body.
+    outer = http("POST", f"/v1.41/containers/{ADA_ID}/start", extra=f"X-Len: {len(inner)}\r\n")
+    answers, engine, _ = exchange(outer + inner)
+    assert [status for status, _ in answers] == [204, 403]
+    assert not [call for call in engine.calls if "create" in call.path]
+
+
+def test_a_malformed_request_closes_the_connection_and_nothing_after_it_is_read() -> None:
+    answers, engine, _ = exchange(
+        b"POST /v1.41/containers/create?name=jupyter-ada HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 9\r\n\r\n{}"
+        + http("GET", "/v1.41/containers/jupyter-ada/json")
+    )
+    assert [status for status, _ in answers] == [403]
+    assert engine.calls == []
+
+
+def test_refusals_log_one_escaped_line_and_never_a_body() -> None:
+    body = json.dumps(with_change("HostConfig.Privileged", True)).encode()
+    answers, _, logged = exchange(
+        http("POST", "/v1.41/containers/create?name=jupyter-ada", body) + b"GET /\x1b[31m\r\n HTTP/1.1\r\n\r\n"
+    )
+    assert [status for status, _ in answers] == [403, 403]
+    assert all("\n" not in line and "\x1b" not in line and "secret-token" not in line for line in logged)
+    assert "refused POST /v1.41/containers/create: the container.HostConfig has fields that are not allowed" in logged[0]
+
+
+def test_a_client_that_opens_too_many_connections_is_turned_away() -> None:
+    class Full(api_filter.FilterHandler):
+        slots = threading.BoundedSemaphore(1)
+
+    assert Full.slots.acquire(blocking=False)
+    client, served = socket.socketpair()
+    Full(served, ("test", 0), None)  # type: ignore[arg-type]
+    assert client.recv(1024).startswith(b"HTTP/1.1 503")
+    client.close()
+    served.close()
+
+
+# --- fuzzing: no input makes the filter forward what its checks did not see ------------
+
+SAFE_HOST_CONFIG_KEYS = {
+    "NetworkMode", "Binds", "Memory", "CpuPeriod", "CpuQuota", "RestartPolicy", "AutoRemove", "Privileged", "CapDrop",
+    "SecurityOpt",
+}  # fmt: skip
+
+
+def assert_safe(forward: Forward) -> None:
+    """What may reach the engine, stated apart from policy.py's own rules."""
+    path, body = forward.path, forward.body
+    allowed_image_paths = {f"/v1.41/images/{image}/json" for image in POLICY.images}
+    if forward.method == "GET":
+        assert body is None
+        assert path in {"/_ping", "/version", "/v1.41/containers/json", *allowed_image_paths} or (
+            path.startswith("/v1.41/containers/") and path.endswith("/json") and path.count("/") == 4
+        ), path
+        if path == "/v1.41/containers/json":
+            assert json.loads(forward.query["filters"])["label"] == ["org.jupyterhub-docker.deployment=jh"]
+        return
+    if path == "/v1.41/containers/create":
+        assert forward.method == "POST" and body is not None and set(forward.query) == {"name"}
+        user = forward.query["name"].removeprefix("jupyter-")
+        host = body["HostConfig"]
+        assert set(host) <= SAFE_HOST_CONFIG_KEYS
+        assert host["Binds"] == [f"jh-home-{user}:/home/jovyan:rw"] and "/" not in user
+        assert (host["Privileged"], host["CapDrop"], host["SecurityOpt"]) == (False, ["ALL"], ["no-new-privileges"])
+        assert host["NetworkMode"] == "jh" and body["NetworkingConfig"] == {"EndpointsConfig": {"jh": {}}}
+        assert 0 < host["Memory"] <= POLICY.max_memory_bytes and 1000 <= host["CpuQuota"] <= POLICY.max_cpu_quota
+        assert body["User"] == "1000" and body["Image"] in POLICY.images
+        assert set(body) <= {"Image", "Cmd", "Env", "Labels", "User", "ExposedPorts", "Volumes", "HostConfig", "NetworkingConfig"}
+        return
+    # start, stop, remove: only of the one user container, by its full ID
+    assert (forward.method, path) in {
+        ("POST", f"/v1.41/containers/{ADA_ID}/start"),
+        ("POST", f"/v1.41/containers/{ADA_ID}/stop"),
+        ("DELETE", f"/v1.41/containers/{ADA_ID}"),
+    }, (forward.method, path)
+    assert body is None
+
+
+DOCKER_KEYS = [
+    "Privileged", "privileged", "HostConfig", "hostConfig", "Binds", "CapAdd", "PidMode", "NetworkMode", "Image", "User",
+    "Memory", "CpuQuota", "Mounts", "Devices", "Labels", "Env", "Cmd", "EndpointsConfig", "Aliases",
+]  # fmt: skip
+json_leaves = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**64), max_value=2**64)
+    | st.sampled_from(["host", "/:/host", "0", "root", "jh-home-ada:/home/jovyan:rw", NOTEBOOK, "jh", "ALL", "jh-hub"])
 )
-def test_calls_are_forwarded_only_for_this_deployments_user_containers(
-    monkeypatch: pytest.MonkeyPatch, method: str, path: str, status: int
+json_values = st.recursive(
+    json_leaves,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.sampled_from(DOCKER_KEYS), children, max_size=3),
+    max_leaves=6,
+)
+spots = st.sampled_from([(), ("HostConfig",), ("HostConfig", "RestartPolicy"), ("NetworkingConfig",), ("Labels",)])
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(spots, st.sampled_from(DOCKER_KEYS), json_values), max_size=3), st.sampled_from(["ada", "bob"]))
+def test_a_mutated_spawner_body_is_refused_or_forwarded_in_the_pinned_shape(
+    mutations: list[tuple[tuple[str, ...], str, Any]], user: str
 ) -> None:
-    assert request(monkeypatch, method, path)[0] == status
+    body = dockerspawner_create_body()
+    for spot, key, value in mutations:
+        target: Any = body
+        for part in spot:
+            target = target.setdefault(part, {}) if isinstance(target, dict) else {}
+        if isinstance(target, dict):
+            target[key] = value
+    try:
+        forwarded = create(body, {"name": f"jupyter-{user}"})
+    except RefusedError:
+        return
+    assert_safe(forwarded)
 
 
-def test_a_start_with_a_body_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    body = json.dumps({"Privileged": True, "Binds": ["/:/host"]}).encode()
-    status, fake, _ = request(monkeypatch, "POST", "/v1.41/containers/jupyter-ada/start", body)
-    assert status == 403 and fake.calls == []
+request_lines = st.sampled_from(
+    [
+        "GET /v1.41/containers/jupyter-ada/json",
+        "GET /v1.41/containers/jh-hub/json",
+        f"POST /v1.41/containers/{ADA_ID}/start",
+        f"POST /v1.41/containers/{HUB_ID}/start",
+        "POST /v1.41/containers/jh-hub/stop?t=1",
+        "DELETE /v1.41/containers/jupyter-ada?v=1&force=1",
+        *["POST /v1.41/containers/create?name=jupyter-ada"] * 4,
+        "POST /v1.41/containers/create?name=jupyter-ada&name=jh-hub",
+        "POST /v1.20/containers/create?name=jupyter-ada",
+        "POST http://x/v1.41/containers/create?name=jupyter-ada",
+        "GET /v1.41/containers/json?all=1",
+        f"GET /v1.41/images/{NOTEBOOK}/json",
+        "POST /v1.41/containers/jupyter-ada/exec",
+    ]
+)
+header_lines = st.sampled_from(
+    ["Content-Length: 0", "Transfer-Encoding: chunked", "Connection: close",
+     "Content-Type: application/json", "X: a\n", " folded", "Host: x"]
+)  # fmt: skip
+bodies = st.one_of(
+    st.sampled_from([b"", json.dumps(with_change("HostConfig.Privileged", True)).encode()]),
+    st.binary(max_size=60),
+    json_values.map(lambda value: json.dumps(value).encode()),
+    st.just(json.dumps(dockerspawner_create_body()).encode()),
+    st.just(json.dumps(dockerspawner_create_body()).encode()),
+)
 
 
-def test_a_listing_with_an_encoded_filter_shows_only_this_deployments_user_containers(monkeypatch: pytest.MonkeyPatch) -> None:
-    path = "/v1.41/containers/json?all=0&filters=%7B%22status%22%3A+%5B%22running%22%5D%7D"
-    status, fake, reply = request(monkeypatch, "GET", path)
-    assert status == 200
-    assert fake.calls == [("GET", path)]
-    assert [c["Names"] for c in json.loads(reply)] == [["/jupyter-ada"]]
+def raw_request(line: str, headers: list[str], length: str, body: bytes) -> bytes:
+    lengths = {"right": [len(body)], "missing": [], "off": [len(body) + 7], "twice": [len(body), len(body) + 7]}[length]
+    lines = [f"{line} HTTP/1.1", *headers, *(f"Content-Length: {n}" for n in lengths)]
+    return "".join(f"{text}\r\n" for text in lines).encode() + b"\r\n" + body
+
+
+raw_requests = st.builds(
+    raw_request,
+    request_lines,
+    st.lists(header_lines, max_size=3),
+    st.sampled_from(["right", "right", "missing", "off", "twice"]),
+    bodies,
+)
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(raw_requests, min_size=1, max_size=4), st.binary(max_size=30))
+def test_no_byte_stream_makes_the_filter_forward_something_its_checks_did_not_see(requests: list[bytes], tail: bytes) -> None:
+    _, engine, logged = exchange(b"".join(requests) + tail)
+    for forward in engine.calls:
+        assert_safe(forward)
+    event(f"creates forwarded: {sum(f.path.endswith('/create') for f in engine.calls)}")
+    assert all("\n" not in line for line in logged)

@@ -27,6 +27,11 @@ def hub_settings(run: ProgramRun) -> dict:
     return json.loads(hub_uploads(run)["/etc/jupyterhub/settings.json"])
 
 
+def docker_api_policy(run: ProgramRun) -> dict:
+    uploads = {u["file"]: u["content"] for u in run.get(CONTAINER, "docker-api-proxy").inputs["uploads"]}
+    return json.loads(uploads["/etc/docker-api-filter/policy.json"])
+
+
 def parent_name(registration: Registration) -> str:
     return registration.parent.rsplit("::", 1)[-1]
 
@@ -43,6 +48,8 @@ def test_one_component_per_concern_with_children_parented(run_dev: ProgramRun) -
         ("jupyterhub-docker:index:BuiltImage", "proxy-image"): "jupyterhub",
         ("jupyterhub-docker:index:BuiltImage", "hub-image"): "jupyterhub",
         ("jupyterhub-docker:index:BuiltImage", "notebook-image"): "jupyterhub",
+        ("jupyterhub-docker:index:BuiltImage", "docker-api-image"): "jupyterhub",
+        (IMAGE, "docker-api-image"): "docker-api-image",
         ("random:index/randomPassword:RandomPassword", "proxy-auth-token"): "jupyterhub",
         ("jupyterhub-docker:index:Proxy", "proxy"): "jupyterhub",
         ("jupyterhub-docker:index:Hub", "hub"): "jupyterhub",
@@ -94,7 +101,7 @@ def test_everything_joins_one_user_defined_network_and_only_the_hub_reaches_the_
         "docker-api-proxy": ["jupyterhub-dev-docker-api"],
     }
     assert hub_settings(run_dev)["network_name"] == "jupyterhub-dev"
-    assert "NETWORK=jupyterhub-dev" in run_dev.get(CONTAINER, "docker-api-proxy").inputs["envs"]
+    assert docker_api_policy(run_dev)["network"] == "jupyterhub-dev"  # user containers' network
 
 
 SOCKET_MOUNT = [{"type": "bind", "source": "/var/run/docker.sock", "target": "/var/run/docker.sock"}]
@@ -105,8 +112,9 @@ def test_only_the_docker_api_proxy_gets_the_docker_socket(run_dev: ProgramRun) -
     assert mounts == {"docker-api-proxy": SOCKET_MOUNT, "hub": None, "proxy": None}
     api_proxy = run_dev.get(CONTAINER, "docker-api-proxy").inputs
     assert "DOCKER_HOST=tcp://jupyterhub-dev-docker-api:2375" in run_dev.get(CONTAINER, "hub").inputs["envs"]
-    assert set(api_proxy["envs"]) == {"DEPLOYMENT=jupyterhub-dev", "NETWORK=jupyterhub-dev"}  # user containers' network
-    assert api_proxy["uploads"][0]["file"] == "/opt/docker-api-proxy/filter.py"
+    assert "envs" not in api_proxy and [u["file"] for u in api_proxy["uploads"]] == ["/etc/docker-api-filter/policy.json"]
+    assert api_proxy["image"] == run_dev.get(IMAGE, "docker-api-image").inputs["imageName"]
+    assert api_proxy["image"].startswith("jupyterhub-dev-docker-api:")
     assert "docker-api-proxy" in dependencies(run_dev, run_dev.get(CONTAINER, "hub"))
 
 
@@ -245,11 +253,18 @@ def test_containers_run_the_images_built_here(run_dev: ProgramRun) -> None:
         assert image.inputs["build"]["args"]["BASE_IMAGE"] == "debian:trixie-slim"
 
 
-def test_extra_ca_certificates_reach_every_build(tmp_path: Path) -> None:
+def test_extra_ca_certificates_reach_every_build_that_downloads_over_tls(tmp_path: Path) -> None:
     pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
     (tmp_path / "corp.crt").write_text(pem)
     run = run_program(ProviderEchoMocks(), config={"build": json.dumps({"extraCaCertsPath": str(tmp_path)})})
-    assert {image.inputs["build"]["args"]["EXTRA_CA_CERTS"] for image in run.of_type(IMAGE)} == {pem}
+    args = {image.name: image.inputs["build"]["args"] for image in run.of_type(IMAGE)}
+    assert {name: a["EXTRA_CA_CERTS"] for name, a in args.items() if name != "docker-api-image"} == {
+        "proxy-image": pem,
+        "hub-image": pem,
+        "notebook-image": pem,
+    }
+    # The filter's image installs Debian's python3 and nothing from PyPI or npm.
+    assert args["docker-api-image"] == {"BASE_IMAGE": "debian:trixie-slim"}
 
 
 def test_editing_the_hub_config_replaces_only_the_hub(project_copy: Path) -> None:
@@ -339,3 +354,36 @@ def test_a_missing_dockerfile_fails_with_the_fix(project_copy: Path) -> None:
     (project_copy / "build.notebook" / "Dockerfile").unlink()
     with pytest.raises(BuildContextError, match=r"build.notebook/Dockerfile is missing.*git checkout"):
         run_program(ProviderEchoMocks(), project_dir=project_copy)
+
+
+def test_the_docker_api_filter_allows_exactly_the_images_and_limits_the_hub_may_use(run_dev: ProgramRun) -> None:
+    assert docker_api_policy(run_dev) == {
+        "deployment": "jupyterhub-dev",
+        "deploymentLabel": "org.jupyterhub-docker.deployment",
+        "network": "jupyterhub-dev",
+        "userContainerPrefix": "jupyter-",
+        "homeVolumeTemplate": "jupyterhub-dev-home-{username}",
+        "notebookHome": "/home/jovyan",
+        "notebookUser": "1000",
+        "notebookPort": 8888,
+        "images": [run_dev.exports["notebookImage"]],
+        "maxMemoryBytes": 1024**3,  # Pulumi.dev.yaml: 1G
+        "cpuPeriod": 100_000,
+        "maxCpuQuota": 100_000,
+    }
+    spawner = hub_settings(run_dev)["spawner"]
+    assert spawner["name_template"] == "jupyter-{username}" and spawner["home_volume"] == "jupyterhub-dev-home-{username}"
+    assert (spawner["notebook_home"], spawner["port"]) == ("/home/jovyan", 8888)
+
+
+def test_a_rollback_extra_images_and_new_limits_are_a_diff_on_the_filter() -> None:
+    run = run_program(
+        ProviderEchoMocks(),
+        config={
+            "notebookRollbackImage": "jupyterhub-dev-notebook:0123456789ab",
+            "spawner": json.dumps({"extraImages": {"gpu": "lab-gpu:1"}, "memLimit": "512M", "cpuLimit": 0.5}),
+        },
+    )
+    policy = docker_api_policy(run)
+    assert policy["images"] == ["jupyterhub-dev-notebook:0123456789ab", "lab-gpu:1"]
+    assert (policy["maxMemoryBytes"], policy["maxCpuQuota"]) == (512 * 1024**2, 50_000)

@@ -1,0 +1,359 @@
+"""What the hub may ask of the Docker engine, and the engine requests built from it.
+
+`route` maps a strictly parsed request onto one of the few calls DockerSpawner
+makes, checking every part against the deployment's policy; the calls hold only
+validated values, and the engine request is built from them, never copied from
+the client. A user container's create body is checked against an allow-list
+schema (exact key spelling, exact JSON types, no nulls but where DockerSpawner
+sends them) and then written anew, with what a user container must be pinned by
+the filter: the notebook user, every capability dropped, no-new-privileges, the
+deployment's network, the user's own home volume, limits within the configured
+ones. A second kind of object (a Swarm service) is a second schema built from the
+same validators.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from docker_api_proxy.wire import RefusedError, Request, parse_json
+
+ENGINE_API_VERSION = "1.41"  # every forwarded call is read by the engine at this version
+MIN_CLIENT_API_MINOR = 24  # older versions let POST .../start carry a HostConfig
+MIN_MEMORY_BYTES = 6 * 1024 * 1024  # the engine's own minimum
+MIN_CPU_QUOTA = 1000  # 1 ms per period, the engine's minimum; 0 would mean no limit
+CONTAINER_STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+
+_VERSIONED = re.compile(r"^/v1\.(?P<minor>[0-9]{2})(?P<rest>/.*)$")
+_CONTAINER_ID = re.compile(r"^[0-9a-f]{64}$")
+_CONTAINER_REF = re.compile(r"^([0-9a-f]{12,64}|[a-z0-9][a-z0-9._-]{0,127})$")
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_ENV_ENTRY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}=[^\x00]*$", re.DOTALL)
+_LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")
+_NO_NUL = re.compile(r"^[^\x00]*$", re.DOTALL)
+_BOOLEAN_QUERY = {"1": True, "true": True, "True": True, "0": False, "false": False, "False": False}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The deployment's allowed values, written by the Pulumi program (policy.json)."""
+
+    deployment: str  # the value of deployment_label on every user container
+    deployment_label: str
+    network: str  # the one network user containers join
+    user_container_prefix: str  # "jupyter-"
+    home_volume_template: str  # "<name>-home-{username}"
+    notebook_home: str
+    notebook_user: str  # uid the notebook server runs as
+    notebook_port: int
+    images: frozenset[str]
+    max_memory_bytes: int
+    cpu_period: int
+    max_cpu_quota: int
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> Policy:
+        expected = {
+            "deployment": str, "deploymentLabel": str, "network": str, "userContainerPrefix": str,
+            "homeVolumeTemplate": str, "notebookHome": str, "notebookUser": str, "notebookPort": int,
+            "images": list, "maxMemoryBytes": int, "cpuPeriod": int, "maxCpuQuota": int,
+        }  # fmt: skip
+        if set(document) != set(expected) or any(type(document[k]) is not t for k, t in expected.items()):
+            raise ValueError(f"the policy must have exactly these keys and types: {expected}")
+        if "{username}" not in document["homeVolumeTemplate"] or not document["images"]:
+            raise ValueError("the policy needs a home volume template with {username} and at least one image")
+        return cls(
+            document["deployment"], document["deploymentLabel"], document["network"], document["userContainerPrefix"],
+            document["homeVolumeTemplate"], document["notebookHome"], document["notebookUser"], document["notebookPort"],
+            frozenset(document["images"]), document["maxMemoryBytes"], document["cpuPeriod"], document["maxCpuQuota"],
+        )  # fmt: skip
+
+    def is_user_container(self, details: Mapping[str, Any]) -> bool:
+        """An engine's inspect (or list entry) of one of this deployment's user containers."""
+        names = [details.get("Name")] if "Name" in details else details.get("Names") or []
+        labels = (details.get("Config") or {}).get("Labels") if "Config" in details else details.get("Labels")
+        return (
+            any(isinstance(name, str) and self.user_container_name(name.removeprefix("/")) for name in names)
+            and isinstance(labels, dict)
+            and labels.get(self.deployment_label) == self.deployment
+        )
+
+    def user_container_name(self, name: str) -> bool:
+        return name.startswith(self.user_container_prefix) and bool(
+            _USERNAME.match(name.removeprefix(self.user_container_prefix))
+        )
+
+
+# --- the calls a request may become --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Forward:
+    """Send this to the engine and return its answer."""
+
+    method: str
+    path: str  # with the engine's API version prefix where the engine needs one
+    query: dict[str, str]
+    body: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class OnUserContainer:
+    """Inspect `ref`; if it is this deployment's user container, do `action` on its full ID."""
+
+    action: str  # inspect | start | stop | remove
+    ref: str
+    query: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ListUserContainers:
+    all: bool
+    statuses: tuple[str, ...]
+
+
+Call = Forward | OnUserContainer | ListUserContainers
+
+
+def versioned(path: str) -> str:
+    return f"/v{ENGINE_API_VERSION}{path}"
+
+
+def route(request: Request, policy: Policy) -> Call:
+    """The call a request becomes, or RefusedError with the reason."""
+    method, path = request.method, request.path
+    if method == "GET" and path in ("/_ping", "/version") and not request.query and not request.body:
+        return Forward("GET", path, {})
+    version = _VERSIONED.match(path)
+    if version is None or int(version["minor"]) < MIN_CLIENT_API_MINOR:
+        raise RefusedError(f"calls need an API version prefix from v1.{MIN_CLIENT_API_MINOR} (e.g. /v1.41/...)")
+    rest = version["rest"]
+    if method == "POST" and rest == "/containers/create":
+        return Forward("POST", versioned("/containers/create"), *_container_create(request, policy))
+    if request.body:
+        raise RefusedError("only a container create may carry a body")
+    if method == "GET" and rest == "/containers/json":
+        return _listing(request.query)
+    parts = rest.split("/")  # ["", "containers", ref, action?]
+    if method == "GET" and len(parts) >= 4 and parts[1] == "images" and parts[-1] == "json":
+        image = "/".join(parts[2:-1])
+        if image not in policy.images or request.query:
+            raise RefusedError("only the deployment's notebook images may be inspected, with no query")
+        return Forward("GET", versioned(f"/images/{image}/json"), {})
+    if len(parts) in (3, 4) and parts[1] == "containers" and _CONTAINER_REF.match(parts[2]):
+        action = _CONTAINER_ACTIONS.get((method, parts[3] if len(parts) == 4 else None))
+        if action is not None:
+            return OnUserContainer(action, parts[2], _CONTAINER_QUERIES[action](request.query))
+    raise RefusedError(f"{method} {rest[:80]} is not a call the spawner needs")
+
+
+def _no_query(query: Mapping[str, str]) -> dict[str, str]:
+    if query:
+        raise RefusedError("this call takes no query parameters")
+    return {}
+
+
+def _stop_query(query: Mapping[str, str]) -> dict[str, str]:
+    if set(query) - {"t"} or ("t" in query and not re.fullmatch(r"[0-9]{1,3}", query["t"])):
+        raise RefusedError("a stop takes only t, seconds from 0 to 999")
+    return {"t": str(int(query["t"]))} if "t" in query else {}
+
+
+def _remove_query(query: Mapping[str, str]) -> dict[str, str]:
+    if set(query) - {"v", "force", "link"} or any(value not in _BOOLEAN_QUERY for value in query.values()):
+        raise RefusedError("a remove takes only v, force and link, each true or false")
+    if _BOOLEAN_QUERY[query.get("link", "0")]:
+        raise RefusedError("link=true (remove a link, not the container) is not accepted")
+    return {name: "1" if _BOOLEAN_QUERY[query.get(name, "0")] else "0" for name in ("v", "force")}
+
+
+_CONTAINER_ACTIONS = {
+    ("GET", "json"): "inspect",
+    ("POST", "start"): "start",
+    ("POST", "stop"): "stop",
+    ("DELETE", None): "remove",
+}
+_CONTAINER_QUERIES: dict[str, Callable[[Mapping[str, str]], dict[str, str]]] = {
+    "inspect": _no_query,
+    "start": _no_query,
+    "stop": _stop_query,
+    "remove": _remove_query,
+}
+
+
+def _listing(query: Mapping[str, str]) -> ListUserContainers:
+    if set(query) - {"all", "limit", "size", "trunc_cmd", "filters"}:
+        raise RefusedError("a listing takes only all, limit, size, trunc_cmd and filters")
+    if any(query.get(flag, "0") not in ("0", "1") for flag in ("all", "size", "trunc_cmd")) or query.get("limit", "-1") != "-1":
+        raise RefusedError("a listing's all, size and trunc_cmd must be 0 or 1, and limit -1")
+    filters = _object({"status": _list(_one_of(*CONTAINER_STATUSES), len(CONTAINER_STATUSES))})(
+        parse_json(query.get("filters", "{}").encode()), "filters"
+    )
+    return ListUserContainers(query.get("all") == "1", tuple(filters.get("status", ())))
+
+
+def listing_query(call: ListUserContainers, policy: Policy) -> dict[str, str]:
+    filters: dict[str, list[str]] = {"label": [f"{policy.deployment_label}={policy.deployment}"]}
+    if call.statuses:
+        filters["status"] = list(call.statuses)
+    return {"all": "1" if call.all else "0", "filters": json.dumps(filters, sort_keys=True)}
+
+
+def container_action(call: OnUserContainer, details: Mapping[str, Any]) -> Forward:
+    """The engine call for an inspected user container, addressed by its full ID."""
+    container_id = details.get("Id")
+    if not isinstance(container_id, str) or not _CONTAINER_ID.match(container_id):
+        raise RefusedError("the engine's inspect did not give a container ID")
+    method, suffix = {"start": ("POST", "/start"), "stop": ("POST", "/stop"), "remove": ("DELETE", "")}[call.action]
+    return Forward(method, versioned(f"/containers/{container_id}{suffix}"), call.query)
+
+
+# --- an allow-list schema for JSON objects -------------------------------------------
+
+Validator = Callable[[Any, str], Any]  # (value, where it is) -> the value to use; raises RefusedError
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)  # 1, 1.0 and true stay different
+
+
+def _one_of(*allowed: Any) -> Validator:
+    canonical = {_canonical(value) for value in allowed}
+
+    def check(value: Any, where: str) -> Any:
+        if _canonical(value) not in canonical:
+            raise RefusedError(f"{where} has a value that is not allowed here")
+        return value
+
+    return check
+
+
+def _text(pattern: re.Pattern[str], max_length: int) -> Validator:
+    def check(value: Any, where: str) -> str:
+        if type(value) is not str or len(value) > max_length or not pattern.match(value):
+            raise RefusedError(f"{where} must be a string of the allowed form")
+        return value
+
+    return check
+
+
+def _integer(low: int, high: int) -> Validator:
+    def check(value: Any, where: str) -> int:
+        if type(value) is not int or not low <= value <= high:
+            raise RefusedError(f"{where} must be a whole number from {low} to {high}")
+        return value
+
+    return check
+
+
+def _boolean(value: Any, where: str) -> bool:
+    if type(value) is not bool:
+        raise RefusedError(f"{where} must be true or false")
+    return value
+
+
+def _list(item: Validator, max_items: int) -> Validator:
+    def check(value: Any, where: str) -> list[Any]:
+        if type(value) is not list or len(value) > max_items:
+            raise RefusedError(f"{where} must be a list of at most {max_items} items")
+        return [item(entry, f"{where}[{index}]") for index, entry in enumerate(value)]
+
+    return check
+
+
+def _map(key: re.Pattern[str], value: Validator, max_items: int) -> Validator:
+    def check(given: Any, where: str) -> dict[str, Any]:
+        if type(given) is not dict or len(given) > max_items or not all(key.match(name) for name in given):
+            raise RefusedError(f"{where} must be an object of at most {max_items} entries with keys of the allowed form")
+        return {name: value(entry, f"{where}.{name}") for name, entry in given.items()}
+
+    return check
+
+
+def _object(fields: Mapping[str, Validator], required: frozenset[str] = frozenset()) -> Validator:
+    def check(given: Any, where: str) -> dict[str, Any]:
+        if type(given) is not dict:
+            raise RefusedError(f"{where} must be an object")
+        if unknown := sorted(set(given) - set(fields)):
+            raise RefusedError(f"{where} has fields that are not allowed: {', '.join(repr(name[:40]) for name in unknown[:5])}")
+        if missing := sorted(required - set(given)):
+            raise RefusedError(f"{where} lacks {', '.join(missing)}")
+        return {name: fields[name](entry, f"{where}.{name}") for name, entry in given.items()}
+
+    return check
+
+
+# --- a user container ----------------------------------------------------------------
+
+
+def _container_create(request: Request, policy: Policy) -> tuple[dict[str, str], dict[str, Any]]:
+    if set(request.query) != {"name"} or not policy.user_container_name(request.query["name"]):
+        raise RefusedError(f"a create must name a user container, {policy.user_container_prefix}<user>, and nothing else")
+    name = request.query["name"]
+    home_volume = policy.home_volume_template.format(username=name.removeprefix(policy.user_container_prefix))
+    home_bind = f"{home_volume}:{policy.notebook_home}"
+    port = f"{policy.notebook_port}/tcp"
+    given = _object(
+        {
+            "Image": _one_of(*sorted(policy.images)),
+            "Cmd": _list(_text(_NO_NUL, 4096), 64),
+            "Env": _list(_text(_ENV_ENTRY, 65536), 256),
+            "Labels": _map(_LABEL_KEY, _text(_NO_NUL, 1024), 64),
+            "User": _one_of(policy.notebook_user),
+            "ExposedPorts": _one_of({port: None}, {port: {}}),
+            "Volumes": _one_of({policy.notebook_home: {}}),
+            # What docker-py sends for any create; the filter sends its own (none).
+            **dict.fromkeys(("Tty", "OpenStdin", "StdinOnce", "AttachStdin", "NetworkDisabled"), _one_of(False)),
+            **dict.fromkeys(("AttachStdout", "AttachStderr"), _boolean),
+            "HostConfig": _object(
+                {
+                    "NetworkMode": _one_of(policy.network),
+                    "Binds": _one_of([home_bind], [f"{home_bind}:rw"]),
+                    "Memory": _integer(MIN_MEMORY_BYTES, policy.max_memory_bytes),
+                    "CpuPeriod": _one_of(policy.cpu_period),
+                    "CpuQuota": _integer(MIN_CPU_QUOTA, policy.max_cpu_quota),
+                    "RestartPolicy": _object(
+                        {"Name": _one_of("no", "unless-stopped"), "MaximumRetryCount": _one_of(0)}, frozenset({"Name"})
+                    ),
+                    "AutoRemove": _boolean,
+                    "PortBindings": _one_of({}),
+                    "Links": _one_of([]),
+                    "Mounts": _one_of([]),
+                },
+                frozenset({"NetworkMode", "Binds", "Memory", "CpuPeriod", "CpuQuota"}),
+            ),
+            "NetworkingConfig": _one_of({"EndpointsConfig": {policy.network: {}}}),
+        },
+        frozenset({"Image", "Labels", "HostConfig"}),
+    )(parse_json(request.body), "the container")
+    if given["Labels"].get(policy.deployment_label) != policy.deployment:
+        raise RefusedError(f"a user container must carry the label {policy.deployment_label}={policy.deployment}")
+    host = given["HostConfig"]
+    body = {
+        "Image": given["Image"],
+        "Env": given.get("Env", []),
+        "Labels": given["Labels"],
+        "User": policy.notebook_user,
+        "ExposedPorts": {port: {}},
+        "Volumes": {policy.notebook_home: {}},
+        "HostConfig": {
+            "NetworkMode": policy.network,
+            "Binds": [f"{home_bind}:rw"],
+            "Memory": host["Memory"],
+            "CpuPeriod": policy.cpu_period,
+            "CpuQuota": host["CpuQuota"],
+            "RestartPolicy": {"Name": host.get("RestartPolicy", {}).get("Name", "no"), "MaximumRetryCount": 0},
+            "AutoRemove": host.get("AutoRemove", False),
+            "Privileged": False,
+            "CapDrop": ["ALL"],
+            "SecurityOpt": ["no-new-privileges"],
+        },
+        "NetworkingConfig": {"EndpointsConfig": {policy.network: {}}},
+    }
+    if "Cmd" in given:
+        body["Cmd"] = given["Cmd"]
+    return {"name": name}, body
