@@ -17,5 +17,7 @@ outputs = {
     "notebookImage": deployment.notebook_image.ref,
     "notebookImageInUse": deployment.notebook_image_in_use,
 }
+if deployment.docker_api_image is not None:
+    outputs["dockerApiImage"] = deployment.docker_api_image.ref
 for key, value in outputs.items():
     pulumi.export(key, value)

@@ -119,6 +119,7 @@ class Deployment(pulumi.ComponentResource):
     notebook_image: BuiltImage
     notebook_image_in_use: str
     docker_api_proxy: DockerApiProxy | None = None
+    docker_api_image: BuiltImage | None = None
 
     def __init__(self, name: str, args: DeploymentArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("jupyterhub-docker:index:Deployment", name, None, opts)
@@ -189,7 +190,8 @@ class Deployment(pulumi.ComponentResource):
             HostImage(f"extra-image-{label}", HostImageArgs(ref), child).image
             for label, ref in config.spawner.extra_images.items()
         ]
-        hub_starts_after: list[pulumi.Resource] = [self.proxy.container, notebook_image_dependency, *extra_images]
+        allowed_images: list[pulumi.Resource] = [notebook_image_dependency, *extra_images]
+        hub_starts_after: list[pulumi.Resource] = [self.proxy.container, *allowed_images]
         settings = hub_settings(config, config.name, self.proxy.api_url, hub_name, self.notebook_image_in_use)
         docker_host = ""
         docker_api_network_name = None
@@ -198,7 +200,7 @@ class Deployment(pulumi.ComponentResource):
                 "docker-api-network", NetworkArgs(name=f"{config.name}-docker-api", internal=True), child
             )
             docker_api_network_name = docker_api_network.network.name
-            filter_image = BuiltImage(
+            self.docker_api_image = BuiltImage(
                 "docker-api-image",
                 BuiltImageArgs(
                     "docker_api_proxy", f"{config.name}-docker-api", {"BASE_IMAGE": config.build.base_image}, [base_image.image]
@@ -209,10 +211,11 @@ class Deployment(pulumi.ComponentResource):
                 "docker-api-proxy",
                 DockerApiProxyArgs(
                     container_name=f"{config.name}-docker-api",
-                    image_ref=filter_image.image.image_name,
+                    image_ref=self.docker_api_image.image.image_name,
                     network_name=docker_api_network_name,
                     policy=docker_api_policy(config, config.name, list(settings["spawner"]["allowed_images"].values())),
                     labels=labels,
+                    start_after=allowed_images,
                 ),
                 child,
             )

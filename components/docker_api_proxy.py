@@ -10,6 +10,7 @@ to the allowed images or limits is a visible diff on this container.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,9 @@ class DockerApiProxyArgs:
     network_name: pulumi.Input[str]  # internal, shared with the hub alone
     policy: dict[str, Any]  # docker_api_proxy/policy.py Policy, as JSON
     labels: dict[str, str]
+    # The images the policy allows: a failed build or a missing rollback image then
+    # leaves the running filter (and the hub) as they are.
+    start_after: Sequence[pulumi.Resource] = ()
 
 
 class DockerApiProxy(pulumi.ComponentResource):
@@ -50,6 +54,6 @@ class DockerApiProxy(pulumi.ComponentResource):
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network_name)],
             labels=container_labels(args.labels),
             restart="unless-stopped",
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, depends_on=list(args.start_after)),
         )
         self.register_outputs({"containerName": args.container_name})

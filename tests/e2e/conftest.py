@@ -69,7 +69,7 @@ def deployed(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFacto
     image_cache: set[str] = set()
     try:
         first = harness.up()
-        image_cache = {first.run.exports[key] for key in ("proxyImage", "hubImage", "notebookImage")}
+        image_cache = {first.run.exports[key] for key in ("proxyImage", "hubImage", "notebookImage", "dockerApiImage")}
         base_url = f"http://127.0.0.1:{port}"
         measure(f"first deploy (image builds included): {first.seconds:.1f}s")
         hub_ready = wait_for(f"{base_url}/hub/api/", 60)

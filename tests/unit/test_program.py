@@ -85,6 +85,7 @@ def test_a_rollback_image_is_checked_before_the_hub_is_replaced() -> None:
     check = run.get(REMOTE_IMAGE, "notebook-rollback-image")
     assert check.inputs == {"name": "jupyterhub-dev-notebook:0123456789ab", "keepLocally": True}
     assert "notebook-rollback-image" in dependencies(run, run.get(CONTAINER, "hub"))
+    assert "notebook-rollback-image" in dependencies(run, run.get(CONTAINER, "docker-api-proxy"))
 
 
 def test_everything_joins_one_user_defined_network_and_only_the_hub_reaches_the_docker_api(run_dev: ProgramRun) -> None:
@@ -116,6 +117,8 @@ def test_only_the_docker_api_proxy_gets_the_docker_socket(run_dev: ProgramRun) -
     assert api_proxy["image"] == run_dev.get(IMAGE, "docker-api-image").inputs["imageName"]
     assert api_proxy["image"].startswith("jupyterhub-dev-docker-api:")
     assert "docker-api-proxy" in dependencies(run_dev, run_dev.get(CONTAINER, "hub"))
+    # It allows the notebook image only once that image is built.
+    assert {"docker-api-image", "notebook-image"} <= dependencies(run_dev, run_dev.get(CONTAINER, "docker-api-proxy"))
 
 
 def test_without_the_docker_api_proxy_only_the_hub_gets_the_socket() -> None:
@@ -312,6 +315,7 @@ def test_extra_images_are_checked_on_the_host_before_the_hub_is_replaced() -> No
     check = run.get(REMOTE_IMAGE, "extra-image-gpu")
     assert check.inputs == {"name": "lab-gpu:1", "keepLocally": True}
     assert "extra-image-gpu" in dependencies(run, run.get(CONTAINER, "hub"))
+    assert "extra-image-gpu" in dependencies(run, run.get(CONTAINER, "docker-api-proxy"))
 
 
 def test_user_containers_are_named_for_their_user(run_dev: ProgramRun) -> None:
