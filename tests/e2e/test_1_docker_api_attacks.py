@@ -36,7 +36,7 @@ for name, raw in json.loads(sys.argv[1]):
     except TimeoutError:
         received += b" timed-out"
     connection.close()
-    outcome[name] = [int(code) for code in re.findall(rb"HTTP/1\\.1 ([0-9]{3}) ", received)]
+    outcome[name] = [int(code) for code in re.findall(rb"HTTP/1\\.[01] ([0-9]{3}) ", received)]
 print(json.dumps(outcome))
 """
 
@@ -61,7 +61,8 @@ def spawner_body(deployed: Deployed, user: str) -> dict[str, Any]:
 
 def http(method: str, target: str, body: bytes = b"", headers: str | None = None) -> bytes:
     framing = f"Content-Length: {len(body)}\r\n" if headers is None else headers
-    return f"{method} {target} HTTP/1.1\r\nHost: {E2E_NAME}-docker-api:2375\r\n{framing}\r\n".encode() + body
+    head = f"{method} {target} HTTP/1.1\r\nHost: {E2E_NAME}-docker-api:2375\r\nContent-Type: application/json\r\n"
+    return f"{head}{framing}\r\n".encode() + body
 
 
 def create(user: str, body: str | bytes, query: str = "", headers: str | None = None) -> bytes:
