@@ -60,6 +60,7 @@ class SpawnerConfig:
     type: str = "docker"
     mem_limit: str = "2G"
     cpu_limit: float = 1.0
+    pids_limit: int = 4096  # processes and threads; bounds a fork bomb to its own container
     start_timeout_s: int = 120
     extra_images: Mapping[str, str] = field(default_factory=dict)
 
@@ -194,7 +195,7 @@ def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
 
 def _check_usernames(key: str, names: tuple[str, ...]) -> None:
     for name in names:
-        if not _USERNAME.match(name):
+        if not _USERNAME.fullmatch(name):
             raise _fail(
                 key,
                 name,
@@ -211,7 +212,7 @@ def _parse_build(read: _Reader) -> BuildConfig:
         pip_index_url=read.text("build.pipIndexUrl", defaults.pip_index_url),
         npm_registry=read.text("build.npmRegistry", defaults.npm_registry),
     )
-    if not _IMAGE_REF.match(build.base_image):
+    if not _IMAGE_REF.fullmatch(build.base_image):
         raise _fail(
             "build.baseImage",
             build.base_image,
@@ -226,7 +227,7 @@ def _parse_build(read: _Reader) -> BuildConfig:
             "point it at a PEM file or a directory of *.crt files, or remove the key",
         )
     for key, url in (("build.pipIndexUrl", build.pip_index_url), ("build.npmRegistry", build.npm_registry)):
-        if not re.match(r"^https?://\S+$", url):
+        if not re.fullmatch(r"https?://\S+", url):
             raise _fail(key, url, "not an http(s) URL", f"pulumi config set --path {key} <url>")
     return build
 
@@ -290,11 +291,12 @@ def _parse_spawner(read: _Reader) -> SpawnerConfig:
         type=read.text("spawner.type", defaults.type),
         mem_limit=read.text("spawner.memLimit", defaults.mem_limit),
         cpu_limit=read.number("spawner.cpuLimit", defaults.cpu_limit, 0.0, 256.0),
+        pids_limit=read.integer("spawner.pidsLimit", defaults.pids_limit, 64, 1_048_576),
         start_timeout_s=read.integer("spawner.startTimeoutSeconds", defaults.start_timeout_s, 5, 3600),
         extra_images=read.text_map("spawner.extraImages"),
     )
     _check_choice("spawner.type", spawner.type, SPAWNERS)
-    if not _MEMORY.match(spawner.mem_limit) or spawner.mem_limit_bytes < MIN_MEMORY_BYTES:
+    if not _MEMORY.fullmatch(spawner.mem_limit) or spawner.mem_limit_bytes < MIN_MEMORY_BYTES:
         raise _fail(
             "spawner.memLimit",
             spawner.mem_limit,
@@ -308,7 +310,7 @@ def _parse_spawner(read: _Reader) -> SpawnerConfig:
             raise _fail(
                 f"spawner.extraImages.{label}", ref, "the label of the image built from build.notebook", "give it another label"
             )
-        if not _IMAGE_REF.match(ref):
+        if not _IMAGE_REF.fullmatch(ref):
             raise _fail(f"spawner.extraImages.{label}", ref, "not an image reference", "use name:tag of an image on the host")
     return spawner
 
@@ -318,7 +320,7 @@ def parse_config(raw: Mapping[str, Any], secrets: Mapping[str, pulumi.Output[str
     read = _Reader(raw)
     defaults, culler_defaults = StackConfig(), CullerConfig()
     name = read.text("name", defaults.name)
-    if not _DOCKER_NAME.match(name):
+    if not _DOCKER_NAME.fullmatch(name):
         raise _fail("name", name, "not usable in Docker names", "pulumi config set name jupyterhub")
     public_ip = read.text("publicIp", defaults.public_ip)
     try:
@@ -326,7 +328,7 @@ def parse_config(raw: Mapping[str, Any], secrets: Mapping[str, pulumi.Output[str
     except ValueError:
         raise _fail("publicIp", public_ip, "not an IP address", "pulumi config set publicIp 127.0.0.1") from None
     public_host = read.text("publicHost", defaults.public_host)
-    if public_host and not _HOST_NAME.match(public_host):
+    if public_host and not _HOST_NAME.fullmatch(public_host):
         raise _fail("publicHost", public_host, "not a host name", "pulumi config set publicHost hub.example.org")
     culler = read.section("culler")
     config = StackConfig(
@@ -358,7 +360,7 @@ def parse_config(raw: Mapping[str, Any], secrets: Mapping[str, pulumi.Output[str
             "spawner.type systemuser mounts host home directories, which the Docker API proxy refuses",
             "pulumi config set dockerApiProxy false (the hub then holds the Docker socket), or use spawner.type docker",
         )
-    if config.notebook_rollback_image and not _IMAGE_REF.match(config.notebook_rollback_image):
+    if config.notebook_rollback_image and not _IMAGE_REF.fullmatch(config.notebook_rollback_image):
         raise _fail(
             "notebookRollbackImage",
             config.notebook_rollback_image,

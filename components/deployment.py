@@ -70,6 +70,7 @@ def hub_settings(
             "port": NOTEBOOK_PORT,
             "mem_limit": spawner.mem_limit,
             "cpu_limit": spawner.cpu_limit,
+            "pids_limit": spawner.pids_limit,
             "start_timeout": spawner.start_timeout_s,
             "labels": {LABEL: config.name},
         },
@@ -96,6 +97,7 @@ def docker_api_policy(config: StackConfig, network_name: str, allowed_images: li
         "maxMemoryBytes": config.spawner.mem_limit_bytes,
         "cpuPeriod": CPU_PERIOD_US,
         "maxCpuQuota": int(config.spawner.cpu_limit * CPU_PERIOD_US),
+        "maxPids": config.spawner.pids_limit,
     }
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import pulumi
 import pulumi_docker as docker
 
+from components.container_security import NO_NEW_PRIVILEGES, no_capabilities
 from components.docker_labels import container_labels
 
 POLICY_PATH = "/etc/docker-api-filter/policy.json"
@@ -54,6 +55,8 @@ class DockerApiProxy(pulumi.ComponentResource):
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network_name)],
             labels=container_labels(args.labels),
             restart="unless-stopped",
+            capabilities=no_capabilities(),
+            security_opts=NO_NEW_PRIVILEGES,
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, depends_on=list(args.start_after)),
         )
         self.register_outputs({"containerName": args.container_name})

@@ -20,6 +20,7 @@ from unittest import mock
 import pulumi
 import pulumi_docker as docker
 
+from components.container_security import NO_NEW_PRIVILEGES, no_capabilities
 from components.docker_api_proxy import DOCKER_SOCKET
 from components.docker_labels import container_labels, volume_labels
 
@@ -146,6 +147,8 @@ class Hub(pulumi.ComponentResource):
             ],
             labels=container_labels(args.labels),
             restart="unless-stopped",
+            capabilities=no_capabilities(),
+            security_opts=NO_NEW_PRIVILEGES,
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, depends_on=list(args.start_after)),
         )
         self.register_outputs({"containerName": args.container_name})

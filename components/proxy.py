@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
+from components.container_security import NO_NEW_PRIVILEGES, no_capabilities
 from components.docker_labels import container_labels
 
 PUBLIC_PORT = 8000
@@ -79,6 +80,8 @@ class Proxy(pulumi.ComponentResource):
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network_name)],
             labels=container_labels(args.labels),
             restart="unless-stopped",
+            capabilities=no_capabilities(),
+            security_opts=NO_NEW_PRIVILEGES,
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
         self.register_outputs({"containerName": args.container_name})

@@ -7,7 +7,7 @@ it shares with the hub alone, that attacker can still:
     the deployment's allowed images, as the notebook user (uid 1000), with every
     capability dropped and no-new-privileges, on the deployment's network, mounting
     only that user's home volume, with memory and CPU limits no larger than the
-    configured ones, publishing nothing; run any command in them;
+    configured ones, publishing nothing; choose the command they start with;
   - inspect, start, stop and remove this deployment's user containers; list them;
     inspect the allowed images; read the engine's version.
 So a compromised hub controls users' servers and their files, as JupyterHub
@@ -157,7 +157,8 @@ class FilterHandler(socketserver.StreamRequestHandler):
             self.server_log(f"{request.method} {_escaped(request.path)} -> engine unreachable: {type(error).__name__}")
             self._reply(HTTPStatus.BAD_GATEWAY, {}, b'{"message": "the Docker engine did not answer"}', keep_alive=False)
             return False
-        self.server_log(f"{request.method} {_escaped(request.path)} -> {status}")
+        named = f" name={_escaped(request.query['name'], 80)}" if "name" in request.query else ""
+        self.server_log(f"{request.method} {_escaped(request.path)}{named} -> {status}")
         self._reply(status, headers, payload, request.keep_alive)
         return request.keep_alive
 

@@ -28,13 +28,13 @@ MIN_MEMORY_BYTES = 6 * 1024 * 1024  # the engine's own minimum
 MIN_CPU_QUOTA = 1000  # 1 ms per period, the engine's minimum; 0 would mean no limit
 CONTAINER_STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 
-_VERSIONED = re.compile(r"^/v1\.(?P<minor>[0-9]{2})(?P<rest>/.*)$")
-_CONTAINER_ID = re.compile(r"^[0-9a-f]{64}$")
-_CONTAINER_REF = re.compile(r"^([0-9a-f]{12,64}|[a-z0-9][a-z0-9._-]{0,127})$")
-_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-_ENV_ENTRY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}=[^\x00]*$", re.DOTALL)
-_LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")
-_NO_NUL = re.compile(r"^[^\x00]*$", re.DOTALL)
+_VERSIONED = re.compile(r"/v1\.(?P<minor>[0-9]{2})(?P<rest>/.*)")
+_CONTAINER_ID = re.compile(r"[0-9a-f]{64}")
+_CONTAINER_REF = re.compile(r"([0-9a-f]{12,64}|[a-z0-9][a-z0-9._-]{0,127})")
+_USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+_ENV_ENTRY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}=[^\x00]*", re.DOTALL)
+_LABEL_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,127}")
+_NO_NUL = re.compile(r"[^\x00]*", re.DOTALL)
 _BOOLEAN_QUERY = {"1": True, "true": True, "True": True, "0": False, "false": False, "False": False}
 
 
@@ -54,13 +54,14 @@ class Policy:
     max_memory_bytes: int
     cpu_period: int
     max_cpu_quota: int
+    max_pids: int
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> Policy:
         expected = {
             "deployment": str, "deploymentLabel": str, "network": str, "userContainerPrefix": str,
             "homeVolumeTemplate": str, "notebookHome": str, "notebookUser": str, "notebookPort": int,
-            "images": list, "maxMemoryBytes": int, "cpuPeriod": int, "maxCpuQuota": int,
+            "images": list, "maxMemoryBytes": int, "cpuPeriod": int, "maxCpuQuota": int, "maxPids": int,
         }  # fmt: skip
         if set(document) != set(expected) or any(type(document[k]) is not t for k, t in expected.items()):
             raise ValueError(f"the policy must have exactly these keys and types: {expected}")
@@ -70,6 +71,7 @@ class Policy:
             document["deployment"], document["deploymentLabel"], document["network"], document["userContainerPrefix"],
             document["homeVolumeTemplate"], document["notebookHome"], document["notebookUser"], document["notebookPort"],
             frozenset(document["images"]), document["maxMemoryBytes"], document["cpuPeriod"], document["maxCpuQuota"],
+            document["maxPids"],
         )  # fmt: skip
 
     def is_user_container(self, details: Mapping[str, Any]) -> bool:
@@ -84,7 +86,7 @@ class Policy:
 
     def user_container_name(self, name: str) -> bool:
         return name.startswith(self.user_container_prefix) and bool(
-            _USERNAME.match(name.removeprefix(self.user_container_prefix))
+            _USERNAME.fullmatch(name.removeprefix(self.user_container_prefix))
         )
 
 
@@ -128,7 +130,7 @@ def route(request: Request, policy: Policy) -> Call:
     method, path = request.method, request.path
     if method == "GET" and path in ("/_ping", "/version") and not request.query and not request.body:
         return Forward("GET", path, {})
-    version = _VERSIONED.match(path)
+    version = _VERSIONED.fullmatch(path)
     if version is None or int(version["minor"]) < MIN_CLIENT_API_MINOR:
         raise RefusedError(f"calls need an API version prefix from v1.{MIN_CLIENT_API_MINOR} (e.g. /v1.41/...)")
     rest = version["rest"]
@@ -144,7 +146,7 @@ def route(request: Request, policy: Policy) -> Call:
         if image not in policy.images or request.query:
             raise RefusedError("only the deployment's notebook images may be inspected, with no query")
         return Forward("GET", versioned(f"/images/{image}/json"), {})
-    if len(parts) in (3, 4) and parts[1] == "containers" and _CONTAINER_REF.match(parts[2]):
+    if len(parts) in (3, 4) and parts[1] == "containers" and _CONTAINER_REF.fullmatch(parts[2]):
         action = _CONTAINER_ACTIONS.get((method, parts[3] if len(parts) == 4 else None))
         if action is not None:
             return OnUserContainer(action, parts[2], _CONTAINER_QUERIES[action](request.query))
@@ -206,7 +208,7 @@ def listing_query(call: ListUserContainers, policy: Policy) -> dict[str, str]:
 def container_action(call: OnUserContainer, details: Mapping[str, Any]) -> Forward:
     """The engine call for an inspected user container, addressed by its full ID."""
     container_id = details.get("Id")
-    if not isinstance(container_id, str) or not _CONTAINER_ID.match(container_id):
+    if not isinstance(container_id, str) or not _CONTAINER_ID.fullmatch(container_id):
         raise RefusedError("the engine's inspect did not give a container ID")
     method, suffix = {"start": ("POST", "/start"), "stop": ("POST", "/stop"), "remove": ("DELETE", "")}[call.action]
     return Forward(method, versioned(f"/containers/{container_id}{suffix}"), call.query)
@@ -234,7 +236,7 @@ def _one_of(*allowed: Any) -> Validator:
 
 def _text(pattern: re.Pattern[str], max_length: int) -> Validator:
     def check(value: Any, where: str) -> str:
-        if type(value) is not str or len(value) > max_length or not pattern.match(value):
+        if type(value) is not str or len(value) > max_length or not pattern.fullmatch(value):
             raise RefusedError(f"{where} must be a string of the allowed form")
         return value
 
@@ -267,7 +269,7 @@ def _list(item: Validator, max_items: int) -> Validator:
 
 def _map(key: re.Pattern[str], value: Validator, max_items: int) -> Validator:
     def check(given: Any, where: str) -> dict[str, Any]:
-        if type(given) is not dict or len(given) > max_items or not all(key.match(name) for name in given):
+        if type(given) is not dict or len(given) > max_items or not all(key.fullmatch(name) for name in given):
             raise RefusedError(f"{where} must be an object of at most {max_items} entries with keys of the allowed form")
         return {name: value(entry, f"{where}.{name}") for name, entry in given.items()}
 
@@ -316,6 +318,7 @@ def _container_create(request: Request, policy: Policy) -> tuple[dict[str, str],
                     "Memory": _integer(MIN_MEMORY_BYTES, policy.max_memory_bytes),
                     "CpuPeriod": _one_of(policy.cpu_period),
                     "CpuQuota": _integer(MIN_CPU_QUOTA, policy.max_cpu_quota),
+                    "PidsLimit": _integer(1, policy.max_pids),
                     "RestartPolicy": _object(
                         {"Name": _one_of("no", "unless-stopped"), "MaximumRetryCount": _one_of(0)}, frozenset({"Name"})
                     ),
@@ -324,7 +327,7 @@ def _container_create(request: Request, policy: Policy) -> tuple[dict[str, str],
                     "Links": _one_of([]),
                     "Mounts": _one_of([]),
                 },
-                frozenset({"NetworkMode", "Binds", "Memory", "CpuPeriod", "CpuQuota"}),
+                frozenset({"NetworkMode", "Binds", "Memory", "CpuPeriod", "CpuQuota", "PidsLimit"}),
             ),
             "NetworkingConfig": _one_of({"EndpointsConfig": {policy.network: {}}}),
         },
@@ -346,6 +349,7 @@ def _container_create(request: Request, policy: Policy) -> tuple[dict[str, str],
             "Memory": host["Memory"],
             "CpuPeriod": policy.cpu_period,
             "CpuQuota": host["CpuQuota"],
+            "PidsLimit": host["PidsLimit"],
             "RestartPolicy": {"Name": host.get("RestartPolicy", {}).get("Name", "no"), "MaximumRetryCount": 0},
             "AutoRemove": host.get("AutoRemove", False),
             "Privileged": False,

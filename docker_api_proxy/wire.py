@@ -19,11 +19,11 @@ MAX_LINE_BYTES = 8192
 MAX_HEADERS = 64
 MAX_BODY_BYTES = 1 << 20
 
-_REQUEST_LINE = re.compile(rb"^(?P<method>[A-Z]{1,10}) (?P<target>/[\x21-\x7e]*) HTTP/(?P<version>1\.[01])\r\n$")
-_HEADER = re.compile(rb"^(?P<name>[!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(?P<value>[\x20-\x7e]*?)[ \t]*\r\n$")
-_PATH = re.compile(r"^(/[A-Za-z0-9._:@-]+)+$|^/$")
-_QUERY_NAME = re.compile(r"^[a-z_]{1,32}$")
-_QUERY_VALUE = re.compile(r"^([A-Za-z0-9._~!$'()*,;:@/+-]|%[0-9A-Fa-f]{2})*$")
+_REQUEST_LINE = re.compile(rb"(?P<method>[A-Z]{1,10}) (?P<target>/[\x21-\x7e]*) HTTP/(?P<version>1\.[01])\r\n")
+_HEADER = re.compile(rb"(?P<name>[!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(?P<value>[\x20-\x7e]*?)[ \t]*\r\n")
+_PATH = re.compile(r"(/[A-Za-z0-9._:@-]+)+|/")
+_QUERY_NAME = re.compile(r"[a-z_]{1,32}")
+_QUERY_VALUE = re.compile(r"([A-Za-z0-9._~!$'()*,;:@/+-]|%[0-9A-Fa-f]{2})*")
 
 
 class RefusedError(Exception):
@@ -56,12 +56,12 @@ def read_request(stream: Stream) -> Request | None:
     first = _line(stream)
     if not first:
         return None
-    request_line = _REQUEST_LINE.match(first)
+    request_line = _REQUEST_LINE.fullmatch(first)
     if request_line is None:
         raise RefusedError("the request line is not 'METHOD /origin-form-target HTTP/1.x' ending in CRLF")
     headers: dict[str, str] = {}
     while (line := _line(stream)) != b"\r\n":
-        header = _HEADER.match(line)
+        header = _HEADER.fullmatch(line)
         if header is None:
             raise RefusedError("a header line is malformed (folded, bare LF, bad name or non-ASCII value)")
         name = header["name"].decode().lower()
@@ -88,7 +88,7 @@ def read_request(stream: Stream) -> Request | None:
 
 
 def _checked_path(path: str) -> str:
-    if not _PATH.match(path) or any(segment in (".", "..") for segment in path.split("/")):
+    if not _PATH.fullmatch(path) or any(segment in (".", "..") for segment in path.split("/")):
         raise RefusedError("the path has characters, escapes or dot segments that are not accepted")
     return path
 
@@ -100,7 +100,7 @@ def parse_query(query: str) -> dict[str, str]:
         return parsed
     for pair in query.split("&"):
         name, equals, value = pair.partition("=")
-        if not equals or not _QUERY_NAME.match(name) or not _QUERY_VALUE.match(value):
+        if not equals or not _QUERY_NAME.fullmatch(name) or not _QUERY_VALUE.fullmatch(value):
             raise RefusedError("a query parameter is malformed")
         if name in parsed:
             raise RefusedError(f"the query parameter {name} is repeated")

@@ -61,7 +61,12 @@ def configure_spawner(c: Any, spawner: Mapping[str, Any], network_name: str) -> 
     # Docker refuses one together with AutoRemove, and remove=True still deletes the
     # container when its server stops) and is routed to by name, as its IP may change.
     c.DockerSpawner.use_internal_hostname = True
-    c.DockerSpawner.extra_host_config = {"auto_remove": False, "restart_policy": {"Name": "unless-stopped"}}
+    # A process limit keeps a fork bomb inside its own container.
+    c.DockerSpawner.extra_host_config = {
+        "auto_remove": False,
+        "restart_policy": {"Name": "unless-stopped"},
+        "pids_limit": spawner["pids_limit"],
+    }
     # A stopped server's container is removed, so the next start uses the
     # current image and settings; the user's files live in the home volume.
     c.DockerSpawner.remove = True

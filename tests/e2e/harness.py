@@ -307,6 +307,8 @@ class EngineMocks(pulumi.runtime.Mocks):
                 "networksAdvanced",
                 "restart",
                 "uploads",
+                "capabilities",
+                "securityOpts",
             },
             CONTAINER,
         )
@@ -324,6 +326,8 @@ class EngineMocks(pulumi.runtime.Mocks):
             _only(volume, {"volumeName", "containerPath", "readOnly"}, "Container.volumes")
             volumes[volume["volumeName"]] = {"bind": volume["containerPath"], "mode": "ro" if volume.get("readOnly") else "rw"}
         labels = {item["label"]: item["value"] for item in inputs.get("labels", [])} | self._labels()
+        capabilities = inputs.get("capabilities", {})
+        _only(capabilities, {"adds", "drops"}, "Container.capabilities")
         try:
             container = self.client.containers.create(
                 inputs["image"],
@@ -336,6 +340,9 @@ class EngineMocks(pulumi.runtime.Mocks):
                 volumes=volumes,
                 restart_policy={"Name": inputs.get("restart", "no")},
                 init=False,
+                cap_add=capabilities.get("adds"),
+                cap_drop=capabilities.get("drops"),
+                security_opt=inputs.get("securityOpts"),
             )
         except docker.errors.APIError as error:
             raise ApplyError(f"creating container {inputs['name']}: {error.explanation}") from error

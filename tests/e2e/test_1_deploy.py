@@ -53,6 +53,12 @@ def test_only_the_hub_shares_a_network_with_the_docker_api_proxy(deployed: Deplo
     assert deployed.client.networks.get(f"{E2E_NAME}-docker-api").attrs["Internal"] is True
 
 
+def test_proxy_hub_and_filter_hold_no_capability_and_cannot_gain_privileges(deployed: Deployed) -> None:
+    for name in ("proxy", "hub", "docker-api"):
+        host = deployed.client.containers.get(f"{E2E_NAME}-{name}").attrs["HostConfig"]
+        assert (host["CapDrop"], host["SecurityOpt"], host["Privileged"]) == (["ALL"], ["no-new-privileges"], False), name
+
+
 def proxy_token(deployed: Deployed) -> str:
     envs = deployed.client.containers.get(f"{E2E_NAME}-proxy").attrs["Config"]["Env"]
     token = next(env.split("=", 1)[1] for env in envs if env.startswith("CONFIGPROXY_AUTH_TOKEN="))

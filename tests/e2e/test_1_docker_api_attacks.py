@@ -55,6 +55,7 @@ def spawner_body(deployed: Deployed, user: str) -> dict[str, Any]:
             "Memory": 512 * 1024**2,
             "CpuPeriod": 100_000,
             "CpuQuota": 100_000,
+            "PidsLimit": 1024,
         },
     }
 
@@ -118,6 +119,7 @@ def attacks(deployed: Deployed) -> dict[str, bytes]:
     add("Mounts: host root", lambda u, b: create(u, splice(b, '"Mounts": [{"Type": "bind", "Source": "/", "Target": "/host"}]')))
     add("CapAdd", lambda u, b: create(u, splice(b, '"CapAdd": ["SYS_ADMIN"]')))
     add("Devices", lambda u, b: create(u, splice(b, '"Devices": [{"PathOnHost": "/dev/mem", "PathInContainer": "/dev/mem"}]')))
+    add("no process limit", lambda u, b: create(u, json.dumps(b).replace(', "PidsLimit": 1024', "")))
     add("published port", lambda u, b: create(u, splice(b, '"PortBindings": {"8888/tcp": [{"HostPort": "18888"}]}')))
     add("CpuQuota -1 (no limit)", lambda u, b: create(u, json.dumps(b).replace('"CpuQuota": 100000', '"CpuQuota": -1')))
     add(
@@ -224,4 +226,4 @@ def test_an_allowed_create_is_what_the_filter_built_not_what_was_sent(
     assert not host.get("PortBindings") and not host.get("PublishAllPorts") and not host.get("Devices")
     assert (host["PidMode"], host["IpcMode"], host["UsernsMode"]) == ("", "private", "")
     assert host["NetworkMode"] == E2E_NAME and set(created["NetworkSettings"]["Networks"]) == {E2E_NAME}
-    assert (host["Memory"], host["CpuPeriod"], host["CpuQuota"]) == (512 * 1024**2, 100_000, 100_000)
+    assert (host["Memory"], host["CpuPeriod"], host["CpuQuota"], host["PidsLimit"]) == (512 * 1024**2, 100_000, 100_000, 1024)

@@ -25,9 +25,17 @@ def test_user_container_has_limits_and_no_host_access(deployed: Deployed, alice:
     assert not host_config["Privileged"]
     assert not host_config["PortBindings"]
     assert not host_config["CapAdd"]
-    assert "/var/run/docker.sock" not in str(host_config.get("Binds"))
-    uid = deployed.client.containers.get("jupyter-alice").exec_run(["id", "-u"]).output.decode().strip()
-    assert uid == "1000"
+    assert (host_config["CapDrop"], host_config["SecurityOpt"], host_config["PidsLimit"]) == (
+        ["ALL"],
+        ["no-new-privileges"],
+        4096,
+    )
+    assert host_config["Binds"] == [f"{E2E_NAME}-home-alice:/home/jovyan:rw"]
+    container = deployed.client.containers.get("jupyter-alice")
+    assert container.exec_run(["id", "-u"]).output.decode().strip() == "1000"
+    # su is setuid root in the image; with no-new-privileges it cannot raise privileges.
+    escalation = container.exec_run(["su", "-c", "id -u", "root"], stdin=False)
+    assert escalation.exit_code != 0 and b"0\n" not in escalation.output
 
 
 def test_server_api_answers_through_the_proxy(alice: HubUser) -> None:

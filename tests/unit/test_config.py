@@ -43,6 +43,10 @@ def test_defaults_are_a_native_authenticator_hub_on_port_8000() -> None:
         # DockerSpawner's quota int(0.009 * 100000) = 900 is below the engine's 1000; 0 would mean no limit.
         ({"spawner": {"cpuLimit": "0.009"}}, {}, "spawner.cpuLimit", "pulumi config set spawner.cpuLimit 1.0"),
         ({"spawner": {"memLimit": "6143K"}}, {}, "spawner.memLimit", "e.g. 2G"),  # the engine's minimum is 6M
+        ({"spawner": {"memLimit": "2G\n"}}, {}, "spawner.memLimit", "e.g. 2G"),
+        ({"spawner": {"pidsLimit": "63"}}, {}, "spawner.pidsLimit", "pulumi config set spawner.pidsLimit 4096"),
+        ({"spawner": {"pidsLimit": "1048577"}}, {}, "spawner.pidsLimit", "pulumi config set spawner.pidsLimit 4096"),
+        ({"auth": {"adminUsers": ["admin\n"]}}, {}, "auth.adminUsers", "correct the name in auth.adminUsers"),
         ({"auth": {"adminUsers": ["Alice Smith"]}}, {}, "auth.adminUsers", "correct the name in auth.adminUsers"),
         (
             {"auth": {"type": "github", "allowAll": True}},

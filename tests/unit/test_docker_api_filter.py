@@ -37,6 +37,7 @@ POLICY = Policy(
     max_memory_bytes=2 * 1024**3,
     cpu_period=100_000,
     max_cpu_quota=100_000,
+    max_pids=4096,
 )
 ADA_ID = "a" * 64
 HUB_ID = "b" * 64
@@ -54,6 +55,7 @@ def dockerspawner_create_body(**host_config: Any) -> dict[str, Any]:
         "cpu_period": 100_000,
         "cpu_quota": 100_000,
         "restart_policy": {"Name": "unless-stopped"},
+        "pids_limit": 4096,
         "network_mode": "jh",
     }
     host = api.create_host_config(**{**settings, **host_config})
@@ -91,6 +93,7 @@ EXPECTED_CREATE_BODY = {
         "Memory": 2 * 1024**3,
         "CpuPeriod": 100_000,
         "CpuQuota": 100_000,
+        "PidsLimit": 4096,
         "RestartPolicy": {"Name": "unless-stopped", "MaximumRetryCount": 0},
         "AutoRemove": False,
         "Privileged": False,
@@ -298,6 +301,10 @@ ATTACKS_ON_THE_BODY = [
     ("HostConfig.CpuQuota", 100_001, "CpuQuota must be a whole number"),
     ("HostConfig.CpuQuota", DELETE, "lacks CpuQuota"),
     ("HostConfig.CpuPeriod", 1000, "CpuPeriod has a value"),
+    ("HostConfig.PidsLimit", 4097, "PidsLimit must be a whole number"),
+    ("HostConfig.PidsLimit", 0, "PidsLimit must be a whole number"),
+    ("HostConfig.PidsLimit", -1, "PidsLimit must be a whole number"),
+    ("HostConfig.PidsLimit", DELETE, "lacks PidsLimit"),
     ("HostConfig.NanoCpus", 10**9, "'NanoCpus'"),
     ("HostConfig.RestartPolicy", {"Name": "always"}, "Name has a value"),
     ("HostConfig.RestartPolicy", {"Name": "on-failure", "MaximumRetryCount": 5}, "has a value"),
@@ -352,6 +359,7 @@ def test_a_create_outside_the_pinned_shape_is_refused(path: str, value: Any, rea
         ({"name": "jupyter-Ada"}, "must name a user container"),
         ({"name": "jupyter-a/b"}, "must name a user container"),
         ({"name": "jupyter-a b"}, "must name a user container"),
+        ({"name": "jupyter-ada\n"}, "must name a user container"),
         ({"name": "jupyter-ada", "platform": "linux/amd64"}, "and nothing else"),
         ({}, "must name a user container"),
     ],
@@ -459,7 +467,7 @@ def test_the_policy_document_is_read_strictly() -> None:
         "deployment": "jh", "deploymentLabel": "org.jupyterhub-docker.deployment", "network": "jh",
         "userContainerPrefix": "jupyter-", "homeVolumeTemplate": "jh-home-{username}", "notebookHome": "/home/jovyan",
         "notebookUser": "1000", "notebookPort": 8888, "images": [NOTEBOOK, "quay.io/jupyter/base-notebook:2025-01-01"],
-        "maxMemoryBytes": 2 * 1024**3, "cpuPeriod": 100_000, "maxCpuQuota": 100_000,
+        "maxMemoryBytes": 2 * 1024**3, "cpuPeriod": 100_000, "maxCpuQuota": 100_000, "maxPids": 4096,
     }  # fmt: skip
     assert Policy.from_document(document) == POLICY
     for broken in ({**document, "extra": 1}, {**document, "notebookPort": "8888"}, {**document, "images": []}):
@@ -627,8 +635,8 @@ def test_a_client_that_opens_too_many_connections_is_turned_away() -> None:
 # --- fuzzing: no input makes the filter forward what its checks did not see ------------
 
 SAFE_HOST_CONFIG_KEYS = {
-    "NetworkMode", "Binds", "Memory", "CpuPeriod", "CpuQuota", "RestartPolicy", "AutoRemove", "Privileged", "CapDrop",
-    "SecurityOpt",
+    "NetworkMode", "Binds", "Memory", "CpuPeriod", "CpuQuota", "PidsLimit", "RestartPolicy", "AutoRemove", "Privileged",
+    "CapDrop", "SecurityOpt",
 }  # fmt: skip
 
 
@@ -653,6 +661,7 @@ def assert_safe(forward: Forward) -> None:
         assert (host["Privileged"], host["CapDrop"], host["SecurityOpt"]) == (False, ["ALL"], ["no-new-privileges"])
         assert host["NetworkMode"] == "jh" and body["NetworkingConfig"] == {"EndpointsConfig": {"jh": {}}}
         assert 0 < host["Memory"] <= POLICY.max_memory_bytes and 1000 <= host["CpuQuota"] <= POLICY.max_cpu_quota
+        assert 0 < host["PidsLimit"] <= POLICY.max_pids
         assert body["User"] == "1000" and body["Image"] in POLICY.images
         assert set(body) <= {"Image", "Cmd", "Env", "Labels", "User", "ExposedPorts", "Volumes", "HostConfig", "NetworkingConfig"}
         return

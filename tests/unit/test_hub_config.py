@@ -52,12 +52,17 @@ def test_docker_spawner_settings() -> None:
     assert (c.DockerSpawner.network_name, c.DockerSpawner.use_internal_ip, c.DockerSpawner.remove) == ("net", True, True)
     assert (c.DockerSpawner.mem_limit, c.DockerSpawner.cpu_limit, c.DockerSpawner.start_timeout) == ("512M", 0.5, 60)
     assert c.DockerSpawner.volumes == {"jupyterhub-home-{username}": "/home/jovyan"}
+    assert (c.DockerSpawner.notebook_dir, c.DockerSpawner.port) == ("/home/jovyan", 8888)
     assert "allowed_images" not in c.DockerSpawner
 
 
-def test_user_servers_survive_a_docker_daemon_restart() -> None:
-    c = hub_config({})
-    assert c.DockerSpawner.extra_host_config == {"auto_remove": False, "restart_policy": {"Name": "unless-stopped"}}
+def test_user_servers_survive_a_docker_daemon_restart_and_have_a_process_limit() -> None:
+    c = hub_config({"spawner": {"pidsLimit": "512"}})
+    assert c.DockerSpawner.extra_host_config == {
+        "auto_remove": False,
+        "restart_policy": {"Name": "unless-stopped"},
+        "pids_limit": 512,
+    }
     assert c.DockerSpawner.use_internal_hostname is True
 
 

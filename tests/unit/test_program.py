@@ -374,6 +374,7 @@ def test_the_docker_api_filter_allows_exactly_the_images_and_limits_the_hub_may_
         "maxMemoryBytes": 1024**3,  # Pulumi.dev.yaml: 1G
         "cpuPeriod": 100_000,
         "maxCpuQuota": 100_000,
+        "maxPids": 4096,
     }
     spawner = hub_settings(run_dev)["spawner"]
     assert spawner["name_template"] == "jupyter-{username}" and spawner["home_volume"] == "jupyterhub-dev-home-{username}"
@@ -385,9 +386,16 @@ def test_a_rollback_extra_images_and_new_limits_are_a_diff_on_the_filter() -> No
         ProviderEchoMocks(),
         config={
             "notebookRollbackImage": "jupyterhub-dev-notebook:0123456789ab",
-            "spawner": json.dumps({"extraImages": {"gpu": "lab-gpu:1"}, "memLimit": "512M", "cpuLimit": 0.5}),
+            "spawner": json.dumps({"extraImages": {"gpu": "lab-gpu:1"}, "memLimit": "512M", "cpuLimit": 0.5, "pidsLimit": 512}),
         },
     )
     policy = docker_api_policy(run)
     assert policy["images"] == ["jupyterhub-dev-notebook:0123456789ab", "lab-gpu:1"]
-    assert (policy["maxMemoryBytes"], policy["maxCpuQuota"]) == (512 * 1024**2, 50_000)
+    assert (policy["maxMemoryBytes"], policy["maxCpuQuota"], policy["maxPids"]) == (512 * 1024**2, 50_000, 512)
+    assert hub_settings(run)["spawner"]["pids_limit"] == 512
+
+
+def test_proxy_hub_and_filter_run_without_capabilities_or_a_way_to_gain_privileges(run_dev: ProgramRun) -> None:
+    for container in run_dev.of_type(CONTAINER):
+        assert container.inputs["capabilities"] == {"drops": ["ALL"]}, container.name
+        assert container.inputs["securityOpts"] == ["no-new-privileges"], container.name
