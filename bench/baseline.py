@@ -101,7 +101,7 @@ class BaselineStack:
         return f"http://127.0.0.1:{self.port}"
 
     def _create(self, typ: str, inputs: dict[str, Any]) -> None:
-        resource_id, _ = self.mocks._create(typ, inputs)
+        resource_id, _ = self.mocks.create(typ, inputs)
         self.resources[typ] = {"id": resource_id, "inputs": inputs}
 
     def reload(self) -> float:
@@ -109,14 +109,14 @@ class BaselineStack:
         started = time.monotonic()
         config = next(u for u in self.inputs["uploads"] if u["file"].endswith("jupyterhub_config.py"))
         config["content"] += RELOAD_EDIT
-        self.mocks._delete(CONTAINER, self.resources[CONTAINER], False)
+        self.mocks.delete(CONTAINER, self.resources[CONTAINER])
         self._create(CONTAINER, self.inputs)
         return time.monotonic() - started
 
     def destroy(self) -> None:
         for typ in (CONTAINER, VOLUME, NETWORK):
             if typ in self.resources:
-                self.mocks._delete(typ, self.resources.pop(typ), False)
+                self.mocks.delete(typ, self.resources.pop(typ))
 
 
 def deploy(ours: OurStack, image: str, port: int) -> BaselineStack:

@@ -45,7 +45,7 @@ class OurStack:
 
     def engine_mocks(self) -> EngineMocks:
         """The harness's engine mocks, to create or delete single resources the way it does."""
-        return EngineMocks(self.harness.client, self.harness.state_file, self.harness.run_id)
+        return self.harness.engine_mocks()
 
     def destroy(self) -> None:
         self.harness.destroy()

@@ -135,7 +135,7 @@ def main() -> None:
             cold, warm = (
                 (None, None)
                 if args.quick
-                else rebuild_times(client, project / "build.notebook", work_dir, stack.build_inputs("notebook-image"), scope)
+                else rebuild_times(project / "build.notebook", work_dir, stack.build_inputs("notebook-image"), scope)
             )
             figures.update({"rebuild_cold_s": cold, "rebuild_warm_s": warm})
             foreign |= set(foreign_containers(client, BENCH_LABEL))

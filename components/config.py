@@ -26,7 +26,9 @@ BUILT_IMAGE_LABEL = "default"
 # JupyterHub's own rule for user names is loose; this is the subset that is also
 # a valid Docker container / volume name fragment (jupyter-<name>).
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-_DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+# `name` prefixes image names (<name>-hub:<tag>), so it must be a valid repository path
+# component in Docker's reference grammar: lower case, separators between alphanumerics.
+_IMAGE_NAME_COMPONENT = re.compile(r"(?=.{1,50}$)[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 _MEMORY = re.compile(r"^[1-9][0-9]*[KMGT]?$")
 _MEMORY_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}  # JupyterHub's ByteSpecification
 MIN_MEMORY_BYTES = 6 * 1024**2  # the engine refuses smaller limits
@@ -320,8 +322,13 @@ def parse_config(raw: Mapping[str, Any], secrets: Mapping[str, pulumi.Output[str
     read = _Reader(raw)
     defaults, culler_defaults = StackConfig(), CullerConfig()
     name = read.text("name", defaults.name)
-    if not _DOCKER_NAME.fullmatch(name):
-        raise _fail("name", name, "not usable in Docker names", "pulumi config set name jupyterhub")
+    if not _IMAGE_NAME_COMPONENT.fullmatch(name):
+        raise _fail(
+            "name",
+            name,
+            "not usable in image names (lower-case letters and digits, separated by single '.', '_' or '-'; at most 50)",
+            "pulumi config set name jupyterhub",
+        )
     public_ip = read.text("publicIp", defaults.public_ip)
     try:
         ipaddress.ip_address(public_ip)

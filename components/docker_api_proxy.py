@@ -19,10 +19,13 @@ import pulumi_docker as docker
 
 from components.container_security import NO_NEW_PRIVILEGES, no_capabilities
 from components.docker_labels import container_labels
+from components.health import REPLACE_ON_CHANGES, healthcheck
 
 POLICY_PATH = "/etc/docker-api-filter/policy.json"
 DOCKER_SOCKET = "/var/run/docker.sock"
 LISTEN_PORT = 2375
+START_TIMEOUT_S = 30
+HEALTH_CHECK = ["python3", "-c", f"import socket; socket.create_connection(('127.0.0.1', {LISTEN_PORT}), timeout=4).close()"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,14 @@ class DockerApiProxy(pulumi.ComponentResource):
             restart="unless-stopped",
             capabilities=no_capabilities(),
             security_opts=NO_NEW_PRIVILEGES,
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, depends_on=list(args.start_after)),
+            healthcheck=healthcheck(HEALTH_CHECK),
+            wait=True,
+            wait_timeout=START_TIMEOUT_S,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                delete_before_replace=True,
+                depends_on=list(args.start_after),
+                replace_on_changes=REPLACE_ON_CHANGES,
+            ),
         )
         self.register_outputs({"containerName": args.container_name})

@@ -23,12 +23,23 @@ import pulumi_docker as docker
 from components.container_security import NO_NEW_PRIVILEGES, no_capabilities
 from components.docker_api_proxy import DOCKER_SOCKET
 from components.docker_labels import container_labels, volume_labels
+from components.health import REPLACE_ON_CHANGES, healthcheck
 
 CONFIG_SOURCE = Path("hub_config/jupyterhub_config.py")
 CONFIG_PATH = "/etc/jupyterhub/jupyterhub_config.py"
 SETTINGS_PATH = "/etc/jupyterhub/settings.json"
 DATA_DIR = "/srv/jupyterhub"
 HUB_PORT = 8081
+# A rollout waits this long for the new hub to answer /hub/health (a database upgrade
+# on start included) before `pulumi up` reports it failed.
+HUB_START_TIMEOUT_S = 60
+# On delete (every replacement) the hub gets this long to stop cleanly after SIGTERM.
+HUB_STOP_GRACE_S = 10
+HUB_HEALTH_CHECK = [
+    "python3",
+    "-c",
+    f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{HUB_PORT}/hub/health', timeout=4)",
+]
 
 
 class HubConfigError(ValueError):
@@ -149,6 +160,15 @@ class Hub(pulumi.ComponentResource):
             restart="unless-stopped",
             capabilities=no_capabilities(),
             security_opts=NO_NEW_PRIVILEGES,
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, depends_on=list(args.start_after)),
+            healthcheck=healthcheck(HUB_HEALTH_CHECK),
+            wait=True,
+            wait_timeout=HUB_START_TIMEOUT_S,
+            destroy_grace_seconds=HUB_STOP_GRACE_S,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                delete_before_replace=True,
+                depends_on=list(args.start_after),
+                replace_on_changes=REPLACE_ON_CHANGES,
+            ),
         )
         self.register_outputs({"containerName": args.container_name})

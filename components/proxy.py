@@ -13,10 +13,18 @@ import pulumi_docker as docker
 
 from components.container_security import NO_NEW_PRIVILEGES, no_capabilities
 from components.docker_labels import container_labels
+from components.health import REPLACE_ON_CHANGES, healthcheck
 
 PUBLIC_PORT = 8000
 API_PORT = 8001
 REDIRECT_PORT = 8080
+START_TIMEOUT_S = 30
+# The image has node and nothing else: a connection to the public port is the check.
+HEALTH_CHECK = [
+    "/usr/bin/node",
+    "-e",
+    f"require('net').connect({PUBLIC_PORT}, '127.0.0.1').on('connect', () => process.exit(0)).on('error', () => process.exit(1))",
+]
 TLS_CERT_PATH = "/etc/chp/tls.crt"
 TLS_KEY_PATH = "/etc/chp/tls.key"
 
@@ -82,6 +90,9 @@ class Proxy(pulumi.ComponentResource):
             restart="unless-stopped",
             capabilities=no_capabilities(),
             security_opts=NO_NEW_PRIVILEGES,
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+            healthcheck=healthcheck(HEALTH_CHECK),
+            wait=True,
+            wait_timeout=START_TIMEOUT_S,
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, replace_on_changes=REPLACE_ON_CHANGES),
         )
         self.register_outputs({"containerName": args.container_name})

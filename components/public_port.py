@@ -2,8 +2,8 @@
 
 The proxy has a fixed name, so a change is delete-before-replace: if the new port
 were taken, the old proxy would already be gone. When the program runs on the
-Docker host (no remote DOCKER_HOST), try the port; if it is busy and not held by
-this deployment's own proxy container, stop with a clear error.
+Docker host (the engine the provider uses is the local socket), try the port; if it
+is busy and not held by this deployment's own proxy container, stop with a clear error.
 """
 
 from __future__ import annotations
@@ -17,9 +17,16 @@ import pulumi
 
 from components.config import ConfigError
 
+LOCAL_ENGINE = "unix:///var/run/docker.sock"
+
+
+def provider_engine() -> str:
+    """The engine the docker provider talks to: `docker:host` stack config, else DOCKER_HOST, else the local socket."""
+    return pulumi.Config("docker").get("host") or os.environ.get("DOCKER_HOST") or LOCAL_ENGINE
+
 
 def _port_holders(port: int) -> set[str]:
-    client = docker.from_env(timeout=10)
+    client = docker.DockerClient(base_url=provider_engine(), timeout=10)
     holders = set()
     for container in client.containers.list():
         for bindings in (container.attrs["HostConfig"].get("PortBindings") or {}).values():
@@ -29,7 +36,7 @@ def _port_holders(port: int) -> set[str]:
 
 
 def check_public_port(ip: str, port: int, proxy_container: str, key: str = "publicPort") -> None:
-    if os.environ.get("DOCKER_HOST", "unix://").split(":", 1)[0] not in ("unix", ""):
+    if not provider_engine().startswith("unix://"):
         return  # a remote engine: this machine's ports say nothing about its host's
     with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET) as probe:
         # Connections just closed (TIME_WAIT) do not make a port busy; only a listener does.

@@ -58,6 +58,7 @@ class Registration:
     delete_before_replace: bool
     retain_on_delete: bool
     dependencies: list[str]
+    replace_on_changes: list[str] = field(default_factory=list)
     inputs: dict[str, Any] = field(default_factory=dict)
     secret_inputs: set[str] = field(default_factory=set)
 
@@ -82,6 +83,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 delete_before_replace=request.deleteBeforeReplace,
                 retain_on_delete=request.retainOnDelete,
                 dependencies=list(request.dependencies),
+                replace_on_changes=list(request.replaceOnChanges),
                 secret_inputs={key for key in fields if _is_secret(fields[key])},
             )
         response = super().RegisterResource(request)

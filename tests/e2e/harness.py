@@ -1,33 +1,54 @@
-"""Apply the Pulumi program's resources to a real Docker engine, without the Pulumi CLI.
+"""Apply the Pulumi program's resources to a real Docker engine as `pulumi up` would, without the CLI.
 
-The program runs under `pulumi.runtime.set_mocks`; `EngineMocks.new_resource` does
-what pulumi-docker v5 (the Terraform docker provider underneath) does for each
-declared resource, with the docker SDK, and returns the outputs the provider would.
-State between applies lives in a JSON file, so a second apply plays the update the
-provider would: nothing for unchanged inputs, an in-place update where the
-provider updates, otherwise a replacement (deleted first where the program asks
-for delete-before-replace). Resources no longer declared are deleted after the run.
+The program runs under `pulumi.runtime.set_mocks`; `EngineMocks.new_resource` does what
+pulumi-docker 5.x does for each declared resource, with the docker SDK (and the docker
+CLI for BuildKit builds), and returns the outputs the provider would. State between
+applies lives in a JSON file.
 
-Inputs the harness does not translate raise `UntranslatedInputError`: nothing is
-silently dropped. Everything created carries the label HARNESS_LABEL.
+What it models, each rule with the source it follows. "TF" is terraform-provider-docker
+v4.5.0, which pulumi-docker 5.x bundles (`internal/provider/resource_docker_*.go`);
+"PD" is pulumi-docker's own `provider/` (`resources.go`, and the native Image in
+`provider.go` / `image.go`):
+  - which input changes replace a resource, update it in place, or update nothing on
+    the engine: from the provider's schema (tables below), not from what the program
+    uses today;
+  - containers are deleted before they are replaced (PD resources.go forces
+    DeleteBeforeReplace); other replacements create first and delete the old copy at
+    the end of the update, as the Pulumi engine does;
+  - a container is created, connected, given its uploads and started, and then waited
+    for only if `wait` is set, and then until its healthcheck says healthy (TF
+    resourceDockerContainerCreate); a failed wait leaves the container in place;
+  - a refresh happens only when Pulumi.yaml says `options: refresh: always` (Pulumi's
+    project file), and then reads each resource as the provider's Read does;
+  - a native Image change is an update, its ID stays the first image name, its Read
+    and Delete do nothing (PD provider.go); builds use BuildKit, the provider's default
+    builder (PD image.go: builder version 2);
+  - network and volume deletes are retried while in use for 30 s (TF network/volume
+    Delete); a network is not created over one of the same name.
+Where the harness cannot be exact it refuses with `UntranslatedInputError` rather than
+guess. Everything it creates carries the label HARNESS_LABEL.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
+import re
 import secrets
 import string
+import subprocess
 import tarfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
 import pulumi
+import yaml
 from docker.types import Mount
 
 from tests.program_runner import ProgramRun, RecordingMonitor, Registration, run_program, unwrap_secrets
@@ -36,30 +57,72 @@ HARNESS_LABEL = "org.jupyterhub-docker.e2e"
 CONTAINER = "docker:index/container:Container"
 IMAGE = "docker:index/image:Image"
 REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
-PULL_TIMEOUT_S = 120
-OPERATIONS_WAIT_S = 900
 NETWORK = "docker:index/network:Network"
 VOLUME = "docker:index/volume:Volume"
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
-# pulumi-docker Container inputs updated in place; every other input change replaces it.
-CONTAINER_UPDATABLE = {"restart", "memory", "memorySwap", "cpuShares", "maxRetryCount"}
-CONTAINER_RUNNING_WAIT_S = 15
+PULL_TIMEOUT_S = 120
+BUILD_TIMEOUT_S = 1200
+OPERATIONS_WAIT_S = 900
 # Pulumi deletes dependents first.
 DELETE_ORDER = [CONTAINER, IMAGE, REMOTE_IMAGE, VOLUME, NETWORK, RANDOM_PASSWORD]
 
+# TF resource_docker_container.go: the container inputs without ForceNew. Every other
+# input replaces the container.
+CONTAINER_IN_PLACE = {
+    "rm", "start", "wait", "waitTimeout", "attach", "logs", "mustRun", "restart", "maxRetryCount", "removeVolumes",
+    "tmpfs", "deviceReadBps", "deviceReadIops", "deviceWriteBps", "deviceWriteIops", "destroyGraceSeconds", "memory",
+    "memoryReservation", "memorySwap", "cpuShares", "cpuSet", "healthcheck", "containerReadRefreshTimeoutMilliseconds",
+    "init", "cpuPeriod", "cpuQuota",
+}  # fmt: skip
+# TF resourceDockerContainerUpdate: of those, the ones it sends to the engine
+# (ContainerUpdate); mustRun false -> true starts the container. The rest change
+# only the state: a `~ update` that does nothing on the engine.
+CONTAINER_UPDATE_SENT = {"restart", "maxRetryCount", "memory", "memorySwap", "cpuShares"}
+CONTAINER_UPDATE_NOT_TRANSLATED = {
+    "memoryReservation",
+    "cpuSet",
+    "deviceReadBps",
+    "deviceReadIops",
+    "deviceWriteBps",
+    "deviceWriteIops",
+}
+# TF schema defaults the harness needs when an input is not set.
+CONTAINER_DEFAULTS = {"mustRun": True, "start": True, "wait": False, "waitTimeout": 60, "destroyGraceSeconds": 0,
+                      "removeVolumes": True, "restart": "no"}  # fmt: skip
+# The container inputs this harness can create a container with.
+CONTAINER_TRANSLATED = {
+    "name", "image", "command", "envs", "labels", "ports", "mounts", "volumes", "networksAdvanced", "restart", "uploads",
+    "capabilities", "securityOpts", "healthcheck", "wait", "waitTimeout", "destroyGraceSeconds",
+}  # fmt: skip
+# TF resource_docker_image.go (RemoteImage): only keep_locally is updated in place.
+REMOTE_IMAGE_IN_PLACE = {"keepLocally"}
+# TF resourceDockerContainerCreate: the wait polls the health status once a second.
+HEALTH_POLL_S = 1.0
+# TF resource_docker_network_funcs.go / resource_docker_volume.go Delete: first try
+# after 2 s, retries at least 5 s apart while in use, for 30 s.
+IN_USE_DELETE_DELAY_S, IN_USE_DELETE_RETRY_S, IN_USE_DELETE_TIMEOUT_S = 2.0, 5.0, 30.0
+
 
 class UntranslatedInputError(ValueError):
-    """The program used an input this harness cannot apply faithfully."""
+    """The program used an input (or reached a state) this harness cannot apply faithfully."""
 
 
 class ApplyError(RuntimeError):
     """The engine refused a change (the provider would fail the same way)."""
 
 
+class _PartialCreateError(ApplyError):
+    """Created, but the create failed afterwards: Pulumi keeps the resource, with an initialization error."""
+
+    def __init__(self, message: str, resource_id: str, outputs: dict[str, Any]):
+        super().__init__(message)
+        self.resource_id, self.outputs = resource_id, outputs
+
+
 @dataclass
 class Change:
     urn: str
-    action: str  # create | replace | update | same | delete
+    action: str  # create | replace | update | same | delete | refresh-removed
 
 
 def _only(inputs: dict[str, Any], allowed: set[str], what: str) -> None:
@@ -68,12 +131,48 @@ def _only(inputs: dict[str, Any], allowed: set[str], what: str) -> None:
         raise UntranslatedInputError(f"{what}: the harness does not apply {sorted(unknown)}")
 
 
+def _duration_ns(text: str) -> int:
+    """A Go duration ("3s", "1m30s", "500ms"), as TF parses healthcheck times."""
+    units = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+    parts = re.findall(r"([0-9.]+)(ns|us|ms|s|m|h)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise UntranslatedInputError(f"healthcheck duration {text!r} is not a Go duration the harness reads")
+    return int(sum(float(number) * units[unit] for number, unit in parts))
+
+
+def refresh_is_always(project_dir: Path) -> bool:
+    """Pulumi.yaml `options: refresh: always`: every update starts with a refresh."""
+    document = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())
+    return (document.get("options") or {}).get("refresh") == "always"
+
+
+def build_image(
+    context: Path, dockerfile: str, tag: str, build_args: dict[str, str], platform: str | None, labels: dict[str, str],
+    no_cache: bool = False,
+) -> None:  # fmt: skip
+    """Build as the provider does by default: BuildKit through the engine (PD image.go, builder version 2)."""
+    command = ["docker", "build", "--progress=plain", "--file", str(context / dockerfile), "--tag", tag]
+    command += [item for key, value in sorted(build_args.items()) for item in ("--build-arg", f"{key}={value}")]
+    command += [item for key, value in sorted(labels.items()) for item in ("--label", f"{key}={value}")]
+    command += (["--platform", platform] if platform else []) + (["--no-cache"] if no_cache else []) + [str(context)]
+    built = subprocess.run(
+        command, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, env={**os.environ, "DOCKER_BUILDKIT": "1"}
+    )
+    if built.returncode != 0:
+        tail = "\n".join(built.stderr.strip().splitlines()[-15:])
+        raise ApplyError(f"building {tag} failed:\n{tail}")
+
+
 class EngineMocks(pulumi.runtime.Mocks):
     def __init__(self, client: docker.DockerClient, state_file: Path, run_id: str):
         self.client = client
         self.state_file = state_file
         self.run_id = run_id
-        self.state: dict[str, dict[str, Any]] = json.loads(state_file.read_text()) if state_file.exists() else {}
+        saved = json.loads(state_file.read_text()) if state_file.exists() else {}
+        self.state: dict[str, dict[str, Any]] = saved.get("resources", {})
+        # Originals of create-before-delete replacements: deleted at the end of a
+        # successful update, kept for the next one if this one fails (as Pulumi does).
+        self.pending_deletes: list[dict[str, Any]] = saved.get("pendingDeletes", [])
         self.changes: list[Change] = []
         self.monitor: RecordingMonitor | None = None
         self.lock = threading.Lock()
@@ -82,7 +181,8 @@ class EngineMocks(pulumi.runtime.Mocks):
     # --- bookkeeping -------------------------------------------------------
     def _save(self) -> None:
         partial = self.state_file.with_suffix(".partial")
-        partial.write_text(json.dumps(self.state, indent=1, sort_keys=True))
+        document = {"resources": self.state, "pendingDeletes": self.pending_deletes}
+        partial.write_text(json.dumps(document, indent=1, sort_keys=True))
         partial.replace(self.state_file)
 
     def wait_for_operations(self) -> None:
@@ -122,73 +222,124 @@ class EngineMocks(pulumi.runtime.Mocks):
         urn, inputs = registration.urn, json.loads(json.dumps(unwrap_secrets(args.inputs)))
         with self.lock:
             previous = self.state.get(urn)
-        if previous is None:
-            action = "create"
-            resource_id, outputs = self._create(args.typ, inputs)
-        else:
-            action = self._plan(args.typ, previous, inputs)
-            if action == "same" and not self._exists(args.typ, previous["id"]):
-                action = "replace"  # deleted behind Pulumi's back: a refresh would recreate it
-            if action == "replace" and registration.delete_before_replace:
-                self._delete(args.typ, previous, registration.retain_on_delete)
+        action = "create" if previous is None else self._plan(args.typ, previous, inputs, registration)
+        try:
             if action == "same":
+                assert previous is not None
                 resource_id, outputs = previous["id"], previous["outputs"]
             elif action == "update":
+                assert previous is not None
                 resource_id, outputs = self._update(args.typ, previous, inputs)
             else:
-                resource_id, outputs = self._create(args.typ, inputs)
-                if not registration.delete_before_replace:
-                    self._delete(args.typ, previous, registration.retain_on_delete)
+                # PD resources.go: containers are always deleted before they are replaced.
+                delete_first = args.typ == CONTAINER or registration.delete_before_replace
+                if previous is not None and delete_first:
+                    self.delete(args.typ, previous)
+                resource_id, outputs = self.create(args.typ, inputs)
+                if previous is not None and not delete_first:
+                    with self.lock:
+                        self.pending_deletes.append(previous)
+                        self._save()
+        except _PartialCreateError as error:
+            self._record(urn, args.typ, error.resource_id, inputs, error.outputs, registration, action, init_error=True)
+            raise
+        self._record(urn, args.typ, resource_id, inputs, outputs, registration, action)
+        return resource_id, outputs
+
+    def _record(
+        self, urn: str, typ: str, resource_id: str, inputs: dict[str, Any], outputs: dict[str, Any],
+        registration: Registration, action: str, init_error: bool = False,
+    ) -> None:  # fmt: skip
         with self.lock:
             self.state[urn] = {
-                "type": args.typ,
+                "type": typ,
                 "id": resource_id,
                 "inputs": inputs,
                 "outputs": outputs,
                 "retain_on_delete": registration.retain_on_delete,
+                "init_error": init_error,
             }
             self.changes.append(Change(urn, action))
             self._save()
-        return resource_id, outputs
 
-    def _plan(self, typ: str, previous: dict[str, Any], inputs: dict[str, Any]) -> str:
-        if previous["inputs"] == inputs:
+    # --- planning: the provider's Diff -------------------------------------
+    def _plan(self, typ: str, previous: dict[str, Any], inputs: dict[str, Any], registration: Registration) -> str:
+        old = {**previous["inputs"], **previous.get("drift", {})}
+        if typ == CONTAINER:
+            changed = {k for k in set(inputs) | set(old) if _with_default(inputs, k) != _with_default(old, k)}
+        else:
+            changed = {k for k in set(inputs) | set(old) if inputs.get(k) != old.get(k)}
+        if previous.get("init_error") and not changed:
+            raise UntranslatedInputError(
+                f"{registration.name} failed to initialize in the last apply; what Pulumi does on an unchanged "
+                "re-run is not modelled. Change or revert its inputs"
+            )
+        if not changed:
             return "same"
         if typ == CONTAINER:
-            changed = {k for k in set(inputs) | set(previous["inputs"]) if inputs.get(k) != previous["inputs"].get(k)}
-            return "update" if changed <= CONTAINER_UPDATABLE else "replace"
-        if typ == IMAGE and inputs["imageName"] == previous["inputs"]["imageName"]:
-            return "update"  # a context change: the provider rebuilds under the same name
-        return "replace"
+            if changed - CONTAINER_IN_PLACE or changed & set(registration.replace_on_changes):
+                return "replace"
+            return "update"
+        if typ == IMAGE:
+            return "update"  # PD provider.go Diff: every change is an UPDATE, never a replace
+        if typ == REMOTE_IMAGE and changed <= REMOTE_IMAGE_IN_PLACE:
+            return "update"
+        return "replace"  # networks, volumes, random passwords: every input is ForceNew
 
-    def delete_unregistered(self, registered: set[str]) -> None:
-        gone = [urn for urn in self.state if urn not in registered]
-        for typ in DELETE_ORDER:
-            for urn in gone:
-                if urn in self.state and self.state[urn]["type"] == typ:
-                    self._delete(typ, self.state[urn], self.state[urn]["retain_on_delete"])
-                    del self.state[urn]
-                    self.changes.append(Change(urn, "delete"))
+    # --- refresh: the provider's Read --------------------------------------
+    def refresh(self) -> None:
+        """What `pulumi refresh` (or refresh: always) reads back, per resource type."""
+        for urn, resource in list(self.state.items()):
+            typ, resource_id = resource["type"], resource["id"]
+            if typ == CONTAINER:
+                try:
+                    container = self.client.containers.get(resource_id)
+                except docker.errors.NotFound:  # TF Read: gone -> SetId("") -> created again
+                    self._forget(urn)
+                    continue
+                if not container.attrs["State"]["Running"]:
+                    # TF Read: ports are read back (empty for a stopped container) while
+                    # must_run is true in the state; then must_run is set false.
+                    drift: dict[str, Any] = {"mustRun": False}
+                    if resource["inputs"].get("ports"):
+                        drift["ports"] = []
+                    resource["drift"] = drift
+            elif typ in (NETWORK, VOLUME, REMOTE_IMAGE) and not self._exists(typ, resource_id, resource["inputs"]):
+                self._forget(urn)  # TF Read of a network, volume or image that is gone
+            # PD provider.go Read of the native Image does nothing; a random password is not read.
         self._save()
 
-    # --- per type ----------------------------------------------------------
-    def _exists(self, typ: str, resource_id: str) -> bool:
-        getters = {
-            CONTAINER: self.client.containers.get,
-            NETWORK: self.client.networks.get,
-            VOLUME: self.client.volumes.get,
-            IMAGE: self.client.images.get,
-            REMOTE_IMAGE: self.client.images.get,
-        }
-        if typ not in getters:
-            return True
+    def _forget(self, urn: str) -> None:
+        del self.state[urn]
+        self.changes.append(Change(urn, "refresh-removed"))
+
+    def _exists(self, typ: str, resource_id: str, inputs: dict[str, Any]) -> bool:
         try:
-            getters[typ](resource_id)
+            if typ == NETWORK:
+                self.client.networks.get(resource_id)
+            elif typ == VOLUME:
+                self.client.volumes.get(resource_id)
+            else:
+                self.client.images.get(inputs["name"])
         except docker.errors.NotFound:
             return False
         return True
 
-    def _create(self, typ: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def delete_unregistered(self, registered: set[str]) -> None:
+        gone = [urn for urn in self.state if urn not in registered]
+        for typ in DELETE_ORDER:
+            for resource in [r for r in self.pending_deletes if r["type"] == typ]:
+                self.delete(typ, resource)
+            for urn in gone:
+                if urn in self.state and self.state[urn]["type"] == typ:
+                    self.delete(typ, self.state[urn])
+                    del self.state[urn]
+                    self.changes.append(Change(urn, "delete"))
+        self.pending_deletes = []
+        self._save()
+
+    # --- per type: the provider's Create, Update and Delete -----------------
+    def create(self, typ: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         if typ == RANDOM_PASSWORD:
             _only(inputs, {"length", "special"}, typ)
             alphabet = string.ascii_letters + string.digits + ("!#$%&*()-_=+[]{}<>:?" if inputs.get("special", True) else "")
@@ -196,6 +347,8 @@ class EngineMocks(pulumi.runtime.Mocks):
             return secrets.token_hex(8), {**inputs, "result": result}
         if typ == NETWORK:
             _only(inputs, {"name", "driver", "internal"}, typ)
+            if self.client.networks.list(names=[inputs["name"]]):  # the engine client's duplicate check
+                raise ApplyError(f"Unable to create network: network with name {inputs['name']} already exists")
             network = self.client.networks.create(
                 inputs["name"],
                 driver=inputs.get("driver", "bridge"),
@@ -209,7 +362,8 @@ class EngineMocks(pulumi.runtime.Mocks):
             volume = self.client.volumes.create(inputs["name"], labels=labels)
             return volume.name, {**inputs, "mountpoint": volume.attrs["Mountpoint"]}
         if typ == IMAGE:
-            return self._build(inputs)
+            # PD provider.go Create: the resource's ID is the image name it was first built as.
+            return inputs["imageName"], self._build(inputs)
         if typ == REMOTE_IMAGE:
             return self._ensure_image(inputs)
         if typ == CONTAINER:
@@ -218,31 +372,62 @@ class EngineMocks(pulumi.runtime.Mocks):
 
     def _update(self, typ: str, previous: dict[str, Any], inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         if typ == IMAGE:
-            return self._build(inputs)
+            return previous["id"], self._build(inputs)  # PD provider.go Update rebuilds; the ID stays
+        if typ == REMOTE_IMAGE:
+            return previous["id"], {**previous["outputs"], **inputs}
+        old = {**previous["inputs"], **previous.get("drift", {})}
+        changed = {k for k in set(inputs) | set(old) if _with_default(inputs, k) != _with_default(old, k)}
+        if changed & CONTAINER_UPDATE_NOT_TRANSLATED:
+            raise UntranslatedInputError(f"Container update of {sorted(changed & CONTAINER_UPDATE_NOT_TRANSLATED)}")
         container = self.client.containers.get(previous["id"])
-        _only(inputs, set(previous["inputs"]) | CONTAINER_UPDATABLE, typ)
-        restart = inputs.get("restart", "no")
-        container.update(restart_policy={"Name": restart}, mem_limit=f"{int(inputs['memory'])}m" if "memory" in inputs else None)
+        if not _with_default(old, "mustRun") and _with_default(inputs, "mustRun") and _with_default(inputs, "start"):
+            container.start()
+        if changed & CONTAINER_UPDATE_SENT:
+            memory = int(inputs.get("memory", 0)) * 1024 * 1024
+            swap = int(inputs.get("memorySwap", 0))
+            container.update(
+                restart_policy={
+                    "Name": _with_default(inputs, "restart"),
+                    "MaximumRetryCount": int(inputs.get("maxRetryCount", 0)),
+                },
+                mem_limit=memory or None,
+                memswap_limit=(swap * 1024 * 1024 if swap > 0 else swap) or None,
+                cpu_shares=int(inputs.get("cpuShares", 0)) or None,
+            )
         return previous["id"], {**previous["outputs"], **inputs}
 
-    def _delete(self, typ: str, resource: dict[str, Any], retain: bool) -> None:
-        if retain or typ in (IMAGE, RANDOM_PASSWORD):  # pulumi-docker's Image delete removes nothing
+    def delete(self, typ: str, resource: dict[str, Any]) -> None:
+        if resource.get("retain_on_delete") or typ in (IMAGE, RANDOM_PASSWORD):  # PD: the Image's Delete removes nothing
             return
         if typ == REMOTE_IMAGE and resource["inputs"].get("keepLocally"):
             return
         try:
             if typ == CONTAINER:
-                self.client.containers.get(resource["id"]).remove(force=True)
-            elif typ == NETWORK:
-                self.client.networks.get(resource["id"]).remove()
-            elif typ == VOLUME:
-                self.client.volumes.get(resource["id"]).remove()
+                # TF Delete: stop with destroy_grace_seconds (0: at once), then remove.
+                container = self.client.containers.get(resource["id"])
+                container.stop(timeout=int(_with_default(resource["inputs"], "destroyGraceSeconds")))
+                container.remove(v=bool(_with_default(resource["inputs"], "removeVolumes")), force=True)
+            elif typ in (NETWORK, VOLUME):
+                self._delete_when_free(typ, resource["id"])
             elif typ == REMOTE_IMAGE:
                 self.client.images.remove(resource["id"])
         except docker.errors.NotFound:
             pass
         except docker.errors.APIError as error:
             raise ApplyError(f"deleting {typ} {resource['id']}: {error.explanation}") from error
+
+    def _delete_when_free(self, typ: str, resource_id: str) -> None:
+        deadline = time.monotonic() + IN_USE_DELETE_TIMEOUT_S
+        time.sleep(IN_USE_DELETE_DELAY_S)
+        while True:
+            try:
+                (self.client.networks.get(resource_id) if typ == NETWORK else self.client.volumes.get(resource_id)).remove()
+                return
+            except docker.errors.APIError as error:
+                in_use = "has active endpoints" in str(error.explanation) or "volume is in use" in str(error.explanation)
+                if not in_use or time.monotonic() + IN_USE_DELETE_RETRY_S > deadline:
+                    raise
+            time.sleep(IN_USE_DELETE_RETRY_S)
 
     def _ensure_image(self, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """RemoteImage: use the local image, or pull it when missing (as the provider does)."""
@@ -258,7 +443,7 @@ class EngineMocks(pulumi.runtime.Mocks):
                 ) from error
         return image.id, {**inputs, "imageId": image.id, "repoDigest": image.id}
 
-    def _build(self, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def _build(self, inputs: dict[str, Any]) -> dict[str, Any]:
         # buildOnPreview only matters to `pulumi preview`; an apply always builds.
         _only(inputs, {"imageName", "build", "skipPush", "buildOnPreview"}, IMAGE)
         if not inputs.get("skipPush"):
@@ -267,51 +452,13 @@ class EngineMocks(pulumi.runtime.Mocks):
         _only(build, {"context", "dockerfile", "args", "platform"}, "Image.build")
         context = Path(build["context"]).resolve()
         dockerfile = Path(build["dockerfile"]).resolve().relative_to(context).as_posix()
-        log: list[str] = []
-        image_id = None
-        for chunk in self.client.api.build(
-            path=str(context),
-            dockerfile=dockerfile,
-            buildargs=build.get("args", {}),
-            tag=inputs["imageName"],
-            platform=build.get("platform"),
-            labels=self._labels(),
-            rm=True,
-            forcerm=True,
-            decode=True,
-        ):
-            if "stream" in chunk:
-                log.append(chunk["stream"])
-            if "error" in chunk:
-                tail = "".join(log[-15:])
-                raise ApplyError(f"building {inputs['imageName']} failed: {chunk['error'].strip()}\n{tail}")
-            if "aux" in chunk and "ID" in chunk["aux"]:
-                image_id = chunk["aux"]["ID"]
-        if image_id is None:
-            image_id = self.client.images.get(inputs["imageName"]).id
+        build_image(context, dockerfile, inputs["imageName"], build.get("args", {}), build.get("platform"), self._labels())
+        image_id = self.client.images.get(inputs["imageName"]).id
         # With skip_push the provider reports the local image ID as repo_digest.
-        return image_id, {**inputs, "repoDigest": image_id, "platform": build.get("platform")}
+        return {**inputs, "repoDigest": image_id, "platform": build.get("platform")}
 
     def _run(self, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        _only(
-            inputs,
-            {
-                "name",
-                "image",
-                "command",
-                "envs",
-                "labels",
-                "ports",
-                "mounts",
-                "volumes",
-                "networksAdvanced",
-                "restart",
-                "uploads",
-                "capabilities",
-                "securityOpts",
-            },
-            CONTAINER,
-        )
+        _only(inputs, CONTAINER_TRANSLATED, CONTAINER)
         ports = {}
         for port in inputs.get("ports", []):
             _only(port, {"internal", "external", "ip", "protocol"}, "Container.ports")
@@ -338,39 +485,71 @@ class EngineMocks(pulumi.runtime.Mocks):
                 ports=ports,
                 mounts=mounts,
                 volumes=volumes,
-                restart_policy={"Name": inputs.get("restart", "no")},
+                restart_policy={"Name": _with_default(inputs, "restart")},
                 init=False,
                 cap_add=capabilities.get("adds"),
                 cap_drop=capabilities.get("drops"),
                 security_opt=inputs.get("securityOpts"),
+                healthcheck=_healthcheck(inputs.get("healthcheck")),
             )
         except docker.errors.APIError as error:
-            raise ApplyError(f"creating container {inputs['name']}: {error.explanation}") from error
-        # Like the provider: leave the default bridge, join the declared networks.
-        if inputs.get("networksAdvanced"):
-            self.client.networks.get("bridge").disconnect(container)
-            for network in inputs["networksAdvanced"]:
-                _only(network, {"name", "aliases"}, "Container.networksAdvanced")
-                self.client.networks.get(network["name"]).connect(container, aliases=network.get("aliases"))
-        for upload in inputs.get("uploads", []):
-            _only(upload, {"file", "content"}, "Container.uploads")
-            container.put_archive("/", _tar_of(upload["file"], upload["content"]))
-        container.start()
-        self._wait_running(container)
-        return container.id, {**inputs, "id": container.id}
+            raise ApplyError(f"Unable to create container: {error.explanation}") from error
+        outputs = {**inputs, "id": container.id}
+        try:
+            # TF: leave the default bridge, join the declared networks, upload, start.
+            if inputs.get("networksAdvanced"):
+                self.client.networks.get("bridge").disconnect(container)
+                for network in inputs["networksAdvanced"]:
+                    _only(network, {"name", "aliases"}, "Container.networksAdvanced")
+                    self.client.networks.get(network["name"]).connect(container, aliases=network.get("aliases"))
+            for upload in inputs.get("uploads", []):
+                _only(upload, {"file", "content"}, "Container.uploads")
+                container.put_archive("/", _tar_of(upload["file"], upload["content"]))
+            container.start()
+            if _with_default(inputs, "wait"):
+                self._wait_healthy(container, int(_with_default(inputs, "waitTimeout")))
+        except docker.errors.APIError as error:
+            raise _PartialCreateError(
+                f"creating container {inputs['name']}: {error.explanation}", container.id, outputs
+            ) from error
+        except ApplyError as error:
+            raise _PartialCreateError(str(error), container.id, outputs) from error
+        return container.id, outputs
 
-    def _wait_running(self, container: Any) -> None:
-        deadline = time.monotonic() + CONTAINER_RUNNING_WAIT_S
-        while time.monotonic() < deadline:
+    def _wait_healthy(self, container: Any, timeout_s: int) -> None:
+        """TF resourceDockerContainerCreate with wait = true."""
+        deadline = time.monotonic() + timeout_s
+        while True:
             container.reload()
-            if container.status == "running":
+            health = container.attrs["State"].get("Health")
+            if health is None:
+                raise ApplyError(
+                    "you have supplied a 'wait' argument, but the container does not have a healthcheck defined. "
+                    "Please remove the 'wait' argument or add a 'healthcheck' attribute"
+                )
+            if health["Status"] == "healthy":
                 return
-            if container.status in ("exited", "dead"):
-                break
-            time.sleep(0.2)
-        logs = container.logs(tail=20).decode(errors="replace")
-        container.remove(force=True)
-        raise ApplyError(f"container {container.name} failed to be in running state ({container.status}):\n{logs}")
+            if time.monotonic() + HEALTH_POLL_S > deadline:
+                raise ApplyError("container failed to be in healthy state")
+            time.sleep(HEALTH_POLL_S)
+
+
+def _with_default(inputs: dict[str, Any], key: str) -> Any:
+    return inputs.get(key, CONTAINER_DEFAULTS.get(key))
+
+
+def _healthcheck(spec: dict[str, Any] | None) -> dict[str, Any] | None:
+    """TF container healthcheck block -> the engine's HealthConfig."""
+    if spec is None:
+        return None
+    _only(spec, {"tests", "interval", "timeout", "startPeriod", "retries"}, "Container.healthcheck")
+    return {
+        "test": spec["tests"],
+        "interval": _duration_ns(spec.get("interval", "0s")),
+        "timeout": _duration_ns(spec.get("timeout", "0s")),
+        "start_period": _duration_ns(spec.get("startPeriod", "0s")),
+        "retries": int(spec.get("retries", 0)),
+    }
 
 
 def _tar_of(path: str, content: str) -> bytes:
@@ -391,24 +570,37 @@ class ApplyResult:
 
     def action(self, type_: str, name: str) -> str:
         urn = self.run.get(type_, name).urn
-        actions = [c.action for c in self.changes if c.urn == urn]
+        actions = [c.action for c in self.changes if c.urn == urn and c.action != "refresh-removed"]
         return actions[-1]
 
+    def refreshed_away(self, type_: str, name: str) -> bool:
+        """The refresh found this resource gone from the engine."""
+        urn = self.run.get(type_, name).urn
+        return any(c.urn == urn and c.action == "refresh-removed" for c in self.changes)
 
+
+@dataclass
 class Harness:
     """`pulumi up` / `pulumi destroy` for one project copy and stack, on a real engine."""
 
-    def __init__(self, project_dir: Path, stack: str, config: dict[str, str], run_id: str):
-        self.project_dir = project_dir
-        self.stack = stack
-        self.config = config
-        self.run_id = run_id
-        self.client = docker.from_env(timeout=600)
-        self.state_file = project_dir / f".harness-state.{stack}.json"
+    project_dir: Path
+    stack: str
+    config: dict[str, str]
+    run_id: str
+    client: docker.DockerClient = field(default_factory=lambda: docker.from_env(timeout=600))
+
+    @property
+    def state_file(self) -> Path:
+        return self.project_dir / f".harness-state.{self.stack}.json"
+
+    def engine_mocks(self) -> EngineMocks:
+        return EngineMocks(self.client, self.state_file, self.run_id)
 
     def up(self, config: dict[str, str] | None = None, secrets: dict[str, str] | None = None) -> ApplyResult:
-        mocks = EngineMocks(self.client, self.state_file, self.run_id)
+        mocks = self.engine_mocks()
         started = time.monotonic()
+        if refresh_is_always(self.project_dir):
+            mocks.refresh()
         try:
             run = run_program(
                 mocks,
@@ -424,5 +616,4 @@ class Harness:
         return ApplyResult(run, mocks.changes, time.monotonic() - started)
 
     def destroy(self) -> None:
-        mocks = EngineMocks(self.client, self.state_file, self.run_id)
-        mocks.delete_unregistered(set())
+        self.engine_mocks().delete_unregistered(set())

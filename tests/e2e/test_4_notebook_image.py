@@ -21,7 +21,7 @@ def test_new_image_for_new_servers_old_kept_and_rollback(deployed: Deployed, ali
     new_ref = applied.run.exports["notebookImage"]
     measure(f"notebook image update applied in {applied.seconds:.1f}s")
     assert new_ref != old_ref
-    assert applied.action(IMAGE, "notebook-image") == "replace"
+    assert applied.action(IMAGE, "notebook-image") == "update"  # the provider never replaces an Image
     assert applied.action(CONTAINER, "hub") == "replace"
     assert applied.action(CONTAINER, "proxy") == "same"
 

@@ -8,9 +8,12 @@ from tests.e2e.hub_user import HubUser
 
 
 def test_users_servers_and_tokens_survive_a_recreated_hub(deployed: Deployed, alice: HubUser) -> None:
+    """A hub container removed by hand comes back on the next `pulumi up`, because every
+    update refreshes first (Pulumi.yaml options.refresh: always)."""
     deployed.client.containers.get(f"{E2E_NAME}-hub").remove(force=True)
     applied = deployed.apply()
-    assert applied.action(CONTAINER, "hub") == "replace"
+    assert applied.refreshed_away(CONTAINER, "hub")
+    assert applied.action(CONTAINER, "hub") == "create"
 
     who = alice.api("GET", "/hub/api/user")
     assert who.status_code == 200 and who.json()["name"] == "alice", "alice's API token is still in the hub DB"
@@ -28,3 +31,35 @@ def test_a_users_files_survive_their_server_stop_and_start(alice: HubUser) -> No
     saved = alice.api("GET", "/user/alice/api/contents/notes.txt")
     assert saved.status_code == 200
     assert saved.json()["content"] == "kept across restarts\n"
+
+
+def test_a_container_stopped_by_hand_is_started_again_in_place(deployed: Deployed) -> None:
+    """The refresh reads it stopped; without published ports the provider starts it
+    (an update); a stopped proxy, which publishes ports, is replaced."""
+    api_filter = deployed.client.containers.get(f"{E2E_NAME}-docker-api")
+    api_filter.stop(timeout=5)
+    applied = deployed.apply()
+    assert applied.action(CONTAINER, "docker-api-proxy") == "update"
+    assert deployed.client.containers.get(f"{E2E_NAME}-docker-api").id == api_filter.id
+    assert deployed.client.containers.get(f"{E2E_NAME}-docker-api").status == "running"
+
+    proxy = deployed.client.containers.get(f"{E2E_NAME}-proxy")
+    proxy.stop(timeout=5)
+    applied = deployed.apply()
+    assert applied.action(CONTAINER, "proxy") == "replace"
+    assert deployed.client.containers.get(f"{E2E_NAME}-proxy").status == "running"
+
+
+def test_without_a_refresh_a_removed_container_stays_removed(deployed: Deployed) -> None:
+    """What the real `pulumi up` does without options.refresh (or --refresh): nothing."""
+    project_file = deployed.project_dir / "Pulumi.yaml"
+    with_refresh = project_file.read_text()
+    project_file.write_text(with_refresh.split("\noptions:")[0] + "\n")
+    try:
+        deployed.client.containers.get(f"{E2E_NAME}-docker-api").remove(force=True)
+        applied = deployed.harness.up()
+        assert applied.action(CONTAINER, "docker-api-proxy") == "same"
+        assert not deployed.client.containers.list(all=True, filters={"name": f"{E2E_NAME}-docker-api"})
+    finally:
+        project_file.write_text(with_refresh)
+    assert deployed.apply().action(CONTAINER, "docker-api-proxy") == "create"

@@ -8,7 +8,7 @@ import pytest
 
 from components.config import ConfigError
 from tests.e2e.deployed import E2E_NAME, Deployed, free_loopback_port
-from tests.e2e.harness import ApplyError
+from tests.e2e.harness import CONTAINER, ApplyError
 
 # A registry on a closed loopback port: the image is absent and cannot be pulled.
 UNPULLABLE = "127.0.0.1:9/no-such-image:1"
@@ -49,3 +49,23 @@ def test_a_public_port_in_use_is_refused_before_the_proxy_is_touched(deployed: D
             deployed.harness.up({"publicPort": str(port)})
     assert deployed.client.containers.get(f"{E2E_NAME}-proxy").id == proxy.id
     assert hub_state(deployed) == before
+
+
+def test_a_hub_that_does_not_become_healthy_fails_the_apply_and_a_revert_brings_it_back(deployed: Deployed) -> None:
+    """A config that passes the pre-flight load but crashes the real hub: `pulumi up` waits
+    for the new hub's health check and fails; the old hub is gone (replaced first). The
+    way back is to revert the change and apply again."""
+    config_file = deployed.project_dir / "hub_config" / "jupyterhub_config.py"
+    good = config_file.read_text()
+    config_file.write_text(good + "\nget_config().JupyterHub.spawner_class = 'no_such_module.Spawner'  # broken on purpose\n")
+    try:
+        with pytest.raises(ApplyError, match="Container hub: container failed to be in healthy state"):
+            deployed.harness.up()
+        hub = deployed.client.containers.get(f"{E2E_NAME}-hub")
+        assert hub.attrs["State"]["Health"]["Status"] != "healthy"
+        assert "no_such_module" in hub.logs(tail=50).decode(errors="replace")
+    finally:
+        config_file.write_text(good)
+    applied = deployed.apply()
+    assert applied.action(CONTAINER, "hub") == "replace"
+    assert deployed.client.containers.get(f"{E2E_NAME}-hub").attrs["State"]["Health"]["Status"] == "healthy"

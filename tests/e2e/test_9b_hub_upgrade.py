@@ -28,7 +28,7 @@ def test_newer_jupyterhub_upgrades_the_db_and_keeps_users_and_servers(deployed: 
 
     applied = deployed.apply()
     measure(f"hub upgrade to JupyterHub 6.1.1 (image build included) applied in {applied.seconds:.1f}s")
-    assert applied.action(IMAGE, "hub-image") == "replace"
+    assert applied.action(IMAGE, "hub-image") == "update"
     assert applied.action(CONTAINER, "hub") == "replace"
     assert applied.action(CONTAINER, "proxy") == "same"
 

@@ -35,6 +35,10 @@ def test_defaults_are_a_native_authenticator_hub_on_port_8000() -> None:
         ({"publicIp": "localhost:80"}, {}, "publicIp", "pulumi config set publicIp 127.0.0.1"),
         ({"publicHost": "https://hub.example.org"}, {}, "publicHost", "pulumi config set publicHost hub.example.org"),
         ({"name": "my hub"}, {}, "name", "pulumi config set name"),
+        ({"name": "MyHub"}, {}, "name", "pulumi config set name"),  # image names are lower case
+        ({"name": "hub-"}, {}, "name", "pulumi config set name"),
+        ({"name": "hub..dev"}, {}, "name", "pulumi config set name"),
+        ({"name": "h" * 51}, {}, "name", "pulumi config set name"),
         ({"auth": {"type": "ldap"}}, {}, "auth.type", "pulumi config set auth.type native"),
         ({"spawner": {"type": "kubernetes"}}, {}, "spawner.type", "pulumi config set spawner.type docker"),
         ({"spawner": {"memLimit": "2 GB"}}, {}, "spawner.memLimit", "e.g. 2G"),
@@ -163,3 +167,8 @@ def test_the_smallest_limits_the_engine_accepts_are_accepted_and_become_bytes() 
         2 * 1024**3,
         1024**4,
     ]
+
+
+def test_names_in_dockers_reference_grammar_are_accepted() -> None:
+    for name in ("jupyterhub", "hub-dev", "hub.dev", "hub_dev", "hub__dev", "hub--dev", "h" * 50, "2026"):
+        assert parse({"name": name}, {}).name == name

@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from components.built_image import BuildContextError
 from components.hub import HubConfigError
-from tests.program_runner import ProgramRun, Registration, run_program
+from tests.program_runner import REPO_ROOT, ProgramRun, Registration, run_program
 from tests.unit.echo_mocks import FAKE_TOKEN, ProviderEchoMocks
 
 CONTAINER = "docker:index/container:Container"
@@ -399,3 +400,35 @@ def test_proxy_hub_and_filter_run_without_capabilities_or_a_way_to_gain_privileg
     for container in run_dev.of_type(CONTAINER):
         assert container.inputs["capabilities"] == {"drops": ["ALL"]}, container.name
         assert container.inputs["securityOpts"] == ["no-new-privileges"], container.name
+
+
+HEALTH = {"interval": "3s", "timeout": "5s", "retries": 3.0}
+
+
+def test_a_rollout_waits_until_each_new_container_is_healthy(run_dev: ProgramRun) -> None:
+    """The provider waits only with wait=true, and then for the healthcheck; a changed
+    healthcheck is not applied in place, so it replaces the container."""
+    gates = {
+        c.name: (c.inputs["healthcheck"], c.inputs["wait"], c.inputs["waitTimeout"], c.replace_on_changes)
+        for c in run_dev.of_type(CONTAINER)
+    }
+    hub_test = "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8081/hub/health', timeout=4)"
+    proxy_test = (
+        "require('net').connect(8000, '127.0.0.1').on('connect', () => process.exit(0)).on('error', () => process.exit(1))"
+    )
+    filter_test = "import socket; socket.create_connection(('127.0.0.1', 2375), timeout=4).close()"
+    assert gates == {
+        "hub": ({"tests": ["CMD", "python3", "-c", hub_test], **HEALTH}, True, 60.0, ["healthcheck"]),
+        "proxy": ({"tests": ["CMD", "/usr/bin/node", "-e", proxy_test], **HEALTH}, True, 30.0, ["healthcheck"]),
+        "docker-api-proxy": ({"tests": ["CMD", "python3", "-c", filter_test], **HEALTH}, True, 30.0, ["healthcheck"]),
+    }
+
+
+def test_the_hub_gets_time_to_stop_cleanly_when_it_is_replaced(run_dev: ProgramRun) -> None:
+    grace = {c.name: c.inputs.get("destroyGraceSeconds") for c in run_dev.of_type(CONTAINER)}
+    assert grace == {"hub": 10.0, "proxy": None, "docker-api-proxy": None}
+
+
+def test_every_update_refreshes_first_so_hand_removed_containers_come_back() -> None:
+    project = yaml.safe_load((REPO_ROOT / "Pulumi.yaml").read_text())
+    assert project["options"] == {"refresh": "always"}

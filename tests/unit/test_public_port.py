@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 
+import pulumi
 import pytest
 
 from components import public_port
@@ -47,3 +48,35 @@ def test_a_busy_redirect_port_is_named_as_such(busy_port: int, monkeypatch: pyte
     monkeypatch.setattr(public_port, "_port_holders", lambda port: set())
     with pytest.raises(ConfigError, match=rf"'httpRedirectPort' = {busy_port}: .*pulumi config set httpRedirectPort"):
         public_port.check_public_port("127.0.0.1", busy_port, "jh-proxy", "httpRedirectPort")
+
+
+@pytest.mark.parametrize(
+    ("stack_host", "environment_host"),
+    [("ssh://admin@hub-host", None), ("tcp://10.0.0.5:2376", None), (None, "ssh://admin@hub-host")],
+)
+def test_the_check_asks_the_engine_the_provider_uses_and_skips_a_remote_one(
+    busy_port: int, monkeypatch: pytest.MonkeyPatch, stack_host: str | None, environment_host: str | None
+) -> None:
+    """`docker:host` (the provider's own stack config) wins over DOCKER_HOST; a remote engine's
+    host ports cannot be tried from here, so nothing is refused."""
+    pulumi.runtime.set_all_config({"docker:host": stack_host} if stack_host else {})
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    if environment_host:
+        monkeypatch.setenv("DOCKER_HOST", environment_host)
+    monkeypatch.setattr(public_port, "_port_holders", lambda port: {"grafana"})
+    try:
+        assert public_port.provider_engine() == (stack_host or environment_host)
+        public_port.check_public_port("127.0.0.1", busy_port, "jh-proxy")
+    finally:
+        pulumi.runtime.set_all_config({})
+
+
+def test_a_local_docker_host_in_stack_config_is_checked(busy_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    pulumi.runtime.set_all_config({"docker:host": "unix:///var/run/docker.sock"})
+    monkeypatch.setenv("DOCKER_HOST", "ssh://elsewhere")
+    monkeypatch.setattr(public_port, "_port_holders", lambda port: {"grafana"})
+    try:
+        with pytest.raises(ConfigError, match="by grafana"):
+            public_port.check_public_port("127.0.0.1", busy_port, "jh-proxy")
+    finally:
+        pulumi.runtime.set_all_config({})
