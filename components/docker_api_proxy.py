@@ -19,7 +19,7 @@ import pulumi_docker as docker
 
 from components.container_security import NO_NEW_PRIVILEGES, no_capabilities
 from components.docker_labels import container_labels
-from components.health import REPLACE_ON_CHANGES, healthcheck
+from components.health import gated_container_options, healthcheck
 
 POLICY_PATH = "/etc/docker-api-filter/policy.json"
 DOCKER_SOCKET = "/var/run/docker.sock"
@@ -63,11 +63,6 @@ class DockerApiProxy(pulumi.ComponentResource):
             healthcheck=healthcheck(HEALTH_CHECK),
             wait=True,
             wait_timeout=START_TIMEOUT_S,
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                delete_before_replace=True,
-                depends_on=list(args.start_after),
-                replace_on_changes=REPLACE_ON_CHANGES,
-            ),
+            opts=gated_container_options(self, args.start_after),
         )
         self.register_outputs({"containerName": args.container_name})

@@ -10,6 +10,9 @@ changes (`replace_on_changes`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import pulumi
 import pulumi_docker as docker
 
 # Docker 20.10 has no start interval: the first check runs one interval after start,
@@ -18,10 +21,18 @@ import pulumi_docker as docker
 CHECK_INTERVAL = "3s"
 CHECK_TIMEOUT = "5s"
 CHECK_RETRIES = 3
-REPLACE_ON_CHANGES = ["healthcheck"]
+REPLACE_ON_CHANGES = ["healthcheck"]  # the provider does not apply a changed one in place
 
 
 def healthcheck(command: list[str]) -> docker.ContainerHealthcheckArgs:
     return docker.ContainerHealthcheckArgs(
         tests=["CMD", *command], interval=CHECK_INTERVAL, timeout=CHECK_TIMEOUT, retries=CHECK_RETRIES
+    )
+
+
+def gated_container_options(parent: pulumi.Resource, start_after: Sequence[pulumi.Resource] = ()) -> pulumi.ResourceOptions:
+    """Options of a fixed-name, health-gated container: deleted before it is replaced (its
+    name is taken until then), replaced when its healthcheck changes."""
+    return pulumi.ResourceOptions(
+        parent=parent, delete_before_replace=True, depends_on=list(start_after), replace_on_changes=REPLACE_ON_CHANGES
     )

@@ -23,7 +23,7 @@ import pulumi_docker as docker
 from components.container_security import NO_NEW_PRIVILEGES, no_capabilities
 from components.docker_api_proxy import DOCKER_SOCKET
 from components.docker_labels import container_labels, volume_labels
-from components.health import REPLACE_ON_CHANGES, healthcheck
+from components.health import gated_container_options, healthcheck
 
 CONFIG_SOURCE = Path("hub_config/jupyterhub_config.py")
 CONFIG_PATH = "/etc/jupyterhub/jupyterhub_config.py"
@@ -164,11 +164,6 @@ class Hub(pulumi.ComponentResource):
             wait=True,
             wait_timeout=HUB_START_TIMEOUT_S,
             destroy_grace_seconds=HUB_STOP_GRACE_S,
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                delete_before_replace=True,
-                depends_on=list(args.start_after),
-                replace_on_changes=REPLACE_ON_CHANGES,
-            ),
+            opts=gated_container_options(self, args.start_after),
         )
         self.register_outputs({"containerName": args.container_name})

@@ -13,7 +13,7 @@ import pulumi_docker as docker
 
 from components.container_security import NO_NEW_PRIVILEGES, no_capabilities
 from components.docker_labels import container_labels
-from components.health import REPLACE_ON_CHANGES, healthcheck
+from components.health import gated_container_options, healthcheck
 
 PUBLIC_PORT = 8000
 API_PORT = 8001
@@ -93,6 +93,6 @@ class Proxy(pulumi.ComponentResource):
             healthcheck=healthcheck(HEALTH_CHECK),
             wait=True,
             wait_timeout=START_TIMEOUT_S,
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, replace_on_changes=REPLACE_ON_CHANGES),
+            opts=gated_container_options(self),
         )
         self.register_outputs({"containerName": args.container_name})
