@@ -31,11 +31,13 @@ guess. Everything it creates carries the label HARNESS_LABEL.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
 import re
 import secrets
+import shutil
 import string
 import subprocess
 import tarfile
@@ -146,12 +148,25 @@ def refresh_is_always(project_dir: Path) -> bool:
     return (document.get("options") or {}).get("refresh") == "always"
 
 
+@functools.cache
+def _buildkit_cli() -> str:
+    """A docker CLI that builds with BuildKit: one with the buildx plugin, or a CLI
+    before 23.0 (BuildKit built in, as Debian's docker.io 20.10 ships it)."""
+    for cli in dict.fromkeys(filter(None, [shutil.which("docker"), "/usr/bin/docker"])):
+        if subprocess.run([cli, "buildx", "version"], capture_output=True).returncode == 0:
+            return cli
+        version = re.search(r"version ([0-9]+)\.", subprocess.run([cli, "--version"], capture_output=True, text=True).stdout)
+        if version and int(version.group(1)) < 23:
+            return cli
+    raise UntranslatedInputError("no docker CLI here builds with BuildKit: install the buildx plugin")
+
+
 def build_image(
     context: Path, dockerfile: str, tag: str, build_args: dict[str, str], platform: str | None, labels: dict[str, str],
     no_cache: bool = False,
 ) -> None:  # fmt: skip
     """Build as the provider does by default: BuildKit through the engine (PD image.go, builder version 2)."""
-    command = ["docker", "build", "--progress=plain", "--file", str(context / dockerfile), "--tag", tag]
+    command = [_buildkit_cli(), "build", "--progress=plain", "--file", str(context / dockerfile), "--tag", tag]
     command += [item for key, value in sorted(build_args.items()) for item in ("--build-arg", f"{key}={value}")]
     command += [item for key, value in sorted(labels.items()) for item in ("--label", f"{key}={value}")]
     command += (["--platform", platform] if platform else []) + (["--no-cache"] if no_cache else []) + [str(context)]
