@@ -428,11 +428,28 @@ SECRET_KEYS = ("oauthClientSecret", "sharedPassword", "tlsCertificate", "tlsKey"
 OBJECT_KEYS = ("build", "auth", "spawner", "culler")
 
 
+SCALAR_KEYS = ("name", "publicIp", "publicPort", "publicHost", "notebookRollbackImage", "httpRedirectPort", "dockerApiProxy")
+
+
+def _refuse_unknown_top_level_keys() -> None:
+    """`pulumi config set publcPort 9000` would otherwise deploy on the default port without a word."""
+    prefix = f"{pulumi.get_project()}:"
+    given = set(pulumi.runtime.config.CONFIG.get()) | set(pulumi.runtime.config.get_config_env())
+    known = set(SCALAR_KEYS + OBJECT_KEYS + SECRET_KEYS)
+    for key in sorted(k.removeprefix(prefix) for k in given if k.startswith(prefix)):
+        if key not in known:
+            raise ConfigError(
+                f"config '{key}': not a setting of this program (known: {', '.join(sorted(known))}). "
+                f"Fix: pulumi config rm {key}, and set the key you meant"
+            )
+
+
 def load_config() -> StackConfig:
     """Read this stack's config through Pulumi and check it."""
+    _refuse_unknown_top_level_keys()
     config = pulumi.Config()
     raw: dict[str, Any] = {}
-    for key in ("name", "publicIp", "publicPort", "publicHost", "notebookRollbackImage", "httpRedirectPort", "dockerApiProxy"):
+    for key in SCALAR_KEYS:
         value = config.get(key)
         if value is not None:
             raw[key] = value

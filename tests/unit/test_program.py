@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from components.built_image import BuildContextError
+from components.config import ConfigError
 from components.hub import HubConfigError
 from tests.program_runner import REPO_ROOT, ProgramRun, Registration, run_program
 from tests.unit.echo_mocks import FAKE_TOKEN, ProviderEchoMocks
@@ -432,3 +433,14 @@ def test_the_hub_gets_time_to_stop_cleanly_when_it_is_replaced(run_dev: ProgramR
 def test_every_update_refreshes_first_so_hand_removed_containers_come_back() -> None:
     project = yaml.safe_load((REPO_ROOT / "Pulumi.yaml").read_text())
     assert project["options"] == {"refresh": "always"}
+
+
+@pytest.mark.parametrize("key", ["publcPort", "spawners", "tlskey", "dockerApiproxy"])
+def test_a_misspelt_top_level_key_stops_the_program_naming_it(key: str) -> None:
+    with pytest.raises(ConfigError, match=rf"config '{key}': not a setting of this program .* Fix: pulumi config rm {key}"):
+        run_program(ProviderEchoMocks(), config={key: "9000"})
+
+
+def test_every_known_top_level_key_is_accepted() -> None:
+    run = run_program(ProviderEchoMocks(), config={"publicPort": "9000", "dockerApiProxy": "true"})
+    assert run.exports["publicUrl"] == "http://localhost:9000/"
