@@ -403,7 +403,7 @@ def test_proxy_hub_and_filter_run_without_capabilities_or_a_way_to_gain_privileg
         assert container.inputs["securityOpts"] == ["no-new-privileges"], container.name
 
 
-HEALTH = {"interval": "3s", "timeout": "5s", "retries": 3.0}
+HEALTH = {"interval": "10s", "timeout": "5s", "retries": 3.0}
 
 
 def test_a_rollout_waits_until_each_new_container_is_healthy(run_dev: ProgramRun) -> None:
