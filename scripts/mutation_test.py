@@ -215,12 +215,17 @@ def main() -> None:
         free = list(workspaces)
         started = time.monotonic()
 
+        done: list[Mutant] = []
+
         def run(mutant: Mutant) -> tuple[Mutant, bool]:
             workspace = free.pop()
             try:
                 return mutant, killed(mutant, workspace)
             finally:
                 free.append(workspace)
+                done.append(mutant)
+                if len(done) % 50 == 0:
+                    print(f"  {len(done)}/{len(mutants)} after {time.monotonic() - started:.0f}s", flush=True)
 
         with ThreadPoolExecutor(args.jobs) as pool:
             results = list(pool.map(run, mutants))

@@ -10,9 +10,12 @@ from __future__ import annotations
 import copy
 import io
 import json
+import re
 import socket
 import threading
+from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import quote_plus
 
 import docker
 import pytest
@@ -20,7 +23,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from docker_api_proxy import filter as api_filter
-from docker_api_proxy.policy import Forward, ListUserContainers, OnUserContainer, Policy, route
+from docker_api_proxy import wire
+from docker_api_proxy.policy import Forward, ListUserContainers, OnUserContainer, Policy, container_action, route
 from docker_api_proxy.wire import MAX_BODY_BYTES, RefusedError, Request, parse_json, read_request
 
 NOTEBOOK = "jh-notebook:abc"
@@ -507,8 +511,8 @@ class FakeEngine:
         return 204 if forward.method != "POST" or "create" not in forward.path else 201, {}, b""
 
 
-def exchange(raw: bytes, engine: FakeEngine | None = None) -> tuple[list[tuple[int, bytes]], FakeEngine, list[str]]:
-    """Send raw bytes to a handler over a socket; the answers, what reached the engine, the log."""
+def exchange_raw(raw: bytes, engine: FakeEngine | None = None) -> tuple[bytes, FakeEngine, list[str]]:
+    """Send raw bytes to a handler over a socket; the bytes it answered, what reached the engine, the log."""
     recorder = engine or FakeEngine()
     logged: list[str] = []
 
@@ -536,6 +540,12 @@ def exchange(raw: bytes, engine: FakeEngine | None = None) -> tuple[list[tuple[i
         received += chunk
     worker.join(10)
     client.close()
+    return received, recorder, logged
+
+
+def exchange(raw: bytes, engine: FakeEngine | None = None) -> tuple[list[tuple[int, bytes]], FakeEngine, list[str]]:
+    """Send raw bytes to a handler over a socket; the answers, what reached the engine, the log."""
+    received, recorder, logged = exchange_raw(raw, engine)
     answers = []
     stream = io.BytesIO(received)
     while status_line := stream.readline():
@@ -764,3 +774,237 @@ def test_no_byte_stream_makes_the_filter_forward_something_its_checks_did_not_se
         assert_safe(forward)
     event(f"creates forwarded: {sum(f.path.endswith('/create') for f in engine.calls)}")
     assert all("\n" not in line for line in logged)
+
+
+# --- boundaries and defaults the mutation run found untested --------------------------
+
+
+def test_the_readers_limits_are_exact() -> None:
+    assert (MAX_BODY_BYTES, wire.MAX_LINE_BYTES, wire.MAX_HEADERS) == (1024 * 1024, 8192, 64)
+    longest = b"GET /_ping HTTP/1.1\r\nX: " + b"a" * (8192 - 5) + b"\r\n\r\n"
+    assert read(longest) is not None
+    assert read(b"GET /_ping HTTP/1.1\r\n" + b"".join(b"H%d: v\r\n" % i for i in range(64)) + b"\r\n") is not None
+    body = b"x" * MAX_BODY_BYTES
+    assert read(f"POST /x HTTP/1.1\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body) == Request(
+        "POST", "/x", {}, body, True
+    )
+    assert read(b"") is None
+
+
+@pytest.mark.parametrize("path", ["/v1.41/./containers/json", "/v1.41/containers/./json", "/v1.41/containers/jupyter-ada/.."])
+def test_dot_segments_are_refused(path: str) -> None:
+    with pytest.raises(RefusedError, match="path"):
+        read(f"GET {path} HTTP/1.1\r\n\r\n".encode())
+
+
+@pytest.mark.parametrize("body", [b'["\\ud800"]', b'{"a": ["ok", "\\udfff"]}', b'{"a": {"\\ud800": 1}}'])
+def test_surrogates_are_refused_at_any_depth(body: bytes) -> None:
+    with pytest.raises(RefusedError, match="surrogate"):
+        parse_json(body)
+
+
+@pytest.mark.parametrize("status", ["created", "restarting", "running", "removing", "paused", "exited", "dead"])
+def test_a_listing_may_filter_by_any_container_status(status: str) -> None:
+    filters = quote_plus(json.dumps({"status": [status]}))
+    assert call_of("GET", f"/v1.41/containers/json?all=1&size=1&trunc_cmd=1&limit=-1&filters={filters}") == ListUserContainers(
+        True, (status,)
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "forwarded"),
+    [
+        ("v=1&force=0", {"v": "1", "force": "0"}),
+        ("v=true&force=false", {"v": "1", "force": "0"}),
+        ("v=True&force=True&link=0", {"v": "1", "force": "1"}),
+        ("v=False&link=false", {"v": "0", "force": "0"}),
+        ("", {"v": "0", "force": "0"}),
+    ],
+)
+def test_a_remove_reads_every_boolean_spelling_docker_py_and_the_engine_use(query: str, forwarded: dict[str, str]) -> None:
+    assert call_of("DELETE", f"/v1.41/containers/{ADA_ID}" + (f"?{query}" if query else "")) == OnUserContainer(
+        "remove", ADA_ID, forwarded
+    )
+
+
+def test_the_oldest_accepted_api_version_is_1_24() -> None:
+    assert call_of("POST", f"/v1.24/containers/{ADA_ID}/start") == OnUserContainer("start", ADA_ID, {})
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("Cmd", ["x"] * 64),
+        ("Cmd", ["x" * 4096]),
+        ("Env", [f"V{i}=x" for i in range(256)]),
+        ("Labels", {"org.jupyterhub-docker.deployment": "jh", **{f"l{i}": "v" for i in range(63)}}),
+        ("Labels", {"org.jupyterhub-docker.deployment": "jh", "k": "v" * 1024}),
+        ("HostConfig.PidsLimit", 1),
+        ("HostConfig.RestartPolicy", {"Name": "no", "MaximumRetryCount": 0}),
+    ],
+)
+def test_values_at_the_allowed_limits_are_accepted(path: str, value: Any) -> None:
+    create(with_change(path, value))
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "reason"),
+    [
+        ("Cmd", ["x"] * 65, "Cmd must be a list of at most 64"),
+        ("Cmd", ["x" * 4097], "Cmd\\[0\\] must be a string"),
+        ("Env", [f"V{i}=x" for i in range(257)], "Env must be a list of at most 256"),
+        ("Labels", {"org.jupyterhub-docker.deployment": "jh", **{f"l{i}": "v" for i in range(64)}}, "at most 64 entries"),
+        ("Labels", {"org.jupyterhub-docker.deployment": "jh", "k": "v" * 1025}, "must be a string"),
+        ("Labels", DELETE, "lacks Labels"),
+        ("HostConfig.CpuPeriod", DELETE, "lacks CpuPeriod"),
+        ("HostConfig.RestartPolicy", {"MaximumRetryCount": 0}, "lacks Name"),
+    ],
+)
+def test_values_just_past_the_allowed_limits_are_refused(path: str, value: Any, reason: str) -> None:
+    with pytest.raises(RefusedError, match=reason):
+        create(with_change(path, value))
+
+
+def test_what_the_client_leaves_out_is_forwarded_as_the_engines_safe_default() -> None:
+    body = with_change("HostConfig.RestartPolicy", DELETE)
+    body["HostConfig"].pop("AutoRemove", None)
+    host = create(body).body["HostConfig"]  # type: ignore[index]
+    assert (host["RestartPolicy"], host["AutoRemove"]) == ({"Name": "no", "MaximumRetryCount": 0}, False)
+    assert create(with_change("HostConfig.AutoRemove", True)).body["HostConfig"]["AutoRemove"] is True  # type: ignore[index]
+
+
+def test_an_action_needs_the_full_id_the_engine_reported() -> None:
+    for details in ({}, {"Id": 7}, {"Id": "abc"}, {"Id": ADA_ID.upper()}):
+        with pytest.raises(RefusedError, match="did not give a container ID"):
+            container_action(OnUserContainer("start", "jupyter-ada", {}), details)
+    assert container_action(OnUserContainer("stop", "jupyter-ada", {"t": "3"}), {"Id": ADA_ID}) == Forward(
+        "POST", f"/v1.41/containers/{ADA_ID}/stop", {"t": "3"}
+    )
+
+
+def test_a_policy_needs_a_home_volume_template_naming_the_user() -> None:
+    document = {
+        "deployment": "jh", "deploymentLabel": "l", "network": "jh", "userContainerPrefix": "jupyter-",
+        "homeVolumeTemplate": "jh-home", "notebookHome": "/home/jovyan", "notebookUser": "1000", "notebookPort": 8888,
+        "images": [NOTEBOOK], "maxMemoryBytes": 1, "cpuPeriod": 1, "maxCpuQuota": 1, "maxPids": 1,
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="username"):
+        Policy.from_document(document)
+
+
+class UnixEngine:
+    """A stand-in Docker engine on a Unix socket: records the raw request, sends a fixed reply."""
+
+    def __init__(self, path: Path, reply: bytes):
+        self.path, self.reply, self.received = path, reply, b""
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(str(path))
+        self.listener.listen(1)
+        self.thread = threading.Thread(target=self._serve)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        connection, _ = self.listener.accept()
+        connection.settimeout(5)
+        while b"\r\n\r\n" not in self.received:
+            self.received += connection.recv(65536)
+        head, _, body = self.received.partition(b"\r\n\r\n")
+        length = int(re.search(rb"Content-Length: ([0-9]+)", head).group(1)) if b"Content-Length" in head else 0  # type: ignore[union-attr]
+        while len(body) < length:
+            body += connection.recv(65536)
+        self.received = head + b"\r\n\r\n" + body
+        connection.sendall(self.reply)
+        connection.close()
+        self.listener.close()
+
+
+@pytest.fixture
+def unix_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    path = tmp_path / "docker.sock"
+    monkeypatch.setattr(api_filter, "DOCKER_SOCKET", str(path))
+    timeouts: list[float] = []
+
+    class Recording(api_filter._UnixConnection):
+        def __init__(self, timeout: float) -> None:
+            timeouts.append(timeout)
+            super().__init__(timeout)
+
+    monkeypatch.setattr(api_filter, "_UnixConnection", Recording)
+    return lambda reply: (UnixEngine(path, reply), timeouts)
+
+
+def test_the_engine_receives_only_the_request_the_filter_built(unix_engine: Any) -> None:
+    reply = (
+        b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nApi-Version: 1.41\r\nServer: Docker\r\n"
+        b"Content-Length: 2\r\n\r\n{}"
+    )
+    engine, timeouts = unix_engine(reply)
+    answer = api_filter.engine(Forward("POST", "/v1.41/containers/create", {"name": "jupyter-ada"}, {"Image": "x", "A": [1, 2]}))
+    engine.thread.join(5)
+    head, _, body = engine.received.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "POST /v1.41/containers/create?name=jupyter-ada HTTP/1.1"
+    assert sorted(lines[1:]) == sorted(
+        ["Host: docker", "Accept-Encoding: identity", "Content-Length: 23", "Content-Type: application/json"]
+    )
+    assert body == b'{"Image":"x","A":[1,2]}'
+    assert answer == (
+        201,
+        {"Content-Type": "application/json", "Api-Version": "1.41", "Server": "Docker", "Content-Length": "2"},
+        b"{}",
+    )
+    assert timeouts == [api_filter.ENGINE_TIMEOUT_S]
+
+
+def test_an_engine_query_is_encoded_by_the_filter_and_a_stop_waits_for_its_grace_period(unix_engine: Any) -> None:
+    engine, timeouts = unix_engine(b"HTTP/1.1 204 No Content\r\n\r\n")
+    status, _, payload = api_filter.engine(Forward("POST", f"/v1.41/containers/{ADA_ID}/stop", {"t": "7", "x": '{"a": [1]}&'}))
+    engine.thread.join(5)
+    first_line = engine.received.split(b"\r\n")[0].decode()
+    assert first_line == f"POST /v1.41/containers/{ADA_ID}/stop?t=7&x=%7B%22a%22%3A%20%5B1%5D%7D%26 HTTP/1.1"
+    assert b"Content-Type" not in engine.received and engine.received.endswith(b"Content-Length: 0\r\n\r\n")
+    assert (status, payload, timeouts) == (204, b"", [api_filter.ENGINE_TIMEOUT_S + 7])
+
+
+def test_replies_pass_only_the_engines_api_headers_with_the_status_phrase() -> None:
+    class HeaderEngine(FakeEngine):
+        def __call__(self, forward: Forward) -> tuple[int, dict[str, str], bytes]:
+            headers = {"Api-Version": "1.41", "Ostype": "linux", "Docker-Experimental": "false", "Content-Type": "text/plain",
+                       "Server": "Docker", "X-Evil": "1", "Content-Type\r\nX-Injected": "1"}  # fmt: skip
+            return (599 if "images" in forward.path else 200), headers, b"ok"
+
+    raw, _, _ = exchange_raw(http("GET", "/_ping") + http("GET", f"/v1.41/images/{NOTEBOOK}/json"), HeaderEngine())
+    first, second = raw.split(b"HTTP/1.1 ")[1:]
+    assert first.startswith(b"200 OK\r\n") and second.startswith(b"599 Unknown\r\n")
+    head = first.split(b"\r\n\r\n")[0].decode().split("\r\n")[1:]
+    assert head == ["Api-Version: 1.41", "Ostype: linux", "Docker-Experimental: false", "Content-Type: text/plain",
+                    "Content-Length: 2", "Connection: keep-alive"]  # fmt: skip
+
+
+def test_an_unreachable_engine_is_a_502_that_closes_the_connection() -> None:
+    class DownEngine(FakeEngine):
+        def __call__(self, forward: Forward) -> tuple[int, dict[str, str], bytes]:
+            raise ConnectionRefusedError
+
+    raw, _, logged = exchange_raw(http("GET", "/_ping") + http("GET", "/version"), DownEngine())
+    assert raw.count(b"HTTP/1.1 ") == 1 and raw.startswith(b"HTTP/1.1 502 Bad Gateway\r\n") and b"Connection: close" in raw
+    assert logged == ["GET /_ping -> engine unreachable: ConnectionRefusedError"]
+
+
+def test_a_create_is_logged_with_the_container_it_names_and_a_malformed_request_closes() -> None:
+    body = json.dumps(dockerspawner_create_body()).encode()
+    raw, _, logged = exchange_raw(http("POST", "/v1.41/containers/create?name=jupyter-ada", body) + b"GET / HTTP/9\r\n\r\n")
+    assert logged[0] == "POST /v1.41/containers/create name=jupyter-ada -> 201"
+    assert logged[1].startswith("refused - -: the request line")
+    assert raw.count(b"Connection: keep-alive") == 1 and raw.endswith(
+        b"Connection: close\r\n\r\n" + raw.rsplit(b"\r\n\r\n", 1)[1]
+    )
+
+
+def test_the_filter_does_not_start_without_a_valid_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(api_filter, "POLICY_PATH", str(tmp_path / "policy.json"))
+    with pytest.raises(SystemExit, match="cannot read the policy"):
+        api_filter.main()
+    (tmp_path / "policy.json").write_text('{"deployment": "jh"}')
+    with pytest.raises(SystemExit, match="exactly these keys"):
+        api_filter.main()
