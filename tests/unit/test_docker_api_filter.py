@@ -1008,3 +1008,14 @@ def test_the_filter_does_not_start_without_a_valid_policy(tmp_path: Path, monkey
     (tmp_path / "policy.json").write_text('{"deployment": "jh"}')
     with pytest.raises(SystemExit, match="exactly these keys"):
         api_filter.main()
+
+
+def test_the_filter_and_the_program_agree_on_its_socket_policy_file_and_port() -> None:
+    from components import docker_api_proxy as component
+
+    assert (api_filter.DOCKER_SOCKET, api_filter.POLICY_PATH, api_filter.LISTEN_PORT) == (
+        component.DOCKER_SOCKET,
+        component.POLICY_PATH,
+        component.LISTEN_PORT,
+    )
+    assert (api_filter.CLIENT_TIMEOUT_S, api_filter.ENGINE_TIMEOUT_S, api_filter.MAX_CONNECTIONS) == (30, 60, 32)
