@@ -192,8 +192,8 @@ class Deployment(pulumi.ComponentResource):
             HostImage(f"extra-image-{label}", HostImageArgs(ref), child).image
             for label, ref in config.spawner.extra_images.items()
         ]
-        allowed_images: list[pulumi.Resource] = [notebook_image_dependency, *extra_images]
-        hub_starts_after: list[pulumi.Resource] = [self.proxy.container, *allowed_images]
+        images_on_host: list[pulumi.Resource] = [notebook_image_dependency, *extra_images]
+        hub_starts_after: list[pulumi.Resource] = [self.proxy.container, *images_on_host]
         settings = hub_settings(config, config.name, self.proxy.api_url, hub_name, self.notebook_image_in_use)
         docker_host = ""
         docker_api_network_name = None
@@ -217,7 +217,7 @@ class Deployment(pulumi.ComponentResource):
                     network_name=docker_api_network_name,
                     policy=docker_api_policy(config, config.name, list(settings["spawner"]["allowed_images"].values())),
                     labels=labels,
-                    start_after=allowed_images,
+                    start_after=images_on_host,
                 ),
                 child,
             )

@@ -55,7 +55,6 @@ POLICY_PATH = "/etc/docker-api-filter/policy.json"
 LISTEN_PORT = 2375
 CLIENT_TIMEOUT_S = 30  # per read, and for an idle kept-alive connection
 ENGINE_TIMEOUT_S = 60  # a stop waits up to the container's grace period
-STOP_GRACE_MAX_S = 999
 MAX_CONNECTIONS = 32
 PASSED_RESPONSE_HEADERS = ("content-type", "api-version", "docker-experimental", "ostype")
 

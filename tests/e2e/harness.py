@@ -279,11 +279,7 @@ class EngineMocks(pulumi.runtime.Mocks):
 
     # --- planning: the provider's Diff -------------------------------------
     def _plan(self, typ: str, previous: dict[str, Any], inputs: dict[str, Any], registration: Registration) -> str:
-        old = {**previous["inputs"], **previous.get("drift", {})}
-        if typ == CONTAINER:
-            changed = {k for k in set(inputs) | set(old) if _with_default(inputs, k) != _with_default(old, k)}
-        else:
-            changed = {k for k in set(inputs) | set(old) if inputs.get(k) != old.get(k)}
+        changed = _changed_inputs(typ, previous, inputs)
         if previous.get("init_error") and not changed:
             raise UntranslatedInputError(
                 f"{registration.name} failed to initialize in the last apply; what Pulumi does on an unchanged "
@@ -391,7 +387,7 @@ class EngineMocks(pulumi.runtime.Mocks):
         if typ == REMOTE_IMAGE:
             return previous["id"], {**previous["outputs"], **inputs}
         old = {**previous["inputs"], **previous.get("drift", {})}
-        changed = {k for k in set(inputs) | set(old) if _with_default(inputs, k) != _with_default(old, k)}
+        changed = _changed_inputs(typ, previous, inputs)
         if changed & CONTAINER_UPDATE_NOT_TRANSLATED:
             raise UntranslatedInputError(f"Container update of {sorted(changed & CONTAINER_UPDATE_NOT_TRANSLATED)}")
         container = self.client.containers.get(previous["id"])
@@ -551,6 +547,13 @@ class EngineMocks(pulumi.runtime.Mocks):
 
 def _with_default(inputs: dict[str, Any], key: str) -> Any:
     return inputs.get(key, CONTAINER_DEFAULTS.get(key))
+
+
+def _changed_inputs(typ: str, previous: dict[str, Any], inputs: dict[str, Any]) -> set[str]:
+    """Inputs that differ from the state, as refreshed; for containers an unset input is its schema default."""
+    old = {**previous["inputs"], **previous.get("drift", {})}
+    value = _with_default if typ == CONTAINER else dict.get
+    return {key for key in set(inputs) | set(old) if value(inputs, key) != value(old, key)}
 
 
 def _healthcheck(spec: dict[str, Any] | None) -> dict[str, Any] | None:
