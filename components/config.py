@@ -130,7 +130,7 @@ class _Reader:
 
     def refuse_unknown(self) -> None:
         """A misspelt key would otherwise be ignored and its default used without a word."""
-        for section in self.sections:
+        for section in (self, *self.sections):
             for key in sorted(set(section.raw) - section.read_keys):
                 known = ", ".join(sorted(section.read_keys))
                 raise _fail(key, section.raw[key], "unknown setting", f"check its spelling; known here: {known}")

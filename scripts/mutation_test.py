@@ -34,9 +34,9 @@ UNIT = "tests/unit"
 # The files that decide what runs, and the unit tests that speak for each.
 FILES = {
     "components/config.py": [f"{UNIT}/test_config.py", f"{UNIT}/test_program.py", f"{UNIT}/test_hub_config.py"],
-    "components/deployment.py": [f"{UNIT}/test_program.py", f"{UNIT}/test_hub_config.py"],
+    "components/deployment.py": [f"{UNIT}/test_hub_config.py", f"{UNIT}/test_program.py"],
     "components/hub.py": [f"{UNIT}/test_program.py"],
-    "components/built_image.py": [f"{UNIT}/test_program.py"],
+    "components/built_image.py": [f"{UNIT}/test_built_image.py", f"{UNIT}/test_program.py"],
     "components/host_image.py": [f"{UNIT}/test_program.py"],
     "components/public_port.py": [f"{UNIT}/test_public_port.py", f"{UNIT}/test_program.py"],
     "hub_config/jupyterhub_config.py": [f"{UNIT}/test_hub_config.py"],
@@ -44,7 +44,7 @@ FILES = {
     "docker_api_proxy/policy.py": [f"{UNIT}/test_docker_api_filter.py"],
     "docker_api_proxy/filter.py": [f"{UNIT}/test_docker_api_filter.py"],
 }
-MUTANT_TIMEOUT_S = 180
+MUTANT_TIMEOUT_S = 60
 COPY_IGNORE = shutil.ignore_patterns("venv", ".git", "__pycache__", ".mypy_cache", ".ruff_cache", "test-artifacts", "bench")
 
 COMPARISON_SWAPS: dict[type, list[type]] = {

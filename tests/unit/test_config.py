@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
+import re
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from components.config import ConfigError, StackConfig, parse_config
+from components.config import AuthConfig, BuildConfig, ConfigError, CullerConfig, SpawnerConfig, StackConfig, parse_config
 
 SECRET = pulumi.Output.secret("s3cret")
 GITHUB = {"type": "github", "oauthClientId": "abc", "oauthCallbackUrl": "https://hub.example/hub/oauth_callback"}
@@ -153,9 +154,16 @@ keys = st.sampled_from(
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(keys, json_values, max_size=5))
-def test_no_input_crashes_the_loader_with_anything_but_a_config_error(raw: dict) -> None:
-    with contextlib.suppress(ConfigError):
-        parse(raw)
+def test_any_input_is_accepted_or_refused_naming_a_key_it_gave(raw: dict) -> None:
+    try:
+        config = parse(raw)
+    except ConfigError as error:
+        named = re.match(r"config '([^']+)'", str(error))
+        assert named, error
+        # Cross-checks name the setting to change, which may be a secret or a default it conflicts with.
+        assert named.group(1).split(".")[0] in {*raw, "dockerApiProxy", "oauthClientSecret", "sharedPassword"}, error
+    else:
+        assert "other" not in raw and config.name == raw.get("name", "jupyterhub")
 
 
 def test_the_smallest_limits_the_engine_accepts_are_accepted_and_become_bytes() -> None:
@@ -172,3 +180,393 @@ def test_the_smallest_limits_the_engine_accepts_are_accepted_and_become_bytes() 
 def test_names_in_dockers_reference_grammar_are_accepted() -> None:
     for name in ("jupyterhub", "hub-dev", "hub.dev", "hub_dev", "hub__dev", "hub--dev", "h" * 50, "2026"):
         assert parse({"name": name}, {}).name == name
+
+
+def test_every_default_is_pinned() -> None:
+    """The defaults the prod stack relies on: sign-ups need approval, the filter guards the socket, the culler runs."""
+    config = parse({})
+    assert config == StackConfig()
+    assert (config.name, config.public_ip, config.public_port, config.public_host) == ("jupyterhub", "0.0.0.0", 8000, "")
+    assert (config.notebook_rollback_image, config.http_redirect_port, config.docker_api_proxy) == ("", 0, True)
+    assert config.auth == AuthConfig(
+        type="native",
+        admin_users=(),
+        allowed_users=(),
+        allow_all=False,
+        open_signup=False,
+        oauth_client_id="",
+        oauth_callback_url="",
+        oauth_authorize_url="",
+        oauth_token_url="",
+        oauth_userdata_url="",
+        oauth_username_claim="preferred_username",
+        allowed_organizations=(),
+    )
+    assert config.spawner == SpawnerConfig(
+        type="docker", mem_limit="2G", cpu_limit=1.0, pids_limit=4096, start_timeout_s=120, extra_images={}
+    )
+    assert config.culler == CullerConfig(enabled=True, timeout_s=3600)
+    assert config.build == BuildConfig(
+        base_image="debian:trixie-slim",
+        extra_ca_certs_path="",
+        pip_index_url="https://pypi.org/simple",
+        npm_registry="https://registry.npmjs.org/",
+    )
+    assert (config.oauth_client_secret, config.shared_password, config.tls_certificate, config.tls_key) == (None,) * 4
+    assert not config.serves_tls and not config.publishes_on_loopback
+
+
+def test_every_setting_reaches_its_field(tmp_path: Path) -> None:
+    raw = {
+        "name": "hub-dev",
+        "publicIp": "127.0.0.1",
+        "publicPort": "8443",
+        "publicHost": "hub.example.org",
+        "notebookRollbackImage": "hub-dev-notebook:abc",
+        "httpRedirectPort": "8080",
+        "dockerApiProxy": "false",
+        "build": {
+            "baseImage": "registry.example/debian:trixie",
+            "extraCaCertsPath": str(tmp_path),
+            "pipIndexUrl": "https://mirror.example/simple",
+            "npmRegistry": "http://npm.example/",
+        },
+        "auth": {
+            "type": "generic-oauth",
+            "adminUsers": ["ada"],
+            "allowedUsers": ["bob", "eve"],
+            "allowAll": "True",
+            "openSignup": True,
+            "oauthClientId": "id",
+            "oauthCallbackUrl": "https://hub.example.org/hub/oauth_callback",
+            "oauthAuthorizeUrl": "https://idp/authorize",
+            "oauthTokenUrl": "https://idp/token",
+            "oauthUserdataUrl": "https://idp/userinfo",
+            "oauthUsernameClaim": "sub",
+            "allowedOrganizations": ["org"],
+        },
+        "spawner": {
+            "type": "systemuser",
+            "memLimit": "512M",
+            "cpuLimit": "0.5",
+            "pidsLimit": "256",
+            "startTimeoutSeconds": "60",
+            "extraImages": {"r": "r-notebook:4.4"},
+        },
+        "culler": {"enabled": "false", "timeoutSeconds": "600"},
+    }
+    secrets = {"oauthClientSecret": SECRET, "tlsCertificate": SECRET, "tlsKey": SECRET}
+    config = parse(raw, secrets)
+    assert config == StackConfig(
+        name="hub-dev",
+        public_ip="127.0.0.1",
+        public_port=8443,
+        public_host="hub.example.org",
+        build=BuildConfig(
+            "registry.example/debian:trixie", str(tmp_path), "https://mirror.example/simple", "http://npm.example/"
+        ),
+        auth=AuthConfig(
+            type="generic-oauth",
+            admin_users=("ada",),
+            allowed_users=("bob", "eve"),
+            allow_all=True,
+            open_signup=True,
+            oauth_client_id="id",
+            oauth_callback_url="https://hub.example.org/hub/oauth_callback",
+            oauth_authorize_url="https://idp/authorize",
+            oauth_token_url="https://idp/token",
+            oauth_userdata_url="https://idp/userinfo",
+            oauth_username_claim="sub",
+            allowed_organizations=("org",),
+        ),
+        spawner=SpawnerConfig("systemuser", "512M", 0.5, 256, 60, {"r": "r-notebook:4.4"}),
+        culler=CullerConfig(enabled=False, timeout_s=600),
+        notebook_rollback_image="hub-dev-notebook:abc",
+        http_redirect_port=8080,
+        docker_api_proxy=False,
+        oauth_client_secret=SECRET,
+        tls_certificate=SECRET,
+        tls_key=SECRET,
+    )
+    assert config.serves_tls and config.publishes_on_loopback
+
+
+def spawner(**values: Any) -> dict[str, Any]:
+    return {"spawner": {key: str(value) for key, value in values.items()}}
+
+
+RANGES = [
+    # (raw config with the value, key it must name): just inside passes, just outside is refused.
+    ("publicPort", lambda v: {"publicPort": str(v)}, [1, 65535], [0, 65536, -1]),
+    ("httpRedirectPort", lambda v: {"httpRedirectPort": str(v), "publicPort": "443"}, [0, 1, 65535], [-1, 65536]),
+    ("spawner.pidsLimit", lambda v: spawner(pidsLimit=v), [64, 1_048_576], [63, 1_048_577]),
+    ("spawner.startTimeoutSeconds", lambda v: spawner(startTimeoutSeconds=v), [5, 3600], [4, 3601]),
+    ("spawner.cpuLimit", lambda v: spawner(cpuLimit=v), [0.01, 256, 255.5], [0.0099, 256.001, 0, -1]),
+    ("culler.timeoutSeconds", lambda v: {"culler": {"timeoutSeconds": str(v)}}, [60, 2_592_000], [59, 2_592_001]),
+    (
+        "spawner.memLimit",
+        lambda v: spawner(memLimit=v),
+        ["6M", "6144K", "6291456", "1T", "10G"],
+        ["0G", "0", "6291455", "6143K", "05M", "1P", "2g", "G", " 2G", "2G "],
+    ),
+]
+
+
+@pytest.mark.parametrize(("key", "make", "inside", "outside"), RANGES, ids=[r[0] for r in RANGES])
+def test_ranges_hold_exactly_at_their_limits(key: str, make: Any, inside: list, outside: list) -> None:
+    tls = {"tlsCertificate": SECRET, "tlsKey": SECRET}
+    for value in inside:
+        parse(make(value), tls)
+    for value in outside:
+        with pytest.raises(ConfigError, match=f"^config '{re.escape(key)}' = "):
+            parse(make(value), tls)
+
+
+@pytest.mark.parametrize("name", ["a", "0", "ada", "a.b_c-d", "ada99", "x" * 64, "9lives"])
+def test_user_names_that_make_valid_container_names_are_accepted(name: str) -> None:
+    assert parse({"auth": {"adminUsers": [name], "allowedUsers": [name]}}).auth.admin_users == (name,)
+
+
+@pytest.mark.parametrize("name", ["", "Ada", "aDa", "a b", "a/b", ".ada", "-ada", "_ada", "x" * 65, "ada\n", "é", "a:b", "a@b"])
+@pytest.mark.parametrize("key", ["adminUsers", "allowedUsers"])
+def test_user_names_outside_the_container_name_rule_are_refused(key: str, name: str) -> None:
+    with pytest.raises(ConfigError, match=f"^config 'auth.{key}' = {re.escape(repr(name))}: not a valid user name"):
+        parse({"auth": {key: ["ok", name]}})
+
+
+@pytest.mark.parametrize("key", ["adminUsers", "allowedUsers", "allowedOrganizations"])
+@pytest.mark.parametrize("value", ["admin", ["ada", 1], {"ada": "x"}, None, [None]])
+def test_list_settings_take_only_lists_of_strings(key: str, value: Any) -> None:
+    with pytest.raises(
+        ConfigError,
+        match=f"^config 'auth.{key}' = .*: must be a list of strings. Fix: pulumi config set --path 'auth.{key}\\[0\\]'",
+    ):
+        parse({"auth": {key: value}})
+
+
+@pytest.mark.parametrize("value", ["r-notebook:4.4", ["r-notebook:4.4"], {"r": 4}, {"r": None}, {"r": ["x"]}])
+def test_map_settings_take_only_maps_of_strings(value: Any) -> None:
+    with pytest.raises(ConfigError, match=r"^config 'spawner.extraImages' = .*: must be a map of label to string"):
+        parse({"spawner": {"extraImages": value}})
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ({"name": 5}, "name"),
+        ({"publicIp": 127}, "publicIp"),
+        ({"auth": {"type": True}}, "auth.type"),
+        ({"build": {"baseImage": ["debian"]}}, "build.baseImage"),
+        ({"publicPort": True}, "publicPort"),
+        ({"spawner": {"pidsLimit": False}}, "spawner.pidsLimit"),
+        ({"spawner": {"cpuLimit": True}}, "spawner.cpuLimit"),
+        ({"spawner": {"pidsLimit": "64.5"}}, "spawner.pidsLimit"),
+        ({"culler": {"enabled": "yes"}}, "culler.enabled"),
+        ({"culler": {"enabled": 1}}, "culler.enabled"),
+        ({"auth": "native"}, "auth"),
+        ({"build": ["x"]}, "build"),
+        ({"culler": None}, "culler"),
+    ],
+)
+def test_values_of_the_wrong_type_are_refused(raw: dict, key: str) -> None:
+    with pytest.raises(ConfigError, match=f"^config '{re.escape(key)}' = "):
+        parse(raw)
+
+
+@pytest.mark.parametrize(("given", "expected"), [(True, True), (False, False), ("true", True), ("FALSE", False), ("True", True)])
+def test_flags_take_booleans_and_their_spellings(given: Any, expected: bool) -> None:
+    config = parse({"dockerApiProxy": given, "auth": {"allowAll": given, "openSignup": given}, "culler": {"enabled": given}})
+    assert (config.docker_api_proxy, config.auth.allow_all, config.auth.open_signup, config.culler.enabled) == (expected,) * 4
+
+
+def test_the_error_names_key_value_problem_and_fix_in_one_line() -> None:
+    with pytest.raises(ConfigError) as error:
+        parse({"publicPort": "0"})
+    assert (
+        str(error.value)
+        == "config 'publicPort' = '0': must be a whole number from 1 to 65535. Fix: pulumi config set publicPort 8000"
+    )
+    with pytest.raises(ConfigError) as error:
+        parse({"spawner": {"cpuLimit": "300"}})
+    assert str(error.value) == (
+        "config 'spawner.cpuLimit' = '300': must be a number above 0.0 and at most 256.0. "
+        "Fix: pulumi config set spawner.cpuLimit 1.0"
+    )
+    with pytest.raises(ConfigError) as error:
+        parse({"auth": {"typ": "native", "type": "native"}})
+    assert str(error.value) == (
+        "config 'auth.typ' = 'native': unknown setting. Fix: check its spelling; known here: auth.adminUsers, auth.allowAll, "
+        "auth.allowedOrganizations, auth.allowedUsers, auth.oauthAuthorizeUrl, auth.oauthCallbackUrl, auth.oauthClientId, "
+        "auth.oauthTokenUrl, auth.oauthUserdataUrl, auth.oauthUsernameClaim, auth.openSignup, auth.type"
+    )
+
+
+@pytest.mark.parametrize("section", ["build", "auth", "spawner", "culler"])
+def test_an_unknown_key_is_refused_in_every_section(section: str) -> None:
+    with pytest.raises(ConfigError, match=f"^config '{section}.bogus' = 1: unknown setting"):
+        parse({section: {"bogus": 1}})
+
+
+@pytest.mark.parametrize(
+    ("auth", "missing"),
+    [
+        ({"oauthCallbackUrl": "https://h/cb", "allowAll": True}, "auth.oauthClientId"),
+        ({"oauthClientId": "id", "allowAll": True}, "auth.oauthCallbackUrl"),
+    ],
+)
+@pytest.mark.parametrize("kind", ["github", "generic-oauth"])
+def test_oauth_needs_client_id_and_callback(kind: str, auth: dict, missing: str) -> None:
+    with pytest.raises(ConfigError, match=f"^config '{missing}' = '': required for auth.type {kind}"):
+        parse({"auth": {"type": kind, **auth}}, {"oauthClientSecret": SECRET})
+
+
+@pytest.mark.parametrize("missing", ["oauthAuthorizeUrl", "oauthTokenUrl", "oauthUserdataUrl"])
+def test_generic_oauth_needs_its_three_urls(missing: str) -> None:
+    urls = {"oauthAuthorizeUrl": "https://i/a", "oauthTokenUrl": "https://i/t", "oauthUserdataUrl": "https://i/u"}
+    del urls[missing]
+    with pytest.raises(ConfigError, match=f"^config 'auth.{missing}' = '': required for auth.type generic-oauth"):
+        parse({"auth": {**GITHUB, "type": "generic-oauth", "allowAll": True, **urls}}, {"oauthClientSecret": SECRET})
+
+
+@pytest.mark.parametrize(
+    "rule", [{"allowAll": True}, {"allowedUsers": ["ada"]}, {"adminUsers": ["ada"]}, {"allowedOrganizations": ["org"]}]
+)
+def test_any_one_allow_rule_lets_github_in(rule: dict) -> None:
+    assert parse({"auth": {**GITHUB, **rule}}, {"oauthClientSecret": SECRET}).auth.type == "github"
+
+
+def test_github_needs_no_generic_oauth_urls_and_native_needs_no_oauth_settings() -> None:
+    assert parse({"auth": {**GITHUB, "allowAll": True}}, {"oauthClientSecret": SECRET}).auth.oauth_token_url == ""
+    assert parse({"auth": {"type": "native"}}).auth.oauth_client_id == ""
+
+
+@pytest.mark.parametrize("public_ip", ["127.0.0.1", "127.5.5.5", "::1"])
+def test_shared_password_is_allowed_on_every_loopback_address(public_ip: str) -> None:
+    assert parse({"publicIp": public_ip, "auth": {"type": "shared-password"}}, {"sharedPassword": SECRET}).publishes_on_loopback
+
+
+@pytest.mark.parametrize("public_ip", ["0.0.0.0", "10.0.0.1", "::"])
+def test_shared_password_is_refused_off_loopback(public_ip: str) -> None:
+    with pytest.raises(ConfigError, match=r"^config 'auth.type' = 'shared-password': the dev-only"):
+        parse({"publicIp": public_ip, "auth": {"type": "shared-password"}}, {"sharedPassword": SECRET})
+
+
+@pytest.mark.parametrize("host", ["hub", "hub.example.org", "a-b.c", "x" * 63 + ".org", "0hub.example"])
+def test_host_names_are_accepted(host: str) -> None:
+    assert parse({"publicHost": host}).public_host == host
+
+
+@pytest.mark.parametrize(
+    "host", ["-hub", "hub-", "Hub.example", "hub..org", "x" * 64 + ".org", "hub.example.org/", "hub:443", "hub example"]
+)
+def test_host_names_outside_the_rule_are_refused(host: str) -> None:
+    with pytest.raises(ConfigError, match=r"^config 'publicHost' = .*: not a host name"):
+        parse({"publicHost": host})
+
+
+@pytest.mark.parametrize("ref", ["notebook:1", "a", "registry.example:5000/team/lab:4.4", "lab@sha256:abc", "0lab"])
+def test_image_references_are_accepted(ref: str) -> None:
+    config = parse({"notebookRollbackImage": ref, "spawner": {"extraImages": {"x": ref}}, "build": {"baseImage": ref}})
+    assert (config.notebook_rollback_image, config.spawner.extra_images, config.build.base_image) == (ref, {"x": ref}, ref)
+
+
+@pytest.mark.parametrize("ref", ["Lab:1", "lab 1", "-lab", ":1", "lab:1\n", ""])
+def test_image_references_outside_the_grammar_are_refused(ref: str) -> None:
+    for raw, key in (
+        ({"spawner": {"extraImages": {"x": ref}}}, "spawner.extraImages.x"),
+        ({"build": {"baseImage": ref}}, "build.baseImage"),
+    ):
+        with pytest.raises(ConfigError, match=f"^config '{re.escape(key)}' = .*: not an image reference"):
+            parse(raw)
+    if ref:  # the rollback image is optional: empty means none
+        with pytest.raises(ConfigError, match=r"^config 'notebookRollbackImage' = .*: not an image reference"):
+            parse({"notebookRollbackImage": ref})
+
+
+@pytest.mark.parametrize("url", ["ftp://mirror", "mirror.example", "https://", "https://mirror example", ""])
+@pytest.mark.parametrize("key", ["pipIndexUrl", "npmRegistry"])
+def test_mirror_urls_must_be_http(key: str, url: str) -> None:
+    with pytest.raises(ConfigError, match=f"^config 'build.{key}' = .*: not an http\\(s\\) URL"):
+        parse({"build": {key: url}})
+
+
+def test_a_ca_certificate_file_is_accepted(tmp_path: Path) -> None:
+    pem = tmp_path / "corp.crt"
+    pem.write_text("x")
+    assert parse({"build": {"extraCaCertsPath": str(pem)}}).build.extra_ca_certs_path == str(pem)
+
+
+def test_tls_with_a_redirect_port_is_accepted() -> None:
+    config = parse({"publicPort": "443", "httpRedirectPort": "80"}, {"tlsCertificate": SECRET, "tlsKey": SECRET})
+    assert (config.public_port, config.http_redirect_port, config.serves_tls) == (443, 80, True)
+
+
+@pytest.mark.parametrize("spawner_type", ["docker", "systemuser"])
+def test_the_api_filter_can_be_turned_off_for_either_spawner(spawner_type: str) -> None:
+    assert parse({"dockerApiProxy": False, "spawner": {"type": spawner_type}}).spawner.type == spawner_type
+
+
+# Valid settings, generated: each must arrive in its field unchanged.
+usernames = st.from_regex(r"[a-z0-9][a-z0-9._-]{0,20}", fullmatch=True)
+valid_spawner = st.fixed_dictionaries(
+    {
+        "memLimit": st.sampled_from(["6M", "512M", "2G", "1T", "7000000"]),
+        "cpuLimit": st.decimals(min_value="0.01", max_value="256", places=2).map(str),
+        "pidsLimit": st.integers(64, 1_048_576),
+        "startTimeoutSeconds": st.integers(5, 3600),
+    }
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    port=st.integers(1, 65535),
+    admins=st.lists(usernames, max_size=3),
+    open_signup=st.booleans(),
+    spawner_values=valid_spawner,
+    culler_timeout=st.integers(60, 2_592_000),
+)
+def test_generated_valid_settings_arrive_unchanged(
+    port: int, admins: list[str], open_signup: bool, spawner_values: dict, culler_timeout: int
+) -> None:
+    raw = {
+        "publicPort": str(port),
+        "auth": {"adminUsers": admins, "openSignup": open_signup},
+        "spawner": {key: str(value) for key, value in spawner_values.items()},
+        "culler": {"timeoutSeconds": str(culler_timeout)},
+    }
+    config = parse(raw)
+    assert (config.public_port, config.auth.admin_users, config.auth.open_signup) == (port, tuple(admins), open_signup)
+    spawner_config = config.spawner
+    assert (spawner_config.mem_limit, spawner_config.cpu_limit) == (spawner_values["memLimit"], float(spawner_values["cpuLimit"]))
+    assert (spawner_config.pids_limit, spawner_config.start_timeout_s) == (
+        spawner_values["pidsLimit"],
+        spawner_values["startTimeoutSeconds"],
+    )
+    assert config.culler.timeout_s == culler_timeout
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    key=st.sampled_from(
+        ["publicPort", "httpRedirectPort", "spawner.pidsLimit", "spawner.startTimeoutSeconds", "culler.timeoutSeconds"]
+    ),
+    value=st.integers(-(10**7), 10**7) | st.text(max_size=6),
+)
+def test_a_generated_out_of_range_value_is_refused_naming_its_key(key: str, value: int | str) -> None:
+    low, high = {
+        "publicPort": (1, 65535),
+        "httpRedirectPort": (0, 65535),
+        "spawner.pidsLimit": (64, 1_048_576),
+        "spawner.startTimeoutSeconds": (5, 3600),
+        "culler.timeoutSeconds": (60, 2_592_000),
+    }[key]
+    try:
+        number = int(str(value))
+    except ValueError:
+        number = None
+    assume(number is None or not low <= number <= high)
+    section, _, leaf = key.rpartition(".")
+    raw: dict[str, Any] = {section: {leaf: str(value)}} if section else {key: str(value)}
+    with pytest.raises(ConfigError, match=f"^config '{re.escape(key)}' = .*: must be a whole number from {low} to {high}"):
+        parse(raw)

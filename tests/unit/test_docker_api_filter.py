@@ -530,7 +530,7 @@ def exchange_raw(raw: bytes, engine: FakeEngine | None = None) -> tuple[bytes, F
         Handler(served, ("test", 0), None)  # type: ignore[arg-type]
         served.close()  # as the server does when a handler returns
 
-    worker = threading.Thread(target=serve)
+    worker = threading.Thread(target=serve, daemon=True)
     worker.start()
     client.sendall(raw)
     client.shutdown(socket.SHUT_WR)
@@ -900,7 +900,7 @@ class UnixEngine:
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(str(path))
         self.listener.listen(1)
-        self.thread = threading.Thread(target=self._serve)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
     def _serve(self) -> None:

@@ -102,3 +102,148 @@ def test_idle_culler_runs_as_a_hub_service_with_the_configured_timeout() -> None
     assert c.JupyterHub.services[0]["command"][-1] == "--timeout=600"
     assert c.JupyterHub.load_roles[0]["services"] == ["idle-culler"]
     assert "services" not in hub_config({"culler": {"enabled": False}}).JupyterHub
+
+
+def plain(config: Config) -> dict[str, Any]:
+    return {section: dict(values) for section, values in config.items()}
+
+
+COMMON = {
+    "JupyterHub": {
+        "hub_ip": "0.0.0.0",
+        "hub_port": 8081,
+        "hub_connect_ip": "hub",
+        "db_url": "sqlite:////srv/jupyterhub/jupyterhub.sqlite",
+        "cookie_secret_file": "/srv/jupyterhub/jupyterhub_cookie_secret",
+        "cleanup_servers": False,
+        "last_activity_interval": 5,
+        "spawner_class": "spawners.PromptDockerSpawner",
+        "load_roles": [
+            {
+                "name": "idle-culler",
+                "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+                "services": ["idle-culler"],
+            }
+        ],
+        "services": [{"name": "idle-culler", "command": ["python3", "-m", "jupyterhub_idle_culler", "--timeout=3600"]}],
+    },
+    "ConfigurableHTTPProxy": {"should_start": False, "api_url": "http://proxy:8001", "auth_token": "proxy-token"},
+    "DockerSpawner": {
+        "image": "notebook:abc",
+        "name_template": "jupyter-{username}",
+        "port": 8888,
+        "network_name": "net",
+        "use_internal_ip": True,
+        "use_internal_hostname": True,
+        "extra_host_config": {"auto_remove": False, "restart_policy": {"Name": "unless-stopped"}, "pids_limit": 4096},
+        "remove": True,
+        "mem_limit": "2G",
+        "cpu_limit": 1.0,
+        "start_timeout": 120,
+        "http_timeout": 120,
+        "extra_create_kwargs": {"labels": {"org.jupyterhub-docker.deployment": "jupyterhub"}},
+        "notebook_dir": "/home/jovyan",
+        "volumes": {"jupyterhub-home-{username}": "/home/jovyan"},
+    },
+}
+
+
+def test_the_whole_default_hub_config() -> None:
+    assert plain(hub_config({})) == {
+        **COMMON,
+        "JupyterHub": {**COMMON["JupyterHub"], "authenticator_class": "native"},
+        "Authenticator": {"admin_users": set(), "allowed_users": set(), "allow_all": True},
+        "NativeAuthenticator": {"open_signup": False},
+    }
+
+
+def test_the_whole_github_hub_config() -> None:
+    auth = {"type": "github", "oauthClientId": "id", "oauthCallbackUrl": "https://h/hub/oauth_callback"}
+    c = hub_config({"auth": {**auth, "adminUsers": ["ada"], "allowedOrganizations": ["org"]}}, {"oauthClientSecret": object()})
+    assert plain(c) == {
+        **COMMON,
+        "JupyterHub": {**COMMON["JupyterHub"], "authenticator_class": "github"},
+        "Authenticator": {"admin_users": {"ada"}, "allowed_users": set(), "allow_all": False},
+        "OAuthenticator": {
+            "client_id": "id",
+            "client_secret": "oauth-secret",
+            "oauth_callback_url": "https://h/hub/oauth_callback",
+        },
+        "GitHubOAuthenticator": {"allowed_organizations": {"org"}},
+    }
+
+
+def test_the_whole_generic_oauth_hub_config() -> None:
+    auth = {"type": "generic-oauth", "oauthClientId": "id", "oauthCallbackUrl": "https://h/cb", "allowAll": True}
+    auth |= {"oauthAuthorizeUrl": "https://i/a", "oauthTokenUrl": "https://i/t", "oauthUserdataUrl": "https://i/u"}
+    c = hub_config({"auth": {**auth, "oauthUsernameClaim": "sub"}}, {"oauthClientSecret": object()})
+    assert plain(c) == {
+        **COMMON,
+        "JupyterHub": {**COMMON["JupyterHub"], "authenticator_class": "generic-oauth"},
+        "Authenticator": {"admin_users": set(), "allowed_users": set(), "allow_all": True},
+        "OAuthenticator": {"client_id": "id", "client_secret": "oauth-secret", "oauth_callback_url": "https://h/cb"},
+        "GenericOAuthenticator": {
+            "authorize_url": "https://i/a",
+            "token_url": "https://i/t",
+            "userdata_url": "https://i/u",
+            "username_claim": "sub",
+        },
+    }
+
+
+def test_the_whole_shared_password_hub_config() -> None:
+    c = hub_config({"publicIp": "127.0.0.1", "auth": {"type": "shared-password"}}, {"sharedPassword": object()})
+    assert plain(c) == {
+        **COMMON,
+        "JupyterHub": {**COMMON["JupyterHub"], "authenticator_class": "shared-password"},
+        "Authenticator": {"admin_users": set(), "allowed_users": set(), "allow_all": True},
+        "SharedPasswordAuthenticator": {"user_password": "pw"},
+    }
+
+
+def test_the_whole_systemuser_spawner_config_without_culler() -> None:
+    c = hub_config({"spawner": {"type": "systemuser"}, "dockerApiProxy": False, "culler": {"enabled": False}})
+    docker_spawner = {k: v for k, v in COMMON["DockerSpawner"].items() if k not in ("notebook_dir", "volumes")}
+    jupyterhub = {k: v for k, v in COMMON["JupyterHub"].items() if k not in ("services", "load_roles")}
+    assert plain(c) == {
+        **COMMON,
+        "JupyterHub": {**jupyterhub, "authenticator_class": "native", "spawner_class": "spawners.PromptSystemUserSpawner"},
+        "Authenticator": {"admin_users": set(), "allowed_users": set(), "allow_all": True},
+        "NativeAuthenticator": {"open_signup": False},
+        "DockerSpawner": docker_spawner,
+        "SystemUserSpawner": {
+            "host_homedir_format_string": "/home/{username}",
+            "image_homedir_format_string": "/home/{username}",
+        },
+    }
+
+
+def test_one_extra_image_turns_the_picker_on_and_none_leaves_it_off() -> None:
+    assert "allowed_images" not in hub_config({}).DockerSpawner
+    assert hub_config({"spawner": {"extraImages": {"a": "a:1", "b": "b:1"}}}).DockerSpawner.allowed_images == {
+        "default": "notebook:abc",
+        "a": "a:1",
+        "b": "b:1",
+    }
+
+
+def test_the_hub_reads_settings_from_where_the_program_uploads_them() -> None:
+    from components.hub import SETTINGS_PATH
+
+    assert runpy.run_path(str(REPO_ROOT / "hub_config" / "jupyterhub_config.py"))["SETTINGS_PATH"] == SETTINGS_PATH
+
+
+def test_loaded_by_jupyterhub_it_configures_from_the_settings_file(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = hub_settings(parse_config({}, {}), "net", "http://proxy:8001", "hub", "notebook:abc")
+    settings_file = tmp_path / "settings.json"
+    settings_file.write_text(__import__("json").dumps(settings))
+    source = (
+        (REPO_ROOT / "hub_config" / "jupyterhub_config.py")
+        .read_text()
+        .replace("/etc/jupyterhub/settings.json", str(settings_file))
+    )
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    c = Config()
+    exec(compile(source, "jupyterhub_config.py", "exec"), {"get_config": lambda: c})
+    assert plain(c) == plain(hub_config({}))

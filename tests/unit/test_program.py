@@ -444,3 +444,127 @@ def test_a_misspelt_top_level_key_stops_the_program_naming_it(key: str) -> None:
 def test_every_known_top_level_key_is_accepted() -> None:
     run = run_program(ProviderEchoMocks(), config={"publicPort": "9000", "dockerApiProxy": "true"})
     assert run.exports["publicUrl"] == "http://localhost:9000/"
+
+
+def test_the_hub_container_in_full(run_dev: ProgramRun) -> None:
+    hub = dict(run_dev.get(CONTAINER, "hub").inputs)
+    uploads = [upload["file"] for upload in hub.pop("uploads")]
+    assert uploads == ["/etc/jupyterhub/jupyterhub_config.py", "/etc/jupyterhub/settings.json"]
+    assert hub == {
+        "name": "jupyterhub-dev-hub",
+        "image": run_dev.exports["hubImage"],
+        "command": ["jupyterhub", "-f", "/etc/jupyterhub/jupyterhub_config.py", "--upgrade-db"],
+        "envs": [f"CONFIGPROXY_AUTH_TOKEN={FAKE_TOKEN}", "DOCKER_HOST=tcp://jupyterhub-dev-docker-api:2375"],
+        "volumes": [{"volumeName": "jupyterhub-dev-hub-data", "containerPath": "/srv/jupyterhub"}],
+        "networksAdvanced": [{"name": "jupyterhub-dev"}, {"name": "jupyterhub-dev-docker-api"}],
+        "labels": [{"label": "org.jupyterhub-docker.deployment", "value": "jupyterhub-dev"}],
+        "restart": "unless-stopped",
+        "capabilities": {"drops": ["ALL"]},
+        "securityOpts": ["no-new-privileges"],
+        "healthcheck": {
+            "tests": [
+                "CMD",
+                "python3",
+                "-c",
+                "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8081/hub/health', timeout=4)",
+            ],
+            "interval": "10s",
+            "timeout": "5s",
+            "retries": 3,
+        },
+        "wait": True,
+        "waitTimeout": 60,
+        "destroyGraceSeconds": 10,
+    }
+    assert run_dev.get(VOLUME, "hub-data").inputs == {
+        "name": "jupyterhub-dev-hub-data",
+        "labels": [{"label": "org.jupyterhub-docker.deployment", "value": "jupyterhub-dev"}],
+    }
+
+
+def test_the_settings_upload_is_the_settings_as_sorted_json(run_dev: ProgramRun) -> None:
+    text = hub_uploads(run_dev)["/etc/jupyterhub/settings.json"]
+    assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
+
+
+def test_each_build_gets_exactly_its_build_args(tmp_path: Path) -> None:
+    (tmp_path / "corp.crt").write_text("PEM\n")
+    build = {
+        "baseImage": "base.example/debian:13",
+        "extraCaCertsPath": str(tmp_path),
+        "pipIndexUrl": "https://pypi.mirror/simple",
+        "npmRegistry": "https://npm.mirror/",
+    }
+    run = run_program(ProviderEchoMocks(), config={"build": json.dumps(build)})
+    common = {"BASE_IMAGE": "base.example/debian:13", "EXTRA_CA_CERTS": "PEM\n"}
+    builds = {image.name: image.inputs for image in run.of_type(IMAGE)}
+    expected_args = {
+        "proxy-image": {**common, "NPM_CONFIG_REGISTRY": "https://npm.mirror/"},
+        "hub-image": {**common, "PIP_INDEX_URL": "https://pypi.mirror/simple"},
+        "notebook-image": {**common, "PIP_INDEX_URL": "https://pypi.mirror/simple"},
+        "docker-api-image": {"BASE_IMAGE": "base.example/debian:13"},
+    }
+    contexts = {"proxy-image": "build.proxy", "hub-image": "hub_config", "notebook-image": "build.notebook"}
+    contexts["docker-api-image"] = "docker_api_proxy"
+    for name, inputs in builds.items():
+        repository = name.removesuffix("-image")
+        assert inputs["imageName"].startswith(f"jupyterhub-dev-{repository}:"), name
+        assert inputs["skipPush"] is True
+        assert inputs["build"] == {
+            "context": contexts[name],
+            "dockerfile": f"{contexts[name]}/Dockerfile",
+            "args": expected_args[name],
+            "platform": "linux/amd64",
+        }
+    assert run.get(REMOTE_IMAGE, "base-image").inputs == {"name": "base.example/debian:13", "keepLocally": True}
+
+
+@pytest.mark.parametrize(
+    ("build", "changed"),
+    [
+        ({"pipIndexUrl": "https://pypi.mirror/simple"}, {"hub-image", "notebook-image"}),
+        ({"npmRegistry": "https://npm.mirror/"}, {"proxy-image"}),
+        ({"baseImage": "debian:13"}, {"hub-image", "notebook-image", "proxy-image", "docker-api-image"}),
+        ({"extraCaCertsPath": ""}, {"hub-image", "notebook-image", "proxy-image"}),
+    ],
+)
+def test_a_build_arg_change_gives_new_tags_to_exactly_the_images_it_reaches(
+    run_dev: ProgramRun, build: dict, changed: set[str]
+) -> None:
+    run = run_program(ProviderEchoMocks(), config={"build": json.dumps({**dev_build(), **build})})
+    tags = {image.name: image.inputs["imageName"] for image in run.of_type(IMAGE)}
+    before = {image.name: image.inputs["imageName"] for image in run_dev.of_type(IMAGE)}
+    assert {name for name in tags if tags[name] != before[name]} == changed
+
+
+def dev_build() -> dict:
+    stack = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text())["config"]
+    return dict(stack.get("jupyterhub-docker:build", {}))
+
+
+def test_the_public_port_is_checked_before_the_proxy_is_declared(monkeypatch: pytest.MonkeyPatch) -> None:
+    from components import deployment
+
+    calls: list[tuple] = []
+    monkeypatch.setattr(deployment, "check_public_port", lambda *args: calls.append(args))
+    run_program(ProviderEchoMocks())
+    assert calls == [("127.0.0.1", 8000, "jupyterhub-dev-proxy")]
+    calls.clear()
+    run_program(
+        ProviderEchoMocks(),
+        stack="prod",
+        config={"publicPort": "443", "httpRedirectPort": "80"},
+        secrets={"tlsCertificate": PEM_CERT, "tlsKey": PEM_KEY},
+    )
+    assert calls == [("0.0.0.0", 443, "jupyterhub-proxy"), ("0.0.0.0", 80, "jupyterhub-proxy", "httpRedirectPort")]
+
+
+def test_a_refused_public_port_stops_the_program_before_any_container(monkeypatch: pytest.MonkeyPatch) -> None:
+    from components import deployment
+
+    def refuse(*args: object) -> None:
+        raise ConfigError("config 'publicPort' = 8000: already in use")
+
+    monkeypatch.setattr(deployment, "check_public_port", refuse)
+    with pytest.raises(Exception, match="already in use"):
+        run_program(ProviderEchoMocks())

@@ -80,3 +80,85 @@ def test_a_local_docker_host_in_stack_config_is_checked(busy_port: int, monkeypa
             public_port.check_public_port("127.0.0.1", busy_port, "jh-proxy")
     finally:
         pulumi.runtime.set_all_config({})
+
+
+class FakeContainer:
+    def __init__(self, name: str, bindings: dict | None):
+        self.name, self.attrs = name, {"HostConfig": {"PortBindings": bindings}}
+
+
+def fake_engine(monkeypatch: pytest.MonkeyPatch, containers: list[FakeContainer], asked: list[dict]) -> None:
+    class Client:
+        def __init__(self, **kwargs: object):
+            asked.append(kwargs)
+            self.containers = self
+
+        def list(self) -> list[FakeContainer]:
+            return containers
+
+    monkeypatch.setattr(public_port.docker, "DockerClient", Client)
+
+
+def test_the_engine_names_every_container_publishing_the_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[dict] = []
+    containers = [
+        FakeContainer("grafana", {"3000/tcp": [{"HostIp": "", "HostPort": "8000"}]}),
+        FakeContainer("other-port", {"80/tcp": [{"HostIp": "", "HostPort": "18000"}]}),
+        FakeContainer("no-ports", None),
+        FakeContainer("unbound", {"81/tcp": None}),
+        FakeContainer("two", {"1/tcp": [{"HostPort": "9"}, {"HostPort": "8000"}], "2/udp": [{}]}),
+    ]
+    fake_engine(monkeypatch, containers, asked)
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    assert public_port._port_holders(8000) == {"grafana", "two"}
+    assert asked == [{"base_url": "unix:///var/run/docker.sock", "timeout": 10}]
+
+
+def test_the_error_lists_every_other_holder_and_the_fix(busy_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(public_port, "_port_holders", lambda port: {"zeta", "jh-proxy", "alpha"})
+    with pytest.raises(ConfigError) as error:
+        public_port.check_public_port("127.0.0.1", busy_port, "jh-proxy")
+    assert str(error.value) == (
+        f"config 'publicPort' = {busy_port}: already in use on 127.0.0.1 by alpha, zeta. "
+        "The running deployment is left as it is. Fix: pulumi config set publicPort <a free port>, or free the port"
+    )
+
+
+def test_an_engine_that_cannot_be_asked_only_warns(busy_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    warnings: list[str] = []
+    monkeypatch.setattr(public_port.pulumi.log, "warn", warnings.append)
+
+    def unreachable(port: int) -> set[str]:
+        raise public_port.docker.errors.DockerException("connection refused")
+
+    monkeypatch.setattr(public_port, "_port_holders", unreachable)
+    public_port.check_public_port("127.0.0.1", busy_port, "jh-proxy")
+    assert warnings == [f"publicPort {busy_port} is in use and the Docker engine could not be asked by whom: connection refused"]
+
+
+def test_an_address_this_host_does_not_have_is_left_to_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(public_port, "_port_holders", lambda port: pytest.fail("only a busy port asks the engine"))
+    public_port.check_public_port("192.0.2.1", 8000, "jh-proxy")  # EADDRNOTAVAIL, not EADDRINUSE
+
+
+def test_a_busy_ipv6_port_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket(socket.AF_INET6) as holder:
+        holder.bind(("::1", 0))
+        holder.listen()
+        port = int(holder.getsockname()[1])
+        monkeypatch.setattr(public_port, "_port_holders", lambda port: set())
+        with pytest.raises(ConfigError, match=f"'publicPort' = {port}: already in use on ::1"):
+            public_port.check_public_port("::1", port, "jh-proxy")
+
+
+def test_a_port_left_in_time_wait_is_free() -> None:
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as every server does (node's included)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = int(listener.getsockname()[1])
+        client = socket.create_connection(("127.0.0.1", port))
+        served, _ = listener.accept()
+        served.close()  # the server side closes first: its port enters TIME_WAIT
+        client.close()
+    public_port.check_public_port("127.0.0.1", port, "jh-proxy")
