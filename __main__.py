@@ -4,20 +4,20 @@ import pulumi
 
 from components.config import load_config
 from components.deployment import Deployment, DeploymentArgs
+from components.preflight import preflight
 
-deployment = Deployment("jupyterhub", DeploymentArgs(config=load_config()))
+IMAGE_OUTPUTS = {"proxy": "proxyImage", "hub": "hubImage", "notebook": "notebookImage", "docker-api": "dockerApiImage"}
+
+config = load_config()
+deployment = Deployment("jupyterhub", DeploymentArgs(config=config, host=preflight(config)))
 
 outputs = {
     "publicUrl": deployment.public_url,
     "networkName": deployment.network.name,
     "proxyContainer": deployment.proxy.container.name,
     "hubContainer": deployment.hub.container.name,
-    "proxyImage": deployment.proxy_image.ref,
-    "hubImage": deployment.hub_image.ref,
-    "notebookImage": deployment.notebook_image.ref,
+    **{IMAGE_OUTPUTS[role]: image.ref for role, image in deployment.images.items()},
     "notebookImageInUse": deployment.notebook_image_in_use,
 }
-if deployment.docker_api_image is not None:
-    outputs["dockerApiImage"] = deployment.docker_api_image.ref
 for key, value in outputs.items():
     pulumi.export(key, value)

@@ -23,10 +23,6 @@ TAG_LENGTH = 12
 BUILD_PLATFORM = {"x86_64": "linux/amd64", "aarch64": "linux/arm64"}.get(platform.machine(), "linux/amd64")
 
 
-class BuildContextError(ValueError):
-    """A build context is unusable (no Dockerfile); raised before anything is declared."""
-
-
 def _ignored_patterns(context: Path) -> list[str]:
     ignore_file = context / ".dockerignore"
     if not ignore_file.exists():
@@ -67,7 +63,7 @@ def read_ca_certificates(path: str) -> str:
 @dataclass(frozen=True)
 class BuiltImageArgs:
     context_dir: str  # relative to the project root, e.g. "build.notebook"
-    repository: str  # image name without tag
+    ref: str  # <repository>:<content tag of the context and build args>
     build_args: dict[str, str] = field(default_factory=dict)
     build_after: Sequence[pulumi.Resource] = ()  # e.g. the base image check
 
@@ -78,17 +74,10 @@ class BuiltImage(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: BuiltImageArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("jupyterhub-docker:index:BuiltImage", name, None, opts)
-        # Relative to the project folder, where Pulumi runs the program.
-        context = Path(args.context_dir)
-        if not (context / "Dockerfile").is_file():
-            raise BuildContextError(
-                f"{args.context_dir}/Dockerfile is missing: the {name} image cannot be built. "
-                f"Fix: restore it (git checkout -- {args.context_dir}/Dockerfile)"
-            )
-        self.ref = f"{args.repository}:{content_tag(context, args.build_args)}"
+        self.ref = args.ref
         self.image = docker.Image(
             name,
-            image_name=self.ref,
+            image_name=args.ref,
             build=docker.DockerBuildArgs(
                 context=args.context_dir,
                 dockerfile=f"{args.context_dir}/Dockerfile",

@@ -1,107 +1,283 @@
-"""Stack configuration: read once, checked once, typed.
+"""Stack configuration: one registry of keys, read once, checked once, typed.
 
-Every key lives in `Pulumi.<stack>.yaml` under the project's namespace and is
-documented in the README. A bad value raises `ConfigError`, naming the key, the
-value and the fix, before any resource is declared.
+Each setting is one field below: its stack config key is the field name in
+camelCase (`spawner.mem_limit` is `spawner.memLimit` in `Pulumi.<stack>.yaml`), and
+`setting()` gives its default, its one-line doc (the README's table is generated
+from these, `scripts/config_table.py`) and its bounds or check. The parser walks
+the fields, so every key at every level is known, and anything else is refused.
+A bad value raises `ConfigError`, naming the key, the value and the fix, before any
+resource is declared.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pulumi
 
-AUTHENTICATORS = ("native", "github", "generic-oauth", "shared-password")
-OAUTH_AUTHENTICATORS = ("github", "generic-oauth")
-SPAWNERS = ("docker", "systemuser")
-# In the spawner's image picker, the image built from build.notebook.
-BUILT_IMAGE_LABEL = "default"
+from components.user_servers import BACKENDS, BUILT_IMAGE_LABEL
 
 # JupyterHub's own rule for user names is loose; this is the subset that is also
-# a valid Docker container / volume name fragment (jupyter-<name>).
-_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+# a valid Docker container / volume name fragment.
+_USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 # `name` prefixes image names (<name>-hub:<tag>), so it must be a valid repository path
 # component in Docker's reference grammar: lower case, separators between alphanumerics.
 _IMAGE_NAME_COMPONENT = re.compile(r"(?=.{1,50}$)[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
-_MEMORY = re.compile(r"^[1-9][0-9]*[KMGT]?$")
+_MEMORY = re.compile(r"[1-9][0-9]*[KMGT]?")
 _MEMORY_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}  # JupyterHub's ByteSpecification
 MIN_MEMORY_BYTES = 6 * 1024**2  # the engine refuses smaller limits
 MIN_CPU_LIMIT = 0.01  # DockerSpawner's quota int(limit * 100000) must be at least the engine's 1000
-_IMAGE_REF = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*$")
-_HOST_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+_IMAGE_REF = re.compile(r"[a-z0-9][a-z0-9._/:@-]*")
+_HOST_NAME = re.compile(r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+_HTTP_URL = re.compile(r"https?://\S+")
 
 
 class ConfigError(ValueError):
     """A stack config value is missing or wrong; the message says how to fix it."""
 
 
-@dataclass(frozen=True)
-class AuthConfig:
-    type: str = "native"
-    admin_users: tuple[str, ...] = ()
-    allowed_users: tuple[str, ...] = ()
-    allow_all: bool = False
-    open_signup: bool = False
-    oauth_client_id: str = ""
-    oauth_callback_url: str = ""
-    oauth_authorize_url: str = ""
-    oauth_token_url: str = ""
-    oauth_userdata_url: str = ""
-    oauth_username_claim: str = "preferred_username"
-    allowed_organizations: tuple[str, ...] = ()
+def _fail(key: str, value: object, problem: str, fix: str) -> ConfigError:
+    return ConfigError(f"config '{key}' = {value!r}: {problem}. Fix: {fix}")
 
 
-@dataclass(frozen=True)
-class SpawnerConfig:
-    type: str = "docker"
-    mem_limit: str = "2G"
-    cpu_limit: float = 1.0
-    pids_limit: int = 4096  # processes and threads; bounds a fork bomb to its own container
-    start_timeout_s: int = 120
-    extra_images: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def mem_limit_bytes(self) -> int:
-        return int(self.mem_limit.rstrip("KMGT")) * _MEMORY_UNITS[self.mem_limit.lstrip("0123456789")]
+def set_command(key: str, value: object) -> str:
+    """The `pulumi config set` that gives key a value (nested keys need --path)."""
+    return f"pulumi config set {'--path ' if '.' in key else ''}{key} {value}"
 
 
-@dataclass(frozen=True)
-class CullerConfig:
-    enabled: bool = True
-    timeout_s: int = 3600
+Check = Callable[[str, Any], None]  # raises ConfigError naming the key
+
+
+def setting(
+    default: Any,
+    doc: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    choices: tuple[str, ...] = (),
+    check: Check | None = None,
+    secret: bool = False,
+) -> Any:
+    """A field of the registry: a stack config key with its default, its doc and its rule."""
+    metadata = {"doc": doc, "low": low, "high": high, "choices": choices, "check": check, "secret": secret}
+    if isinstance(default, dict):
+        return dataclasses.field(default_factory=dict, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def _pattern(pattern: re.Pattern[str], problem: str, fix: str, *, optional: bool = False) -> Check:
+    def check(key: str, value: str) -> None:
+        if not (optional and value == "") and not pattern.fullmatch(value):
+            raise _fail(key, value, problem, fix)
+
+    return check
+
+
+def _each(check: Check) -> Check:
+    def check_items(key: str, values: tuple[str, ...]) -> None:
+        for value in values:
+            check(key, value)
+
+    return check_items
+
+
+def _user_name(key: str, name: str) -> None:
+    if not _USERNAME.fullmatch(name):
+        raise _fail(
+            key,
+            name,
+            "not a valid user name (lower-case letters, digits, '.', '_', '-'; starts with a letter or digit)",
+            f"correct the name in {key}",
+        )
+
+
+def _memory(key: str, value: str) -> None:
+    if not _MEMORY.fullmatch(value) or memory_bytes(value) < MIN_MEMORY_BYTES:
+        raise _fail(key, value, "not a memory size of at least 6M", "use a number with an optional K, M, G or T suffix, e.g. 2G")
+
+
+def _ip_address(key: str, value: str) -> None:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise _fail(key, value, "not an IP address", set_command(key, "127.0.0.1")) from None
+
+
+def _existing_path(key: str, value: str) -> None:
+    if value and not Path(value).exists():
+        raise _fail(
+            key, value, "no such file or directory", "point it at a PEM file or a directory of *.crt files, or remove the key"
+        )
+
+
+def _extra_images(key: str, images: Mapping[str, str]) -> None:
+    for label, ref in images.items():
+        if label == BUILT_IMAGE_LABEL:
+            raise _fail(f"{key}.{label}", ref, "the label of the image built from build.notebook", "give it another label")
+        if not _IMAGE_REF.fullmatch(ref):
+            raise _fail(f"{key}.{label}", ref, "not an image reference", "use name:tag of an image on the host")
+
+
+def _http_url(key: str, value: str) -> None:
+    _pattern(_HTTP_URL, "not an http(s) URL", set_command(key, "<url>"))(key, value)
+
+
+def memory_bytes(size: str) -> int:
+    return int(size.rstrip("KMGT")) * _MEMORY_UNITS[size.lstrip("0123456789")]
 
 
 @dataclass(frozen=True)
 class BuildConfig:
-    base_image: str = "debian:trixie-slim"
-    extra_ca_certs_path: str = ""
-    pip_index_url: str = "https://pypi.org/simple"
-    npm_registry: str = "https://registry.npmjs.org/"
+    base_image: str = setting(
+        "debian:trixie-slim",
+        "image every Dockerfile starts `FROM`",
+        check=_pattern(_IMAGE_REF, "not an image reference", "pulumi config set --path build.baseImage debian:trixie-slim"),
+    )
+    extra_ca_certs_path: str = setting(
+        "", "PEM file, or folder of `*.crt`, trusted during image builds (see below)", check=_existing_path
+    )
+    pip_index_url: str = setting(
+        "https://pypi.org/simple", "Python package index used by the hub and notebook builds", check=_http_url
+    )
+    npm_registry: str = setting("https://registry.npmjs.org/", "npm registry used by the proxy build", check=_http_url)
+
+
+@dataclass(frozen=True)
+class Authenticator:
+    """What each auth.type needs from the stack config, and the secret it gives the hub."""
+
+    required: tuple[str, ...] = ()  # auth.* keys that must be set
+    secret: str = ""  # the secret stack key, passed to the hub as secret_env
+    secret_env: str = ""
+    needs_allow_rule: bool = False  # OAuth lets nobody in without one (JupyterHub >= 5)
+    loopback_only: bool = False
+
+
+OAUTH = ("oauthClientId", "oauthCallbackUrl")
+AUTHENTICATORS = {
+    "native": Authenticator(),
+    "github": Authenticator(OAUTH, "oauthClientSecret", "OAUTH_CLIENT_SECRET", needs_allow_rule=True),
+    "generic-oauth": Authenticator(
+        (*OAUTH, "oauthAuthorizeUrl", "oauthTokenUrl", "oauthUserdataUrl"),
+        "oauthClientSecret",
+        "OAUTH_CLIENT_SECRET",
+        needs_allow_rule=True,
+    ),
+    "shared-password": Authenticator(secret="sharedPassword", secret_env="SHARED_PASSWORD", loopback_only=True),
+}
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    type: str = setting(
+        "native",
+        "`native`, `github`, `generic-oauth`, or `shared-password` (dev only, loopback only)",
+        choices=tuple(AUTHENTICATORS),
+    )
+    admin_users: tuple[str, ...] = setting(
+        (), "JupyterHub admins (with `native`, these may sign up without approval)", check=_each(_user_name)
+    )
+    open_signup: bool = setting(False, "`native`: new sign-ups may log in without an admin's approval")
+    allowed_users: tuple[str, ...] = setting(
+        (), "OAuth allow rule: these users (one allow rule is required for OAuth)", check=_each(_user_name)
+    )
+    allowed_organizations: tuple[str, ...] = setting((), "`github` allow rule: members of these organizations")
+    allow_all: bool = setting(False, "OAuth allow rule: everyone the identity provider lets log in")
+    oauth_client_id: str = setting("", "required for `github` and `generic-oauth`")
+    oauth_callback_url: str = setting("", "required for `github` and `generic-oauth`: `https://<host>/hub/oauth_callback`")
+    oauth_authorize_url: str = setting("", "`generic-oauth`: the provider's authorize endpoint")
+    oauth_token_url: str = setting("", "`generic-oauth`: the provider's token endpoint")
+    oauth_userdata_url: str = setting("", "`generic-oauth`: the provider's user-info endpoint")
+    oauth_username_claim: str = setting("preferred_username", "`generic-oauth`: the user-info field that is the user name")
+
+    @property
+    def authenticator(self) -> Authenticator:
+        return AUTHENTICATORS[self.type]
+
+
+@dataclass(frozen=True)
+class SpawnerConfig:
+    type: str = setting(
+        "docker",
+        "`docker`, or `systemuser` (host `/home/<user>`; experimental, see the Security model; needs `dockerApiProxy false`)",
+        choices=tuple(BACKENDS),
+    )
+    mem_limit: str = setting("2G", "memory limit per user server (`512M`, `2G`, …; at least `6M`)", check=_memory)
+    cpu_limit: float = setting(1.0, "CPUs per user server (at least `0.01`)", low=MIN_CPU_LIMIT, high=256.0)
+    pids_limit: int = setting(
+        4096, "processes and threads per user server: a fork bomb stays inside its container", low=64, high=1_048_576
+    )
+    start_timeout_seconds: int = setting(120, "how long a spawn may take", low=5, high=3600)
+    extra_images: Mapping[str, str] = setting(
+        {},
+        "more images (`label: name:tag`) users pick from at spawn; each must be on the host (checked before the hub "
+        "is replaced); `default` is the built image",
+        check=_extra_images,
+    )
+
+    @property
+    def mem_limit_bytes(self) -> int:
+        return memory_bytes(self.mem_limit)
+
+
+@dataclass(frozen=True)
+class CullerConfig:
+    enabled: bool = setting(True, "stop idle servers (jupyterhub-idle-culler as a hub service)")
+    timeout_seconds: int = setting(3600, "idle time before a server is stopped", low=60, high=30 * 24 * 3600)
 
 
 @dataclass(frozen=True)
 class StackConfig:
-    name: str = "jupyterhub"
-    public_ip: str = "0.0.0.0"
-    public_port: int = 8000
-    public_host: str = ""  # the name users type, for the publicUrl output
-    build: BuildConfig = field(default_factory=BuildConfig)
-    auth: AuthConfig = field(default_factory=AuthConfig)
-    spawner: SpawnerConfig = field(default_factory=SpawnerConfig)
-    culler: CullerConfig = field(default_factory=CullerConfig)
-    notebook_rollback_image: str = ""
-    http_redirect_port: int = 0  # 0: no plain-HTTP listener when TLS is on
-    docker_api_proxy: bool = True
-    oauth_client_secret: pulumi.Output[str] | None = None
-    shared_password: pulumi.Output[str] | None = None
-    tls_certificate: pulumi.Output[str] | None = None
-    tls_key: pulumi.Output[str] | None = None
+    name: str = setting(
+        "jupyterhub",
+        "prefix of every container, volume, network and image of the deployment",
+        check=_pattern(
+            _IMAGE_NAME_COMPONENT,
+            "not usable in image names (lower-case letters and digits, separated by single '.', '_' or '-'; at most 50)",
+            "pulumi config set name jupyterhub",
+        ),
+    )
+    public_ip: str = setting("0.0.0.0", "host address the proxy is published on (`127.0.0.1` for dev)", check=_ip_address)
+    public_port: int = setting(8000, "host port the proxy is published on", low=1, high=65535)
+    public_host: str = setting(
+        "",
+        "the host name users type, shown in the `publicUrl` output (else `localhost` or `publicIp`)",
+        check=_pattern(_HOST_NAME, "not a host name", "pulumi config set publicHost hub.example.org", optional=True),
+    )
+    http_redirect_port: int = setting(
+        0, "with TLS: a host port whose plain-HTTP requests are redirected to HTTPS (e.g. 80); 0: none", low=0, high=65535
+    )
+    notebook_rollback_image: str = setting(
+        "",
+        "a previous `notebookImage` output; new servers use it instead of the current build",
+        check=_pattern(
+            _IMAGE_REF,
+            "not an image reference",
+            "use a name:tag from the stack output notebookImage of an earlier deploy, or remove the key",
+            optional=True,
+        ),
+    )
+    docker_api_proxy: bool = setting(True, "the hub reaches Docker through the filtering API proxy, not the socket")
+    build: BuildConfig = setting(BuildConfig(), "")
+    auth: AuthConfig = setting(AuthConfig(), "")
+    spawner: SpawnerConfig = setting(SpawnerConfig(), "")
+    culler: CullerConfig = setting(CullerConfig(), "")
+    oauth_client_secret: pulumi.Output[str] | None = setting(
+        None, "the OAuth client's secret (`github`, `generic-oauth`)", secret=True
+    )
+    shared_password: pulumi.Output[str] | None = setting(None, "the password of `shared-password`", secret=True)
+    tls_certificate: pulumi.Output[str] | None = setting(
+        None, "PEM certificate (chain): the proxy then serves HTTPS on `publicPort`", secret=True
+    )
+    tls_key: pulumi.Output[str] | None = setting(None, "the certificate's PEM key", secret=True)
 
     @property
     def serves_tls(self) -> bool:
@@ -112,291 +288,145 @@ class StackConfig:
         return ipaddress.ip_address(self.public_ip).is_loopback
 
 
-def _fail(key: str, value: object, problem: str, fix: str) -> ConfigError:
-    return ConfigError(f"config '{key}' = {value!r}: {problem}. Fix: {fix}")
+def config_key(field_name: str) -> str:
+    """The stack config key of a field: its name in camelCase."""
+    head, *rest = field_name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
 
 
-class _Reader:
-    """Typed getters over a raw key -> value mapping (values as Pulumi gives them)."""
+@dataclass(frozen=True)
+class Key:
+    """One entry of the registry, as the README's table and the parser see it."""
 
-    def __init__(self, raw: Mapping[str, Any]):
-        self.raw = raw
-        self.read_keys: set[str] = set()
-        self.sections: list[_Reader] = []
+    key: str
+    default: Any
+    doc: str
+    secret: bool
 
-    def _get(self, key: str, default: Any) -> Any:
-        self.read_keys.add(key)
-        return self.raw.get(key, default)
 
-    def refuse_unknown(self) -> None:
-        """A misspelt key would otherwise be ignored and its default used without a word."""
-        for section in (self, *self.sections):
-            for key in sorted(set(section.raw) - section.read_keys):
-                known = ", ".join(sorted(section.read_keys))
-                raise _fail(key, section.raw[key], "unknown setting", f"check its spelling; known here: {known}")
+def registry(section: type = StackConfig, prefix: str = "") -> Iterator[Key]:
+    for entry in dataclasses.fields(section):
+        key = prefix + config_key(entry.name)
+        if dataclasses.is_dataclass(entry.default):
+            yield from registry(type(entry.default), key + ".")
+        else:
+            default = {} if entry.default is dataclasses.MISSING else entry.default
+            yield Key(key, default, entry.metadata["doc"], entry.metadata["secret"])
 
-    def text(self, key: str, default: str) -> str:
-        value = self._get(key, default)
-        if not isinstance(value, str):
-            raise _fail(key, value, "must be a string", f"pulumi config set {key} <text>")
-        return value
 
-    def integer(self, key: str, default: int, low: int, high: int) -> int:
-        value = self._get(key, default)
-        try:
-            number = int(str(value))
-        except ValueError:
-            number = None
-        if number is None or not low <= number <= high or isinstance(value, bool):
-            raise _fail(key, value, f"must be a whole number from {low} to {high}", f"pulumi config set {key} {default}")
-        return number
-
-    def number(self, key: str, default: float, low: float, high: float) -> float:
-        value = self._get(key, default)
-        try:
-            number = float(str(value))
-        except ValueError:
-            number = None
-        if number is None or not low < number <= high or isinstance(value, bool):
-            raise _fail(key, value, f"must be a number above {low} and at most {high}", f"pulumi config set {key} {default}")
-        return number
-
-    def flag(self, key: str, default: bool) -> bool:
-        value = self._get(key, default)
+def _read(key: str, value: Any, kind: Any, rule: Mapping[str, Any]) -> Any:
+    """A raw value (as Pulumi gives it: text, or JSON types inside objects) as the field's type."""
+    if kind is bool:
         if isinstance(value, bool):
             return value
         if str(value).lower() in ("true", "false"):
             return str(value).lower() == "true"
-        raise _fail(key, value, "must be true or false", f"pulumi config set {key} {str(default).lower()}")
-
-    def text_list(self, key: str) -> tuple[str, ...]:
-        value = self._get(key, [])
+        raise _fail(key, value, "must be true or false", set_command(key, str(rule["default"]).lower()))
+    if kind is int or kind is float:
+        low, high = rule["low"], rule["high"]
+        try:
+            number = kind(str(value))
+        except ValueError:
+            number = None
+        if kind is int and (number is None or not low <= number <= high or isinstance(value, bool)):
+            raise _fail(key, value, f"must be a whole number from {low} to {high}", set_command(key, rule["default"]))
+        if kind is float and (number is None or not low <= number <= high or isinstance(value, bool)):
+            raise _fail(key, value, f"must be a number from {low} to {high}", set_command(key, rule["default"]))
+        return number
+    if kind is str:
+        if not isinstance(value, str):
+            raise _fail(key, value, "must be a string", set_command(key, "<text>"))
+        return value
+    if kind == tuple[str, ...]:
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             raise _fail(key, value, "must be a list of strings", f"pulumi config set --path '{key}[0]' <text>")
         return tuple(value)
-
-    def text_map(self, key: str) -> dict[str, str]:
-        value = self._get(key, {})
-        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-            raise _fail(key, value, "must be a map of label to string", f"pulumi config set --path '{key}.<label>' <text>")
-        return {str(k): v for k, v in value.items()}
-
-    def section(self, key: str) -> _Reader:
-        value = self._get(key, {})
-        if not isinstance(value, dict):
-            raise _fail(key, value, "must be an object", f"see the README's table of '{key}.*' keys")
-        section = _Reader({f"{key}.{k}": v for k, v in value.items()})
-        self.sections.append(section)
-        return section
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise _fail(key, value, "must be a map of label to string", f"pulumi config set --path '{key}.<label>' <text>")
+    return dict(value)
 
 
-def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise _fail(key, value, f"unknown choice; expected one of {', '.join(choices)}", f"pulumi config set {key} {choices[0]}")
+def _parse_section(section: type, raw: Any, prefix: str, secrets: Mapping[str, pulumi.Output[str] | None]) -> Any:
+    if not isinstance(raw, dict):
+        raise _fail(prefix.rstrip("."), raw, "must be an object", f"see the README's table of '{prefix}*' keys")
+    types = typing.get_type_hints(section)
+    values: dict[str, Any] = {}
+    for entry in dataclasses.fields(section):
+        name = config_key(entry.name)
+        key = prefix + name
+        rule = {**entry.metadata, "default": entry.default}
+        if rule["secret"]:
+            values[entry.name] = secrets.get(name)
+        elif dataclasses.is_dataclass(entry.default):
+            values[entry.name] = _parse_section(type(entry.default), raw.get(name, {}), key + ".", secrets)
+        elif name in raw:
+            values[entry.name] = _read(key, raw[name], types[entry.name], rule)
+            if rule["choices"] and values[entry.name] not in rule["choices"]:
+                choices = rule["choices"]
+                raise _fail(key, raw[name], f"unknown choice; expected one of {', '.join(choices)}", set_command(key, choices[0]))
+            if rule["check"]:
+                rule["check"](key, values[entry.name])
+    settable = {config_key(entry.name) for entry in dataclasses.fields(section) if not entry.metadata["secret"]}
+    for name in sorted(set(raw) - settable):
+        known_here = ", ".join(sorted(prefix + key for key in settable))
+        raise _fail(prefix + name, raw[name], "unknown setting", f"check its spelling; known here: {known_here}")
+    return section(**values)
 
 
-def _check_usernames(key: str, names: tuple[str, ...]) -> None:
-    for name in names:
-        if not _USERNAME.fullmatch(name):
-            raise _fail(
-                key,
-                name,
-                "not a valid user name (lower-case letters, digits, '.', '_', '-'; starts with a letter or digit)",
-                f"correct the name in {key}",
-            )
-
-
-def _parse_build(read: _Reader) -> BuildConfig:
-    defaults = BuildConfig()
-    build = BuildConfig(
-        base_image=read.text("build.baseImage", defaults.base_image),
-        extra_ca_certs_path=read.text("build.extraCaCertsPath", defaults.extra_ca_certs_path),
-        pip_index_url=read.text("build.pipIndexUrl", defaults.pip_index_url),
-        npm_registry=read.text("build.npmRegistry", defaults.npm_registry),
-    )
-    if not _IMAGE_REF.fullmatch(build.base_image):
-        raise _fail(
-            "build.baseImage",
-            build.base_image,
-            "not an image reference",
-            "pulumi config set --path build.baseImage debian:trixie-slim",
-        )
-    if build.extra_ca_certs_path and not Path(build.extra_ca_certs_path).exists():
-        raise _fail(
-            "build.extraCaCertsPath",
-            build.extra_ca_certs_path,
-            "no such file or directory",
-            "point it at a PEM file or a directory of *.crt files, or remove the key",
-        )
-    for key, url in (("build.pipIndexUrl", build.pip_index_url), ("build.npmRegistry", build.npm_registry)):
-        if not re.fullmatch(r"https?://\S+", url):
-            raise _fail(key, url, "not an http(s) URL", f"pulumi config set --path {key} <url>")
-    return build
-
-
-def _parse_auth(read: _Reader) -> AuthConfig:
-    defaults = AuthConfig()
-    auth = AuthConfig(
-        type=read.text("auth.type", defaults.type),
-        admin_users=read.text_list("auth.adminUsers"),
-        allowed_users=read.text_list("auth.allowedUsers"),
-        allow_all=read.flag("auth.allowAll", defaults.allow_all),
-        open_signup=read.flag("auth.openSignup", defaults.open_signup),
-        oauth_client_id=read.text("auth.oauthClientId", defaults.oauth_client_id),
-        oauth_callback_url=read.text("auth.oauthCallbackUrl", defaults.oauth_callback_url),
-        oauth_authorize_url=read.text("auth.oauthAuthorizeUrl", defaults.oauth_authorize_url),
-        oauth_token_url=read.text("auth.oauthTokenUrl", defaults.oauth_token_url),
-        oauth_userdata_url=read.text("auth.oauthUserdataUrl", defaults.oauth_userdata_url),
-        oauth_username_claim=read.text("auth.oauthUsernameClaim", defaults.oauth_username_claim),
-        allowed_organizations=read.text_list("auth.allowedOrganizations"),
-    )
-    _check_choice("auth.type", auth.type, AUTHENTICATORS)
-    _check_usernames("auth.adminUsers", auth.admin_users)
-    _check_usernames("auth.allowedUsers", auth.allowed_users)
-    if auth.type in OAUTH_AUTHENTICATORS:
-        if not auth.oauth_client_id:
-            raise _fail(
-                "auth.oauthClientId",
-                "",
-                f"required for auth.type {auth.type}",
-                "pulumi config set --path auth.oauthClientId <client id>",
-            )
-        if not auth.oauth_callback_url:
-            raise _fail(
-                "auth.oauthCallbackUrl",
-                "",
-                f"required for auth.type {auth.type}",
-                "pulumi config set --path auth.oauthCallbackUrl https://<host>/hub/oauth_callback",
-            )
-        github_orgs = auth.allowed_organizations if auth.type == "github" else ()
-        if not (auth.allow_all or auth.allowed_users or auth.admin_users or github_orgs):
-            raise _fail(
-                "auth.allowedUsers",
-                [],
-                "JupyterHub 5+ lets nobody in through OAuth without an allow rule",
-                "set auth.allowedUsers (or auth.allowedOrganizations with github), or auth.allowAll true",
-            )
-    if auth.type == "generic-oauth":
-        for key, url in (
-            ("auth.oauthAuthorizeUrl", auth.oauth_authorize_url),
-            ("auth.oauthTokenUrl", auth.oauth_token_url),
-            ("auth.oauthUserdataUrl", auth.oauth_userdata_url),
-        ):
-            if not url:
-                raise _fail(key, "", "required for auth.type generic-oauth", f"pulumi config set --path {key} <url>")
-    return auth
-
-
-def _parse_spawner(read: _Reader) -> SpawnerConfig:
-    defaults = SpawnerConfig()
-    spawner = SpawnerConfig(
-        type=read.text("spawner.type", defaults.type),
-        mem_limit=read.text("spawner.memLimit", defaults.mem_limit),
-        cpu_limit=read.number("spawner.cpuLimit", defaults.cpu_limit, 0.0, 256.0),
-        pids_limit=read.integer("spawner.pidsLimit", defaults.pids_limit, 64, 1_048_576),
-        start_timeout_s=read.integer("spawner.startTimeoutSeconds", defaults.start_timeout_s, 5, 3600),
-        extra_images=read.text_map("spawner.extraImages"),
-    )
-    _check_choice("spawner.type", spawner.type, SPAWNERS)
-    if not _MEMORY.fullmatch(spawner.mem_limit) or spawner.mem_limit_bytes < MIN_MEMORY_BYTES:
-        raise _fail(
-            "spawner.memLimit",
-            spawner.mem_limit,
-            "not a memory size of at least 6M",
-            "use a number with an optional K, M, G or T suffix, e.g. 2G",
-        )
-    if spawner.cpu_limit < MIN_CPU_LIMIT:
-        raise _fail("spawner.cpuLimit", spawner.cpu_limit, f"below {MIN_CPU_LIMIT} CPU", "pulumi config set spawner.cpuLimit 1.0")
-    for label, ref in spawner.extra_images.items():
-        if label == BUILT_IMAGE_LABEL:
-            raise _fail(
-                f"spawner.extraImages.{label}", ref, "the label of the image built from build.notebook", "give it another label"
-            )
-        if not _IMAGE_REF.fullmatch(ref):
-            raise _fail(f"spawner.extraImages.{label}", ref, "not an image reference", "use name:tag of an image on the host")
-    return spawner
+SECRET_NAMES = tuple(k.key for k in registry() if k.secret)
 
 
 def parse_config(raw: Mapping[str, Any], secrets: Mapping[str, pulumi.Output[str] | None]) -> StackConfig:
     """Check raw stack config values (keys without the project prefix) and type them."""
-    read = _Reader(raw)
-    defaults, culler_defaults = StackConfig(), CullerConfig()
-    name = read.text("name", defaults.name)
-    if not _IMAGE_NAME_COMPONENT.fullmatch(name):
-        raise _fail(
-            "name",
-            name,
-            "not usable in image names (lower-case letters and digits, separated by single '.', '_' or '-'; at most 50)",
-            "pulumi config set name jupyterhub",
-        )
-    public_ip = read.text("publicIp", defaults.public_ip)
-    try:
-        ipaddress.ip_address(public_ip)
-    except ValueError:
-        raise _fail("publicIp", public_ip, "not an IP address", "pulumi config set publicIp 127.0.0.1") from None
-    public_host = read.text("publicHost", defaults.public_host)
-    if public_host and not _HOST_NAME.fullmatch(public_host):
-        raise _fail("publicHost", public_host, "not a host name", "pulumi config set publicHost hub.example.org")
-    culler = read.section("culler")
-    config = StackConfig(
-        name=name,
-        public_ip=public_ip,
-        public_host=public_host,
-        public_port=read.integer("publicPort", defaults.public_port, 1, 65535),
-        build=_parse_build(read.section("build")),
-        auth=_parse_auth(read.section("auth")),
-        spawner=_parse_spawner(read.section("spawner")),
-        culler=CullerConfig(
-            enabled=culler.flag("culler.enabled", culler_defaults.enabled),
-            timeout_s=culler.integer("culler.timeoutSeconds", culler_defaults.timeout_s, 60, 30 * 24 * 3600),
-        ),
-        notebook_rollback_image=read.text("notebookRollbackImage", defaults.notebook_rollback_image),
-        http_redirect_port=read.integer("httpRedirectPort", defaults.http_redirect_port, 0, 65535),
-        docker_api_proxy=read.flag("dockerApiProxy", defaults.docker_api_proxy),
-        oauth_client_secret=secrets.get("oauthClientSecret"),
-        shared_password=secrets.get("sharedPassword"),
-        tls_certificate=secrets.get("tlsCertificate"),
-        tls_key=secrets.get("tlsKey"),
-    )
-    read.refuse_unknown()
+    config: StackConfig = _parse_section(StackConfig, dict(raw), "", secrets)
+    _check_auth(config)
     _check_tls(config)
-    if config.docker_api_proxy and config.spawner.type == "systemuser":
+    if config.docker_api_proxy and BACKENDS[config.spawner.type].docker_api_policy is None:
         raise _fail(
             "dockerApiProxy",
             True,
-            "spawner.type systemuser mounts host home directories, which the Docker API proxy refuses",
+            f"spawner.type {config.spawner.type} mounts host home directories, which the Docker API proxy refuses",
             "pulumi config set dockerApiProxy false (the hub then holds the Docker socket), or use spawner.type docker",
         )
-    if config.notebook_rollback_image and not _IMAGE_REF.fullmatch(config.notebook_rollback_image):
-        raise _fail(
-            "notebookRollbackImage",
-            config.notebook_rollback_image,
-            "not an image reference",
-            "use a name:tag from the stack output notebookImage of an earlier deploy, or remove the key",
-        )
-    if config.auth.type in OAUTH_AUTHENTICATORS and config.oauth_client_secret is None:
-        raise _fail(
-            "oauthClientSecret",
-            None,
-            f"required for auth.type {config.auth.type}",
-            "pulumi config set --secret oauthClientSecret <secret>",
-        )
-    if config.auth.type == "shared-password":
-        if not config.publishes_on_loopback:
-            raise _fail(
-                "auth.type",
-                "shared-password",
-                f"the dev-only shared-password login is refused on a stack published on {public_ip}",
-                "use auth.type native, or pulumi config set publicIp 127.0.0.1",
-            )
-        if config.shared_password is None:
-            raise _fail(
-                "sharedPassword",
-                None,
-                "required for auth.type shared-password",
-                "pulumi config set --secret sharedPassword <password>",
-            )
     return config
+
+
+def _check_auth(config: StackConfig) -> None:
+    auth, authenticator = config.auth, config.auth.authenticator
+    for name in authenticator.required:
+        if not getattr(auth, _snake(name)):
+            raise _fail(f"auth.{name}", "", f"required for auth.type {auth.type}", set_command(f"auth.{name}", "<value>"))
+    github_orgs = auth.allowed_organizations if auth.type == "github" else ()
+    if authenticator.needs_allow_rule and not (auth.allow_all or auth.allowed_users or auth.admin_users or github_orgs):
+        raise _fail(
+            "auth.allowedUsers",
+            [],
+            "JupyterHub 5+ lets nobody in through OAuth without an allow rule",
+            "set auth.allowedUsers (or auth.allowedOrganizations with github), or auth.allowAll true",
+        )
+    if authenticator.loopback_only and not config.publishes_on_loopback:
+        raise _fail(
+            "auth.type",
+            auth.type,
+            f"the dev-only {auth.type} login is refused on a stack published on {config.public_ip}",
+            "use auth.type native, or pulumi config set publicIp 127.0.0.1",
+        )
+    if authenticator.secret and secret_value(config, authenticator.secret) is None:
+        raise _fail(
+            authenticator.secret,
+            None,
+            f"required for auth.type {auth.type}",
+            f"pulumi config set --secret {authenticator.secret} <secret>",
+        )
+
+
+def secret_value(config: StackConfig, key: str) -> pulumi.Output[str] | None:
+    value: pulumi.Output[str] | None = getattr(config, _snake(key))
+    return value
+
+
+def _snake(key: str) -> str:
+    return re.sub(r"[A-Z]", lambda letter: "_" + letter.group().lower(), key)
 
 
 def _check_tls(config: StackConfig) -> None:
@@ -424,18 +454,24 @@ def _check_tls(config: StackConfig) -> None:
         )
 
 
-SECRET_KEYS = ("oauthClientSecret", "sharedPassword", "tlsCertificate", "tlsKey")
-OBJECT_KEYS = ("build", "auth", "spawner", "culler")
+def settings_section(section: Any) -> dict[str, Any]:
+    """A validated section as the hub's settings.json carries it: the stack config's key names and values."""
+    return {
+        config_key(entry.name): list(value) if isinstance(value, tuple) else value
+        for entry in dataclasses.fields(section)
+        for value in [getattr(section, entry.name)]
+    }
 
 
-SCALAR_KEYS = ("name", "publicIp", "publicPort", "publicHost", "notebookRollbackImage", "httpRedirectPort", "dockerApiProxy")
+def _top_level_sections() -> tuple[str, ...]:
+    return tuple(config_key(f.name) for f in dataclasses.fields(StackConfig) if dataclasses.is_dataclass(f.default))
 
 
 def _refuse_unknown_top_level_keys() -> None:
     """`pulumi config set publcPort 9000` would otherwise deploy on the default port without a word."""
     prefix = f"{pulumi.get_project()}:"
     given = set(pulumi.runtime.config.CONFIG.get()) | set(pulumi.runtime.config.get_config_env())
-    known = set(SCALAR_KEYS + OBJECT_KEYS + SECRET_KEYS)
+    known = {config_key(f.name) for f in dataclasses.fields(StackConfig)}
     for key in sorted(k.removeprefix(prefix) for k in given if k.startswith(prefix)):
         if key not in known:
             raise ConfigError(
@@ -449,16 +485,18 @@ def load_config() -> StackConfig:
     _refuse_unknown_top_level_keys()
     config = pulumi.Config()
     raw: dict[str, Any] = {}
-    for key in SCALAR_KEYS:
-        value = config.get(key)
-        if value is not None:
-            raw[key] = value
-    for key in OBJECT_KEYS:
-        text = config.get(key)
-        if text is not None:
-            try:
-                raw[key] = json.loads(text)
-            except json.JSONDecodeError as error:
-                raise _fail(key, text, f"not a YAML object ({error})", f"see the README's table of '{key}.*' keys") from None
-    secrets = {key: config.get_secret(key) for key in SECRET_KEYS}
+    sections = _top_level_sections()
+    for entry in dataclasses.fields(StackConfig):
+        key = config_key(entry.name)
+        text = None if entry.metadata["secret"] else config.get(key)
+        if text is None:
+            continue
+        if key not in sections:
+            raw[key] = text
+            continue
+        try:
+            raw[key] = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise _fail(key, text, f"not a YAML object ({error})", f"see the README's table of '{key}.*' keys") from None
+    secrets = {key: config.get_secret(key) for key in SECRET_NAMES}
     return parse_config(raw, secrets)

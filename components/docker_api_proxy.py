@@ -20,12 +20,10 @@ import pulumi_docker as docker
 from components.container_security import NO_NEW_PRIVILEGES, no_capabilities
 from components.docker_labels import container_labels
 from components.health import gated_container_options, healthcheck
+from components.names import DOCKER_SOCKET, FILTER_POLICY_PATH, FILTER_PORT
 
-POLICY_PATH = "/etc/docker-api-filter/policy.json"
-DOCKER_SOCKET = "/var/run/docker.sock"
-LISTEN_PORT = 2375
 START_TIMEOUT_S = 30
-HEALTH_CHECK = ["python3", "-c", f"import socket; socket.create_connection(('127.0.0.1', {LISTEN_PORT}), timeout=4).close()"]
+HEALTH_CHECK = ["python3", "-c", f"import socket; socket.create_connection(('127.0.0.1', {FILTER_PORT}), timeout=4).close()"]
 
 
 @dataclass(frozen=True)
@@ -41,18 +39,26 @@ class DockerApiProxyArgs:
 
 
 class DockerApiProxy(pulumi.ComponentResource):
-    url: str
     container: docker.Container
 
     def __init__(self, name: str, args: DockerApiProxyArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("jupyterhub-docker:index:DockerApiProxy", name, None, opts)
-        self.url = f"tcp://{args.container_name}:{LISTEN_PORT}"
         self.container = docker.Container(
             name,
             name=args.container_name,
             image=args.image_ref,
+            command=[
+                "python3",
+                "-m",
+                "docker_api_proxy.filter",
+                f"--policy={FILTER_POLICY_PATH}",
+                f"--port={FILTER_PORT}",
+                f"--engine={DOCKER_SOCKET}",
+            ],
             uploads=[
-                docker.ContainerUploadArgs(file=POLICY_PATH, content=json.dumps(args.policy, indent=2, sort_keys=True) + "\n")
+                docker.ContainerUploadArgs(
+                    file=FILTER_POLICY_PATH, content=json.dumps(args.policy, indent=2, sort_keys=True) + "\n"
+                )
             ],
             mounts=[docker.ContainerMountArgs(type="bind", source=DOCKER_SOCKET, target=DOCKER_SOCKET)],
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network_name)],

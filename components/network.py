@@ -14,12 +14,12 @@ class NetworkArgs:
     # Every Network input forces a replacement, and a network with user containers
     # attached cannot be deleted: keep these inputs fixed for the life of the stack.
     name: str
+    driver: str = "bridge"
     internal: bool = False  # no route out, and only the containers put on it
 
 
 class Network(pulumi.ComponentResource):
     name: str
-    internal: bool = False  # no route out, and only the containers put on it
     network: docker.Network
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
@@ -28,7 +28,7 @@ class Network(pulumi.ComponentResource):
         self.network = docker.Network(
             name,
             name=args.name,
-            driver="bridge",
+            driver=args.driver,
             internal=args.internal or None,
             opts=pulumi.ResourceOptions(parent=self),
         )

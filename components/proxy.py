@@ -14,16 +14,14 @@ import pulumi_docker as docker
 from components.container_security import NO_NEW_PRIVILEGES, no_capabilities
 from components.docker_labels import container_labels
 from components.health import gated_container_options, healthcheck
+from components.names import PROXY_API_PORT, PROXY_PORT, PROXY_REDIRECT_PORT
 
-PUBLIC_PORT = 8000
-API_PORT = 8001
-REDIRECT_PORT = 8080
 START_TIMEOUT_S = 30
 # The image has node and nothing else: a connection to the public port is the check.
 HEALTH_CHECK = [
     "/usr/bin/node",
     "-e",
-    f"require('net').connect({PUBLIC_PORT}, '127.0.0.1').on('connect', () => process.exit(0)).on('error', () => process.exit(1))",
+    f"require('net').connect({PROXY_PORT}, '127.0.0.1').on('connect', () => process.exit(0)).on('error', () => process.exit(1))",
 ]
 TLS_CERT_PATH = "/etc/chp/tls.crt"
 TLS_KEY_PATH = "/etc/chp/tls.key"
@@ -50,21 +48,19 @@ class ProxyArgs:
 
 
 class Proxy(pulumi.ComponentResource):
-    api_url: str
     container: docker.Container
 
     def __init__(self, name: str, args: ProxyArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("jupyterhub-docker:index:Proxy", name, None, opts)
-        self.api_url = f"http://{args.container_name}:{API_PORT}"
         command = [
             "--ip=",
-            f"--port={PUBLIC_PORT}",
+            f"--port={PROXY_PORT}",
             "--api-ip=",
-            f"--api-port={API_PORT}",
+            f"--api-port={PROXY_API_PORT}",
             f"--default-target={args.hub_url}",
             f"--error-target={args.hub_url}/hub/error",
         ]
-        ports = [docker.ContainerPortArgs(internal=PUBLIC_PORT, external=args.public_port, ip=args.public_ip)]
+        ports = [docker.ContainerPortArgs(internal=PROXY_PORT, external=args.public_port, ip=args.public_ip)]
         uploads = []
         if args.tls is not None:
             command += [f"--ssl-cert={TLS_CERT_PATH}", f"--ssl-key={TLS_KEY_PATH}"]
@@ -73,9 +69,11 @@ class Proxy(pulumi.ComponentResource):
                 docker.ContainerUploadArgs(file=TLS_KEY_PATH, content=args.tls.key),
             ]
             if args.tls.http_redirect_port:
-                command += [f"--redirect-port={REDIRECT_PORT}", f"--redirect-to={args.public_port}"]
+                command += [f"--redirect-port={PROXY_REDIRECT_PORT}", f"--redirect-to={args.public_port}"]
                 ports.append(
-                    docker.ContainerPortArgs(internal=REDIRECT_PORT, external=args.tls.http_redirect_port, ip=args.public_ip)
+                    docker.ContainerPortArgs(
+                        internal=PROXY_REDIRECT_PORT, external=args.tls.http_redirect_port, ip=args.public_ip
+                    )
                 )
         self.container = docker.Container(
             name,

@@ -25,6 +25,7 @@ change to them is a visible diff on this container.
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
 import socket
@@ -50,9 +51,7 @@ from docker_api_proxy.policy import (
 )
 from docker_api_proxy.wire import RefusedError, read_request
 
-DOCKER_SOCKET = "/var/run/docker.sock"
-POLICY_PATH = "/etc/docker-api-filter/policy.json"
-LISTEN_PORT = 2375
+engine_socket = ""  # the Docker socket's path, from --engine
 CLIENT_TIMEOUT_S = 30  # per read, and for an idle kept-alive connection
 ENGINE_TIMEOUT_S = 60  # a stop waits up to the container's grace period
 MAX_CONNECTIONS = 32
@@ -68,7 +67,7 @@ class _UnixConnection(http.client.HTTPConnection):
     def connect(self) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(self.timeout)
-        self.sock.connect(DOCKER_SOCKET)
+        self.sock.connect(engine_socket)
 
 
 def engine(forward: Forward) -> Response:
@@ -189,12 +188,20 @@ class FilterServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """The program starts the filter with its paths and port (components/names.py)."""
+    global engine_socket
+    parser = argparse.ArgumentParser(prog="docker_api_proxy.filter", description="The Docker API filter.")
+    parser.add_argument("--policy", required=True, help="policy.json, written by the Pulumi program")
+    parser.add_argument("--port", required=True, type=int, help="TCP port to listen on, on every address")
+    parser.add_argument("--engine", required=True, help="the Docker engine's Unix socket")
+    args = parser.parse_args(argv)
     try:
-        FilterHandler.policy = Policy.from_document(json.loads(Path(POLICY_PATH).read_text()))
+        FilterHandler.policy = Policy.from_document(json.loads(Path(args.policy).read_text()))
     except (OSError, ValueError) as error:
-        sys.exit(f"cannot read the policy {POLICY_PATH}: {error}")
-    with FilterServer(("0.0.0.0", LISTEN_PORT), FilterHandler) as server:
+        sys.exit(f"cannot read the policy {args.policy}: {error}")
+    engine_socket = args.engine
+    with FilterServer(("0.0.0.0", args.port), FilterHandler) as server:
         server.serve_forever()
 
 

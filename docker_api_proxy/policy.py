@@ -31,7 +31,9 @@ CONTAINER_STATUSES = ("created", "restarting", "running", "removing", "paused", 
 _VERSIONED = re.compile(r"/v1\.(?P<minor>[0-9]{2})(?P<rest>/.*)")
 _CONTAINER_ID = re.compile(r"[0-9a-f]{64}")
 _CONTAINER_REF = re.compile(r"([0-9a-f]{12,64}|[a-z0-9][a-z0-9._-]{0,127})")
-_USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+# A user name as DockerSpawner escapes it into names ([a-z0-9], '-' escaping the rest):
+# no '_', so a template such as jupyter-<deployment>_{username} names one user only.
+_ESCAPED_USER = re.compile(r"[a-z0-9][a-z0-9-]{0,191}")
 _ENV_ENTRY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}=[^\x00]*", re.DOTALL)
 _LABEL_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,127}")
 _NO_NUL = re.compile(r"[^\x00]*", re.DOTALL)
@@ -45,7 +47,7 @@ class Policy:
     deployment: str  # the value of deployment_label on every user container
     deployment_label: str
     network: str  # the one network user containers join
-    user_container_prefix: str  # "jupyter-"
+    user_container_template: str  # "jupyter-<name>_{username}"
     home_volume_template: str  # "<name>-home-{username}"
     notebook_home: str
     notebook_user: str  # uid the notebook server runs as
@@ -59,16 +61,17 @@ class Policy:
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> Policy:
         expected = {
-            "deployment": str, "deploymentLabel": str, "network": str, "userContainerPrefix": str,
+            "deployment": str, "deploymentLabel": str, "network": str, "userContainerTemplate": str,
             "homeVolumeTemplate": str, "notebookHome": str, "notebookUser": str, "notebookPort": int,
             "images": list, "maxMemoryBytes": int, "cpuPeriod": int, "maxCpuQuota": int, "maxPids": int,
         }  # fmt: skip
         if set(document) != set(expected) or any(type(document[k]) is not t for k, t in expected.items()):
             raise ValueError(f"the policy must have exactly these keys and types: {expected}")
-        if "{username}" not in document["homeVolumeTemplate"] or not document["images"]:
-            raise ValueError("the policy needs a home volume template with {username} and at least one image")
+        templates = (document["userContainerTemplate"], document["homeVolumeTemplate"])
+        if any(template.count("{username}") != 1 for template in templates) or not document["images"]:
+            raise ValueError("the policy needs container and home volume templates with {username} and at least one image")
         return cls(
-            document["deployment"], document["deploymentLabel"], document["network"], document["userContainerPrefix"],
+            document["deployment"], document["deploymentLabel"], document["network"], document["userContainerTemplate"],
             document["homeVolumeTemplate"], document["notebookHome"], document["notebookUser"], document["notebookPort"],
             frozenset(document["images"]), document["maxMemoryBytes"], document["cpuPeriod"], document["maxCpuQuota"],
             document["maxPids"],
@@ -79,15 +82,18 @@ class Policy:
         names = [details.get("Name")] if "Name" in details else details.get("Names") or []
         labels = (details.get("Config") or {}).get("Labels") if "Config" in details else details.get("Labels")
         return (
-            any(isinstance(name, str) and self.user_container_name(name.removeprefix("/")) for name in names)
+            any(isinstance(name, str) and self.user_of(name.removeprefix("/")) is not None for name in names)
             and isinstance(labels, dict)
             and labels.get(self.deployment_label) == self.deployment
         )
 
-    def user_container_name(self, name: str) -> bool:
-        return name.startswith(self.user_container_prefix) and bool(
-            _USERNAME.fullmatch(name.removeprefix(self.user_container_prefix))
-        )
+    def user_of(self, container_name: str) -> str | None:
+        """The (escaped) user a user container's name is for; None for any other name."""
+        prefix, suffix = self.user_container_template.split("{username}")
+        if not (container_name.startswith(prefix) and container_name.endswith(suffix)):
+            return None
+        user = container_name[len(prefix) : len(container_name) - len(suffix)]
+        return user if _ESCAPED_USER.fullmatch(user) else None
 
 
 # --- the calls a request may become --------------------------------------------------
@@ -293,10 +299,11 @@ def _object(fields: Mapping[str, Validator], required: frozenset[str] = frozense
 
 
 def _container_create(request: Request, policy: Policy) -> tuple[dict[str, str], dict[str, Any]]:
-    if set(request.query) != {"name"} or not policy.user_container_name(request.query["name"]):
-        raise RefusedError(f"a create must name a user container, {policy.user_container_prefix}<user>, and nothing else")
+    user = policy.user_of(request.query.get("name", ""))
+    if set(request.query) != {"name"} or user is None:
+        raise RefusedError(f"a create must name a user container, {policy.user_container_template}, and nothing else")
     name = request.query["name"]
-    home_volume = policy.home_volume_template.format(username=name.removeprefix(policy.user_container_prefix))
+    home_volume = policy.home_volume_template.format(username=user)
     home_bind = f"{home_volume}:{policy.notebook_home}"
     port = f"{policy.notebook_port}/tcp"
     given = _object(

@@ -32,14 +32,22 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 UNIT = "tests/unit"
 # The files that decide what runs, and the unit tests that speak for each.
+_PROGRAM_TESTS = [f"{UNIT}/test_config.py", f"{UNIT}/test_hub_config.py", f"{UNIT}/test_program.py"]
 FILES = {
-    "components/config.py": [f"{UNIT}/test_config.py", f"{UNIT}/test_program.py", f"{UNIT}/test_hub_config.py"],
+    "components/config.py": _PROGRAM_TESTS,
+    "components/names.py": _PROGRAM_TESTS,
+    "components/user_servers.py": _PROGRAM_TESTS,
+    "components/hub_addons.py": _PROGRAM_TESTS,
+    "components/hub_settings.py": _PROGRAM_TESTS,
+    "components/images.py": [f"{UNIT}/test_program.py"],
     "components/deployment.py": [f"{UNIT}/test_hub_config.py", f"{UNIT}/test_program.py"],
+    "components/preflight.py": [f"{UNIT}/test_program.py", f"{UNIT}/test_hub_config.py"],
     "components/hub.py": [f"{UNIT}/test_program.py"],
     "components/built_image.py": [f"{UNIT}/test_built_image.py", f"{UNIT}/test_program.py"],
     "components/host_image.py": [f"{UNIT}/test_program.py"],
     "components/public_port.py": [f"{UNIT}/test_public_port.py", f"{UNIT}/test_program.py"],
-    "hub_config/jupyterhub_config.py": [f"{UNIT}/test_hub_config.py"],
+    "hub_config/jupyterhub_config.py": [f"{UNIT}/test_hub_config.py", f"{UNIT}/test_program.py"],
+    "hub_config/spawners.py": [f"{UNIT}/test_spawners.py"],
     "docker_api_proxy/wire.py": [f"{UNIT}/test_docker_api_filter.py"],
     "docker_api_proxy/policy.py": [f"{UNIT}/test_docker_api_filter.py"],
     "docker_api_proxy/filter.py": [f"{UNIT}/test_docker_api_filter.py"],
@@ -170,13 +178,20 @@ def _sites(tree: ast.AST) -> Iterator[tuple[ast.AST, Mutation]]:
                 yield node, mutation
 
 
+_SOURCES: dict[str, str] = {}  # as they were when the run started: edits made meanwhile change nothing
+
+
+def _source(path: str) -> str:
+    return _SOURCES.setdefault(path, (REPO / path).read_text())
+
+
 def mutants_of(path: str) -> list[Mutant]:
-    tree = ast.parse((REPO / path).read_text())
+    tree = ast.parse(_source(path))
     return [Mutant(path, i, getattr(node, "lineno", 0), change) for i, (node, (change, _)) in enumerate(_sites(tree))]
 
 
 def mutated_source(mutant: Mutant) -> str:
-    tree = ast.parse((REPO / mutant.path).read_text())
+    tree = ast.parse(_source(mutant.path))
     for index, (node, (_, apply)) in enumerate(_sites(tree)):
         if index == mutant.index:
             apply(node)
@@ -187,7 +202,7 @@ def mutated_source(mutant: Mutant) -> str:
 def killed(mutant: Mutant, workspace: Path) -> bool:
     """Whether the file's tests fail (or hang) with the mutant in place."""
     target = workspace / mutant.path
-    original = target.read_text()
+    original = _source(mutant.path)
     try:
         target.write_text(mutated_source(mutant))
         environment = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "MUTATION_RUN": "1"}

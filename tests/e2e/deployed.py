@@ -10,11 +10,13 @@ from pathlib import Path
 import docker
 import requests
 
-from components.deployment import LABEL as DEPLOYMENT_LABEL
+from components.names import LABEL as DEPLOYMENT_LABEL
+from components.names import USER_SERVER_PREFIX, DeploymentNames
 from tests.e2e.harness import ApplyResult, Harness
 from tests.program_runner import REPO_ROOT
 
 E2E_NAME = "jhe2e"
+NAMES = DeploymentNames(E2E_NAME)  # every name the deployment under test gives things
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 MEASUREMENTS: list[str] = []
 
@@ -60,5 +62,7 @@ class Deployed:
 
 def remove_user_containers(client: docker.DockerClient) -> None:
     """What an operator does before a destroy: user containers hold the network."""
-    for container in client.containers.list(all=True, filters={"label": f"{DEPLOYMENT_LABEL}={E2E_NAME}", "name": "jupyter-"}):
+    for container in client.containers.list(
+        all=True, filters={"label": f"{DEPLOYMENT_LABEL}={E2E_NAME}", "name": USER_SERVER_PREFIX}
+    ):
         container.remove(force=True)

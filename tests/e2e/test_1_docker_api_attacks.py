@@ -19,7 +19,7 @@ from typing import Any
 import docker
 import pytest
 
-from tests.e2e.deployed import E2E_NAME, Deployed
+from tests.e2e.deployed import E2E_NAME, NAMES, Deployed
 
 ATTACKER = "mallory"
 SEND_RAW = """
@@ -42,7 +42,7 @@ print(json.dumps(outcome))
 
 
 def spawner_body(deployed: Deployed, user: str) -> dict[str, Any]:
-    """A create DockerSpawner could send for jupyter-<user> (within the dev stack's limits)."""
+    """A create DockerSpawner could send for a user (within the dev stack's limits)."""
     return {
         "Image": deployed.first_apply.run.exports["notebookImage"],
         "Cmd": ["sleep", "600"],
@@ -51,7 +51,7 @@ def spawner_body(deployed: Deployed, user: str) -> dict[str, Any]:
         "ExposedPorts": {"8888/tcp": None},
         "HostConfig": {
             "NetworkMode": E2E_NAME,
-            "Binds": [f"{E2E_NAME}-home-{user}:/home/jovyan:rw"],
+            "Binds": [f"{NAMES.home_volume(user)}:/home/jovyan:rw"],
             "Memory": 512 * 1024**2,
             "CpuPeriod": 100_000,
             "CpuQuota": 100_000,
@@ -68,7 +68,7 @@ def http(method: str, target: str, body: bytes = b"", headers: str | None = None
 
 def create(user: str, body: str | bytes, query: str = "", headers: str | None = None) -> bytes:
     data = body.encode() if isinstance(body, str) else body
-    return http("POST", f"/v1.41/containers/create?name=jupyter-{user}{query}", data, headers)
+    return http("POST", f"/v1.41/containers/create?name={NAMES.user_server(user)}{query}", data, headers)
 
 
 def splice(body: dict[str, Any], host_config_extra: str = "", top_extra: str = "") -> str:
@@ -82,7 +82,7 @@ def splice(body: dict[str, Any], host_config_extra: str = "", top_extra: str = "
 
 
 def attacks(deployed: Deployed) -> dict[str, bytes]:
-    """Every attack creates (if it works) a container named jupyter-mallory-<n>."""
+    """Every attack creates (if it works) a user container for mallory-<n>."""
     found: dict[str, bytes] = {}
 
     def add(name: str, build: Any) -> None:
@@ -147,7 +147,7 @@ def attacks(deployed: Deployed) -> dict[str, bytes]:
     add("folded Content-Length", lambda u, b: smuggled(u, b, "Content-Length: 0\r\n {n}\r\n"))
     add(
         "absolute-form target, old API",
-        lambda u, b: http("POST", f"http://x/v1.20/containers/create?name=jupyter-{u}", json.dumps(b).encode()),
+        lambda u, b: http("POST", f"http://x/v1.20/containers/create?name={NAMES.user_server(u)}", json.dumps(b).encode()),
     )
     add(
         "old API version: HostConfig on start",
@@ -168,9 +168,9 @@ def attacks(deployed: Deployed) -> dict[str, bytes]:
 @pytest.fixture
 def clean_engine(deployed: Deployed) -> Iterator[docker.DockerClient]:
     def remove_attackers() -> None:
-        for container in deployed.client.containers.list(all=True, filters={"name": f"jupyter-{ATTACKER}"}):
+        for container in deployed.client.containers.list(all=True, filters={"name": NAMES.user_server(ATTACKER)}):
             container.remove(force=True)
-        for volume in deployed.client.volumes.list(filters={"name": f"{E2E_NAME}-home-{ATTACKER}"}):
+        for volume in deployed.client.volumes.list(filters={"name": NAMES.home_volume(ATTACKER)}):
             volume.remove(force=True)
 
     remove_attackers()
@@ -202,9 +202,9 @@ def test_attacks_from_the_hub_create_and_change_nothing_on_the_real_engine(
     assert len(before) == 3
     answers = send_from_the_hub(deployed, attacks(deployed))
     assert {name: codes for name, codes in answers.items() if codes != [403]} == {}
-    created = clean_engine.containers.list(all=True, filters={"name": f"jupyter-{ATTACKER}"})
+    created = clean_engine.containers.list(all=True, filters={"name": NAMES.user_server(ATTACKER)})
     assert [c.name for c in created] == []
-    assert clean_engine.volumes.list(filters={"name": f"{E2E_NAME}-home-{ATTACKER}"}) == []
+    assert clean_engine.volumes.list(filters={"name": NAMES.home_volume(ATTACKER)}) == []
     assert deployment_containers(clean_engine) == before  # hub, proxy and filter untouched
 
 
@@ -216,13 +216,13 @@ def test_an_allowed_create_is_what_the_filter_built_not_what_was_sent(
     body = spawner_body(deployed, user)
     answers = send_from_the_hub(deployed, {"control": create(user, json.dumps(body))})
     assert answers == {"control": [201]}
-    created = clean_engine.containers.get(f"jupyter-{user}").attrs
+    created = clean_engine.containers.get(NAMES.user_server(user)).attrs
     host = created["HostConfig"]
     assert created["Config"]["User"] == "1000"
     assert created["Config"]["Image"] == body["Image"]
     assert (host["Privileged"], host["CapDrop"], host.get("CapAdd")) == (False, ["ALL"], None)
     assert host["SecurityOpt"] == ["no-new-privileges"]
-    assert host["Binds"] == [f"{E2E_NAME}-home-{user}:/home/jovyan:rw"] and not host.get("Mounts")
+    assert host["Binds"] == [f"{NAMES.home_volume(user)}:/home/jovyan:rw"] and not host.get("Mounts")
     assert not host.get("PortBindings") and not host.get("PublishAllPorts") and not host.get("Devices")
     assert (host["PidMode"], host["IpcMode"], host["UsernsMode"]) == ("", "private", "")
     assert host["NetworkMode"] == E2E_NAME and set(created["NetworkSettings"]["Networks"]) == {E2E_NAME}

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from tests.e2e.deployed import E2E_NAME, Deployed
+from tests.e2e.deployed import E2E_NAME, NAMES, Deployed
 from tests.e2e.hub_user import HubUser
 
 
 def test_user_server_runs_the_built_notebook_image_on_the_network(deployed: Deployed, alice: HubUser) -> None:
-    container = deployed.client.containers.get("jupyter-alice")
+    container = deployed.client.containers.get(NAMES.user_server("alice"))
     notebook_image = deployed.first_apply.run.exports["notebookImage"]
     assert container.status == "running"
     assert container.attrs["Config"]["Image"] == notebook_image
@@ -15,11 +15,11 @@ def test_user_server_runs_the_built_notebook_image_on_the_network(deployed: Depl
     assert list(container.attrs["NetworkSettings"]["Networks"]) == [E2E_NAME]
     mounts = {m["Destination"]: m for m in container.attrs["Mounts"]}
     assert mounts["/home/jovyan"]["Type"] == "volume"
-    assert mounts["/home/jovyan"]["Name"] == f"{E2E_NAME}-home-alice"
+    assert mounts["/home/jovyan"]["Name"] == NAMES.home_volume("alice")
 
 
 def test_user_container_has_limits_and_no_host_access(deployed: Deployed, alice: HubUser) -> None:
-    host_config = deployed.client.containers.get("jupyter-alice").attrs["HostConfig"]
+    host_config = deployed.client.containers.get(NAMES.user_server("alice")).attrs["HostConfig"]
     assert host_config["Memory"] == 1024**3
     assert host_config["CpuQuota"] / host_config["CpuPeriod"] == 1.0
     assert not host_config["Privileged"]
@@ -30,8 +30,8 @@ def test_user_container_has_limits_and_no_host_access(deployed: Deployed, alice:
         ["no-new-privileges"],
         4096,
     )
-    assert host_config["Binds"] == [f"{E2E_NAME}-home-alice:/home/jovyan:rw"]
-    container = deployed.client.containers.get("jupyter-alice")
+    assert host_config["Binds"] == [f"{NAMES.home_volume('alice')}:/home/jovyan:rw"]
+    container = deployed.client.containers.get(NAMES.user_server("alice"))
     assert container.exec_run(["id", "-u"]).output.decode().strip() == "1000"
     # The server's own process: no capability in any set, and setuid programs (su, mount)
     # cannot raise privileges.
@@ -56,7 +56,7 @@ def test_a_kernel_executes_code(alice: HubUser) -> None:
 
 def test_a_user_cannot_reach_the_docker_api_proxy(deployed: Deployed, alice: HubUser) -> None:
     probe = f"import socket; socket.create_connection(({E2E_NAME + '-docker-api'!r}, 2375), timeout=3)"
-    result = deployed.client.containers.get("jupyter-alice").exec_run(["python3", "-c", probe])
+    result = deployed.client.containers.get(NAMES.user_server("alice")).exec_run(["python3", "-c", probe])
     assert result.exit_code != 0
     assert b"Name or service not known" in result.output or b"timed out" in result.output, result.output
 

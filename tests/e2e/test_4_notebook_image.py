@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from tests.e2e.deployed import Deployed, measure
+from tests.e2e.deployed import NAMES, Deployed, measure
 from tests.e2e.harness import CONTAINER, IMAGE
 from tests.e2e.hub_user import HubUser, user_with_a_server
 
 
 def server_image(deployed: Deployed, user: str) -> str:
-    return str(deployed.client.containers.get(f"jupyter-{user}").attrs["Config"]["Image"])
+    return str(deployed.client.containers.get(NAMES.user_server(user)).attrs["Config"]["Image"])
 
 
 def test_new_image_for_new_servers_old_kept_and_rollback(deployed: Deployed, alice: HubUser) -> None:

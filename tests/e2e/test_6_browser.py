@@ -6,7 +6,7 @@ import shutil
 
 from playwright.sync_api import sync_playwright
 
-from tests.e2e.deployed import ARTIFACTS, Deployed
+from tests.e2e.deployed import ARTIFACTS, NAMES, Deployed
 from tests.e2e.hub_user import HubUser
 
 CHROMIUM = "/usr/bin/chromium"
@@ -44,4 +44,4 @@ def test_browser_login_starts_a_server_and_jupyterlab_loads(deployed: Deployed) 
             assert "JupyterLab" in page.title()
         finally:
             browser.close()
-    assert deployed.client.containers.get("jupyter-carol").status == "running"
+    assert deployed.client.containers.get(NAMES.user_server("carol")).status == "running"

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.e2e.deployed import E2E_NAME, Deployed, measure, remove_user_containers, wait_for
+from tests.e2e.deployed import E2E_NAME, NAMES, Deployed, measure, remove_user_containers, wait_for
 from tests.e2e.harness import ApplyError
 from tests.e2e.hub_user import HubUser, KernelDiedError, user_with_a_server
 from tests.e2e.probe import Probe
@@ -67,7 +67,7 @@ def test_a_restarted_hub_rechecks_all_servers_with_one_listing(deployed: Deploye
     try:
         hub = deployed.client.containers.get(f"{E2E_NAME}-hub")
         hub.stop(timeout=10)
-        deployed.client.containers.get("jupyter-frank").stop(timeout=10)
+        deployed.client.containers.get(NAMES.user_server("frank")).stop(timeout=10)
         restarted_at = datetime.datetime.now(datetime.UTC)
         hub.start()
         wait_for(f"{deployed.base_url}/hub/api/", RECOVERY_WAIT_S)
@@ -81,10 +81,13 @@ def test_a_restarted_hub_rechecks_all_servers_with_one_listing(deployed: Deploye
             assert user.api("GET", f"/user/{user.name}/api/status").status_code == 200
         calls = deployed.client.containers.get(f"{E2E_NAME}-docker-api").logs(since=restarted_at).decode()
         assert calls.count("GET /v1.41/containers/json -> 200") == 1, calls
-        assert "/containers/jupyter-frank/json" in calls
-        assert "/containers/jupyter-alice/json" not in calls and "/containers/jupyter-erin/json" not in calls, calls
+        assert f"/containers/{NAMES.user_server('frank')}/json" in calls
+        assert (
+            f"/containers/{NAMES.user_server('alice')}/json" not in calls
+            and f"/containers/{NAMES.user_server('erin')}/json" not in calls
+        ), calls
         frank.start_server()
-        assert deployed.client.containers.get("jupyter-frank").status == "running"
+        assert deployed.client.containers.get(NAMES.user_server("frank")).status == "running"
     finally:
         erin.stop_server()
         frank.stop_server()
@@ -124,7 +127,7 @@ def test_a_notebook_over_its_memory_limit_is_killed_alone(deployed: Deployed, al
     events = deployed.client.events(since=since, until=int(time.time()) + 1, decode=True, filters={"event": "oom"})
     oom_killed = {event["Actor"]["Attributes"]["name"] for event in events}
     measure(f"memory limit: OOM kills reported by the engine for {sorted(oom_killed)}")
-    assert oom_killed == {"jupyter-alice"}
+    assert oom_killed == {NAMES.user_server("alice")}
     assert alice.run_code("1+1") == "2", "alice gets a fresh kernel; her server survived"
     assert dave.run_code("2+2") == "4", "another user's server is unaffected"
     assert deployed.client.containers.get(f"{E2E_NAME}-hub").attrs["State"]["StartedAt"] == hub_started

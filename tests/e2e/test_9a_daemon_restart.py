@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 import time
 
-from tests.e2e.deployed import E2E_NAME, Deployed, measure
+from tests.e2e.deployed import NAMES, Deployed, measure
 from tests.e2e.hub_user import HubUser
 from tests.program_runner import REPO_ROOT
 
@@ -37,7 +37,7 @@ def test_everything_comes_back_after_a_docker_daemon_restart(deployed: Deployed,
     assert dockerd_pid() is None, f"dockerd did not stop within {DAEMON_WAIT_S}s"
     subprocess.run(["bash", str(REPO_ROOT / "scripts" / "bootstrap-engine.sh")], check=True, capture_output=True)
 
-    for name in (f"{E2E_NAME}-proxy", f"{E2E_NAME}-hub", "jupyter-alice"):
+    for name in (NAMES.proxy_container, NAMES.hub_container, NAMES.user_server("alice")):
         assert deployed.client.containers.get(name).status == "running", name
     recovered = None
     for _ in range(DAEMON_WAIT_S * 10):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from components import deployment
+from components import preflight
 from tests.program_runner import ProgramRun, copy_project, run_program
 from tests.unit.echo_mocks import ProviderEchoMocks
 
@@ -14,7 +14,7 @@ from tests.unit.echo_mocks import ProviderEchoMocks
 @pytest.fixture(autouse=True)
 def no_host_port_probe(monkeypatch: pytest.MonkeyPatch) -> None:
     """Unit tests touch no host port and no Docker engine (test_public_port.py tests the probe)."""
-    monkeypatch.setattr(deployment, "check_public_port", lambda *args: None)
+    monkeypatch.setattr(preflight, "check_public_port", lambda *args: None)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ def test_defaults_are_a_native_authenticator_hub_on_port_8000() -> None:
     config = parse({})
     assert (config.public_ip, config.public_port, config.auth.type, config.spawner.type) == ("0.0.0.0", 8000, "native", "docker")
     assert config.build.base_image == "debian:trixie-slim"
-    assert config.culler.enabled and config.culler.timeout_s == 3600
+    assert config.culler.enabled and config.culler.timeout_seconds == 3600
 
 
 @pytest.mark.parametrize(
@@ -40,17 +40,17 @@ def test_defaults_are_a_native_authenticator_hub_on_port_8000() -> None:
         ({"name": "hub-"}, {}, "name", "pulumi config set name"),
         ({"name": "hub..dev"}, {}, "name", "pulumi config set name"),
         ({"name": "h" * 51}, {}, "name", "pulumi config set name"),
-        ({"auth": {"type": "ldap"}}, {}, "auth.type", "pulumi config set auth.type native"),
-        ({"spawner": {"type": "kubernetes"}}, {}, "spawner.type", "pulumi config set spawner.type docker"),
+        ({"auth": {"type": "ldap"}}, {}, "auth.type", "pulumi config set --path auth.type native"),
+        ({"spawner": {"type": "kubernetes"}}, {}, "spawner.type", "pulumi config set --path spawner.type docker"),
         ({"spawner": {"memLimit": "2 GB"}}, {}, "spawner.memLimit", "e.g. 2G"),
-        ({"spawner": {"cpuLimit": "lots"}}, {}, "spawner.cpuLimit", "pulumi config set spawner.cpuLimit 1.0"),
-        ({"spawner": {"cpuLimit": "0"}}, {}, "spawner.cpuLimit", "pulumi config set spawner.cpuLimit 1.0"),
+        ({"spawner": {"cpuLimit": "lots"}}, {}, "spawner.cpuLimit", "pulumi config set --path spawner.cpuLimit 1.0"),
+        ({"spawner": {"cpuLimit": "0"}}, {}, "spawner.cpuLimit", "pulumi config set --path spawner.cpuLimit 1.0"),
         # DockerSpawner's quota int(0.009 * 100000) = 900 is below the engine's 1000; 0 would mean no limit.
-        ({"spawner": {"cpuLimit": "0.009"}}, {}, "spawner.cpuLimit", "pulumi config set spawner.cpuLimit 1.0"),
+        ({"spawner": {"cpuLimit": "0.009"}}, {}, "spawner.cpuLimit", "pulumi config set --path spawner.cpuLimit 1.0"),
         ({"spawner": {"memLimit": "6143K"}}, {}, "spawner.memLimit", "e.g. 2G"),  # the engine's minimum is 6M
         ({"spawner": {"memLimit": "2G\n"}}, {}, "spawner.memLimit", "e.g. 2G"),
-        ({"spawner": {"pidsLimit": "63"}}, {}, "spawner.pidsLimit", "pulumi config set spawner.pidsLimit 4096"),
-        ({"spawner": {"pidsLimit": "1048577"}}, {}, "spawner.pidsLimit", "pulumi config set spawner.pidsLimit 4096"),
+        ({"spawner": {"pidsLimit": "63"}}, {}, "spawner.pidsLimit", "pulumi config set --path spawner.pidsLimit 4096"),
+        ({"spawner": {"pidsLimit": "1048577"}}, {}, "spawner.pidsLimit", "pulumi config set --path spawner.pidsLimit 4096"),
         ({"auth": {"adminUsers": ["admin\n"]}}, {}, "auth.adminUsers", "correct the name in auth.adminUsers"),
         ({"auth": {"adminUsers": ["Alice Smith"]}}, {}, "auth.adminUsers", "correct the name in auth.adminUsers"),
         (
@@ -93,7 +93,7 @@ def test_defaults_are_a_native_authenticator_hub_on_port_8000() -> None:
         ({"build": {"baseImage": "debian trixie"}}, {}, "build.baseImage", "debian:trixie-slim"),
         ({"build": {"extraCaCertsPath": "/no/such/dir"}}, {}, "build.extraCaCertsPath", "or remove the key"),
         ({"build": {"pipIndexUrl": "ftp://mirror"}}, {}, "build.pipIndexUrl", "pulumi config set --path build.pipIndexUrl"),
-        ({"culler": {"timeoutSeconds": "5"}}, {}, "culler.timeoutSeconds", "pulumi config set culler.timeoutSeconds 3600"),
+        ({"culler": {"timeoutSeconds": "5"}}, {}, "culler.timeoutSeconds", "pulumi config set --path culler.timeoutSeconds 3600"),
         ({"culler": {"enabled": "sometimes"}}, {}, "culler.enabled", "true"),
         ({"spawner": "docker"}, {}, "spawner", "README"),
         ({"spawner": {"extraImages": ["a"]}}, {}, "spawner.extraImages", "--path"),
@@ -203,9 +203,9 @@ def test_every_default_is_pinned() -> None:
         allowed_organizations=(),
     )
     assert config.spawner == SpawnerConfig(
-        type="docker", mem_limit="2G", cpu_limit=1.0, pids_limit=4096, start_timeout_s=120, extra_images={}
+        type="docker", mem_limit="2G", cpu_limit=1.0, pids_limit=4096, start_timeout_seconds=120, extra_images={}
     )
-    assert config.culler == CullerConfig(enabled=True, timeout_s=3600)
+    assert config.culler == CullerConfig(enabled=True, timeout_seconds=3600)
     assert config.build == BuildConfig(
         base_image="debian:trixie-slim",
         extra_ca_certs_path="",
@@ -280,7 +280,7 @@ def test_every_setting_reaches_its_field(tmp_path: Path) -> None:
             allowed_organizations=("org",),
         ),
         spawner=SpawnerConfig("systemuser", "512M", 0.5, 256, 60, {"r": "r-notebook:4.4"}),
-        culler=CullerConfig(enabled=False, timeout_s=600),
+        culler=CullerConfig(enabled=False, timeout_seconds=600),
         notebook_rollback_image="hub-dev-notebook:abc",
         http_redirect_port=8080,
         docker_api_proxy=False,
@@ -389,8 +389,8 @@ def test_the_error_names_key_value_problem_and_fix_in_one_line() -> None:
     with pytest.raises(ConfigError) as error:
         parse({"spawner": {"cpuLimit": "300"}})
     assert str(error.value) == (
-        "config 'spawner.cpuLimit' = '300': must be a number above 0.0 and at most 256.0. "
-        "Fix: pulumi config set spawner.cpuLimit 1.0"
+        "config 'spawner.cpuLimit' = '300': must be a number from 0.01 to 256.0. "
+        "Fix: pulumi config set --path spawner.cpuLimit 1.0"
     )
     with pytest.raises(ConfigError) as error:
         parse({"auth": {"typ": "native", "type": "native"}})
@@ -539,11 +539,11 @@ def test_generated_valid_settings_arrive_unchanged(
     assert (config.public_port, config.auth.admin_users, config.auth.open_signup) == (port, tuple(admins), open_signup)
     spawner_config = config.spawner
     assert (spawner_config.mem_limit, spawner_config.cpu_limit) == (spawner_values["memLimit"], float(spawner_values["cpuLimit"]))
-    assert (spawner_config.pids_limit, spawner_config.start_timeout_s) == (
+    assert (spawner_config.pids_limit, spawner_config.start_timeout_seconds) == (
         spawner_values["pidsLimit"],
         spawner_values["startTimeoutSeconds"],
     )
-    assert config.culler.timeout_s == culler_timeout
+    assert config.culler.timeout_seconds == culler_timeout
 
 
 @settings(max_examples=150, deadline=None)

@@ -32,7 +32,7 @@ POLICY = Policy(
     deployment="jh",
     deployment_label="org.jupyterhub-docker.deployment",
     network="jh",
-    user_container_prefix="jupyter-",
+    user_container_template="jupyter-{username}",
     home_volume_template="jh-home-{username}",
     notebook_home="/home/jovyan",
     notebook_user="1000",
@@ -466,13 +466,16 @@ def test_only_a_create_may_carry_a_body() -> None:
         call_of("POST", f"/v1.41/containers/{ADA_ID}/start", json.dumps({"Privileged": True}).encode())
 
 
+POLICY_DOCUMENT = {
+    "deployment": "jh", "deploymentLabel": "org.jupyterhub-docker.deployment", "network": "jh",
+    "userContainerTemplate": "jupyter-{username}", "homeVolumeTemplate": "jh-home-{username}", "notebookHome": "/home/jovyan",
+    "notebookUser": "1000", "notebookPort": 8888, "images": [NOTEBOOK, "quay.io/jupyter/base-notebook:2025-01-01"],
+    "maxMemoryBytes": 2 * 1024**3, "cpuPeriod": 100_000, "maxCpuQuota": 100_000, "maxPids": 4096,
+}  # fmt: skip
+
+
 def test_the_policy_document_is_read_strictly() -> None:
-    document = {
-        "deployment": "jh", "deploymentLabel": "org.jupyterhub-docker.deployment", "network": "jh",
-        "userContainerPrefix": "jupyter-", "homeVolumeTemplate": "jh-home-{username}", "notebookHome": "/home/jovyan",
-        "notebookUser": "1000", "notebookPort": 8888, "images": [NOTEBOOK, "quay.io/jupyter/base-notebook:2025-01-01"],
-        "maxMemoryBytes": 2 * 1024**3, "cpuPeriod": 100_000, "maxCpuQuota": 100_000, "maxPids": 4096,
-    }  # fmt: skip
+    document = POLICY_DOCUMENT
     assert Policy.from_document(document) == POLICY
     for broken in ({**document, "extra": 1}, {**document, "notebookPort": "8888"}, {**document, "images": []}):
         with pytest.raises(ValueError):
@@ -884,7 +887,7 @@ def test_an_action_needs_the_full_id_the_engine_reported() -> None:
 
 def test_a_policy_needs_a_home_volume_template_naming_the_user() -> None:
     document = {
-        "deployment": "jh", "deploymentLabel": "l", "network": "jh", "userContainerPrefix": "jupyter-",
+        "deployment": "jh", "deploymentLabel": "l", "network": "jh", "userContainerTemplate": "jupyter-{username}",
         "homeVolumeTemplate": "jh-home", "notebookHome": "/home/jovyan", "notebookUser": "1000", "notebookPort": 8888,
         "images": [NOTEBOOK], "maxMemoryBytes": 1, "cpuPeriod": 1, "maxCpuQuota": 1, "maxPids": 1,
     }  # fmt: skip
@@ -921,7 +924,7 @@ class UnixEngine:
 @pytest.fixture
 def unix_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     path = tmp_path / "docker.sock"
-    monkeypatch.setattr(api_filter, "DOCKER_SOCKET", str(path))
+    monkeypatch.setattr(api_filter, "engine_socket", str(path))
     timeouts: list[float] = []
 
     class Recording(api_filter._UnixConnection):
@@ -1001,21 +1004,39 @@ def test_a_create_is_logged_with_the_container_it_names_and_a_malformed_request_
     )
 
 
-def test_the_filter_does_not_start_without_a_valid_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(api_filter, "POLICY_PATH", str(tmp_path / "policy.json"))
+def test_the_filter_does_not_start_without_a_valid_policy(tmp_path: Path) -> None:
+    args = [f"--policy={tmp_path / 'policy.json'}", "--port=0", "--engine=/nowhere.sock"]
     with pytest.raises(SystemExit, match="cannot read the policy"):
-        api_filter.main()
+        api_filter.main(args)
     (tmp_path / "policy.json").write_text('{"deployment": "jh"}')
     with pytest.raises(SystemExit, match="exactly these keys"):
-        api_filter.main()
+        api_filter.main(args)
+    with pytest.raises(SystemExit):
+        api_filter.main(args[:2])  # every path comes from the program: none is assumed
 
 
-def test_the_filter_and_the_program_agree_on_its_socket_policy_file_and_port() -> None:
-    from components import docker_api_proxy as component
+def test_the_filter_serves_the_policy_on_the_port_and_engine_it_is_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    served: list[Any] = []
 
-    assert (api_filter.DOCKER_SOCKET, api_filter.POLICY_PATH, api_filter.LISTEN_PORT) == (
-        component.DOCKER_SOCKET,
-        component.POLICY_PATH,
-        component.LISTEN_PORT,
-    )
+    class Server:
+        def __init__(self, address: tuple, handler: type[api_filter.FilterHandler]) -> None:
+            served.append((address, handler.policy))
+
+        def __enter__(self) -> Server:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+        def serve_forever(self) -> None:
+            served.append(api_filter.engine_socket)
+
+    (tmp_path / "policy.json").write_text(json.dumps(POLICY_DOCUMENT))
+    monkeypatch.setattr(api_filter, "FilterServer", Server)
+    monkeypatch.setattr(api_filter, "engine_socket", "")
+    api_filter.main([f"--policy={tmp_path / 'policy.json'}", "--port=2376", "--engine=/run/docker.sock"])
+    assert served == [(("0.0.0.0", 2376), POLICY), "/run/docker.sock"]
+
+
+def test_the_filters_limits() -> None:
     assert (api_filter.CLIENT_TIMEOUT_S, api_filter.ENGINE_TIMEOUT_S, api_filter.MAX_CONNECTIONS) == (30, 60, 32)

@@ -9,7 +9,10 @@ import pytest
 from traitlets.config import Config
 
 from components.config import parse_config
-from components.deployment import hub_settings
+from components.hub_addons import hub_addons, merged
+from components.hub_settings import hub_settings
+from components.names import DeploymentNames
+from components.user_servers import user_server_images
 from tests.program_runner import REPO_ROOT, run_program
 from tests.unit.echo_mocks import ProviderEchoMocks
 
@@ -17,8 +20,14 @@ configure = runpy.run_path(str(REPO_ROOT / "hub_config" / "jupyterhub_config.py"
 SECRETS = {"CONFIGPROXY_AUTH_TOKEN": "proxy-token", "OAUTH_CLIENT_SECRET": "oauth-secret", "SHARED_PASSWORD": "pw"}
 
 
+def settings_of(raw: dict[str, Any], secrets: dict[str, Any] | None = None) -> dict[str, Any]:
+    config = parse_config(raw, secrets or {})
+    names = DeploymentNames(config.name)
+    return hub_settings(config, names, user_server_images(config, "notebook:abc"), merged(hub_addons(config)))
+
+
 def hub_config(raw: dict[str, Any], secrets: dict[str, Any] | None = None) -> Config:
-    settings = hub_settings(parse_config(raw, secrets or {}), "net", "http://proxy:8001", "hub", "notebook:abc")
+    settings = settings_of(raw, secrets)
     c = Config()
     configure(c, settings, SECRETS)
     return c
@@ -36,10 +45,10 @@ def test_the_settings_the_program_uploads_are_the_ones_the_config_reads() -> Non
 def test_hub_talks_to_the_separate_proxy_and_leaves_servers_running_when_it_stops() -> None:
     c = hub_config({})
     assert c.ConfigurableHTTPProxy.should_start is False
-    assert c.ConfigurableHTTPProxy.api_url == "http://proxy:8001"
+    assert c.ConfigurableHTTPProxy.api_url == "http://jupyterhub-proxy:8001"
     assert c.ConfigurableHTTPProxy.auth_token == "proxy-token"
     assert c.JupyterHub.cleanup_servers is False
-    assert (c.JupyterHub.hub_ip, c.JupyterHub.hub_connect_ip) == ("0.0.0.0", "hub")
+    assert (c.JupyterHub.hub_ip, c.JupyterHub.hub_connect_ip) == ("0.0.0.0", "jupyterhub-hub")
     assert c.JupyterHub.db_url == "sqlite:////srv/jupyterhub/jupyterhub.sqlite"
     assert c.JupyterHub.cookie_secret_file == "/srv/jupyterhub/jupyterhub_cookie_secret"
 
@@ -48,8 +57,8 @@ def test_docker_spawner_settings() -> None:
     c = hub_config({"spawner": {"memLimit": "512M", "cpuLimit": "0.5", "startTimeoutSeconds": "60"}})
     assert c.JupyterHub.spawner_class == "spawners.PromptDockerSpawner"
     assert c.DockerSpawner.image == "notebook:abc"
-    assert c.DockerSpawner.name_template == "jupyter-{username}"
-    assert (c.DockerSpawner.network_name, c.DockerSpawner.use_internal_ip, c.DockerSpawner.remove) == ("net", True, True)
+    assert c.DockerSpawner.name_template == "jupyter-jupyterhub_{username}"
+    assert (c.DockerSpawner.network_name, c.DockerSpawner.use_internal_ip, c.DockerSpawner.remove) == ("jupyterhub", True, True)
     assert (c.DockerSpawner.mem_limit, c.DockerSpawner.cpu_limit, c.DockerSpawner.start_timeout) == ("512M", 0.5, 60)
     assert c.DockerSpawner.volumes == {"jupyterhub-home-{username}": "/home/jovyan"}
     assert (c.DockerSpawner.notebook_dir, c.DockerSpawner.port) == ("/home/jovyan", 8888)
@@ -112,7 +121,7 @@ COMMON = {
     "JupyterHub": {
         "hub_ip": "0.0.0.0",
         "hub_port": 8081,
-        "hub_connect_ip": "hub",
+        "hub_connect_ip": "jupyterhub-hub",
         "db_url": "sqlite:////srv/jupyterhub/jupyterhub.sqlite",
         "cookie_secret_file": "/srv/jupyterhub/jupyterhub_cookie_secret",
         "cleanup_servers": False,
@@ -127,12 +136,12 @@ COMMON = {
         ],
         "services": [{"name": "idle-culler", "command": ["python3", "-m", "jupyterhub_idle_culler", "--timeout=3600"]}],
     },
-    "ConfigurableHTTPProxy": {"should_start": False, "api_url": "http://proxy:8001", "auth_token": "proxy-token"},
+    "ConfigurableHTTPProxy": {"should_start": False, "api_url": "http://jupyterhub-proxy:8001", "auth_token": "proxy-token"},
     "DockerSpawner": {
         "image": "notebook:abc",
-        "name_template": "jupyter-{username}",
+        "name_template": "jupyter-jupyterhub_{username}",
         "port": 8888,
-        "network_name": "net",
+        "network_name": "jupyterhub",
         "use_internal_ip": True,
         "use_internal_hostname": True,
         "extra_host_config": {"auto_remove": False, "restart_policy": {"Name": "unless-stopped"}, "pids_limit": 4096},
@@ -227,23 +236,64 @@ def test_one_extra_image_turns_the_picker_on_and_none_leaves_it_off() -> None:
     }
 
 
-def test_the_hub_reads_settings_from_where_the_program_uploads_them() -> None:
-    from components.hub import SETTINGS_PATH
+def test_the_hub_finds_its_settings_where_the_program_uploads_them() -> None:
+    from components.names import HUB_SETTINGS_ENV, HUB_SETTINGS_PATH
 
-    assert runpy.run_path(str(REPO_ROOT / "hub_config" / "jupyterhub_config.py"))["SETTINGS_PATH"] == SETTINGS_PATH
+    run = run_program(ProviderEchoMocks())
+    hub = run.get("docker:index/container:Container", "hub").inputs
+    assert runpy.run_path(str(REPO_ROOT / "hub_config" / "jupyterhub_config.py"))["SETTINGS_ENV"] == HUB_SETTINGS_ENV
+    assert f"{HUB_SETTINGS_ENV}={HUB_SETTINGS_PATH}" in hub["envs"]
+    assert HUB_SETTINGS_PATH in [upload["file"] for upload in hub["uploads"]]
 
 
-def test_loaded_by_jupyterhub_it_configures_from_the_settings_file(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = hub_settings(parse_config({}, {}), "net", "http://proxy:8001", "hub", "notebook:abc")
+def test_loaded_by_jupyterhub_it_configures_from_the_settings_then_the_operators_files(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_of({})
+    operator_files = tmp_path / "jupyterhub_config.d"
+    operator_files.mkdir()
+    (operator_files / "20-later.py").write_text(
+        "c.JupyterHub.template_vars = {'order': c.JupyterHub.template_vars['order'] + [2]}\n"
+    )
+    (operator_files / "10-first.py").write_text("c.JupyterHub.template_vars = {'order': [1]}\nc.Spawner.default_url = '/lab'\n")
+    (operator_files / "notes.txt").write_text("not python")
+    settings["hub"]["configDir"] = str(operator_files)
     settings_file = tmp_path / "settings.json"
     settings_file.write_text(__import__("json").dumps(settings))
-    source = (
-        (REPO_ROOT / "hub_config" / "jupyterhub_config.py")
-        .read_text()
-        .replace("/etc/jupyterhub/settings.json", str(settings_file))
-    )
+    monkeypatch.setenv("JUPYTERHUB_DOCKER_SETTINGS", str(settings_file))
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
     c = Config()
-    exec(compile(source, "jupyterhub_config.py", "exec"), {"get_config": lambda: c})
-    assert plain(c) == plain(hub_config({}))
+    runpy.run_path(str(REPO_ROOT / "hub_config" / "jupyterhub_config.py"), init_globals={"get_config": lambda: c})
+    assert plain(c) == {
+        **plain(hub_config({})),
+        "JupyterHub": {**plain(hub_config({}))["JupyterHub"], "template_vars": {"order": [1, 2]}},
+        "Spawner": {"default_url": "/lab"},
+    }
+
+
+def test_settings_carry_the_stack_configs_own_key_names() -> None:
+    auth = {"type": "native", "adminUsers": ["ada"], "openSignup": True}
+    settings = settings_of({"auth": auth})
+    assert settings["auth"] == {
+        "type": "native",
+        "adminUsers": ["ada"],
+        "openSignup": True,
+        "allowedUsers": [],
+        "allowedOrganizations": [],
+        "allowAll": False,
+        "oauthClientId": "",
+        "oauthCallbackUrl": "",
+        "oauthAuthorizeUrl": "",
+        "oauthTokenUrl": "",
+        "oauthUserdataUrl": "",
+        "oauthUsernameClaim": "preferred_username",
+    }
+    assert settings["hub"] == {
+        "connectIp": "jupyterhub-hub",
+        "port": 8081,
+        "dataDir": "/srv/jupyterhub",
+        "configDir": "/etc/jupyterhub/jupyterhub_config.d",
+        "proxyApiUrl": "http://jupyterhub-proxy:8001",
+        "routeCheckIntervalSeconds": 5,
+    }

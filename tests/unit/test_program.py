@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.built_image import BuildContextError
 from components.config import ConfigError
-from components.hub import HubConfigError
+from components.preflight import BuildContextError, HubConfigError
 from tests.program_runner import REPO_ROOT, ProgramRun, Registration, run_program
 from tests.unit.echo_mocks import FAKE_TOKEN, ProviderEchoMocks
 
@@ -27,6 +26,10 @@ def hub_uploads(run: ProgramRun) -> dict[str, str]:
 
 def hub_settings(run: ProgramRun) -> dict:
     return json.loads(hub_uploads(run)["/etc/jupyterhub/settings.json"])
+
+
+def spawner_traits(run: ProgramRun) -> dict:
+    return hub_settings(run)["spawner"]["traitlets"]["DockerSpawner"]
 
 
 def docker_api_policy(run: ProgramRun) -> dict:
@@ -103,7 +106,7 @@ def test_everything_joins_one_user_defined_network_and_only_the_hub_reaches_the_
         "hub": ["jupyterhub-dev", "jupyterhub-dev-docker-api"],
         "docker-api-proxy": ["jupyterhub-dev-docker-api"],
     }
-    assert hub_settings(run_dev)["network_name"] == "jupyterhub-dev"
+    assert spawner_traits(run_dev)["network_name"] == "jupyterhub-dev"
     assert docker_api_policy(run_dev)["network"] == "jupyterhub-dev"  # user containers' network
 
 
@@ -189,8 +192,8 @@ def test_proxy_routes_to_the_hub_and_its_error_page(run_dev: ProgramRun) -> None
     assert "--default-target=http://jupyterhub-dev-hub:8081" in command
     assert "--error-target=http://jupyterhub-dev-hub:8081/hub/error" in command
     assert "--api-port=8001" in command
-    assert hub_settings(run_dev)["proxy_api_url"] == "http://jupyterhub-dev-proxy:8001"
-    assert hub_settings(run_dev)["hub_connect_ip"] == "jupyterhub-dev-hub"
+    assert hub_settings(run_dev)["hub"]["proxyApiUrl"] == "http://jupyterhub-dev-proxy:8001"
+    assert hub_settings(run_dev)["hub"]["connectIp"] == "jupyterhub-dev-hub"
 
 
 def test_proxy_and_hub_share_the_token_as_a_secret(run_dev: ProgramRun) -> None:
@@ -292,8 +295,8 @@ def test_editing_the_notebook_dockerfile_rolls_the_image_for_new_servers_only(pr
     old_ref, new_ref = before.exports["notebookImage"], after.exports["notebookImage"]
     assert old_ref != new_ref
     assert after.get(IMAGE, "notebook-image").inputs["imageName"] == new_ref
-    assert hub_settings(before)["spawner"]["image"] == old_ref
-    assert hub_settings(after)["spawner"]["image"] == new_ref
+    assert spawner_traits(before)["image"] == old_ref
+    assert spawner_traits(after)["image"] == new_ref
     assert before.get(CONTAINER, "proxy").inputs == after.get(CONTAINER, "proxy").inputs
     assert before.get(NETWORK, "network").inputs == after.get(NETWORK, "network").inputs
 
@@ -301,14 +304,14 @@ def test_editing_the_notebook_dockerfile_rolls_the_image_for_new_servers_only(pr
 def test_rollback_setting_points_new_servers_at_the_previous_image(run_dev: ProgramRun) -> None:
     previous = "jupyterhub-dev-notebook:0123456789ab"
     run = run_program(ProviderEchoMocks(), config={"notebookRollbackImage": previous})
-    assert hub_settings(run)["spawner"]["image"] == previous
+    assert spawner_traits(run)["image"] == previous
     assert run.exports["notebookImageInUse"] == previous
     assert run.exports["notebookImage"] == run_dev.exports["notebookImage"]
 
 
 def test_extra_images_offer_a_picker(run_dev: ProgramRun) -> None:
     run = run_program(ProviderEchoMocks(), config={"spawner": json.dumps({"extraImages": {"gpu": "lab-gpu:1"}})})
-    images = hub_settings(run)["spawner"]["allowed_images"]
+    images = spawner_traits(run)["allowed_images"]
     assert images == {"default": run_dev.exports["notebookImage"], "gpu": "lab-gpu:1"}
 
 
@@ -321,9 +324,9 @@ def test_extra_images_are_checked_on_the_host_before_the_hub_is_replaced() -> No
 
 
 def test_user_containers_are_named_for_their_user(run_dev: ProgramRun) -> None:
-    spawner = hub_settings(run_dev)["spawner"]
-    assert spawner["name_template"] == "jupyter-{username}"
-    assert spawner["home_volume"] == "jupyterhub-dev-home-{username}"
+    spawner = spawner_traits(run_dev)
+    assert spawner["name_template"] == "jupyter-jupyterhub-dev_{username}"
+    assert spawner["volumes"] == {"jupyterhub-dev-home-{username}": "/home/jovyan"}
     assert (spawner["mem_limit"], spawner["cpu_limit"]) == ("1G", 1.0)
 
 
@@ -335,8 +338,8 @@ def test_a_hub_config_that_does_not_compile_fails_before_anything_is_declared(pr
 
 def test_a_hub_config_that_raises_on_load_fails_before_anything_is_declared(project_copy: Path) -> None:
     config_file = project_copy / "hub_config" / "jupyterhub_config.py"
-    config_file.write_text(config_file.read_text().replace('settings["network_name"]', 'settings["network"]'))
-    with pytest.raises(HubConfigError, match=r"raised KeyError: 'network' when loaded with this stack's settings"):
+    config_file.write_text(config_file.read_text().replace('hub["proxyApiUrl"]', 'hub["proxyUrl"]'))
+    with pytest.raises(HubConfigError, match=r"raised KeyError: 'proxyUrl' when loaded with this stack's settings"):
         run_program(ProviderEchoMocks(), project_dir=project_copy)
 
 
@@ -367,7 +370,7 @@ def test_the_docker_api_filter_allows_exactly_the_images_and_limits_the_hub_may_
         "deployment": "jupyterhub-dev",
         "deploymentLabel": "org.jupyterhub-docker.deployment",
         "network": "jupyterhub-dev",
-        "userContainerPrefix": "jupyter-",
+        "userContainerTemplate": "jupyter-jupyterhub-dev_{username}",
         "homeVolumeTemplate": "jupyterhub-dev-home-{username}",
         "notebookHome": "/home/jovyan",
         "notebookUser": "1000",
@@ -378,9 +381,10 @@ def test_the_docker_api_filter_allows_exactly_the_images_and_limits_the_hub_may_
         "maxCpuQuota": 100_000,
         "maxPids": 4096,
     }
-    spawner = hub_settings(run_dev)["spawner"]
-    assert spawner["name_template"] == "jupyter-{username}" and spawner["home_volume"] == "jupyterhub-dev-home-{username}"
-    assert (spawner["notebook_home"], spawner["port"]) == ("/home/jovyan", 8888)
+    spawner = spawner_traits(run_dev)
+    assert spawner["name_template"] == "jupyter-jupyterhub-dev_{username}"
+    assert spawner["volumes"] == {"jupyterhub-dev-home-{username}": "/home/jovyan"}
+    assert (spawner["notebook_dir"], spawner["port"]) == ("/home/jovyan", 8888)
 
 
 def test_a_rollback_extra_images_and_new_limits_are_a_diff_on_the_filter() -> None:
@@ -394,7 +398,7 @@ def test_a_rollback_extra_images_and_new_limits_are_a_diff_on_the_filter() -> No
     policy = docker_api_policy(run)
     assert policy["images"] == ["jupyterhub-dev-notebook:0123456789ab", "lab-gpu:1"]
     assert (policy["maxMemoryBytes"], policy["maxCpuQuota"], policy["maxPids"]) == (512 * 1024**2, 50_000, 512)
-    assert hub_settings(run)["spawner"]["pids_limit"] == 512
+    assert spawner_traits(run)["extra_host_config"]["pids_limit"] == 512
 
 
 def test_proxy_hub_and_filter_run_without_capabilities_or_a_way_to_gain_privileges(run_dev: ProgramRun) -> None:
@@ -454,7 +458,11 @@ def test_the_hub_container_in_full(run_dev: ProgramRun) -> None:
         "name": "jupyterhub-dev-hub",
         "image": run_dev.exports["hubImage"],
         "command": ["jupyterhub", "-f", "/etc/jupyterhub/jupyterhub_config.py", "--upgrade-db"],
-        "envs": [f"CONFIGPROXY_AUTH_TOKEN={FAKE_TOKEN}", "DOCKER_HOST=tcp://jupyterhub-dev-docker-api:2375"],
+        "envs": [
+            f"CONFIGPROXY_AUTH_TOKEN={FAKE_TOKEN}",
+            "JUPYTERHUB_DOCKER_SETTINGS=/etc/jupyterhub/settings.json",
+            "DOCKER_HOST=tcp://jupyterhub-dev-docker-api:2375",
+        ],
         "volumes": [{"volumeName": "jupyterhub-dev-hub-data", "containerPath": "/srv/jupyterhub"}],
         "networksAdvanced": [{"name": "jupyterhub-dev"}, {"name": "jupyterhub-dev-docker-api"}],
         "labels": [{"label": "org.jupyterhub-docker.deployment", "value": "jupyterhub-dev"}],
@@ -543,10 +551,10 @@ def dev_build() -> dict:
 
 
 def test_the_public_port_is_checked_before_the_proxy_is_declared(monkeypatch: pytest.MonkeyPatch) -> None:
-    from components import deployment
+    from components import preflight
 
     calls: list[tuple] = []
-    monkeypatch.setattr(deployment, "check_public_port", lambda *args: calls.append(args))
+    monkeypatch.setattr(preflight, "check_public_port", lambda *args: calls.append(args))
     run_program(ProviderEchoMocks())
     assert calls == [("127.0.0.1", 8000, "jupyterhub-dev-proxy")]
     calls.clear()
@@ -560,11 +568,11 @@ def test_the_public_port_is_checked_before_the_proxy_is_declared(monkeypatch: py
 
 
 def test_a_refused_public_port_stops_the_program_before_any_container(monkeypatch: pytest.MonkeyPatch) -> None:
-    from components import deployment
+    from components import preflight
 
     def refuse(*args: object) -> None:
         raise ConfigError("config 'publicPort' = 8000: already in use")
 
-    monkeypatch.setattr(deployment, "check_public_port", refuse)
+    monkeypatch.setattr(preflight, "check_public_port", refuse)
     with pytest.raises(Exception, match="already in use"):
         run_program(ProviderEchoMocks())

@@ -1,0 +1,48 @@
+"""What the hub is told: settings.json (no secrets) and its secret environment.
+
+The settings are the validated stack config sections under the names the stack
+config uses (`auth.adminUsers` is `settings["auth"]["adminUsers"]`), the spawner
+section of the deployment's user-server backend, the add-ons' services and roles,
+and where the hub finds the rest of the deployment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from components.config import StackConfig, secret_value, settings_section
+from components.hub_addons import HubAddOn
+from components.names import HUB_CONFIG_DIR, HUB_DATA_DIR, HUB_PORT, DeploymentNames
+from components.user_servers import BACKENDS, UserServerImages
+
+ROUTE_CHECK_INTERVAL_S = 5  # a restarted proxy has no routes; the hub re-adds them this often
+PROXY_TOKEN_ENV = "CONFIGPROXY_AUTH_TOKEN"  # the name configurable-http-proxy reads
+
+
+def hub_settings(config: StackConfig, names: DeploymentNames, images: UserServerImages, addons: HubAddOn) -> dict[str, Any]:
+    return {
+        "hub": {
+            "connectIp": names.hub_container,
+            "port": HUB_PORT,
+            "dataDir": HUB_DATA_DIR,
+            "configDir": HUB_CONFIG_DIR,
+            "proxyApiUrl": names.proxy_api_url,
+            "routeCheckIntervalSeconds": ROUTE_CHECK_INTERVAL_S,
+        },
+        "auth": settings_section(config.auth),
+        "spawner": BACKENDS[config.spawner.type].hub_settings(config.spawner, names, images),
+        "services": addons.services,
+        "roles": addons.roles,
+    }
+
+
+def hub_secret_envs(config: StackConfig, proxy_auth_token: pulumi.Input[str], addons: HubAddOn) -> dict[str, pulumi.Input[str]]:
+    """The secrets jupyterhub_config.py reads from its environment, by variable name."""
+    envs: dict[str, pulumi.Input[str]] = {PROXY_TOKEN_ENV: proxy_auth_token, **addons.secret_envs}
+    authenticator = config.auth.authenticator
+    secret = secret_value(config, authenticator.secret) if authenticator.secret else None
+    if secret is not None:
+        envs[authenticator.secret_env] = secret
+    return envs

@@ -1,0 +1,102 @@
+"""Every name a deployment gives things, and the paths and ports its processes share.
+
+Computed here once and handed to each consumer: the components, the hub (in its
+settings), the Docker API filter (in its policy and command line), the tests and
+the benchmark. Names start with the deployment's `name`, so two deployments on one
+host never share one. User servers keep the `jupyter-` prefix operators grep for:
+`jupyter-<name>_<user>`. The user part is DockerSpawner's escaped user name
+(`[a-z0-9-]`, no `_`), so the last `_` always separates the two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+LABEL = "org.jupyterhub-docker.deployment"
+USER_SERVER_PREFIX = "jupyter-"
+
+# Inside the hub container.
+HUB_CONFIG_PATH = "/etc/jupyterhub/jupyterhub_config.py"
+HUB_CONFIG_DIR = "/etc/jupyterhub/jupyterhub_config.d"  # operators' own config files
+HUB_SETTINGS_PATH = "/etc/jupyterhub/settings.json"
+HUB_SETTINGS_ENV = "JUPYTERHUB_DOCKER_SETTINGS"  # tells jupyterhub_config.py where the settings are
+HUB_DATA_DIR = "/srv/jupyterhub"
+HUB_PORT = 8081
+
+# Inside the proxy container.
+PROXY_PORT = 8000
+PROXY_API_PORT = 8001
+PROXY_REDIRECT_PORT = 8080
+
+# Inside the Docker API filter's container.
+FILTER_PORT = 2375
+FILTER_POLICY_PATH = "/etc/docker-api-filter/policy.json"
+DOCKER_SOCKET = "/var/run/docker.sock"
+
+# Inside a user server (what build.notebook/Dockerfile makes).
+NOTEBOOK_UID = "1000"
+NOTEBOOK_HOME = "/home/jovyan"
+NOTEBOOK_PORT = 8888
+
+
+@dataclass(frozen=True)
+class DeploymentNames:
+    deployment: str  # the stack's `name`
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {LABEL: self.deployment}
+
+    @property
+    def network(self) -> str:
+        return self.deployment
+
+    @property
+    def docker_api_network(self) -> str:
+        return f"{self.deployment}-docker-api"
+
+    @property
+    def proxy_container(self) -> str:
+        return f"{self.deployment}-proxy"
+
+    @property
+    def hub_container(self) -> str:
+        return f"{self.deployment}-hub"
+
+    @property
+    def docker_api_container(self) -> str:
+        return f"{self.deployment}-docker-api"
+
+    @property
+    def hub_data_volume(self) -> str:
+        return f"{self.deployment}-hub-data"
+
+    def image(self, role: str, tag: str) -> str:
+        """`<name>-proxy:<tag>`, and likewise `-hub`, `-notebook`, `-docker-api`."""
+        return f"{self.deployment}-{role}:{tag}"
+
+    @property
+    def user_server_template(self) -> str:
+        return f"{USER_SERVER_PREFIX}{self.deployment}_{{username}}"
+
+    @property
+    def home_volume_template(self) -> str:
+        return f"{self.deployment}-home-{{username}}"
+
+    def user_server(self, escaped_user: str) -> str:
+        return self.user_server_template.format(username=escaped_user)
+
+    def home_volume(self, escaped_user: str) -> str:
+        return self.home_volume_template.format(username=escaped_user)
+
+    @property
+    def hub_url(self) -> str:
+        return f"http://{self.hub_container}:{HUB_PORT}"
+
+    @property
+    def proxy_api_url(self) -> str:
+        return f"http://{self.proxy_container}:{PROXY_API_PORT}"
+
+    @property
+    def docker_api_url(self) -> str:
+        return f"tcp://{self.docker_api_container}:{FILTER_PORT}"

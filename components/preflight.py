@@ -1,0 +1,155 @@
+"""Everything the program learns from the host, checked before a resource is declared.
+
+The components are pure: they take what is read here (certificates, content tags,
+hub config files) as arguments. A check that fails here stops `pulumi preview` with
+the fix, and the running deployment is left as it is: fixed container names mean a
+change deletes the old container before the new one starts, so a new one that
+cannot start must be refused first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+from components.built_image import content_tag, read_ca_certificates
+from components.config import StackConfig
+from components.hub_addons import HubAddOn, hub_addons, merged
+from components.hub_settings import hub_secret_envs, hub_settings
+from components.images import image_builds
+from components.names import HUB_CONFIG_DIR, HUB_CONFIG_PATH, HUB_SETTINGS_ENV, DeploymentNames
+from components.public_port import check_public_port
+from components.user_servers import user_server_images
+
+HUB_CONFIG_SOURCE = Path("hub_config/jupyterhub_config.py")
+HUB_CONFIG_D_SOURCE = Path("hub_config/jupyterhub_config.d")
+LOAD_CHECK_TIMEOUT_S = 60
+
+
+class BuildContextError(ValueError):
+    """A build context is unusable (no Dockerfile)."""
+
+
+class HubConfigError(ValueError):
+    """hub_config/ cannot be used by the hub."""
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    extra_ca_certs: str  # PEM text, '' when none
+    image_tags: dict[str, str]  # by image role: the content tag of its build context and args
+    hub_config_files: dict[str, str]  # path in the hub container -> text
+
+
+def image_tags(config: StackConfig, extra_ca_certs: str) -> dict[str, str]:
+    tags = {}
+    for role, build in image_builds(config, extra_ca_certs).items():
+        if not (Path(build.context_dir) / "Dockerfile").is_file():
+            raise BuildContextError(
+                f"{build.context_dir}/Dockerfile is missing: the {role} image cannot be built. "
+                f"Fix: restore it (git checkout -- {build.context_dir}/Dockerfile)"
+            )
+        tags[role] = content_tag(Path(build.context_dir), build.build_args)
+    return tags
+
+
+def read_hub_config_files(main: Path = HUB_CONFIG_SOURCE, extra_dir: Path = HUB_CONFIG_D_SOURCE) -> dict[str, str]:
+    """jupyterhub_config.py and the operator's jupyterhub_config.d/*.py, each refused if it does not compile."""
+    if not main.is_file():
+        raise HubConfigError(f"{main} is missing. Fix: restore it (git checkout -- {main})")
+    sources = {HUB_CONFIG_PATH: main, **{f"{HUB_CONFIG_DIR}/{p.name}": p for p in sorted(extra_dir.glob("*.py"))}}
+    files = {}
+    for path, source in sources.items():
+        text = source.read_text()
+        try:
+            compile(text, str(source), "exec")
+        except SyntaxError as error:
+            raise HubConfigError(
+                f"{source.name} line {error.lineno}: {error.msg}. The running hub is left as it is. "
+                "Fix the file and run pulumi preview again"
+            ) from None
+        files[path] = text
+    return files
+
+
+# Runs the hub's config files as JupyterHub would (main file, which loads the .d files),
+# with a stand-in config object on which any c.Section.trait = value is accepted.
+_LOAD_CHECK = """
+import runpy, sys
+class AnyConfig:
+    def __getattr__(self, name):
+        value = AnyConfig()
+        object.__setattr__(self, name, value)
+        return value
+    def __call__(self, *args, **kwargs):
+        return AnyConfig()
+config = AnyConfig()
+try:
+    runpy.run_path(sys.argv[1], init_globals={"c": config, "get_config": lambda: config})
+except ModuleNotFoundError as error:
+    print(error.name, end="")
+    sys.exit(3)
+except BaseException as error:
+    print(f"{type(error).__name__}: {error}", end="")
+    sys.exit(1)
+"""
+
+
+def check_hub_config_loads(files: Mapping[str, str], settings: dict[str, Any], secret_env_names: Sequence[str]) -> None:
+    """Load the config files with this stack's settings and stand-in secrets, in a process of their
+    own and an environment holding only what the hub's has. A file that raises here would crash
+    the new hub after the old one is gone, so it is refused first."""
+    with tempfile.TemporaryDirectory(prefix="hub-config-check-") as scratch:
+        root = Path(scratch)
+        for path, text in files.items():
+            local = root / path.lstrip("/")
+            local.parent.mkdir(parents=True, exist_ok=True)
+            local.write_text(text)
+        settings_file = root / "settings.json"
+        local_settings = {**settings, "hub": {**settings["hub"], "configDir": str(root / HUB_CONFIG_DIR.lstrip("/"))}}
+        settings_file.write_text(json.dumps(local_settings))
+        environment = {
+            "PATH": os.environ.get("PATH", ""),
+            HUB_SETTINGS_ENV: str(settings_file),
+            **dict.fromkeys(secret_env_names, "stand-in-for-a-secret"),
+        }
+        loaded = subprocess.run(
+            [sys.executable, "-c", _LOAD_CHECK, str(root / HUB_CONFIG_PATH.lstrip("/"))],
+            env=environment,
+            cwd=scratch,
+            capture_output=True,
+            text=True,
+            timeout=LOAD_CHECK_TIMEOUT_S,
+        )
+    if loaded.returncode == 3:
+        pulumi.log.warn(f"the hub config imports {loaded.stdout}, which only the hub image has; not checked before deploy")
+    elif loaded.returncode != 0:
+        raise HubConfigError(
+            f"the hub config raised {loaded.stdout or loaded.stderr.strip()[-300:]} when loaded with this stack's settings. "
+            "The running hub is left as it is. Fix the file and run pulumi preview again"
+        )
+
+
+def preflight(config: StackConfig) -> HostFacts:
+    """Read and check what the deployment needs from this host, in the order a failure is cheapest."""
+    names = DeploymentNames(config.name)
+    extra_ca_certs = read_ca_certificates(config.build.extra_ca_certs_path)
+    tags = image_tags(config, extra_ca_certs)
+    files = read_hub_config_files()
+    addons: HubAddOn = merged(hub_addons(config))
+    images = user_server_images(config, names.image("notebook", tags["notebook"]))
+    settings = hub_settings(config, names, images, addons)
+    check_hub_config_loads(files, settings, list(hub_secret_envs(config, "", addons)))
+    check_public_port(config.public_ip, config.public_port, names.proxy_container)
+    if config.http_redirect_port:
+        check_public_port(config.public_ip, config.http_redirect_port, names.proxy_container, "httpRedirectPort")
+    return HostFacts(extra_ca_certs, tags, files)

@@ -1,0 +1,125 @@
+"""Where users' servers run: the one place that knows each `spawner.type`.
+
+A backend owns what differs between modes: the spawner class and traits (the hub
+applies them without knowing the mode), where homes live, and whether the Docker
+API filter can pin its containers (and with which policy). Swarm mode lands here as
+one more backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from components.names import NOTEBOOK_HOME, NOTEBOOK_PORT, NOTEBOOK_UID, DeploymentNames
+
+if TYPE_CHECKING:
+    from components.config import SpawnerConfig, StackConfig
+
+Traitlets = dict[str, dict[str, Any]]
+CPU_PERIOD_US = 100_000  # DockerSpawner's: the CPU limit is a quota of this period
+
+
+# In the spawner's image picker, the image built from build.notebook.
+BUILT_IMAGE_LABEL = "default"
+
+
+@dataclass(frozen=True)
+class UserServerImages:
+    default: str  # the image new servers get (the built one, or the rollback)
+    choices: Mapping[str, str]  # label -> image, the default's label included
+
+    @property
+    def all(self) -> list[str]:
+        return sorted(set(self.choices.values()))
+
+
+def user_server_images(config: StackConfig, built_notebook_image: str) -> UserServerImages:
+    default = config.notebook_rollback_image or built_notebook_image
+    return UserServerImages(default, {BUILT_IMAGE_LABEL: default, **config.spawner.extra_images})
+
+
+def _docker_spawner_traitlets(spawner: SpawnerConfig, names: DeploymentNames, images: UserServerImages) -> Traitlets:
+    """What DockerSpawner and SystemUserSpawner share."""
+    traits: dict[str, Any] = {
+        "image": images.default,
+        "name_template": names.user_server_template,
+        "port": NOTEBOOK_PORT,
+        "network_name": names.network,
+        "use_internal_ip": True,
+        # A user's container comes back after a Docker daemon restart (restart policy;
+        # Docker refuses one together with AutoRemove, and remove=True still deletes the
+        # container when its server stops) and is routed to by name, as its IP may change.
+        "use_internal_hostname": True,
+        # A process limit keeps a fork bomb inside its own container.
+        "extra_host_config": {
+            "auto_remove": False,
+            "restart_policy": {"Name": "unless-stopped"},
+            "pids_limit": spawner.pids_limit,
+        },
+        # A stopped server's container is removed, so the next start uses the
+        # current image and settings; the user's files live in the home volume.
+        "remove": True,
+        "mem_limit": spawner.mem_limit,
+        "cpu_limit": spawner.cpu_limit,
+        "start_timeout": spawner.start_timeout_seconds,
+        "http_timeout": spawner.start_timeout_seconds,
+        "extra_create_kwargs": {"labels": names.labels},
+    }
+    if len(images.choices) > 1:
+        traits["allowed_images"] = dict(images.choices)
+    return {"DockerSpawner": traits}
+
+
+def _docker_traitlets(spawner: SpawnerConfig, names: DeploymentNames, images: UserServerImages) -> Traitlets:
+    traits = _docker_spawner_traitlets(spawner, names, images)
+    traits["DockerSpawner"] |= {"notebook_dir": NOTEBOOK_HOME, "volumes": {names.home_volume_template: NOTEBOOK_HOME}}
+    return traits
+
+
+def _systemuser_traitlets(spawner: SpawnerConfig, names: DeploymentNames, images: UserServerImages) -> Traitlets:
+    return _docker_spawner_traitlets(spawner, names, images) | {
+        "SystemUserSpawner": {
+            "host_homedir_format_string": "/home/{username}",
+            "image_homedir_format_string": "/home/{username}",
+        }
+    }
+
+
+def _docker_policy(spawner: SpawnerConfig, names: DeploymentNames, images: UserServerImages) -> dict[str, Any]:
+    """What the Docker API filter lets the hub create (docker_api_proxy/policy.py reads it)."""
+    return {
+        "deployment": names.deployment,
+        "deploymentLabel": next(iter(names.labels)),
+        "network": names.network,
+        "userContainerTemplate": names.user_server_template,
+        "homeVolumeTemplate": names.home_volume_template,
+        "notebookHome": NOTEBOOK_HOME,
+        "notebookUser": NOTEBOOK_UID,
+        "notebookPort": NOTEBOOK_PORT,
+        "images": images.all,
+        "maxMemoryBytes": spawner.mem_limit_bytes,
+        "cpuPeriod": CPU_PERIOD_US,
+        "maxCpuQuota": int(spawner.cpu_limit * CPU_PERIOD_US),
+        "maxPids": spawner.pids_limit,
+    }
+
+
+@dataclass(frozen=True)
+class Backend:
+    network_driver: str  # of the network joining the proxy, the hub and the user servers
+    spawner_class: str  # in hub_config/spawners.py, installed in the hub image
+    traitlets: Callable[[SpawnerConfig, DeploymentNames, UserServerImages], Traitlets]
+    # The Docker API filter's policy, or None where the filter cannot pin the
+    # containers (host home directories are bind mounts it refuses).
+    docker_api_policy: Callable[[SpawnerConfig, DeploymentNames, UserServerImages], dict[str, Any]] | None
+
+    def hub_settings(self, spawner: SpawnerConfig, names: DeploymentNames, images: UserServerImages) -> dict[str, Any]:
+        return {"class": self.spawner_class, "traitlets": self.traitlets(spawner, names, images)}
+
+
+BACKENDS = {
+    "docker": Backend("bridge", "spawners.PromptDockerSpawner", _docker_traitlets, _docker_policy),
+    "systemuser": Backend("bridge", "spawners.PromptSystemUserSpawner", _systemuser_traitlets, None),
+}
