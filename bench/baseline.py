@@ -19,7 +19,7 @@ import docker
 
 from bench.common import BASELINE, BENCH_DIR, DEPLOYMENT_LABEL, OURS, Scope
 from bench.ours import RELOAD_EDIT, OurStack
-from tests.e2e.harness import CONTAINER, NETWORK, VOLUME, ApplyError, EngineMocks
+from testkit.harness import CONTAINER, NETWORK, VOLUME, ApplyError, EngineMocks
 
 DOCKERFILE_DIR = BENCH_DIR / "baseline"
 PUBLIC_PORT = 8000

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import requests
 
 from bench.common import BENCH_LABEL, Scope, wait_until
-from tests.e2e.deployed import free_loopback_port
+from testkit.endpoints import free_loopback_port
 
 SERVER_PORT = 8888
 SERVER_TIMEOUT_S = 60

@@ -13,8 +13,8 @@ import requests
 from bench.common import wait_until
 from bench.resources import mem_mib
 from bench.users import Spawn, admin_signed_up, spawn, spawn_at_once, stop_all, user_containers, user_names, users_created
-from tests.e2e.hub_user import HubUser
-from tests.e2e.probe import Probe
+from testkit.hub_user import HubUser
+from testkit.probe import Probe
 
 HUB_WAIT_S = 120
 SETTLE_S = 5  # let a started server go idle before its memory is read

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import OURS, Scope
-from tests.e2e.harness import CONTAINER, IMAGE, REMOTE_IMAGE, ApplyResult, EngineMocks, Harness
-from tests.program_runner import copy_project
+from testkit.harness import CONTAINER, IMAGE, REMOTE_IMAGE, ApplyResult, EngineMocks, Harness
+from testkit.program_runner import copy_project
 
 RELOAD_EDIT = "\nget_config().JupyterHub.shutdown_on_logout = False  # bench: config reload\n"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import OURS, Scope
-from tests.e2e.harness import build_image
+from testkit.harness import build_image
 
 
 def _build(context: Path, build: dict[str, Any], tag: str, scope: Scope, no_cache: bool) -> float:

@@ -20,7 +20,7 @@ from bench.measure import Arrangement, ArrangementResult, Plan, measure, wait_fo
 from bench.rebuild import rebuild_times
 from bench.resources import foreign_containers, image_mb, load_average, machine
 from bench.users import user_containers
-from tests.e2e.deployed import free_loopback_port
+from testkit.endpoints import free_loopback_port
 
 FLOOR_RUNS = 5
 

@@ -16,7 +16,7 @@ import docker
 import requests
 
 from bench.common import ADMIN, DEPLOYMENT_LABEL, USER_PREFIX, wait_until
-from tests.e2e.hub_user import HubUser
+from testkit.hub_user import HubUser
 
 PASSWORD = "bench-password-1234"
 STOP_WORKERS = 10

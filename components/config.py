@@ -207,11 +207,11 @@ class AuthConfig:
 class SpawnerConfig:
     type: str = setting(
         "docker",
-        "`docker`, or `systemuser` (host `/home/<user>`; experimental, see the Security model; needs `dockerApiProxy false`)",
+        "`docker`, or `systemuser` (host `/home/<user>`; experimental, see below; needs `dockerApiProxy false`)",
         choices=tuple(BACKENDS),
     )
     mem_limit: str = setting("2G", "memory limit per user server (`512M`, `2G`, …; at least `6M`)", check=_memory)
-    cpu_limit: float = setting(1.0, "CPUs per user server (at least `0.01`)", low=MIN_CPU_LIMIT, high=256.0)
+    cpu_limit: float = setting(1.0, "CPUs per user server", low=MIN_CPU_LIMIT, high=256.0)
     pids_limit: int = setting(
         4096, "processes and threads per user server: a fork bomb stays inside its container", low=64, high=1_048_576
     )
@@ -253,11 +253,14 @@ class StackConfig:
         check=_pattern(_HOST_NAME, "not a host name", "pulumi config set publicHost hub.example.org", optional=True),
     )
     http_redirect_port: int = setting(
-        0, "with TLS: a host port whose plain-HTTP requests are redirected to HTTPS (e.g. 80); 0: none", low=0, high=65535
+        0,
+        "with TLS: a host port whose plain-HTTP requests are redirected to HTTPS (e.g. 80); `0`: plain HTTP off",
+        low=0,
+        high=65535,
     )
     notebook_rollback_image: str = setting(
         "",
-        "a previous `notebookImage` output; new servers use it instead of the current build",
+        "a previous `notebookImage` output; new servers use it instead of the current build (checked on the host first)",
         check=_pattern(
             _IMAGE_REF,
             "not an image reference",
@@ -265,19 +268,25 @@ class StackConfig:
             optional=True,
         ),
     )
-    docker_api_proxy: bool = setting(True, "the hub reaches Docker through the filtering API proxy, not the socket")
+    docker_api_proxy: bool = setting(
+        True, "the hub reaches Docker through the filtering API proxy, not the socket (see Security model)"
+    )
     build: BuildConfig = setting(BuildConfig(), "")
     auth: AuthConfig = setting(AuthConfig(), "")
     spawner: SpawnerConfig = setting(SpawnerConfig(), "")
     culler: CullerConfig = setting(CullerConfig(), "")
     oauth_client_secret: pulumi.Output[str] | None = setting(
-        None, "the OAuth client's secret (`github`, `generic-oauth`)", secret=True
+        None,
+        "the OAuth client's secret (`github`, `generic-oauth`): `pulumi config set --secret oauthClientSecret …`",
+        secret=True,
     )
     shared_password: pulumi.Output[str] | None = setting(None, "the password of `shared-password`", secret=True)
     tls_certificate: pulumi.Output[str] | None = setting(
         None, "PEM certificate (chain): the proxy then serves HTTPS on `publicPort`", secret=True
     )
-    tls_key: pulumi.Output[str] | None = setting(None, "the certificate's PEM key", secret=True)
+    tls_key: pulumi.Output[str] | None = setting(
+        None, 'its PEM key: `pulumi config set --secret tlsKey -- "$(cat key.pem)"`', secret=True
+    )
 
     @property
     def serves_tls(self) -> bool:
@@ -302,6 +311,8 @@ class Key:
     default: Any
     doc: str
     secret: bool
+    low: float | None = None
+    high: float | None = None
 
 
 def registry(section: type = StackConfig, prefix: str = "") -> Iterator[Key]:
@@ -311,7 +322,8 @@ def registry(section: type = StackConfig, prefix: str = "") -> Iterator[Key]:
             yield from registry(type(entry.default), key + ".")
         else:
             default = {} if entry.default is dataclasses.MISSING else entry.default
-            yield Key(key, default, entry.metadata["doc"], entry.metadata["secret"])
+            rule = entry.metadata
+            yield Key(key, default, rule["doc"], rule["secret"], rule["low"], rule["high"])
 
 
 def _read(key: str, value: Any, kind: Any, rule: Mapping[str, Any]) -> Any:

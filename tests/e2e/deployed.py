@@ -1,22 +1,29 @@
-"""The deployment under test: its name, where it answers, and how to apply changes to it."""
+"""A deployment under test: its names, where it answers, and how to apply changes to it.
+
+`deployment()` deploys the dev stack under a name of its own from a copy of the
+project, and removes everything it made afterwards; the session's shared deployment
+is one, and a scenario that changes what cannot be undone (a database upgrade) makes
+its own, so no scenario depends on the order the others run in.
+"""
 
 from __future__ import annotations
 
-import socket
-import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import docker
-import requests
 
 from components.names import LABEL as DEPLOYMENT_LABEL
 from components.names import USER_SERVER_PREFIX, DeploymentNames
-from tests.e2e.harness import ApplyResult, Harness
-from tests.program_runner import REPO_ROOT
+from testkit.endpoints import free_loopback_port, wait_for
+from testkit.harness import HARNESS_LABEL, ApplyResult, Harness
+from testkit.program_runner import REPO_ROOT, copy_project
 
 E2E_NAME = "jhe2e"
-NAMES = DeploymentNames(E2E_NAME)  # every name the deployment under test gives things
+NAMES = DeploymentNames(E2E_NAME)  # every name the shared deployment gives things
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 MEASUREMENTS: list[str] = []
 
@@ -24,24 +31,6 @@ MEASUREMENTS: list[str] = []
 def measure(line: str) -> None:
     """Record a measured figure; the test log lists them all at the end of the run."""
     MEASUREMENTS.append(line)
-
-
-def free_loopback_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for(url: str, timeout_s: float, verify: bool | str = True) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout_s:
-        try:
-            if requests.get(url, timeout=2, verify=verify).status_code == 200:
-                return time.monotonic() - started
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer 200 within {timeout_s}s")
 
 
 @dataclass
@@ -52,6 +41,7 @@ class Deployed:
     port: int
     project_dir: Path
     client: docker.DockerClient
+    names: DeploymentNames
 
     def apply(self, config: dict[str, str] | None = None) -> ApplyResult:
         """`pulumi up`, then wait until the hub answers again through the proxy."""
@@ -60,9 +50,59 @@ class Deployed:
         return result
 
 
-def remove_user_containers(client: docker.DockerClient) -> None:
+def remove_user_containers(client: docker.DockerClient, names: DeploymentNames = NAMES) -> None:
     """What an operator does before a destroy: user containers hold the network."""
     for container in client.containers.list(
-        all=True, filters={"label": f"{DEPLOYMENT_LABEL}={E2E_NAME}", "name": USER_SERVER_PREFIX}
+        all=True, filters={"label": f"{DEPLOYMENT_LABEL}={names.deployment}", "name": USER_SERVER_PREFIX}
     ):
         container.remove(force=True)
+
+
+def remove_leftovers(client: docker.DockerClient, names: DeploymentNames) -> None:
+    """Only this deployment's: others (a benchmark, an operator's stack) may share the engine."""
+    for container in client.containers.list(all=True, filters={"label": f"{DEPLOYMENT_LABEL}={names.deployment}"}):
+        container.remove(force=True)
+    for volume in client.volumes.list():
+        if volume.name.startswith(f"{names.deployment}-"):
+            volume.remove(force=True)
+    for network in client.networks.list(names=[names.network, names.docker_api_network], filters={"label": HARNESS_LABEL}):
+        network.remove()
+
+
+def _dump_logs(client: docker.DockerClient, names: DeploymentNames) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    for container in client.containers.list(all=True, filters={"label": f"{DEPLOYMENT_LABEL}={names.deployment}"}):
+        (ARTIFACTS / f"{container.name}.log").write_bytes(container.logs(tail=400))
+
+
+def _remove_images_except(client: docker.DockerClient, names: DeploymentNames, keep: set[str]) -> None:
+    """Remove the images the scenarios built; the first deploy's stay as the next run's build cache."""
+    for image in client.images.list(filters={"label": HARNESS_LABEL}):
+        ours = any(tag.startswith(f"{names.deployment}-") for tag in image.tags)
+        if ours and not keep & set(image.tags):
+            client.images.remove(image.id, force=True)
+
+
+@contextmanager
+def deployment(client: docker.DockerClient, project_dir: Path, name: str) -> Iterator[Deployed]:
+    """The dev stack deployed as `name` from a fresh copy of the project in project_dir."""
+    names = DeploymentNames(name)
+    copy_project(project_dir)
+    remove_leftovers(client, names)
+    port = free_loopback_port()
+    harness = Harness(project_dir, "dev", {"name": name, "publicPort": str(port)}, run_id=uuid.uuid4().hex[:12])
+    image_cache: set[str] = set()
+    try:
+        first = harness.up()
+        image_cache = {first.run.exports[key] for key in ("proxyImage", "hubImage", "notebookImage", "dockerApiImage")}
+        base_url = f"http://127.0.0.1:{port}"
+        measure(f"{name}: first deploy (image builds included): {first.seconds:.1f}s")
+        hub_ready = wait_for(f"{base_url}/hub/api/", 60)
+        measure(f"{name}: hub API answering through the proxy {hub_ready:.1f}s after apply")
+        yield Deployed(harness, first, base_url, port, project_dir, client, names)
+    finally:
+        _dump_logs(client, names)
+        remove_user_containers(client, names)
+        harness.destroy()
+        remove_leftovers(client, names)
+        _remove_images_except(client, names, keep=image_cache)

@@ -7,9 +7,9 @@ import socket
 
 import requests
 
-from tests.e2e.deployed import E2E_NAME, Deployed
-from tests.e2e.harness import CONTAINER
-from tests.e2e.hub_user import HubUser
+from testkit.harness import CONTAINER
+from testkit.hub_user import HubUser
+from tests.e2e.deployed import E2E_NAME, NAMES, Deployed
 
 
 def test_login_page_answers_through_the_proxy(deployed: Deployed) -> None:
@@ -24,10 +24,10 @@ def test_first_apply_created_everything(deployed: Deployed) -> None:
 
 
 def test_only_the_proxy_public_port_is_published_on_loopback(deployed: Deployed) -> None:
-    proxy = deployed.client.containers.get(f"{E2E_NAME}-proxy")
+    proxy = deployed.client.containers.get(NAMES.proxy_container)
     bindings = {port: spec for port, spec in proxy.attrs["HostConfig"]["PortBindings"].items() if spec}
     assert bindings == {"8000/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(deployed.port)}]}
-    others = [f"{E2E_NAME}-hub", f"{E2E_NAME}-docker-api"]
+    others = [NAMES.hub_container, NAMES.docker_api_container]
     for container in map(deployed.client.containers.get, others):
         assert not (container.attrs["HostConfig"]["PortBindings"] or {}), container.name
         assert not any(spec for spec in container.attrs["NetworkSettings"]["Ports"].values()), container.name
@@ -47,10 +47,10 @@ def test_only_the_hub_shares_a_network_with_the_docker_api_proxy(deployed: Deplo
     }
     assert networks == {
         "proxy": {E2E_NAME},
-        "hub": {E2E_NAME, f"{E2E_NAME}-docker-api"},
-        "docker-api": {f"{E2E_NAME}-docker-api"},
+        "hub": {E2E_NAME, NAMES.docker_api_container},
+        "docker-api": {NAMES.docker_api_container},
     }
-    assert deployed.client.networks.get(f"{E2E_NAME}-docker-api").attrs["Internal"] is True
+    assert deployed.client.networks.get(NAMES.docker_api_container).attrs["Internal"] is True
 
 
 def test_proxy_hub_and_filter_hold_no_capability_and_cannot_gain_privileges(deployed: Deployed) -> None:
@@ -60,7 +60,7 @@ def test_proxy_hub_and_filter_hold_no_capability_and_cannot_gain_privileges(depl
 
 
 def proxy_token(deployed: Deployed) -> str:
-    envs = deployed.client.containers.get(f"{E2E_NAME}-proxy").attrs["Config"]["Env"]
+    envs = deployed.client.containers.get(NAMES.proxy_container).attrs["Config"]["Env"]
     token = next(env.split("=", 1)[1] for env in envs if env.startswith("CONFIGPROXY_AUTH_TOKEN="))
     assert len(token) == 48
     return str(token)
@@ -108,7 +108,7 @@ print(json.dumps(outcome))
 
 
 def test_the_hub_has_no_docker_socket_and_its_api_proxy_refuses_escalation(deployed: Deployed) -> None:
-    hub = deployed.client.containers.get(f"{E2E_NAME}-hub")
+    hub = deployed.client.containers.get(NAMES.hub_container)
     assert hub.exec_run(["test", "-e", "/var/run/docker.sock"]).exit_code != 0
     image = deployed.first_apply.run.exports["notebookImage"]
     script = f"IMAGE, NAME = {image!r}, {E2E_NAME!r}\n" + ESCALATION_ATTEMPTS

@@ -108,7 +108,7 @@ def attacks(deployed: Deployed) -> dict[str, bytes]:
     add("repeated Labels map", lambda u, b: create(u, splice(b, top_extra='"Labels": {"x": "y"}')))
     add(
         "NetworkingConfig onto the hub's network",
-        lambda u, b: create(u, json.dumps({**b, "NetworkingConfig": {"EndpointsConfig": {f"{E2E_NAME}-docker-api": {}}}})),
+        lambda u, b: create(u, json.dumps({**b, "NetworkingConfig": {"EndpointsConfig": {NAMES.docker_api_container: {}}}})),
     )
     add(
         "NetworkingConfig with an alias of the hub",
@@ -179,9 +179,9 @@ def clean_engine(deployed: Deployed) -> Iterator[docker.DockerClient]:
 
 
 def send_from_the_hub(deployed: Deployed, requests: dict[str, bytes]) -> dict[str, list[int]]:
-    hub = deployed.client.containers.get(f"{E2E_NAME}-hub")
+    hub = deployed.client.containers.get(NAMES.hub_container)
     payload = json.dumps([[name, base64.b64encode(raw).decode()] for name, raw in requests.items()])
-    result = hub.exec_run(["python3", "-c", SEND_RAW, payload, f"{E2E_NAME}-docker-api"])
+    result = hub.exec_run(["python3", "-c", SEND_RAW, payload, NAMES.docker_api_container])
     assert result.exit_code == 0, result.output.decode(errors="replace")
     answers: dict[str, list[int]] = json.loads(result.output.decode().strip().splitlines()[-1])
     return answers
@@ -191,7 +191,7 @@ def deployment_containers(client: docker.DockerClient) -> dict[str, tuple[str, s
     return {
         c.name: (c.id, c.attrs["State"]["StartedAt"])
         for c in client.containers.list(all=True, filters={"name": E2E_NAME})
-        if c.name in {f"{E2E_NAME}-hub", f"{E2E_NAME}-proxy", f"{E2E_NAME}-docker-api"}
+        if c.name in {NAMES.hub_container, NAMES.proxy_container, NAMES.docker_api_container}
     }
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from testkit.hub_user import HubUser
 from tests.e2e.deployed import E2E_NAME, NAMES, Deployed
-from tests.e2e.hub_user import HubUser
 
 
 def test_user_server_runs_the_built_notebook_image_on_the_network(deployed: Deployed, alice: HubUser) -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from testkit.harness import CONTAINER, IMAGE
+from testkit.hub_user import HubUser, user_with_a_server
 from tests.e2e.deployed import NAMES, Deployed, measure
-from tests.e2e.harness import CONTAINER, IMAGE
-from tests.e2e.hub_user import HubUser, user_with_a_server
 
 
 def server_image(deployed: Deployed, user: str) -> str:

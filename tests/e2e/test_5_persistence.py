@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from tests.e2e.deployed import E2E_NAME, Deployed
-from tests.e2e.harness import CONTAINER
-from tests.e2e.hub_user import HubUser
+from testkit.harness import CONTAINER
+from testkit.hub_user import HubUser
+from tests.e2e.deployed import NAMES, Deployed
 
 
 def test_users_servers_and_tokens_survive_a_recreated_hub(deployed: Deployed, alice: HubUser) -> None:
     """A hub container removed by hand comes back on the next `pulumi up`, because every
     update refreshes first (Pulumi.yaml options.refresh: always)."""
-    deployed.client.containers.get(f"{E2E_NAME}-hub").remove(force=True)
+    deployed.client.containers.get(NAMES.hub_container).remove(force=True)
     applied = deployed.apply()
     assert applied.refreshed_away(CONTAINER, "hub")
     assert applied.action(CONTAINER, "hub") == "create"
@@ -36,18 +36,18 @@ def test_a_users_files_survive_their_server_stop_and_start(alice: HubUser) -> No
 def test_a_container_stopped_by_hand_is_started_again_in_place(deployed: Deployed) -> None:
     """The refresh reads it stopped; without published ports the provider starts it
     (an update); a stopped proxy, which publishes ports, is replaced."""
-    api_filter = deployed.client.containers.get(f"{E2E_NAME}-docker-api")
+    api_filter = deployed.client.containers.get(NAMES.docker_api_container)
     api_filter.stop(timeout=5)
     applied = deployed.apply()
     assert applied.action(CONTAINER, "docker-api-proxy") == "update"
-    assert deployed.client.containers.get(f"{E2E_NAME}-docker-api").id == api_filter.id
-    assert deployed.client.containers.get(f"{E2E_NAME}-docker-api").status == "running"
+    assert deployed.client.containers.get(NAMES.docker_api_container).id == api_filter.id
+    assert deployed.client.containers.get(NAMES.docker_api_container).status == "running"
 
-    proxy = deployed.client.containers.get(f"{E2E_NAME}-proxy")
+    proxy = deployed.client.containers.get(NAMES.proxy_container)
     proxy.stop(timeout=5)
     applied = deployed.apply()
     assert applied.action(CONTAINER, "proxy") == "replace"
-    assert deployed.client.containers.get(f"{E2E_NAME}-proxy").status == "running"
+    assert deployed.client.containers.get(NAMES.proxy_container).status == "running"
 
 
 def test_without_a_refresh_a_removed_container_stays_removed(deployed: Deployed) -> None:
@@ -56,10 +56,10 @@ def test_without_a_refresh_a_removed_container_stays_removed(deployed: Deployed)
     with_refresh = project_file.read_text()
     project_file.write_text(with_refresh.split("\noptions:")[0] + "\n")
     try:
-        deployed.client.containers.get(f"{E2E_NAME}-docker-api").remove(force=True)
+        deployed.client.containers.get(NAMES.docker_api_container).remove(force=True)
         applied = deployed.harness.up()
         assert applied.action(CONTAINER, "docker-api-proxy") == "same"
-        assert not deployed.client.containers.list(all=True, filters={"name": f"{E2E_NAME}-docker-api"})
+        assert not deployed.client.containers.list(all=True, filters={"name": NAMES.docker_api_container})
     finally:
         project_file.write_text(with_refresh)
     assert deployed.apply().action(CONTAINER, "docker-api-proxy") == "create"

@@ -6,8 +6,8 @@ import shutil
 
 from playwright.sync_api import sync_playwright
 
+from testkit.hub_user import HubUser
 from tests.e2e.deployed import ARTIFACTS, NAMES, Deployed
-from tests.e2e.hub_user import HubUser
 
 CHROMIUM = "/usr/bin/chromium"
 # Without these, chromium keeps dialling Google's hosts, which this network refuses.

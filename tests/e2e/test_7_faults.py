@@ -9,10 +9,11 @@ import time
 
 import pytest
 
-from tests.e2e.deployed import E2E_NAME, NAMES, Deployed, measure, remove_user_containers, wait_for
-from tests.e2e.harness import ApplyError
-from tests.e2e.hub_user import HubUser, KernelDiedError, user_with_a_server
-from tests.e2e.probe import Probe
+from testkit.endpoints import wait_for
+from testkit.harness import ApplyError
+from testkit.hub_user import HubUser, KernelDiedError, user_with_a_server
+from testkit.probe import Probe
+from tests.e2e.deployed import NAMES, Deployed, measure, remove_user_containers
 
 RECOVERY_WAIT_S = 60
 
@@ -37,7 +38,7 @@ def wait_until_reachable(user: HubUser, timeout_s: float = RECOVERY_WAIT_S) -> f
 
 
 def test_killed_hub_comes_back_and_notebooks_stay_reachable(deployed: Deployed, alice: HubUser) -> None:
-    hub = f"{E2E_NAME}-hub"
+    hub = NAMES.hub_container
     restarts = deployed.client.containers.get(hub).attrs["RestartCount"]
     notebook = Probe(f"{deployed.base_url}/user/alice/api/status", headers={"Authorization": f"token {alice.token}"})
     hub_api = Probe(f"{deployed.base_url}/hub/api/")
@@ -65,7 +66,7 @@ def test_a_restarted_hub_rechecks_all_servers_with_one_listing(deployed: Deploye
     found stopped, and starts again when its user asks."""
     erin, frank = user_with_a_server(deployed.base_url, "erin"), user_with_a_server(deployed.base_url, "frank")
     try:
-        hub = deployed.client.containers.get(f"{E2E_NAME}-hub")
+        hub = deployed.client.containers.get(NAMES.hub_container)
         hub.stop(timeout=10)
         deployed.client.containers.get(NAMES.user_server("frank")).stop(timeout=10)
         restarted_at = datetime.datetime.now(datetime.UTC)
@@ -79,7 +80,7 @@ def test_a_restarted_hub_rechecks_all_servers_with_one_listing(deployed: Deploye
         for user in (alice, erin):
             assert user.model()["servers"][""]["ready"] is True
             assert user.api("GET", f"/user/{user.name}/api/status").status_code == 200
-        calls = deployed.client.containers.get(f"{E2E_NAME}-docker-api").logs(since=restarted_at).decode()
+        calls = deployed.client.containers.get(NAMES.docker_api_container).logs(since=restarted_at).decode()
         assert calls.count("GET /v1.41/containers/json -> 200") == 1, calls
         assert f"/containers/{NAMES.user_server('frank')}/json" in calls
         assert (
@@ -94,7 +95,7 @@ def test_a_restarted_hub_rechecks_all_servers_with_one_listing(deployed: Deploye
 
 
 def test_killed_proxy_comes_back_and_the_hub_restores_routes(deployed: Deployed, alice: HubUser) -> None:
-    kill_main_process(deployed, f"{E2E_NAME}-proxy")
+    kill_main_process(deployed, NAMES.proxy_container)
     time.sleep(0.2)
     recovered_s = wait_until_reachable(alice)
     measure(f"proxy process killed: alice's server reachable again after {recovered_s:.2f}s (route check every 5s)")
@@ -104,7 +105,7 @@ def test_killed_proxy_comes_back_and_the_hub_restores_routes(deployed: Deployed,
 def test_failed_notebook_build_changes_nothing(deployed: Deployed, alice: HubUser) -> None:
     dockerfile = deployed.project_dir / "build.notebook" / "Dockerfile"
     good = dockerfile.read_text()
-    hub_before = deployed.client.containers.get(f"{E2E_NAME}-hub")
+    hub_before = deployed.client.containers.get(NAMES.hub_container)
     dockerfile.write_text(good + "RUN exit 3\n")
     try:
         build_error = r"(?s)Image notebook-image: building jhe2e-notebook:\w+ failed:.*exit code: 3"
@@ -112,7 +113,7 @@ def test_failed_notebook_build_changes_nothing(deployed: Deployed, alice: HubUse
             deployed.harness.up()
     finally:
         dockerfile.write_text(good)
-    hub_after = deployed.client.containers.get(f"{E2E_NAME}-hub")
+    hub_after = deployed.client.containers.get(NAMES.hub_container)
     assert hub_after.id == hub_before.id
     assert hub_after.attrs["State"]["StartedAt"] == hub_before.attrs["State"]["StartedAt"]
     assert alice.api("GET", "/user/alice/api/status").status_code == 200
@@ -120,7 +121,7 @@ def test_failed_notebook_build_changes_nothing(deployed: Deployed, alice: HubUse
 
 def test_a_notebook_over_its_memory_limit_is_killed_alone(deployed: Deployed, alice: HubUser) -> None:
     dave = user_with_a_server(deployed.base_url, "dave")
-    hub_started = deployed.client.containers.get(f"{E2E_NAME}-hub").attrs["State"]["StartedAt"]
+    hub_started = deployed.client.containers.get(NAMES.hub_container).attrs["State"]["StartedAt"]
     since = int(time.time())
     with pytest.raises(KernelDiedError):
         alice.run_code("hog = b'x' * (1536 * 1024 * 1024)")  # 1.5 GiB against a 1 GiB limit
@@ -130,7 +131,7 @@ def test_a_notebook_over_its_memory_limit_is_killed_alone(deployed: Deployed, al
     assert oom_killed == {NAMES.user_server("alice")}
     assert alice.run_code("1+1") == "2", "alice gets a fresh kernel; her server survived"
     assert dave.run_code("2+2") == "4", "another user's server is unaffected"
-    assert deployed.client.containers.get(f"{E2E_NAME}-hub").attrs["State"]["StartedAt"] == hub_started
+    assert deployed.client.containers.get(NAMES.hub_container).attrs["State"]["StartedAt"] == hub_started
     assert alice.api("GET", "/hub/api/").status_code == 200
     dave.stop_server()
 
@@ -141,8 +142,8 @@ def test_a_full_redeploy_keeps_the_hub_database(deployed: Deployed, alice: HubUs
     alice.stop_server()
     remove_user_containers(deployed.client)
     deployed.harness.destroy()
-    assert not deployed.client.containers.list(all=True, filters={"name": f"{E2E_NAME}-hub"})
-    assert deployed.client.volumes.get(f"{E2E_NAME}-hub-data"), "the hub data volume outlives a destroy"
+    assert not deployed.client.containers.list(all=True, filters={"name": NAMES.hub_container})
+    assert deployed.client.volumes.get(NAMES.hub_data_volume), "the hub data volume outlives a destroy"
 
     deployed.apply()
     again = HubUser(deployed.base_url, "alice", alice.password)

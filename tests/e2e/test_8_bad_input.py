@@ -7,15 +7,16 @@ import socket
 import pytest
 
 from components.config import ConfigError
-from tests.e2e.deployed import E2E_NAME, Deployed, free_loopback_port
-from tests.e2e.harness import CONTAINER, ApplyError
+from testkit.endpoints import free_loopback_port
+from testkit.harness import CONTAINER, ApplyError
+from tests.e2e.deployed import NAMES, Deployed
 
 # A registry on a closed loopback port: the image is absent and cannot be pulled.
 UNPULLABLE = "127.0.0.1:9/no-such-image:1"
 
 
 def hub_state(deployed: Deployed) -> tuple[str, str]:
-    hub = deployed.client.containers.get(f"{E2E_NAME}-hub")
+    hub = deployed.client.containers.get(NAMES.hub_container)
     return hub.id, hub.attrs["State"]["StartedAt"]
 
 
@@ -39,7 +40,7 @@ def test_a_missing_image_fails_the_apply_before_the_hub_is_touched(
 
 
 def test_a_public_port_in_use_is_refused_before_the_proxy_is_touched(deployed: Deployed) -> None:
-    proxy = deployed.client.containers.get(f"{E2E_NAME}-proxy")
+    proxy = deployed.client.containers.get(NAMES.proxy_container)
     before = hub_state(deployed)
     with socket.socket() as squatter:
         port = free_loopback_port()
@@ -47,7 +48,7 @@ def test_a_public_port_in_use_is_refused_before_the_proxy_is_touched(deployed: D
         squatter.listen()
         with pytest.raises(ConfigError, match=rf"'publicPort' = {port}: already in use on 127.0.0.1"):
             deployed.harness.up({"publicPort": str(port)})
-    assert deployed.client.containers.get(f"{E2E_NAME}-proxy").id == proxy.id
+    assert deployed.client.containers.get(NAMES.proxy_container).id == proxy.id
     assert hub_state(deployed) == before
 
 
@@ -61,11 +62,11 @@ def test_a_hub_that_does_not_become_healthy_fails_the_apply_and_a_revert_brings_
     try:
         with pytest.raises(ApplyError, match="Container hub: container failed to be in healthy state"):
             deployed.harness.up()
-        hub = deployed.client.containers.get(f"{E2E_NAME}-hub")
+        hub = deployed.client.containers.get(NAMES.hub_container)
         assert hub.attrs["State"]["Health"]["Status"] != "healthy"
         assert "no_such_module" in hub.logs(tail=50).decode(errors="replace")
     finally:
         config_file.write_text(good)
     applied = deployed.apply()
     assert applied.action(CONTAINER, "hub") == "replace"
-    assert deployed.client.containers.get(f"{E2E_NAME}-hub").attrs["State"]["Health"]["Status"] == "healthy"
+    assert deployed.client.containers.get(NAMES.hub_container).attrs["State"]["Health"]["Status"] == "healthy"

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.deployed import E2E_NAME, Deployed, free_loopback_port, wait_for
-from tests.e2e.harness import CONTAINER
+from testkit.endpoints import free_loopback_port, wait_for
+from testkit.harness import CONTAINER
+from tests.e2e.deployed import NAMES, Deployed
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ def test_https_with_the_configured_certificate_and_http_redirect(deployed: Deplo
         redirect = requests.get(f"http://127.0.0.1:{redirect_port}/hub/login", allow_redirects=False, timeout=10)
         assert redirect.status_code == 301
         assert redirect.headers["Location"] == f"https://127.0.0.1:{deployed.port}/hub/login"
-        proxy = deployed.client.containers.get(f"{E2E_NAME}-proxy")
+        proxy = deployed.client.containers.get(NAMES.proxy_container)
         assert key.read_text() not in proxy.logs().decode(errors="replace")
     finally:
         deployed.apply()  # back to plain HTTP for the scenarios that follow

@@ -10,9 +10,9 @@ from __future__ import annotations
 import subprocess
 import time
 
+from testkit.hub_user import HubUser
+from testkit.program_runner import REPO_ROOT
 from tests.e2e.deployed import NAMES, Deployed, measure
-from tests.e2e.hub_user import HubUser
-from tests.program_runner import REPO_ROOT
 
 DAEMON_WAIT_S = 60
 

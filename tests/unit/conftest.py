@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from components import preflight
-from tests.program_runner import ProgramRun, copy_project, run_program
+from testkit.program_runner import ProgramRun, copy_project, run_program
 from tests.unit.echo_mocks import ProviderEchoMocks
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import (
+from testkit.harness import (
     CONTAINER,
     IMAGE,
     NETWORK,
@@ -22,7 +22,7 @@ from tests.e2e.harness import (
     _duration_ns,
     refresh_is_always,
 )
-from tests.program_runner import Registration
+from testkit.program_runner import Registration
 
 HUB = {"name": "jh-hub", "image": "jh-hub:1", "envs": ["A=1"], "restart": "unless-stopped", "ports": [{"internal": 8000.0}]}
 

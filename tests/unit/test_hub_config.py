@@ -13,7 +13,7 @@ from components.hub_addons import hub_addons, merged
 from components.hub_settings import hub_settings
 from components.names import DeploymentNames
 from components.user_servers import user_server_images
-from tests.program_runner import REPO_ROOT, run_program
+from testkit.program_runner import REPO_ROOT, run_program
 from tests.unit.echo_mocks import ProviderEchoMocks
 
 configure = runpy.run_path(str(REPO_ROOT / "hub_config" / "jupyterhub_config.py"))["configure"]

@@ -10,7 +10,7 @@ import yaml
 
 from components.config import ConfigError
 from components.preflight import BuildContextError, HubConfigError
-from tests.program_runner import REPO_ROOT, ProgramRun, Registration, run_program
+from testkit.program_runner import REPO_ROOT, ProgramRun, Registration, run_program
 from tests.unit.echo_mocks import FAKE_TOKEN, ProviderEchoMocks
 
 CONTAINER = "docker:index/container:Container"

@@ -19,7 +19,7 @@ import requests
 
 MAX_PROBE_S = 300
 STOP_WAIT_S = 10
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -43,7 +43,7 @@ class Probe:
     def __enter__(self) -> Probe:
         spec = json.dumps({"url": self.url, "headers": self.headers, "interval_s": self.interval_s})
         self._started = time.monotonic()
-        command = [sys.executable, "-m", "tests.e2e.probe", spec]
+        command = [sys.executable, "-m", "testkit.probe", spec]
         self._process = subprocess.Popen(command, cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

@@ -53,7 +53,7 @@ import pulumi
 import yaml
 from docker.types import Mount
 
-from tests.program_runner import ProgramRun, RecordingMonitor, Registration, run_program, unwrap_secrets
+from testkit.program_runner import ProgramRun, RecordingMonitor, Registration, run_program, unwrap_secrets
 
 HARNESS_LABEL = "org.jupyterhub-docker.e2e"
 CONTAINER = "docker:index/container:Container"
