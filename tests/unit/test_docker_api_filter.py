@@ -8,6 +8,7 @@ handler on a socket, with a fake engine that records what would reach the socket
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import json
 import re
@@ -383,11 +384,11 @@ def test_the_home_volume_is_the_named_users_own() -> None:
 # --- policy.py: the other calls -------------------------------------------------------
 
 
-def call_of(method: str, target: str, body: bytes = b"") -> Any:
+def call_of(method: str, target: str, body: bytes = b"", policy: Policy = POLICY) -> Any:
     raw = f"{method} {target} HTTP/1.1\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
     request = read(raw)
     assert request is not None
-    return route(request, POLICY)
+    return route(request, policy)
 
 
 @pytest.mark.parametrize(
@@ -1040,3 +1041,61 @@ def test_the_filter_serves_the_policy_on_the_port_and_engine_it_is_given(tmp_pat
 
 def test_the_filters_limits() -> None:
     assert (api_filter.CLIENT_TIMEOUT_S, api_filter.ENGINE_TIMEOUT_S, api_filter.MAX_CONNECTIONS) == (30, 60, 32)
+
+
+DEPLOYMENT_POLICY = dataclasses.replace(POLICY, user_container_template="jupyter-jh_{username}")
+
+
+@pytest.mark.parametrize(
+    ("name", "user"),
+    [
+        ("jupyter-jh_ada", "ada"),
+        ("jupyter-jh_a-2eb", "a-2eb"),  # DockerSpawner's escape of "a.b"
+        ("jupyter-jh_0", "0"),
+        ("jupyter-jh_" + "a" * 192, "a" * 192),
+        ("jupyter-jh_a_b", None),  # the user part never holds '_': this is deployment jh_a's user b
+        ("jupyter-jh_", None),
+        ("jupyter-jh_-ada", None),
+        ("jupyter-jh_Ada", None),
+        ("jupyter-jh_a.b", None),
+        ("jupyter-jh_" + "a" * 193, None),
+        ("jupyter-ada", None),
+        ("jupyter-jhx_ada", None),
+        ("xjupyter-jh_ada", None),
+        ("jupyter-jh_ada ", None),
+        ("jupyter-jh_ada\n", None),
+    ],
+)
+def test_a_user_container_name_is_the_deployments_template_with_one_escaped_user(name: str, user: str | None) -> None:
+    assert DEPLOYMENT_POLICY.user_of(name) == user
+
+
+def test_a_template_with_a_suffix_is_read_both_ends() -> None:
+    policy = dataclasses.replace(POLICY, user_container_template="u-{username}.jh")
+    assert (policy.user_of("u-ada.jh"), policy.user_of("u-ada.jhx"), policy.user_of("u-.jh")) == ("ada", None, None)
+
+
+def test_a_create_for_the_deployments_name_gets_that_users_home_and_nothing_else() -> None:
+    call = call_of(
+        "POST",
+        "/v1.41/containers/create?name=jupyter-jh_ada",
+        json.dumps(dockerspawner_create_body()).encode(),
+        DEPLOYMENT_POLICY,
+    )
+    assert isinstance(call, Forward) and call.query == {"name": "jupyter-jh_ada"}
+    assert call.body is not None and call.body["HostConfig"]["Binds"] == ["jh-home-ada:/home/jovyan:rw"]
+    for other in ("jupyter-ada", "jupyter-jh_a_b", "jupyter-other_ada"):
+        with pytest.raises(RefusedError, match=r"a create must name a user container, jupyter-jh_\{username\}, and nothing else"):
+            call_of(
+                "POST",
+                f"/v1.41/containers/create?name={other}",
+                json.dumps(dockerspawner_create_body()).encode(),
+                DEPLOYMENT_POLICY,
+            )
+
+
+@pytest.mark.parametrize("template", ["jupyter-jh", "jupyter-{username}-{username}"])
+def test_a_policy_needs_templates_naming_the_user_once(template: str) -> None:
+    for key in ("userContainerTemplate", "homeVolumeTemplate"):
+        with pytest.raises(ValueError, match="templates with \\{username\\}"):
+            Policy.from_document({**POLICY_DOCUMENT, key: template})

@@ -297,3 +297,56 @@ def test_settings_carry_the_stack_configs_own_key_names() -> None:
         "proxyApiUrl": "http://jupyterhub-proxy:8001",
         "routeCheckIntervalSeconds": 5,
     }
+
+
+def test_add_ons_add_services_and_roles_by_name_and_never_overwrite() -> None:
+    from components.hub_addons import HubAddOn
+
+    metrics = HubAddOn(
+        services={"metrics": {"name": "metrics"}}, roles={"metrics": {"name": "metrics"}}, secret_envs={"METRICS_TOKEN": "t"}
+    )
+    config = parse_config({}, {})
+    together = merged([*hub_addons(config), metrics])
+    assert list(together.services) == ["idle-culler", "metrics"] and list(together.roles) == ["idle-culler", "metrics"]
+    assert together.secret_envs == {"METRICS_TOKEN": "t"}
+    c = Config()
+    names = DeploymentNames(config.name)
+    configure(c, hub_settings(config, names, user_server_images(config, "notebook:abc"), together), SECRETS)
+    assert [service["name"] for service in c.JupyterHub.services] == ["idle-culler", "metrics"]
+    assert [role["name"] for role in c.JupyterHub.load_roles] == ["idle-culler", "metrics"]
+    for clash in (
+        HubAddOn(services={"idle-culler": {}}),
+        HubAddOn(roles={"idle-culler": {}}),
+        HubAddOn(secret_envs={"METRICS_TOKEN": "u"}),
+    ):
+        with pytest.raises(ValueError, match="two hub add-ons claim"):
+            merged([*hub_addons(config), metrics, clash])
+
+
+def test_without_add_ons_the_hub_has_no_services_or_roles() -> None:
+    assert merged([]) == merged(hub_addons(parse_config({"culler": {"enabled": False}}, {})))
+    settings = settings_of({"culler": {"enabled": False}})
+    assert (settings["services"], settings["roles"]) == ({}, {})
+
+
+def test_each_backend_says_whether_the_filter_can_pin_its_servers() -> None:
+    from components.user_servers import BACKENDS
+
+    assert set(BACKENDS) == {"docker", "systemuser"}
+    assert {name: backend.network_driver for name, backend in BACKENDS.items()} == {"docker": "bridge", "systemuser": "bridge"}
+    assert BACKENDS["docker"].docker_api_policy is not None and BACKENDS["systemuser"].docker_api_policy is None
+    settings = settings_of({"spawner": {"type": "systemuser"}, "dockerApiProxy": False})["spawner"]
+    assert settings["class"] == "spawners.PromptSystemUserSpawner"
+    assert set(settings["traitlets"]) == {"DockerSpawner", "SystemUserSpawner"}
+
+
+def test_the_user_server_images_are_the_built_one_or_the_rollback_plus_the_extras() -> None:
+    config = parse_config({"spawner": {"extraImages": {"r": "r:1", "same": "built:1"}}}, {})
+    images = user_server_images(config, "built:1")
+    assert (images.default, dict(images.choices), images.all) == (
+        "built:1",
+        {"default": "built:1", "r": "r:1", "same": "built:1"},
+        ["built:1", "r:1"],
+    )
+    rolled_back = user_server_images(parse_config({"notebookRollbackImage": "old:1"}, {}), "built:1")
+    assert (rolled_back.default, dict(rolled_back.choices)) == ("old:1", {"default": "old:1"})

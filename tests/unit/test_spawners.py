@@ -1,0 +1,147 @@
+"""hub_config/spawners.py: a started server is reported as soon as its port answers, and
+the polls of one event-loop turn share one container listing.
+
+DockerSpawner itself is not installed here (only the hub image has it): a stand-in
+module takes its place, recording what the mixins ask of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import socket
+import sys
+import time
+import types
+from typing import Any
+
+import pytest
+
+from testkit.program_runner import REPO_ROOT
+
+
+class StandInSpawner:
+    """What the mixins use of DockerSpawner: start, poll, docker, and a few attributes."""
+
+    listings: list[dict[str, Any]] = []
+    listing_calls = 0
+    listing_fails = False
+
+    def __init__(self, container_name: str, port: int = 0, http_timeout: float = 2) -> None:
+        self.container_name, self.port, self.http_timeout = container_name, port, http_timeout
+        self.object_id = "old-id"
+        self.super_polls = 0
+        self.log = types.SimpleNamespace(warnings=[], warning=lambda *a, **k: self.log.warnings.append(a[0]))
+
+    async def start(self) -> tuple[str, int]:
+        return "127.0.0.1", self.port
+
+    async def poll(self) -> int | None:
+        self.super_polls += 1
+        return 0
+
+    async def docker(self, method: str, **kwargs: Any) -> list[dict[str, Any]]:
+        assert (method, kwargs) == ("containers", {"filters": {"status": "running"}})
+        StandInSpawner.listing_calls += 1
+        if StandInSpawner.listing_fails:
+            raise RuntimeError("engine down")
+        return StandInSpawner.listings
+
+
+@pytest.fixture
+def spawners(monkeypatch: pytest.MonkeyPatch) -> Any:
+    module = types.ModuleType("dockerspawner")
+    module.DockerSpawner = type("DockerSpawner", (StandInSpawner,), {})  # type: ignore[attr-defined]
+    module.SystemUserSpawner = type("SystemUserSpawner", (StandInSpawner,), {})  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "dockerspawner", module)
+    spec = importlib.util.spec_from_file_location("spawners_under_test", REPO_ROOT / "hub_config" / "spawners.py")
+    assert spec and spec.loader
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    StandInSpawner.listings, StandInSpawner.listing_calls, StandInSpawner.listing_fails = [], 0, False
+    return loaded
+
+
+def test_both_spawners_have_both_behaviours(spawners: Any) -> None:
+    for spawner_class, base in (
+        (spawners.PromptDockerSpawner, "DockerSpawner"),
+        (spawners.PromptSystemUserSpawner, "SystemUserSpawner"),
+    ):
+        assert [c.__name__ for c in spawner_class.__mro__[:4]] == [
+            spawner_class.__name__,
+            "PromptStartMixin",
+            "BatchedPollMixin",
+            base,
+        ]
+    assert spawners.PORT_POLL_S == 0.05
+
+
+def test_start_returns_once_the_port_answers(spawners: Any) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    async def scenario() -> tuple[tuple[str, int], float]:
+        spawner = spawners.PromptDockerSpawner("jupyter-jh_ada", port)
+        started = time.monotonic()
+        asyncio.get_running_loop().call_later(0.3, listener.listen)
+        return await spawner.start(), time.monotonic() - started
+
+    try:
+        address, waited = asyncio.run(scenario())
+    finally:
+        listener.close()
+    assert address == ("127.0.0.1", port)
+    assert 0.3 <= waited < 1.5
+
+
+def test_start_gives_up_waiting_after_the_http_timeout(spawners: Any) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+
+    async def scenario() -> tuple[tuple[str, int], float]:
+        spawner = spawners.PromptDockerSpawner("jupyter-jh_ada", port, http_timeout=0.4)
+        started = time.monotonic()
+        return await spawner.start(), time.monotonic() - started
+
+    address, waited = asyncio.run(scenario())
+    assert address == ("127.0.0.1", port) and 0.4 <= waited < 1.5  # JupyterHub's own check then reports the failure
+
+
+def test_polls_of_one_turn_share_one_listing(spawners: Any) -> None:
+    StandInSpawner.listings = [
+        {"Id": "id-ada", "Names": ["/jupyter-jh_ada"]},
+        {"Id": "id-bob", "Names": ["/jupyter-jh_bob"]},
+        {"Id": "id-x", "Names": None},
+    ]
+    spawners_ = [spawners.PromptDockerSpawner(f"jupyter-jh_{user}") for user in ("ada", "bob", "eve")]
+
+    async def scenario() -> list[int | None]:
+        return list(await asyncio.gather(*(spawner.poll() for spawner in spawners_)))
+
+    assert asyncio.run(scenario()) == [None, None, 0]
+    assert StandInSpawner.listing_calls == 1
+    assert [s.object_id for s in spawners_] == ["id-ada", "id-bob", "old-id"]
+    assert [s.super_polls for s in spawners_] == [0, 0, 1]  # eve's stopped server: DockerSpawner says how it ended
+
+
+def test_a_poll_alone_in_its_turn_inspects_its_own_container(spawners: Any) -> None:
+    spawner = spawners.PromptDockerSpawner("jupyter-jh_ada")
+    assert asyncio.run(spawner.poll()) == 0
+    assert (StandInSpawner.listing_calls, spawner.super_polls) == (0, 1)
+
+
+def test_a_failed_listing_falls_back_to_one_inspect_each(spawners: Any) -> None:
+    StandInSpawner.listing_fails = True
+    spawners_ = [spawners.PromptDockerSpawner(f"jupyter-jh_{user}") for user in ("ada", "bob")]
+
+    async def scenario() -> list[int | None]:
+        return list(await asyncio.gather(*(spawner.poll() for spawner in spawners_)))
+
+    assert asyncio.run(scenario()) == [0, 0]
+    assert StandInSpawner.listing_calls == 1 and [s.super_polls for s in spawners_] == [1, 1]
+    assert spawners_[0].log.warnings == ["Listing running containers failed; inspecting each instead"]
+
+    StandInSpawner.listing_fails = False  # the next turn lists again: a failure is not remembered
+    assert asyncio.run(scenario()) == [0, 0] and StandInSpawner.listing_calls == 2
