@@ -13,7 +13,7 @@ import socket
 import sys
 import time
 import types
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -23,7 +23,7 @@ from testkit.program_runner import REPO_ROOT
 class StandInSpawner:
     """What the mixins use of DockerSpawner: start, poll, docker, and a few attributes."""
 
-    listings: list[dict[str, Any]] = []
+    listings: ClassVar[list[dict[str, Any]]] = []
     listing_calls = 0
     listing_fails = False
 
@@ -31,7 +31,8 @@ class StandInSpawner:
         self.container_name, self.port, self.http_timeout = container_name, port, http_timeout
         self.object_id = "old-id"
         self.super_polls = 0
-        self.log = types.SimpleNamespace(warnings=[], warning=lambda *a, **k: self.log.warnings.append(a[0]))
+        self.warnings: list[str] = []
+        self.log = types.SimpleNamespace(warning=lambda message, **kwargs: self.warnings.append(message))
 
     async def start(self) -> tuple[str, int]:
         return "127.0.0.1", self.port
@@ -141,7 +142,7 @@ def test_a_failed_listing_falls_back_to_one_inspect_each(spawners: Any) -> None:
 
     assert asyncio.run(scenario()) == [0, 0]
     assert StandInSpawner.listing_calls == 1 and [s.super_polls for s in spawners_] == [1, 1]
-    assert spawners_[0].log.warnings == ["Listing running containers failed; inspecting each instead"]
+    assert spawners_[0].warnings == ["Listing running containers failed; inspecting each instead"]
 
     StandInSpawner.listing_fails = False  # the next turn lists again: a failure is not remembered
     assert asyncio.run(scenario()) == [0, 0] and StandInSpawner.listing_calls == 2
