@@ -30,6 +30,7 @@ class Arrangement:
     base_url: str
     hub_container: str
     proxy_container: str
+    user_server_template: str  # the user containers' name, with {username}
     reload: Callable[[], float]  # applies a hub config edit; seconds the apply took
 
 
@@ -106,7 +107,7 @@ def measure(arrangement: Arrangement, client: docker.DockerClient, plan: Plan) -
         log(arrangement, f"1 user, run {run + 1}: {result.spawn1[-1].seconds:.2f}s {result.spawn1[-1].detail}")
         if run == plan.spawn1_runs - 1:
             time.sleep(SETTLE_S)
-            result.mem["notebook_idle"] = mem_mib(client, f"jupyter-{users[0].name}")
+            result.mem["notebook_idle"] = mem_mib(client, arrangement.user_server_template.format(username=users[0].name))
         stop(1, "1")
     small, large = plan.concurrent
     result.spawn10 = spawn_at_once(users[:small], plan.spawn_timeout_s)

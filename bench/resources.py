@@ -60,7 +60,9 @@ def foreign_containers(client: docker.DockerClient, own_label: str) -> list[str]
     names = []
     for container in client.containers.list():
         labels = container.labels or {}
-        if own_label not in labels and not container.name.startswith(("jupyter-bench", "jhbench-", "jhbase-")):
+        if own_label not in labels and not container.name.startswith(
+            ("jupyter-bench", "jupyter-jhbench_", "jhbench-", "jhbase-")
+        ):
             names.append(container.name)
     return sorted(names)
 

@@ -20,6 +20,7 @@ from bench.measure import Arrangement, ArrangementResult, Plan, measure, wait_fo
 from bench.rebuild import rebuild_times
 from bench.resources import foreign_containers, image_mb, load_average, machine
 from bench.users import user_containers
+from components.names import DeploymentNames
 from testkit.endpoints import free_loopback_port
 
 FLOOR_RUNS = 5
@@ -37,14 +38,19 @@ def parse_args() -> argparse.Namespace:
 
 
 def measure_ours(stack: ours.OurStack, client: docker.DockerClient, plan: Plan) -> ArrangementResult:
-    arrangement = Arrangement("ours", OURS, stack.base_url, f"{OURS}-hub", f"{OURS}-proxy", stack.reload)
+    names = DeploymentNames(OURS)
+    arrangement = Arrangement(
+        "ours", OURS, stack.base_url, names.hub_container, names.proxy_container, names.user_server_template, stack.reload
+    )
     return measure(arrangement, client, plan)
 
 
 def measure_baseline(stack: ours.OurStack, image: str, client: docker.DockerClient, plan: Plan) -> ArrangementResult:
     base = baseline.deploy(stack, image, free_loopback_port())
     try:
-        arrangement = Arrangement("baseline", BASELINE, base.base_url, f"{BASELINE}-hub", f"{BASELINE}-hub", base.reload)
+        arrangement = Arrangement(
+            "baseline", BASELINE, base.base_url, f"{BASELINE}-hub", f"{BASELINE}-hub", "jupyter-{username}", base.reload
+        )
         return measure(arrangement, client, plan)
     finally:
         _remove_user_containers(client, BASELINE)

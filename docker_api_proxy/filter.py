@@ -3,11 +3,12 @@
 Threat model. The hub runs user-facing code (JupyterHub, authenticators, its
 plugins); assume an attacker gets a shell in it. Through this filter, on a network
 it shares with the hub alone, that attacker can still:
-  - create user containers (`jupyter-<user>`, labelled with this deployment) from
+  - create user containers (`jupyter-<name>_<user>`, labelled with this deployment) from
     the deployment's allowed images, as the notebook user (uid 1000), with every
     capability dropped and no-new-privileges, on the deployment's network, mounting
-    only that user's home volume, with memory and CPU limits no larger than the
-    configured ones, publishing nothing; choose the command they start with;
+    only that user's home volume (which the filter makes first, labelled with the
+    deployment), with memory and CPU limits no larger than the configured ones,
+    publishing nothing; choose the command they start with;
   - inspect, start, stop and remove this deployment's user containers; list them;
     inspect the allowed images; read the engine's version.
 So a compromised hub controls users' servers and their files, as JupyterHub
@@ -40,6 +41,7 @@ from urllib.parse import quote
 
 from docker_api_proxy.policy import (
     Call,
+    CreateUserContainer,
     Forward,
     ListUserContainers,
     OnUserContainer,
@@ -98,6 +100,11 @@ def perform(call: Call, policy: Policy, send: Callable[[Forward], Response]) -> 
     """Carry out a routed call: one engine request, or a look-up and then the request."""
     if isinstance(call, Forward):
         return send(call)
+    if isinstance(call, CreateUserContainer):
+        status, headers, payload = send(call.home_volume)
+        if status not in (HTTPStatus.OK, HTTPStatus.CREATED):
+            return status, headers, payload
+        return send(call.container)
     if isinstance(call, ListUserContainers):
         status, headers, payload = send(Forward("GET", versioned("/containers/json"), listing_query(call, policy)))
         if status == HTTPStatus.OK:

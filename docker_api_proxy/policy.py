@@ -110,6 +110,15 @@ class Forward:
 
 
 @dataclass(frozen=True)
+class CreateUserContainer:
+    """Make the user's home volume, labelled with the deployment (the engine keeps an
+    existing one as it is), then create the container."""
+
+    home_volume: Forward
+    container: Forward
+
+
+@dataclass(frozen=True)
 class OnUserContainer:
     """Inspect `ref`; if it is this deployment's user container, do `action` on its full ID."""
 
@@ -124,7 +133,7 @@ class ListUserContainers:
     statuses: tuple[str, ...]
 
 
-Call = Forward | OnUserContainer | ListUserContainers
+Call = Forward | CreateUserContainer | OnUserContainer | ListUserContainers
 
 
 def versioned(path: str) -> str:
@@ -141,7 +150,11 @@ def route(request: Request, policy: Policy) -> Call:
         raise RefusedError(f"calls need an API version prefix from v1.{MIN_CLIENT_API_MINOR} (e.g. /v1.41/...)")
     rest = version["rest"]
     if method == "POST" and rest == "/containers/create":
-        return Forward("POST", versioned("/containers/create"), *_container_create(request, policy))
+        query, body, home_volume = _container_create(request, policy)
+        volume = {"Name": home_volume, "Labels": {policy.deployment_label: policy.deployment}}
+        return CreateUserContainer(
+            Forward("POST", versioned("/volumes/create"), {}, volume), Forward("POST", versioned("/containers/create"), query, body)
+        )
     if request.body:
         raise RefusedError("only a container create may carry a body")
     if method == "GET" and rest == "/containers/json":
@@ -298,7 +311,7 @@ def _object(fields: Mapping[str, Validator], required: frozenset[str] = frozense
 # --- a user container ----------------------------------------------------------------
 
 
-def _container_create(request: Request, policy: Policy) -> tuple[dict[str, str], dict[str, Any]]:
+def _container_create(request: Request, policy: Policy) -> tuple[dict[str, str], dict[str, Any], str]:
     user = policy.user_of(request.query.get("name", ""))
     if set(request.query) != {"name"} or user is None:
         raise RefusedError(f"a create must name a user container, {policy.user_container_template}, and nothing else")
@@ -367,4 +380,4 @@ def _container_create(request: Request, policy: Policy) -> tuple[dict[str, str],
     }
     if "Cmd" in given:
         body["Cmd"] = given["Cmd"]
-    return {"name": name}, body
+    return {"name": name}, body, home_volume

@@ -16,6 +16,8 @@ def test_user_server_runs_the_built_notebook_image_on_the_network(deployed: Depl
     mounts = {m["Destination"]: m for m in container.attrs["Mounts"]}
     assert mounts["/home/jovyan"]["Type"] == "volume"
     assert mounts["/home/jovyan"]["Name"] == NAMES.home_volume("alice")
+    # The filter made the home volume with the deployment's label, so a backup finds it by label.
+    assert deployed.client.volumes.get(NAMES.home_volume("alice")).attrs["Labels"] == NAMES.labels
 
 
 def test_user_container_has_limits_and_no_host_access(deployed: Deployed, alice: HubUser) -> None:

@@ -25,7 +25,15 @@ from hypothesis import strategies as st
 
 from docker_api_proxy import filter as api_filter
 from docker_api_proxy import wire
-from docker_api_proxy.policy import Forward, ListUserContainers, OnUserContainer, Policy, container_action, route
+from docker_api_proxy.policy import (
+    CreateUserContainer,
+    Forward,
+    ListUserContainers,
+    OnUserContainer,
+    Policy,
+    container_action,
+    route,
+)
 from docker_api_proxy.wire import MAX_BODY_BYTES, RefusedError, Request, parse_json, read_request
 
 NOTEBOOK = "jh-notebook:abc"
@@ -77,11 +85,12 @@ def dockerspawner_create_body(**host_config: Any) -> dict[str, Any]:
 
 
 def create(body: dict[str, Any] | bytes, query: dict[str, str] | None = None) -> Forward:
+    """The container create a create request becomes (after its home volume)."""
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     query = {"name": "jupyter-ada"} if query is None else query
     call = route(Request("POST", "/v1.41/containers/create", query, raw, True), POLICY)
-    assert isinstance(call, Forward)
-    return call
+    assert isinstance(call, CreateUserContainer)
+    return call.container
 
 
 EXPECTED_CREATE_BODY = {
@@ -579,6 +588,7 @@ def test_a_spawn_and_a_stop_reach_the_engine_as_built_by_the_filter() -> None:
     inspect = Forward("GET", f"/v1.41/containers/{ADA_ID}/json", {})
     assert engine.calls == [
         Forward("GET", "/v1.41/containers/jupyter-ada/json", {}),
+        Forward("POST", "/v1.41/volumes/create", {}, {"Name": "jh-home-ada", "Labels": {POLICY.deployment_label: "jh"}}),
         Forward("POST", "/v1.41/containers/create", {"name": "jupyter-ada"}, EXPECTED_CREATE_BODY),
         inspect,
         Forward("POST", f"/v1.41/containers/{ADA_ID}/start", {}),
@@ -665,6 +675,13 @@ def assert_safe(forward: Forward) -> None:
         ), path
         if path == "/v1.41/containers/json":
             assert json.loads(forward.query["filters"])["label"] == ["org.jupyterhub-docker.deployment=jh"]
+        return
+    if path == "/v1.41/volumes/create":
+        assert forward.method == "POST" and body is not None and not forward.query
+        user = body["Name"].removeprefix("jh-home-")
+        assert body == {"Name": f"jh-home-{user}", "Labels": {POLICY.deployment_label: "jh"}} and POLICY.user_of(
+            f"jupyter-{user}"
+        )
         return
     if path == "/v1.41/containers/create":
         assert forward.method == "POST" and body is not None and set(forward.query) == {"name"}
@@ -1082,8 +1099,11 @@ def test_a_create_for_the_deployments_name_gets_that_users_home_and_nothing_else
         json.dumps(dockerspawner_create_body()).encode(),
         DEPLOYMENT_POLICY,
     )
-    assert isinstance(call, Forward) and call.query == {"name": "jupyter-jh_ada"}
-    assert call.body is not None and call.body["HostConfig"]["Binds"] == ["jh-home-ada:/home/jovyan:rw"]
+    assert isinstance(call, CreateUserContainer) and call.container.query == {"name": "jupyter-jh_ada"}
+    assert call.container.body is not None and call.container.body["HostConfig"]["Binds"] == ["jh-home-ada:/home/jovyan:rw"]
+    assert call.home_volume == Forward(
+        "POST", "/v1.41/volumes/create", {}, {"Name": "jh-home-ada", "Labels": {"org.jupyterhub-docker.deployment": "jh"}}
+    )
     for other in ("jupyter-ada", "jupyter-jh_a_b", "jupyter-other_ada"):
         with pytest.raises(RefusedError, match=r"a create must name a user container, jupyter-jh_\{username\}, and nothing else"):
             call_of(
@@ -1099,3 +1119,18 @@ def test_a_policy_needs_templates_naming_the_user_once(template: str) -> None:
     for key in ("userContainerTemplate", "homeVolumeTemplate"):
         with pytest.raises(ValueError, match="templates with \\{username\\}"):
             Policy.from_document({**POLICY_DOCUMENT, key: template})
+
+
+def test_a_create_whose_home_volume_the_engine_refuses_creates_no_container() -> None:
+    class VolumeRefused(FakeEngine):
+        def __call__(self, forward: Forward) -> tuple[int, dict[str, str], bytes]:
+            if forward.path == "/v1.41/volumes/create":
+                self.calls.append(forward)
+                return 500, {"Content-Type": "application/json"}, b'{"message": "volume driver failed"}'
+            return super().__call__(forward)
+
+    body = json.dumps(dockerspawner_create_body()).encode()
+    answers, engine, logged = exchange(http("POST", "/v1.41/containers/create?name=jupyter-ada", body), VolumeRefused())
+    assert answers == [(500, b'{"message": "volume driver failed"}')]
+    assert [call.path for call in engine.calls] == ["/v1.41/volumes/create"]
+    assert logged == ["POST /v1.41/containers/create name=jupyter-ada -> 500"]
