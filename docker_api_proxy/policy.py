@@ -152,9 +152,8 @@ def route(request: Request, policy: Policy) -> Call:
     if method == "POST" and rest == "/containers/create":
         query, body, home_volume = _container_create(request, policy)
         volume = {"Name": home_volume, "Labels": {policy.deployment_label: policy.deployment}}
-        return CreateUserContainer(
-            Forward("POST", versioned("/volumes/create"), {}, volume), Forward("POST", versioned("/containers/create"), query, body)
-        )
+        home = Forward("POST", versioned("/volumes/create"), {}, volume)
+        return CreateUserContainer(home, Forward("POST", versioned("/containers/create"), query, body))
     if request.body:
         raise RefusedError("only a container create may carry a body")
     if method == "GET" and rest == "/containers/json":
