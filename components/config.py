@@ -340,10 +340,9 @@ def _read(key: str, value: Any, kind: Any, rule: Mapping[str, Any]) -> Any:
             number = kind(str(value))
         except ValueError:
             number = None
-        if kind is int and (number is None or not low <= number <= high or isinstance(value, bool)):
-            raise _fail(key, value, f"must be a whole number from {low} to {high}", set_command(key, rule["default"]))
-        if kind is float and (number is None or not low <= number <= high or isinstance(value, bool)):
-            raise _fail(key, value, f"must be a number from {low} to {high}", set_command(key, rule["default"]))
+        if number is None or not low <= number <= high or isinstance(value, bool):
+            kind_of_number = "a whole number" if kind is int else "a number"
+            raise _fail(key, value, f"must be {kind_of_number} from {low} to {high}", set_command(key, rule["default"]))
         return number
     if kind is str:
         if not isinstance(value, str):
