@@ -34,14 +34,14 @@ UNIT = "tests/unit"
 # The files that decide what runs, and the unit tests that speak for each.
 _PROGRAM_TESTS = [f"{UNIT}/test_config.py", f"{UNIT}/test_hub_config.py", f"{UNIT}/test_program.py"]
 FILES = {
-    "components/config.py": _PROGRAM_TESTS,
-    "components/names.py": _PROGRAM_TESTS,
+    "components/config.py": [*_PROGRAM_TESTS, f"{UNIT}/test_readme.py"],
+    "components/names.py": [f"{UNIT}/test_names.py", *_PROGRAM_TESTS],
     "components/user_servers.py": _PROGRAM_TESTS,
     "components/hub_addons.py": _PROGRAM_TESTS,
     "components/hub_settings.py": _PROGRAM_TESTS,
     "components/images.py": [f"{UNIT}/test_program.py"],
     "components/deployment.py": [f"{UNIT}/test_hub_config.py", f"{UNIT}/test_program.py"],
-    "components/preflight.py": [f"{UNIT}/test_program.py", f"{UNIT}/test_hub_config.py"],
+    "components/preflight.py": [f"{UNIT}/test_preflight.py", f"{UNIT}/test_program.py", f"{UNIT}/test_hub_config.py"],
     "components/hub.py": [f"{UNIT}/test_program.py"],
     "components/built_image.py": [f"{UNIT}/test_built_image.py", f"{UNIT}/test_program.py"],
     "components/host_image.py": [f"{UNIT}/test_program.py"],

@@ -1,0 +1,62 @@
+"""Every name a deployment gives things comes from one place, and two deployments never share one."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from components import names
+from components.names import DeploymentNames
+
+
+def test_every_name_of_a_deployment() -> None:
+    hub = DeploymentNames("hub-dev")
+    assert hub.labels == {"org.jupyterhub-docker.deployment": "hub-dev"}
+    assert (hub.network, hub.docker_api_network) == ("hub-dev", "hub-dev-docker-api")
+    assert (hub.proxy_container, hub.hub_container, hub.docker_api_container) == (
+        "hub-dev-proxy",
+        "hub-dev-hub",
+        "hub-dev-docker-api",
+    )
+    assert hub.hub_data_volume == "hub-dev-hub-data"
+    assert hub.image("notebook", "0123456789ab") == "hub-dev-notebook:0123456789ab"
+    assert (hub.user_server_template, hub.home_volume_template) == ("jupyter-hub-dev_{username}", "hub-dev-home-{username}")
+    assert (hub.user_server("ada"), hub.home_volume("ada")) == ("jupyter-hub-dev_ada", "hub-dev-home-ada")
+    assert (hub.hub_url, hub.proxy_api_url, hub.docker_api_url) == (
+        "http://hub-dev-hub:8081",
+        "http://hub-dev-proxy:8001",
+        "tcp://hub-dev-docker-api:2375",
+    )
+
+
+def test_the_paths_and_ports_the_processes_share() -> None:
+    assert (names.HUB_CONFIG_PATH, names.HUB_CONFIG_DIR, names.HUB_SETTINGS_PATH) == (
+        "/etc/jupyterhub/jupyterhub_config.py",
+        "/etc/jupyterhub/jupyterhub_config.d",
+        "/etc/jupyterhub/settings.json",
+    )
+    assert (names.HUB_SETTINGS_ENV, names.HUB_DATA_DIR, names.HUB_PORT) == ("JUPYTERHUB_DOCKER_SETTINGS", "/srv/jupyterhub", 8081)
+    assert (names.PROXY_PORT, names.PROXY_API_PORT, names.PROXY_REDIRECT_PORT) == (8000, 8001, 8080)
+    assert (names.FILTER_PORT, names.FILTER_POLICY_PATH, names.DOCKER_SOCKET) == (
+        2375,
+        "/etc/docker-api-filter/policy.json",
+        "/var/run/docker.sock",
+    )
+    assert (names.NOTEBOOK_UID, names.NOTEBOOK_HOME, names.NOTEBOOK_PORT) == ("1000", "/home/jovyan", 8888)
+
+
+ESCAPED_USERS = ["ada", "a-2eb", "0", "bob-5fx"]  # DockerSpawner's escape: [a-z0-9], '-' escaping the rest
+
+
+@pytest.mark.parametrize(("first", "second"), [("a", "a-b"), ("a_b", "a"), ("hub", "hub-dev"), ("x.y", "x")])
+def test_two_deployments_never_share_a_user_server_or_home_volume_name(first: str, second: str) -> None:
+    mine, theirs = DeploymentNames(first), DeploymentNames(second)
+    for user in ESCAPED_USERS:
+        for other_user in ESCAPED_USERS:
+            assert mine.user_server(user) != theirs.user_server(other_user)
+    # The user part never holds '_', so the last '_' splits deployment and user.
+    for user in ESCAPED_USERS:
+        deployment, _, parsed_user = mine.user_server(user).removeprefix("jupyter-").rpartition("_")
+        assert (deployment, parsed_user) == (first, user)
+    assert all(re.fullmatch(r"[a-z0-9][a-z0-9_.-]+", mine.user_server(user)) for user in ESCAPED_USERS)  # Docker's name rule
