@@ -1,7 +1,7 @@
 """The e2e harness's model of pulumi-docker: what a change to each input does.
 
 The harness stands in for the real `pulumi up`; these pin its rules (each cites the
-provider source in tests/e2e/harness.py) so a drift from the provider fails here.
+provider source in testkit/harness.py) so a drift from the provider fails here.
 """
 
 from __future__ import annotations
