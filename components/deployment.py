@@ -133,4 +133,13 @@ class Deployment(pulumi.ComponentResource):
         scheme = "https" if config.serves_tls else "http"
         host_name = config.public_host or ("localhost" if config.publishes_on_loopback else config.public_ip)
         self.public_url = f"{scheme}://{host_name}:{config.public_port}/"
-        self.register_outputs({"publicUrl": self.public_url})
+        self.register_outputs(
+            {
+                "publicUrl": self.public_url,
+                "networkName": self.network.name,
+                "proxyContainer": names.proxy_container,
+                "hubContainer": names.hub_container,
+                "images": {role: image.ref for role, image in self.images.items()},
+                "notebookImageInUse": self.notebook_image_in_use,
+            }
+        )

@@ -99,4 +99,4 @@ class Hub(pulumi.ComponentResource):
             destroy_grace_seconds=HUB_STOP_GRACE_S,
             opts=gated_container_options(self, args.start_after),
         )
-        self.register_outputs({"containerName": args.container_name})
+        self.register_outputs({"containerName": args.container_name, "dataVolumeName": args.data_volume_name})

@@ -576,3 +576,33 @@ def test_a_refused_public_port_stops_the_program_before_any_container(monkeypatc
     monkeypatch.setattr(preflight, "check_public_port", refuse)
     with pytest.raises(Exception, match="already in use"):
         run_program(ProviderEchoMocks())
+
+
+def test_a_section_that_is_not_an_object_stops_the_program() -> None:
+    with pytest.raises(ConfigError, match=r"^config 'spawner' = 'memLimit: 2G': not a YAML object \(.*\)\. Fix: see the README"):
+        run_program(ProviderEchoMocks(), config={"spawner": "memLimit: 2G"})
+
+
+def test_every_top_level_setting_and_secret_is_read_from_the_stack() -> None:
+    run = run_program(
+        ProviderEchoMocks(),
+        stack="prod",
+        config={
+            "name": "physics",
+            "publicIp": "127.0.0.1",
+            "publicHost": "hub.example.org",
+            "publicPort": "443",
+            "httpRedirectPort": "80",
+            "notebookRollbackImage": "physics-notebook:0123456789ab",
+            "dockerApiProxy": "false",
+            "auth": json.dumps({"type": "shared-password"}),
+            "culler": json.dumps({"enabled": False}),
+        },
+        secrets={"tlsCertificate": PEM_CERT, "tlsKey": PEM_KEY, "sharedPassword": "pw"},
+    )
+    assert run.exports["publicUrl"] == "https://hub.example.org:443/"
+    assert run.exports["notebookImageInUse"] == "physics-notebook:0123456789ab"
+    assert {c.inputs["name"] for c in run.of_type(CONTAINER)} == {"physics-proxy", "physics-hub"}
+    assert run.get(CONTAINER, "proxy").inputs["ports"][1] == {"internal": 8080, "external": 80, "ip": "127.0.0.1"}
+    assert "SHARED_PASSWORD=pw" in run.get(CONTAINER, "hub").inputs["envs"]
+    assert hub_settings(run)["services"] == {}
