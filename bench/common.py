@@ -13,6 +13,8 @@ from typing import TypeVar
 import docker
 import docker.errors
 
+from components.names import DeploymentNames
+
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
 # Everything the benchmark creates itself carries this label (value: the run id).
@@ -97,8 +99,9 @@ def remove_owned(client: docker.DockerClient) -> None:
         if _owned_name(volume.name):
             with contextlib.suppress(docker.errors.NotFound):
                 volume.remove(force=True)
-    for network in client.networks.list(names=[OURS, BASELINE]):
-        if network.name in (OURS, BASELINE):
+    owned_networks = (OURS, DeploymentNames(OURS).docker_api_network, BASELINE)
+    for network in client.networks.list(names=list(owned_networks)):
+        if network.name in owned_networks:
             with contextlib.suppress(docker.errors.NotFound):
                 network.remove()
 

@@ -66,9 +66,9 @@ def server_context(stack: ours.OurStack) -> tuple[ServerLimits, HubEndpoint]:
     """The user containers' limits and where they find the hub, from the hub's settings upload."""
     upload = next(u for u in stack.hub_inputs()["uploads"] if u["file"].endswith(".json"))
     settings = json.loads(upload["content"])
-    spawner = settings["spawner"]
-    api_url = f"http://{settings['hub_connect_ip']}:{settings['hub_port']}/hub/api"
-    return ServerLimits(float(spawner["cpu_limit"]), str(spawner["mem_limit"])), HubEndpoint(api_url, settings["network_name"])
+    spawner, hub = settings["spawner"]["traitlets"]["DockerSpawner"], settings["hub"]
+    api_url = f"http://{hub['connectIp']}:{hub['port']}/hub/api"
+    return ServerLimits(float(spawner["cpu_limit"]), str(spawner["mem_limit"])), HubEndpoint(api_url, spawner["network_name"])
 
 
 def assemble(
