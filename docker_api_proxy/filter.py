@@ -3,7 +3,7 @@
 Threat model. The hub runs user-facing code (JupyterHub, authenticators, its
 plugins); assume an attacker gets a shell in it. Through this filter, on a network
 it shares with the hub alone, that attacker can still:
-  - create user containers (`jupyter-<name>_<user>`, labelled with this deployment) from
+  - create user containers (`jupyter-<name>_<user>`, with this deployment's label and no other) from
     the deployment's allowed images, as the notebook user (uid 1000), with every
     capability dropped and no-new-privileges, on the deployment's network, mounting
     only that user's home volume (which the filter makes first, labelled with the

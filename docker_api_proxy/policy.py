@@ -35,7 +35,6 @@ _CONTAINER_REF = re.compile(r"([0-9a-f]{12,64}|[a-z0-9][a-z0-9._-]{0,127})")
 # no '_', so a template such as jupyter-<deployment>_{username} names one user only.
 _ESCAPED_USER = re.compile(r"[a-z0-9][a-z0-9-]{0,191}")
 _ENV_ENTRY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}=[^\x00]*", re.DOTALL)
-_LABEL_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,127}")
 _NO_NUL = re.compile(r"[^\x00]*", re.DOTALL)
 _BOOLEAN_QUERY = {"1": True, "true": True, "True": True, "0": False, "false": False, "False": False}
 
@@ -285,15 +284,6 @@ def _list(item: Validator, max_items: int) -> Validator:
     return check
 
 
-def _map(key: re.Pattern[str], value: Validator, max_items: int) -> Validator:
-    def check(given: Any, where: str) -> dict[str, Any]:
-        if type(given) is not dict or len(given) > max_items or not all(key.fullmatch(name) for name in given):
-            raise RefusedError(f"{where} must be an object of at most {max_items} entries with keys of the allowed form")
-        return {name: value(entry, f"{where}.{name}") for name, entry in given.items()}
-
-    return check
-
-
 def _object(fields: Mapping[str, Validator], required: frozenset[str] = frozenset()) -> Validator:
     def check(given: Any, where: str) -> dict[str, Any]:
         if type(given) is not dict:
@@ -323,7 +313,8 @@ def _container_create(request: Request, policy: Policy) -> tuple[dict[str, str],
             "Image": _one_of(*sorted(policy.images)),
             "Cmd": _list(_text(_NO_NUL, 4096), 64),
             "Env": _list(_text(_ENV_ENTRY, 65536), 256),
-            "Labels": _map(_LABEL_KEY, _text(_NO_NUL, 1024), 64),
+            # DockerSpawner sends only the labels the program configures: this one.
+            "Labels": _one_of({policy.deployment_label: policy.deployment}),
             "User": _one_of(policy.notebook_user),
             "ExposedPorts": _one_of({port: None}, {port: {}}),
             "Volumes": _one_of({policy.notebook_home: {}}),
@@ -352,13 +343,11 @@ def _container_create(request: Request, policy: Policy) -> tuple[dict[str, str],
         },
         frozenset({"Image", "Labels", "HostConfig"}),
     )(parse_json(request.body), "the container")
-    if given["Labels"].get(policy.deployment_label) != policy.deployment:
-        raise RefusedError(f"a user container must carry the label {policy.deployment_label}={policy.deployment}")
     host = given["HostConfig"]
     body = {
         "Image": given["Image"],
         "Env": given.get("Env", []),
-        "Labels": given["Labels"],
+        "Labels": {policy.deployment_label: policy.deployment},
         "User": policy.notebook_user,
         "ExposedPorts": {port: {}},
         "Volumes": {policy.notebook_home: {}},

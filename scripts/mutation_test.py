@@ -235,7 +235,10 @@ def main() -> None:
         def run(mutant: Mutant) -> tuple[Mutant, bool]:
             workspace = free.pop()
             try:
-                return mutant, killed(mutant, workspace)
+                was_killed = killed(mutant, workspace)
+                if not was_killed:  # as found, so a long run shows its survivors early
+                    print(f"  survived {mutant.path}:{mutant.line}: {mutant.change}", flush=True)
+                return mutant, was_killed
             finally:
                 free.append(workspace)
                 done.append(mutant)
