@@ -12,15 +12,15 @@ import fnmatch
 import hashlib
 import platform
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
 import pulumi_docker as docker
 
 TAG_LENGTH = 12
-# Images are built for the host they run on.
-BUILD_PLATFORM = {"x86_64": "linux/amd64", "aarch64": "linux/arm64"}.get(platform.machine(), "linux/amd64")
+# Images are built for the host they run on: Docker's name for its architecture.
+BUILD_PLATFORM = "linux/" + {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
 
 
 def _ignored_patterns(context: Path) -> list[str]:
@@ -64,7 +64,7 @@ def read_ca_certificates(path: str) -> str:
 class BuiltImageArgs:
     context_dir: str  # relative to the project root, e.g. "build.notebook"
     ref: str  # <repository>:<content tag of the context and build args>
-    build_args: dict[str, str] = field(default_factory=dict)
+    build_args: dict[str, str]
     build_after: Sequence[pulumi.Resource] = ()  # e.g. the base image check
 
 

@@ -96,7 +96,9 @@ class Deployment(pulumi.ComponentResource):
         docker_host = ""
         docker_api_network_name = None
         if config.docker_api_proxy and backend.docker_api_policy is not None:
-            docker_api_network = Network("docker-api-network", NetworkArgs(name=names.docker_api_network, internal=True), child)
+            docker_api_network = Network(
+                "docker-api-network", NetworkArgs(name=names.docker_api_network, driver="bridge", internal=True), child
+            )
             docker_api_network_name = docker_api_network.network.name
             self.docker_api_proxy = DockerApiProxy(
                 "docker-api-proxy",

@@ -14,7 +14,7 @@ class NetworkArgs:
     # Every Network input forces a replacement, and a network with user containers
     # attached cannot be deleted: keep these inputs fixed for the life of the stack.
     name: str
-    driver: str = "bridge"
+    driver: str  # the user-server backend's; the filter's network is a bridge
     internal: bool = False  # no route out, and only the containers put on it
 
 

@@ -122,14 +122,20 @@ def check_hub_config_loads(files: Mapping[str, str], settings: dict[str, Any], s
             HUB_SETTINGS_ENV: str(settings_file),
             **dict.fromkeys(secret_env_names, "stand-in-for-a-secret"),
         }
-        loaded = subprocess.run(
-            [sys.executable, "-c", _LOAD_CHECK, str(root / HUB_CONFIG_PATH.lstrip("/"))],
-            env=environment,
-            cwd=scratch,
-            capture_output=True,
-            text=True,
-            timeout=LOAD_CHECK_TIMEOUT_S,
-        )
+        try:
+            loaded = subprocess.run(
+                [sys.executable, "-c", _LOAD_CHECK, str(root / HUB_CONFIG_PATH.lstrip("/"))],
+                env=environment,
+                cwd=scratch,
+                capture_output=True,
+                text=True,
+                timeout=LOAD_CHECK_TIMEOUT_S,
+            )
+        except subprocess.TimeoutExpired:
+            raise HubConfigError(
+                f"the hub config did not finish loading within {LOAD_CHECK_TIMEOUT_S} s (a loop, or a wait on the network?). "
+                "The running hub is left as it is. Fix the file and run pulumi preview again"
+            ) from None
     if loaded.returncode == 3:
         pulumi.log.warn(f"the hub config imports {loaded.stdout}, which only the hub image has; not checked before deploy")
     elif loaded.returncode != 0:

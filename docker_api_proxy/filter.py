@@ -123,7 +123,8 @@ def perform(call: Call, policy: Policy, send: Callable[[Forward], Response]) -> 
 
 
 def _escaped(text: str, limit: int = 120) -> str:
-    return text[:limit].encode("ascii", "backslashreplace").decode().replace("\n", "\\n")
+    """One printable ASCII line: control characters (a terminal's escape sequences too) and non-ASCII escaped."""
+    return text[:limit].encode("unicode_escape").decode("ascii")
 
 
 class FilterHandler(socketserver.StreamRequestHandler):

@@ -157,7 +157,8 @@ def _mutations(node: ast.AST, parent: ast.AST | None) -> Iterator[Mutation]:
                 yield f"keyword {keyword.arg}= removed", drop_keyword
     if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
         yield "call statement removed", lambda n: _become(n, ast.Pass())
-    if isinstance(node, ast.Return) and node.value is not None:
+    returns_none = isinstance(node, ast.Return) and isinstance(node.value, ast.Constant) and node.value.value is None
+    if isinstance(node, ast.Return) and node.value is not None and not returns_none:
         yield "return value -> None", lambda n: setattr(n, "value", ast.Constant(value=None))
 
 

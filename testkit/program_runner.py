@@ -61,6 +61,7 @@ class Registration:
     replace_on_changes: list[str] = field(default_factory=list)
     inputs: dict[str, Any] = field(default_factory=dict)
     secret_inputs: set[str] = field(default_factory=set)
+    outputs: dict[str, Any] = field(default_factory=dict)  # what a component registered
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -90,6 +91,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         if urn in self.registrations:
             self.registrations[urn].inputs = unwrap_secrets(rpc.deserialize_properties(request.object))
         return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        if request.urn in self.registrations:
+            self.registrations[request.urn].outputs = unwrap_secrets(rpc.deserialize_properties(request.outputs))
+        return super().RegisterResourceOutputs(request)
 
 
 def _is_secret(value: Any) -> bool:

@@ -17,9 +17,12 @@ def no_host_port_probe(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(preflight, "check_public_port", lambda *args: None)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def run_dev() -> ProgramRun:
-    return run_program(ProviderEchoMocks())
+    """The dev stack, evaluated once: tests only read it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(preflight, "check_public_port", lambda *args: None)
+        return run_program(ProviderEchoMocks())
 
 
 @pytest.fixture

@@ -60,13 +60,21 @@ def test_every_file_byte_and_name_is_part_of_the_tag(context: Path) -> None:
 
 def test_files_docker_ignores_are_not_sent_nor_hashed(context: Path) -> None:
     (context / ".dockerignore").write_text("# build output\n\n*.pyc\ncache/\n  notes.md  \n")
+    (context / "# build output").write_text("a comment line is not a pattern")
+    (context / "cachex.txt").write_text("cache/ names a folder, not a prefix")
     tag = content_tag(context, ARGS)
     (context / "x.pyc").write_bytes(b"\0")
     (context / "cache").mkdir()
     (context / "cache" / "blob").write_text("big")
     (context / "notes.md").write_text("draft")
     assert content_tag(context, ARGS) == tag
-    assert [p.relative_to(context).as_posix() for p in context_files(context)] == [".dockerignore", "Dockerfile", "lib/a.py"]
+    assert [p.relative_to(context).as_posix() for p in context_files(context)] == [
+        "# build output",
+        ".dockerignore",
+        "Dockerfile",
+        "cachex.txt",
+        "lib/a.py",
+    ]
 
 
 def test_without_a_dockerignore_every_file_is_sent(context: Path) -> None:
@@ -83,7 +91,9 @@ def test_ca_certificates_from_a_file_or_every_crt_of_a_directory(tmp_path: Path)
     assert read_ca_certificates(str(tmp_path / "c.pem")) == "C\n"
 
 
-@pytest.mark.parametrize(("machine", "expected"), [("x86_64", "linux/amd64"), ("aarch64", "linux/arm64")])
+@pytest.mark.parametrize(
+    ("machine", "expected"), [("x86_64", "linux/amd64"), ("aarch64", "linux/arm64"), ("s390x", "linux/s390x")]
+)
 def test_images_are_built_for_the_hosts_architecture(monkeypatch: pytest.MonkeyPatch, machine: str, expected: str) -> None:
     monkeypatch.setattr(platform, "machine", lambda: machine)
     spec = importlib.util.spec_from_file_location("built_image_copy", Path(__file__).parents[2] / "components" / "built_image.py")

@@ -570,3 +570,33 @@ def test_a_generated_out_of_range_value_is_refused_naming_its_key(key: str, valu
     raw: dict[str, Any] = {section: {leaf: str(value)}} if section else {key: str(value)}
     with pytest.raises(ConfigError, match=f"^config '{re.escape(key)}' = .*: must be a whole number from {low} to {high}"):
         parse(raw)
+
+
+def test_generic_oauth_needs_its_client_secret() -> None:
+    auth = {**GITHUB, "type": "generic-oauth", "allowAll": True}
+    auth |= {"oauthAuthorizeUrl": "https://i/a", "oauthTokenUrl": "https://i/t", "oauthUserdataUrl": "https://i/u"}
+    with pytest.raises(ConfigError) as error:
+        parse({"auth": auth})
+    assert str(error.value) == (
+        "config 'oauthClientSecret' = None: required for auth.type generic-oauth. "
+        "Fix: pulumi config set --secret oauthClientSecret <secret>"
+    )
+
+
+def test_optional_settings_may_be_empty() -> None:
+    config = parse({"publicHost": "", "notebookRollbackImage": "", "build": {"extraCaCertsPath": ""}})
+    assert (config.public_host, config.notebook_rollback_image, config.build.extra_ca_certs_path) == ("", "", "")
+
+
+def test_the_name_and_url_errors_say_what_is_allowed() -> None:
+    with pytest.raises(ConfigError) as error:
+        parse({"name": "Hub"})
+    assert str(error.value) == (
+        "config 'name' = 'Hub': not usable in image names (lower-case letters and digits, separated by single '.', '_' or '-'; "
+        "at most 50). Fix: pulumi config set name jupyterhub"
+    )
+    with pytest.raises(ConfigError) as error:
+        parse({"build": {"npmRegistry": "registry"}})
+    assert str(error.value) == (
+        "config 'build.npmRegistry' = 'registry': not an http(s) URL. Fix: pulumi config set --path build.npmRegistry <url>"
+    )

@@ -16,7 +16,7 @@ import socket
 import threading
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import quote_plus
+from urllib.parse import quote, quote_plus
 
 import docker
 import pytest
@@ -32,6 +32,7 @@ from docker_api_proxy.policy import (
     OnUserContainer,
     Policy,
     container_action,
+    listing_query,
     route,
 )
 from docker_api_proxy.wire import MAX_BODY_BYTES, RefusedError, Request, parse_json, read_request
@@ -653,7 +654,9 @@ def test_a_client_that_opens_too_many_connections_is_turned_away() -> None:
     assert Full.slots.acquire(blocking=False)
     client, served = socket.socketpair()
     Full(served, ("test", 0), None)  # type: ignore[arg-type]
-    assert client.recv(1024).startswith(b"HTTP/1.1 503")
+    answer = client.recv(1024)
+    assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n") and b"\r\nConnection: close\r\n" in answer
+    assert answer.endswith(b'{"message": "too many connections"}')
     client.close()
     served.close()
 
@@ -941,12 +944,16 @@ class UnixEngine:
 def unix_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     path = tmp_path / "docker.sock"
     monkeypatch.setattr(api_filter, "engine_socket", str(path))
-    timeouts: list[float] = []
+    timeouts: list[float | None] = []
 
     class Recording(api_filter._UnixConnection):
         def __init__(self, timeout: float) -> None:
             timeouts.append(timeout)
             super().__init__(timeout)
+
+        def connect(self) -> None:
+            super().connect()
+            timeouts.append(self.sock.gettimeout())  # on the socket itself: a stuck engine cannot hang a thread
 
     monkeypatch.setattr(api_filter, "_UnixConnection", Recording)
     return lambda reply: (UnixEngine(path, reply), timeouts)
@@ -972,7 +979,7 @@ def test_the_engine_receives_only_the_request_the_filter_built(unix_engine: Any)
         {"Content-Type": "application/json", "Api-Version": "1.41", "Server": "Docker", "Content-Length": "2"},
         b"{}",
     )
-    assert timeouts == [api_filter.ENGINE_TIMEOUT_S]
+    assert timeouts == [api_filter.ENGINE_TIMEOUT_S, api_filter.ENGINE_TIMEOUT_S]
 
 
 def test_an_engine_query_is_encoded_by_the_filter_and_a_stop_waits_for_its_grace_period(unix_engine: Any) -> None:
@@ -982,7 +989,7 @@ def test_an_engine_query_is_encoded_by_the_filter_and_a_stop_waits_for_its_grace
     first_line = engine.received.split(b"\r\n")[0].decode()
     assert first_line == f"POST /v1.41/containers/{ADA_ID}/stop?t=7&x=%7B%22a%22%3A%20%5B1%5D%7D%26 HTTP/1.1"
     assert b"Content-Type" not in engine.received and engine.received.endswith(b"Content-Length: 0\r\n\r\n")
-    assert (status, payload, timeouts) == (204, b"", [api_filter.ENGINE_TIMEOUT_S + 7])
+    assert (status, payload, timeouts) == (204, b"", [api_filter.ENGINE_TIMEOUT_S + 7] * 2)
 
 
 def test_replies_pass_only_the_engines_api_headers_with_the_status_phrase() -> None:
@@ -1132,3 +1139,78 @@ def test_a_create_whose_home_volume_the_engine_refuses_creates_no_container() ->
     assert answers == [(500, b'{"message": "volume driver failed"}')]
     assert [call.path for call in engine.calls] == ["/v1.41/volumes/create"]
     assert logged == ["POST /v1.41/containers/create name=jupyter-ada -> 500"]
+
+
+def test_the_filter_runs_as_a_module_and_documents_its_arguments() -> None:
+    import subprocess
+    import sys
+
+    from testkit.program_runner import REPO_ROOT
+
+    shown = subprocess.run(
+        [sys.executable, "-m", "docker_api_proxy.filter", "--help"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30
+    )
+    assert shown.returncode == 0
+    text = " ".join(shown.stdout.split())
+    assert text.startswith(
+        "usage: docker_api_proxy.filter [-h] --policy POLICY --port PORT --engine ENGINE The Docker API filter."
+    )
+    for described in (
+        "--policy POLICY policy.json, written by the Pulumi program",
+        "--port PORT TCP port to listen on, on every address",
+        "--engine ENGINE the Docker engine's Unix socket",
+    ):
+        assert described in text
+
+
+@pytest.mark.parametrize("missing", ["--policy", "--port", "--engine"])
+def test_every_argument_is_required(tmp_path: Path, missing: str, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "policy.json").write_text(json.dumps(POLICY_DOCUMENT))
+    given = {"--policy": str(tmp_path / "policy.json"), "--port": "0", "--engine": "/nowhere.sock"}
+    with pytest.raises(SystemExit) as exit_:
+        api_filter.main([f"{flag}={value}" for flag, value in given.items() if flag != missing])
+    assert exit_.value.code == 2 and f"the following arguments are required: {missing}" in capsys.readouterr().err
+
+
+def test_log_lines_are_one_line_ascii_and_bounded(capsys: pytest.CaptureFixture[str]) -> None:
+    assert api_filter._escaped("a" * 130) == "a" * 120
+    assert api_filter._escaped("é\nx\x1b\\", 10) == "\\xe9\\nx\\x1b\\\\"
+    api_filter.FilterHandler.server_log("GET /_ping -> 200")
+    assert capsys.readouterr().err == "GET /_ping -> 200\n"
+
+
+def test_the_server_lets_no_connection_keep_it_alive_and_rebinds_at_once() -> None:
+    assert api_filter.FilterServer.daemon_threads is True  # a hung client never blocks a restart
+    assert api_filter.FilterServer.allow_reuse_address is True  # the port is free again as soon as the old filter is gone
+
+
+def test_a_listings_flags_are_0_or_1_and_its_status_filter_is_read() -> None:
+    for flag in ("all", "size", "trunc_cmd"):
+        with pytest.raises(RefusedError, match="must be 0 or 1"):
+            call_of("GET", f"/v1.41/containers/json?{flag}=2")
+    filters = quote(json.dumps({"status": ["running", "exited"]}))
+    assert call_of("GET", f"/v1.41/containers/json?all=1&filters={filters}") == ListUserContainers(True, ("running", "exited"))
+    assert listing_query(ListUserContainers(True, ("running",)), POLICY) == {
+        "all": "1",
+        "filters": json.dumps({"label": ["org.jupyterhub-docker.deployment=jh"], "status": ["running"]}),
+    }
+
+
+def test_a_name_must_end_with_the_templates_suffix() -> None:
+    policy = dataclasses.replace(POLICY, user_container_template="u-{username}.jh")
+    assert policy.user_of("u-adaxjh") is None
+
+
+def test_allowed_values_compare_by_content_not_key_order() -> None:
+    from docker_api_proxy.policy import _one_of
+
+    check = _one_of({"a": 1, "b": 2})
+    assert check({"b": 2, "a": 1}, "x") == {"b": 2, "a": 1}
+    with pytest.raises(RefusedError):
+        check({"a": 1, "b": 2.0}, "x")
+
+
+def test_an_environment_entry_of_64_kib_is_the_longest_accepted() -> None:
+    create(with_change("Env", ["V=" + "x" * (65536 - 2)]))
+    with pytest.raises(RefusedError, match=r"Env\[0\] must be"):
+        create(with_change("Env", ["V=" + "x" * (65536 - 1)]))

@@ -350,3 +350,16 @@ def test_the_user_server_images_are_the_built_one_or_the_rollback_plus_the_extra
     )
     rolled_back = user_server_images(parse_config({"notebookRollbackImage": "old:1"}, {}), "built:1")
     assert (rolled_back.default, dict(rolled_back.choices)) == ("old:1", {"default": "old:1"})
+
+
+def test_an_add_ons_secrets_reach_the_hub_with_the_proxy_token_and_the_authenticators() -> None:
+    from components.hub_addons import HubAddOn
+    from components.hub_settings import hub_secret_envs
+
+    config = parse_config({"publicIp": "127.0.0.1", "auth": {"type": "shared-password"}}, {"sharedPassword": "pw"})  # type: ignore[dict-item]
+    addons = merged([HubAddOn(secret_envs={"METRICS_TOKEN": "m"})])
+    assert hub_secret_envs(config, "proxy", addons) == {
+        "CONFIGPROXY_AUTH_TOKEN": "proxy",
+        "METRICS_TOKEN": "m",
+        "SHARED_PASSWORD": "pw",
+    }

@@ -96,3 +96,16 @@ def test_every_image_gets_a_content_tag_and_a_missing_dockerfile_is_refused(
     (tmp_path / "hub_config" / "Dockerfile").unlink()
     with pytest.raises(preflight.BuildContextError, match=r"^hub_config/Dockerfile is missing: the hub image cannot be built"):
         preflight.image_tags(parse_config({}, {}), "")
+
+
+def test_a_hub_config_that_never_finishes_loading_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(preflight, "LOAD_CHECK_TIMEOUT_S", 1)
+    with pytest.raises(HubConfigError, match=r"^the hub config did not finish loading within 1 s"):
+        check_hub_config_loads({HUB_CONFIG_PATH: "while True:\n    pass\n"}, SETTINGS, [])
+
+
+def test_the_load_check_runs_in_a_scratch_folder_with_a_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    writes_here = "import os, pathlib\nassert os.environ['PATH']\npathlib.Path('written-by-the-config').write_text('x')\n"
+    check_hub_config_loads({HUB_CONFIG_PATH: writes_here}, SETTINGS, [])
+    assert list(tmp_path.iterdir()) == []  # nothing lands in the project folder

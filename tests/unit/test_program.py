@@ -217,6 +217,19 @@ def test_proxy_and_hub_share_the_token_as_a_secret(run_dev: ProgramRun) -> None:
             "oauthClientSecret",
             "OAUTH_CLIENT_SECRET",
         ),
+        (
+            {
+                "type": "generic-oauth",
+                "oauthClientId": "id",
+                "oauthCallbackUrl": "http://localhost:8000/hub/oauth_callback",
+                "oauthAuthorizeUrl": "https://idp/a",
+                "oauthTokenUrl": "https://idp/t",
+                "oauthUserdataUrl": "https://idp/u",
+                "allowAll": True,
+            },
+            "oauthClientSecret",
+            "OAUTH_CLIENT_SECRET",
+        ),
     ],
 )
 def test_auth_secrets_reach_the_hub_only_as_secret_environment(auth: dict, secret_key: str, env: str) -> None:
@@ -606,3 +619,54 @@ def test_every_top_level_setting_and_secret_is_read_from_the_stack() -> None:
     assert run.get(CONTAINER, "proxy").inputs["ports"][1] == {"internal": 8080, "external": 80, "ip": "127.0.0.1"}
     assert "SHARED_PASSWORD=pw" in run.get(CONTAINER, "hub").inputs["envs"]
     assert hub_settings(run)["services"] == {}
+
+
+def test_each_component_registers_its_outputs(run_dev: ProgramRun) -> None:
+    components = {(r.type.rsplit(":", 1)[-1], r.name): r.outputs for r in run_dev.registrations.values() if not r.custom}
+    images = {role: run_dev.exports[f"{role}Image"] for role in ("proxy", "hub", "notebook")}
+    images["docker-api"] = run_dev.exports["dockerApiImage"]
+    assert components[("Deployment", "jupyterhub")] == {
+        "publicUrl": "http://localhost:8000/",
+        "networkName": "jupyterhub-dev",
+        "proxyContainer": "jupyterhub-dev-proxy",
+        "hubContainer": "jupyterhub-dev-hub",
+        "images": images,
+        "notebookImageInUse": images["notebook"],
+    }
+    assert components[("Hub", "hub")] == {"containerName": "jupyterhub-dev-hub", "dataVolumeName": "jupyterhub-dev-hub-data"}
+    assert components[("Proxy", "proxy")] == {"containerName": "jupyterhub-dev-proxy"}
+    assert components[("DockerApiProxy", "docker-api-proxy")] == {"containerName": "jupyterhub-dev-docker-api"}
+    assert components[("Network", "network")] == {"name": "jupyterhub-dev"}
+    assert components[("Network", "docker-api-network")] == {"name": "jupyterhub-dev-docker-api"}
+    for role, ref in images.items():
+        outputs = components[("BuiltImage", f"{role}-image")]
+        assert outputs["ref"] == ref and outputs["imageId"].startswith("sha256:")
+    assert components[("HostImage", "base-image")]["imageId"].startswith("sha256:")
+
+
+def test_the_proxy_token_is_48_letters_and_digits(run_dev: ProgramRun) -> None:
+    assert run_dev.get("random:index/randomPassword:RandomPassword", "proxy-auth-token").inputs == {
+        "length": 48,
+        "special": False,
+    }
+
+
+def test_the_pre_flight_loads_the_hub_config_with_the_settings_the_hub_gets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from components import preflight
+
+    checked: list[tuple] = []
+    monkeypatch.setattr(preflight, "check_hub_config_loads", lambda *args: checked.append(args))
+    run = run_program(
+        ProviderEchoMocks(), config={"auth": json.dumps({"type": "github", **GITHUB_AUTH})}, secrets={"oauthClientSecret": "s"}
+    )
+    [(files, settings, secret_env_names)] = checked
+    assert files == {
+        upload["file"]: upload["content"]
+        for upload in run.get(CONTAINER, "hub").inputs["uploads"]
+        if upload["file"].endswith(".py")
+    }
+    assert settings == hub_settings(run)
+    assert secret_env_names == ["CONFIGPROXY_AUTH_TOKEN", "OAUTH_CLIENT_SECRET"]
+
+
+GITHUB_AUTH = {"oauthClientId": "id", "oauthCallbackUrl": "http://localhost:8000/hub/oauth_callback", "allowAll": True}

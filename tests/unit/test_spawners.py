@@ -31,8 +31,8 @@ class StandInSpawner:
         self.container_name, self.port, self.http_timeout = container_name, port, http_timeout
         self.object_id = "old-id"
         self.super_polls = 0
-        self.warnings: list[str] = []
-        self.log = types.SimpleNamespace(warning=lambda message, **kwargs: self.warnings.append(message))
+        self.warnings: list[tuple[str, dict[str, Any]]] = []
+        self.log = types.SimpleNamespace(warning=lambda message, **kwargs: self.warnings.append((message, kwargs)))
 
     async def start(self) -> tuple[str, int]:
         return "127.0.0.1", self.port
@@ -82,18 +82,35 @@ def test_start_returns_once_the_port_answers(spawners: Any) -> None:
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
 
+    lookups: list[tuple] = []
+
     async def scenario() -> tuple[tuple[str, int], float]:
+        loop = asyncio.get_running_loop()
+        resolve = loop.getaddrinfo
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            lookups.append((args, kwargs))
+            return await resolve(*args, **kwargs)
+
+        loop.getaddrinfo = counted  # type: ignore[method-assign]
         spawner = spawners.PromptDockerSpawner("jupyter-jh_ada", port)
         started = time.monotonic()
-        asyncio.get_running_loop().call_later(0.3, listener.listen)
+        loop.call_later(0.3, listener.listen)
         return await spawner.start(), time.monotonic() - started
 
     try:
         address, waited = asyncio.run(scenario())
+        listener.settimeout(5)
+        probe, _ = listener.accept()
+        with probe:
+            probe.settimeout(5)
+            assert probe.recv(1) == b""  # the check closed its connection: nothing left open on the server
     finally:
         listener.close()
     assert address == ("127.0.0.1", port)
     assert 0.3 <= waited < 1.5
+    # The container's name is looked up once, not at every poll.
+    assert lookups == [(("127.0.0.1", port), {"type": socket.SOCK_STREAM})]
 
 
 def test_start_gives_up_waiting_after_the_http_timeout(spawners: Any) -> None:
@@ -142,7 +159,7 @@ def test_a_failed_listing_falls_back_to_one_inspect_each(spawners: Any) -> None:
 
     assert asyncio.run(scenario()) == [0, 0]
     assert StandInSpawner.listing_calls == 1 and [s.super_polls for s in spawners_] == [1, 1]
-    assert spawners_[0].warnings == ["Listing running containers failed; inspecting each instead"]
+    assert spawners_[0].warnings == [("Listing running containers failed; inspecting each instead", {"exc_info": True})]
 
     StandInSpawner.listing_fails = False  # the next turn lists again: a failure is not remembered
     assert asyncio.run(scenario()) == [0, 0] and StandInSpawner.listing_calls == 2
