@@ -33,26 +33,27 @@ REPO = Path(__file__).resolve().parent.parent
 UNIT = "tests/unit"
 # The files that decide what runs, and the unit tests that speak for each.
 _PROGRAM_TESTS = [f"{UNIT}/test_config.py", f"{UNIT}/test_hub_config.py", f"{UNIT}/test_program.py"]
+_FROZEN = f"{UNIT}/test_frozen.py"  # every dataclass of the program and the filter is frozen
 FILES = {
-    "components/config.py": [*_PROGRAM_TESTS, f"{UNIT}/test_readme.py"],
-    "components/names.py": [f"{UNIT}/test_names.py", *_PROGRAM_TESTS],
-    "components/user_servers.py": _PROGRAM_TESTS,
-    "components/hub_addons.py": _PROGRAM_TESTS,
+    "components/config.py": [*_PROGRAM_TESTS, f"{UNIT}/test_readme.py", _FROZEN],
+    "components/names.py": [f"{UNIT}/test_names.py", *_PROGRAM_TESTS, _FROZEN],
+    "components/user_servers.py": [*_PROGRAM_TESTS, _FROZEN],
+    "components/hub_addons.py": [*_PROGRAM_TESTS, _FROZEN],
     "components/hub_settings.py": _PROGRAM_TESTS,
-    "components/images.py": [f"{UNIT}/test_program.py"],
-    "components/deployment.py": [f"{UNIT}/test_hub_config.py", f"{UNIT}/test_program.py"],
-    "components/preflight.py": [f"{UNIT}/test_preflight.py", f"{UNIT}/test_program.py", f"{UNIT}/test_hub_config.py"],
-    "components/hub.py": [f"{UNIT}/test_program.py"],
-    "components/built_image.py": [f"{UNIT}/test_built_image.py", f"{UNIT}/test_program.py"],
-    "components/host_image.py": [f"{UNIT}/test_program.py"],
+    "components/images.py": [f"{UNIT}/test_program.py", _FROZEN],
+    "components/deployment.py": [f"{UNIT}/test_hub_config.py", f"{UNIT}/test_program.py", _FROZEN],
+    "components/preflight.py": [f"{UNIT}/test_preflight.py", f"{UNIT}/test_program.py", f"{UNIT}/test_hub_config.py", _FROZEN],
+    "components/hub.py": [f"{UNIT}/test_program.py", _FROZEN],
+    "components/built_image.py": [f"{UNIT}/test_built_image.py", f"{UNIT}/test_program.py", _FROZEN],
+    "components/host_image.py": [f"{UNIT}/test_program.py", _FROZEN],
     "components/public_port.py": [f"{UNIT}/test_public_port.py", f"{UNIT}/test_program.py"],
     "hub_config/jupyterhub_config.py": [f"{UNIT}/test_hub_config.py", f"{UNIT}/test_program.py"],
     "hub_config/spawners.py": [f"{UNIT}/test_spawners.py"],
-    "docker_api_proxy/wire.py": [f"{UNIT}/test_docker_api_filter.py"],
-    "docker_api_proxy/policy.py": [f"{UNIT}/test_docker_api_filter.py"],
+    "docker_api_proxy/wire.py": [f"{UNIT}/test_docker_api_filter.py", _FROZEN],
+    "docker_api_proxy/policy.py": [f"{UNIT}/test_docker_api_filter.py", _FROZEN],
     "docker_api_proxy/filter.py": [f"{UNIT}/test_docker_api_filter.py"],
 }
-MUTANT_TIMEOUT_S = 60
+MUTANT_TIMEOUT_S = 30  # the slowest test file takes ~12 s under a second job
 COPY_IGNORE = shutil.ignore_patterns("venv", ".git", "__pycache__", ".mypy_cache", ".ruff_cache", "test-artifacts", "bench")
 
 COMPARISON_SWAPS: dict[type, list[type]] = {

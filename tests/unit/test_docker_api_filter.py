@@ -944,7 +944,7 @@ class UnixEngine:
 def unix_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     path = tmp_path / "docker.sock"
     monkeypatch.setattr(api_filter, "engine_socket", str(path))
-    timeouts: list[float | None] = []
+    timeouts: list[float | None] = []  # each call's timeout, its socket's, then -1 once it is closed
 
     class Recording(api_filter._UnixConnection):
         def __init__(self, timeout: float) -> None:
@@ -954,6 +954,11 @@ def unix_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
         def connect(self) -> None:
             super().connect()
             timeouts.append(self.sock.gettimeout())  # on the socket itself: a stuck engine cannot hang a thread
+
+        def close(self) -> None:
+            if self.sock is not None:
+                timeouts.append(-1)  # the filter closed its connection to the engine
+            super().close()
 
     monkeypatch.setattr(api_filter, "_UnixConnection", Recording)
     return lambda reply: (UnixEngine(path, reply), timeouts)
@@ -979,7 +984,7 @@ def test_the_engine_receives_only_the_request_the_filter_built(unix_engine: Any)
         {"Content-Type": "application/json", "Api-Version": "1.41", "Server": "Docker", "Content-Length": "2"},
         b"{}",
     )
-    assert timeouts == [api_filter.ENGINE_TIMEOUT_S, api_filter.ENGINE_TIMEOUT_S]
+    assert timeouts == [api_filter.ENGINE_TIMEOUT_S, api_filter.ENGINE_TIMEOUT_S, -1]
 
 
 def test_an_engine_query_is_encoded_by_the_filter_and_a_stop_waits_for_its_grace_period(unix_engine: Any) -> None:
@@ -989,7 +994,7 @@ def test_an_engine_query_is_encoded_by_the_filter_and_a_stop_waits_for_its_grace
     first_line = engine.received.split(b"\r\n")[0].decode()
     assert first_line == f"POST /v1.41/containers/{ADA_ID}/stop?t=7&x=%7B%22a%22%3A%20%5B1%5D%7D%26 HTTP/1.1"
     assert b"Content-Type" not in engine.received and engine.received.endswith(b"Content-Length: 0\r\n\r\n")
-    assert (status, payload, timeouts) == (204, b"", [api_filter.ENGINE_TIMEOUT_S + 7] * 2)
+    assert (status, payload, timeouts) == (204, b"", [api_filter.ENGINE_TIMEOUT_S + 7, api_filter.ENGINE_TIMEOUT_S + 7, -1])
 
 
 def test_replies_pass_only_the_engines_api_headers_with_the_status_phrase() -> None:
@@ -1214,3 +1219,10 @@ def test_an_environment_entry_of_64_kib_is_the_longest_accepted() -> None:
     create(with_change("Env", ["V=" + "x" * (65536 - 2)]))
     with pytest.raises(RefusedError, match=r"Env\[0\] must be"):
         create(with_change("Env", ["V=" + "x" * (65536 - 1)]))
+
+
+def test_an_unknown_container_is_answered_with_the_engines_404() -> None:
+    answers, engine, logged = exchange(http("GET", "/v1.41/containers/jupyter-nobody/json"))
+    assert answers == [(404, b'{"message": "No such container"}')]
+    assert engine.calls == [Forward("GET", "/v1.41/containers/jupyter-nobody/json", {})]
+    assert logged == ["GET /v1.41/containers/jupyter-nobody/json -> 404"]

@@ -127,7 +127,15 @@ def test_start_gives_up_waiting_after_the_http_timeout(spawners: Any) -> None:
     assert address == ("127.0.0.1", port) and 0.4 <= waited < 1.5  # JupyterHub's own check then reports the failure
 
 
-def test_polls_of_one_turn_share_one_listing(spawners: Any) -> None:
+def test_polls_of_one_turn_share_one_listing(spawners: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    waits: list[float] = []
+    sleep = asyncio.sleep
+
+    async def recorded_sleep(delay: float) -> None:
+        waits.append(delay)
+        await sleep(delay)
+
+    monkeypatch.setattr(spawners.asyncio, "sleep", recorded_sleep)
     StandInSpawner.listings = [
         {"Id": "id-ada", "Names": ["/jupyter-jh_ada"]},
         {"Id": "id-bob", "Names": ["/jupyter-jh_bob"]},
@@ -142,6 +150,7 @@ def test_polls_of_one_turn_share_one_listing(spawners: Any) -> None:
     assert StandInSpawner.listing_calls == 1
     assert [s.object_id for s in spawners_] == ["id-ada", "id-bob", "old-id"]
     assert [s.super_polls for s in spawners_] == [0, 0, 1]  # eve's stopped server: DockerSpawner says how it ended
+    assert waits == [0]  # the batch waits one event-loop turn for the others, not a timer
 
 
 def test_a_poll_alone_in_its_turn_inspects_its_own_container(spawners: Any) -> None:
