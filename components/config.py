@@ -23,6 +23,7 @@ from typing import Any
 
 import pulumi
 
+from components.names import DeploymentNames
 from components.user_servers import BACKENDS, BUILT_IMAGE_LABEL
 
 # JupyterHub's own rule for user names is loose; this is the subset that is also
@@ -38,6 +39,12 @@ MIN_CPU_LIMIT = 0.01  # DockerSpawner's quota int(limit * 100000) must be at lea
 _IMAGE_REF = re.compile(r"[a-z0-9][a-z0-9._/:@-]*")
 _HOST_NAME = re.compile(r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 _HTTP_URL = re.compile(r"https?://\S+")
+# A Docker volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]*) with `{username}` in it once, and a
+# fixed part beside it so that user names cannot pick arbitrary volumes of the host.
+_HOME_VOLUME_TEMPLATE = re.compile(
+    r"(?=.{1,200}$)(?=.*[a-zA-Z0-9_.-]\{username\}|.*\{username\}[a-zA-Z0-9_.-])"
+    r"(?:[a-zA-Z0-9][a-zA-Z0-9_.-]*)?\{username\}[a-zA-Z0-9_.-]*"
+)
 
 
 class ConfigError(ValueError):
@@ -216,6 +223,18 @@ class SpawnerConfig:
         4096, "processes and threads per user server: a fork bomb stays inside its container", low=64, high=1_048_576
     )
     start_timeout_seconds: int = setting(120, "how long a spawn may take", low=5, high=3600)
+    home_volume_template: str = setting(
+        "",
+        "each user's home volume; `{username}` is DockerSpawner's escaped user name. Empty: "
+        "`<name>-home-{username}`. An adopted deployment's scheme (e.g. `jupyterhub-user-{username}`) "
+        "mounts its volumes as they are",
+        check=_pattern(
+            _HOME_VOLUME_TEMPLATE,
+            "not a volume name with {username} once and a fixed prefix or suffix",
+            "pulumi config set --path spawner.homeVolumeTemplate 'jupyterhub-user-{username}'",
+            optional=True,
+        ),
+    )
     extra_images: Mapping[str, str] = setting(
         {},
         "more images (`label: name:tag`) users pick from at spawn; each must be on the host (checked before the hub "
@@ -392,6 +411,7 @@ def parse_config(raw: Mapping[str, Any], secrets: Mapping[str, pulumi.Output[str
     config: StackConfig = _parse_section(StackConfig, dict(raw), "", secrets)
     _check_auth(config)
     _check_tls(config)
+    _check_home_volumes(config)
     if config.docker_api_proxy and BACKENDS[config.spawner.type].docker_api_policy is None:
         raise _fail(
             "dockerApiProxy",
@@ -438,6 +458,17 @@ def secret_value(config: StackConfig, key: str) -> pulumi.Output[str] | None:
 
 def _snake(key: str) -> str:
     return re.sub(r"[A-Z]", lambda letter: "_" + letter.group().lower(), key)
+
+
+def _check_home_volumes(config: StackConfig) -> None:
+    names = DeploymentNames(config.name, config.spawner.home_volume_template)
+    if names.is_home_volume(names.hub_data_volume):
+        raise _fail(
+            "spawner.homeVolumeTemplate",
+            config.spawner.home_volume_template,
+            f"a user could be given the hub's own volume {names.hub_data_volume} as their home",
+            "give the template a prefix that is not the start of that name (e.g. jupyterhub-user-{username})",
+        )
 
 
 def _check_tls(config: StackConfig) -> None:

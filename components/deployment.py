@@ -43,7 +43,7 @@ class Deployment(pulumi.ComponentResource):
     def __init__(self, name: str, args: DeploymentArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("jupyterhub-docker:index:Deployment", name, None, opts)
         config, host = args.config, args.host
-        names = DeploymentNames(config.name)
+        names = DeploymentNames(config.name, config.spawner.home_volume_template)
         child = pulumi.ResourceOptions(parent=self)
 
         backend = BACKENDS[config.spawner.type]

@@ -10,10 +10,13 @@ host never share one. User servers keep the `jupyter-` prefix operators grep for
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 LABEL = "org.jupyterhub-docker.deployment"
 USER_SERVER_PREFIX = "jupyter-"
+# DockerSpawner's escaped user name: [a-z0-9], with '-' escaping everything else.
+ESCAPED_USER = re.compile(r"[a-z0-9][a-z0-9-]{0,191}")
 
 # Inside the hub container.
 HUB_CONFIG_PATH = "/etc/jupyterhub/jupyterhub_config.py"
@@ -42,6 +45,8 @@ NOTEBOOK_PORT = 8888
 @dataclass(frozen=True)
 class DeploymentNames:
     deployment: str  # the stack's `name`
+    # spawner.homeVolumeTemplate: an adopted deployment's scheme, e.g. `jupyterhub-user-{username}`
+    home_volume_pattern: str = ""
 
     @property
     def labels(self) -> dict[str, str]:
@@ -81,13 +86,19 @@ class DeploymentNames:
 
     @property
     def home_volume_template(self) -> str:
-        return f"{self.deployment}-home-{{username}}"
+        return self.home_volume_pattern or f"{self.deployment}-home-{{username}}"
 
     def user_server(self, escaped_user: str) -> str:
         return self.user_server_template.format(username=escaped_user)
 
     def home_volume(self, escaped_user: str) -> str:
         return self.home_volume_template.format(username=escaped_user)
+
+    def is_home_volume(self, volume: str) -> bool:
+        """Whether some user's home volume would have this name."""
+        prefix, suffix = self.home_volume_template.split("{username}")
+        user = volume.removeprefix(prefix).removesuffix(suffix)
+        return volume == f"{prefix}{user}{suffix}" and ESCAPED_USER.fullmatch(user) is not None
 
     @property
     def hub_url(self) -> str:

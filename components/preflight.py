@@ -147,7 +147,7 @@ def check_hub_config_loads(files: Mapping[str, str], settings: dict[str, Any], s
 
 def preflight(config: StackConfig) -> HostFacts:
     """Read and check what the deployment needs from this host, in the order a failure is cheapest."""
-    names = DeploymentNames(config.name)
+    names = DeploymentNames(config.name, config.spawner.home_volume_template)
     extra_ca_certs = read_ca_certificates(config.build.extra_ca_certs_path)
     tags = image_tags(config, extra_ca_certs)
     files = read_hub_config_files()

@@ -7,8 +7,8 @@ it shares with the hub alone, that attacker can still:
     the deployment's allowed images, as the notebook user (uid 1000), with every
     capability dropped and no-new-privileges, on the deployment's network, mounting
     only that user's home volume (which the filter makes first, labelled with the
-    deployment), with memory and CPU limits no larger than the configured ones,
-    publishing nothing; choose the command they start with;
+    deployment; one labelled for another deployment is refused), with memory and
+    CPU limits no larger than the configured ones, publishing nothing; choose the command they start with;
   - inspect, start, stop and remove this deployment's user containers; list them;
     inspect the allowed images; read the engine's version.
 So a compromised hub controls users' servers and their files, as JupyterHub
@@ -101,6 +101,11 @@ def perform(call: Call, policy: Policy, send: Callable[[Forward], Response]) -> 
     if isinstance(call, Forward):
         return send(call)
     if isinstance(call, CreateUserContainer):
+        status, headers, payload = send(call.home_volume_lookup)
+        if status == HTTPStatus.OK and not policy.may_be_home(_json(payload)):
+            raise RefusedError("the user's home volume name belongs to another deployment's volume")
+        if status not in (HTTPStatus.OK, HTTPStatus.NOT_FOUND):
+            return status, headers, payload
         status, headers, payload = send(call.home_volume)
         if status not in (HTTPStatus.OK, HTTPStatus.CREATED):
             return status, headers, payload

@@ -86,6 +86,11 @@ class Policy:
             and labels.get(self.deployment_label) == self.deployment
         )
 
+    def may_be_home(self, volume: Mapping[str, Any]) -> bool:
+        """An engine's inspect of a volume that is this deployment's, or no deployment's."""
+        labels = volume.get("Labels") or {}
+        return isinstance(labels, dict) and labels.get(self.deployment_label, self.deployment) == self.deployment
+
     def user_of(self, container_name: str) -> str | None:
         """The (escaped) user a user container's name is for; None for any other name."""
         prefix, suffix = self.user_container_template.split("{username}")
@@ -110,9 +115,11 @@ class Forward:
 
 @dataclass(frozen=True)
 class CreateUserContainer:
-    """Make the user's home volume, labelled with the deployment (the engine keeps an
-    existing one as it is), then create the container."""
+    """Look the user's home volume up: one labelled for another deployment is refused.
+    Then make it, labelled with the deployment (the engine keeps an existing one as it
+    is: an adopted deployment's volumes carry no label), and create the container."""
 
+    home_volume_lookup: Forward
     home_volume: Forward
     container: Forward
 
@@ -151,8 +158,11 @@ def route(request: Request, policy: Policy) -> Call:
     if method == "POST" and rest == "/containers/create":
         query, body, home_volume = _container_create(request, policy)
         volume = {"Name": home_volume, "Labels": {policy.deployment_label: policy.deployment}}
-        home = Forward("POST", versioned("/volumes/create"), {}, volume)
-        return CreateUserContainer(home, Forward("POST", versioned("/containers/create"), query, body))
+        return CreateUserContainer(
+            Forward("GET", versioned(f"/volumes/{home_volume}"), {}),
+            Forward("POST", versioned("/volumes/create"), {}, volume),
+            Forward("POST", versioned("/containers/create"), query, body),
+        )
     if request.body:
         raise RefusedError("only a container create may carry a body")
     if method == "GET" and rest == "/containers/json":

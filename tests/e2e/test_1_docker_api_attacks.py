@@ -19,6 +19,8 @@ from typing import Any
 import docker
 import pytest
 
+from components.names import LABEL as DEPLOYMENT_LABEL
+from testkit.harness import HARNESS_LABEL
 from tests.e2e.deployed import E2E_NAME, NAMES, Deployed
 
 ATTACKER = "mallory"
@@ -227,3 +229,32 @@ def test_an_allowed_create_is_what_the_filter_built_not_what_was_sent(
     assert (host["PidMode"], host["IpcMode"], host["UsernsMode"]) == ("", "private", "")
     assert host["NetworkMode"] == E2E_NAME and set(created["NetworkSettings"]["Networks"]) == {E2E_NAME}
     assert (host["Memory"], host["CpuPeriod"], host["CpuQuota"], host["PidsLimit"]) == (512 * 1024**2, 100_000, 100_000, 1024)
+
+
+def test_a_home_volume_of_another_deployment_is_refused_and_an_adopted_one_is_mounted_as_it_is(
+    deployed: Deployed, clean_engine: docker.DockerClient
+) -> None:
+    """User `hub-data`'s home would be `jhe2e-home-hub-data`: deployment `jhe2e-home`'s hub database."""
+    victim, adopted = "hub-data", f"{ATTACKER}-adopted"
+    foreign = clean_engine.volumes.create(
+        NAMES.home_volume(victim), labels={DEPLOYMENT_LABEL: f"{E2E_NAME}-home", HARNESS_LABEL: "1"}
+    )
+    kept = clean_engine.volumes.create(NAMES.home_volume(adopted))  # an old deployment's: no labels
+    try:
+        answers = send_from_the_hub(
+            deployed,
+            {
+                "another deployment's volume": create(victim, json.dumps(spawner_body(deployed, victim))),
+                "an adopted volume": create(adopted, json.dumps(spawner_body(deployed, adopted))),
+            },
+        )
+        assert answers == {"another deployment's volume": [403], "an adopted volume": [201]}
+        assert clean_engine.containers.list(all=True, filters={"name": NAMES.user_server(victim)}) == []
+        mounted = clean_engine.containers.get(NAMES.user_server(adopted)).attrs["HostConfig"]["Binds"]
+        assert mounted == [f"{NAMES.home_volume(adopted)}:/home/jovyan:rw"]
+        assert clean_engine.volumes.get(kept.name).attrs["Labels"] in (None, {})  # kept as it was
+    finally:
+        for container in clean_engine.containers.list(all=True, filters={"name": NAMES.user_server(adopted)}):
+            container.remove(force=True)
+        foreign.remove(force=True)
+        kept.remove(force=True)

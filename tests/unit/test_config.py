@@ -251,6 +251,7 @@ def test_every_setting_reaches_its_field(tmp_path: Path) -> None:
             "cpuLimit": "0.5",
             "pidsLimit": "256",
             "startTimeoutSeconds": "60",
+            "homeVolumeTemplate": "jupyterhub-user-{username}",
             "extraImages": {"r": "r-notebook:4.4"},
         },
         "culler": {"enabled": "false", "timeoutSeconds": "600"},
@@ -279,7 +280,7 @@ def test_every_setting_reaches_its_field(tmp_path: Path) -> None:
             oauth_username_claim="sub",
             allowed_organizations=("org",),
         ),
-        spawner=SpawnerConfig("systemuser", "512M", 0.5, 256, 60, {"r": "r-notebook:4.4"}),
+        spawner=SpawnerConfig("systemuser", "512M", 0.5, 256, 60, "jupyterhub-user-{username}", {"r": "r-notebook:4.4"}),
         culler=CullerConfig(enabled=False, timeout_seconds=600),
         notebook_rollback_image="hub-dev-notebook:abc",
         http_redirect_port=8080,
@@ -600,3 +601,22 @@ def test_the_name_and_url_errors_say_what_is_allowed() -> None:
     assert str(error.value) == (
         "config 'build.npmRegistry' = 'registry': not an http(s) URL. Fix: pulumi config set --path build.npmRegistry <url>"
     )
+
+
+@pytest.mark.parametrize("template", ["jupyterhub-user-{username}", "{username}-home", "x{username}", ""])
+def test_a_home_volume_template_with_a_fixed_part_is_taken(template: str) -> None:
+    assert parse({"spawner": {"homeVolumeTemplate": template}}).spawner.home_volume_template == template
+
+
+@pytest.mark.parametrize(
+    "template", ["{username}", "-{username}", "a/{username}", "{username}{username}", "home-{user}", "h {username}"]
+)
+def test_a_home_volume_template_that_is_no_volume_name_or_has_no_fixed_part_is_refused(template: str) -> None:
+    with pytest.raises(ConfigError, match=r"'spawner.homeVolumeTemplate' .*: not a volume name with \{username\} once"):
+        parse({"spawner": {"homeVolumeTemplate": template}})
+
+
+def test_a_home_volume_template_that_can_name_the_hubs_volume_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"a user could be given the hub's own volume hub-hub-data as their home"):
+        parse({"name": "hub", "spawner": {"homeVolumeTemplate": "hub-{username}"}})
+    assert parse({"name": "hub", "spawner": {"homeVolumeTemplate": "hub-user-{username}"}}).name == "hub"

@@ -509,11 +509,23 @@ class FakeEngine:
         "jupyter-eve": {"Id": "c" * 64, "Name": "/jupyter-eve", "Config": {"Labels": {POLICY.deployment_label: "other"}}},
     }
 
+    # jh-home-ada is this deployment's; jh-home-old an adopted one (no label); jh-home-mal another deployment's.
+    VOLUMES: ClassVar[dict[str, dict[str, Any]]] = {
+        "jh-home-ada": {"Name": "jh-home-ada", "Labels": {POLICY.deployment_label: "jh"}},
+        "jh-home-old": {"Name": "jh-home-old", "Labels": None},
+        "jh-home-mal": {"Name": "jh-home-mal", "Labels": {POLICY.deployment_label: "jh-home"}},
+    }
+
     def __init__(self) -> None:
         self.calls: list[Forward] = []
 
     def __call__(self, forward: Forward) -> tuple[int, dict[str, str], bytes]:
         self.calls.append(forward)
+        if forward.method == "GET" and forward.path.startswith("/v1.41/volumes/"):
+            volume = self.VOLUMES.get(forward.path.removeprefix("/v1.41/volumes/"))
+            if volume is None:
+                return 404, {"Content-Type": "application/json"}, b'{"message": "no such volume"}'
+            return 200, {"Content-Type": "application/json"}, json.dumps(volume).encode()
         by_ref = {ref: c for c in self.CONTAINERS.values() for ref in (c["Name"][1:], c["Id"])}
         if forward.path == "/v1.41/containers/json":
             listed = [{"Id": c["Id"], "Names": [c["Name"]], "Labels": c["Config"]["Labels"]} for c in self.CONTAINERS.values()]
@@ -591,6 +603,7 @@ def test_a_spawn_and_a_stop_reach_the_engine_as_built_by_the_filter() -> None:
     inspect = Forward("GET", f"/v1.41/containers/{ADA_ID}/json", {})
     assert engine.calls == [
         Forward("GET", "/v1.41/containers/jupyter-ada/json", {}),
+        Forward("GET", "/v1.41/volumes/jh-home-ada", {}),
         Forward("POST", "/v1.41/volumes/create", {}, {"Name": "jh-home-ada", "Labels": {POLICY.deployment_label: "jh"}}),
         Forward("POST", "/v1.41/containers/create", {"name": "jupyter-ada"}, EXPECTED_CREATE_BODY),
         inspect,
@@ -675,8 +688,11 @@ def assert_safe(forward: Forward) -> None:
     allowed_image_paths = {f"/v1.41/images/{image}/json" for image in POLICY.images}
     if forward.method == "GET":
         assert body is None
-        assert path in {"/_ping", "/version", "/v1.41/containers/json", *allowed_image_paths} or (
-            path.startswith("/v1.41/containers/") and path.endswith("/json") and path.count("/") == 4
+        home_of = path.removeprefix("/v1.41/volumes/jh-home-")
+        assert (
+            path in {"/_ping", "/version", "/v1.41/containers/json", *allowed_image_paths}
+            or (path.startswith("/v1.41/containers/") and path.endswith("/json") and path.count("/") == 4)
+            or (home_of != path and POLICY.user_of(f"jupyter-{home_of}") is not None)
         ), path
         if path == "/v1.41/containers/json":
             assert json.loads(forward.query["filters"])["label"] == ["org.jupyterhub-docker.deployment=jh"]
@@ -1142,8 +1158,34 @@ def test_a_create_whose_home_volume_the_engine_refuses_creates_no_container() ->
     body = json.dumps(dockerspawner_create_body()).encode()
     answers, engine, logged = exchange(http("POST", "/v1.41/containers/create?name=jupyter-ada", body), VolumeRefused())
     assert answers == [(500, b'{"message": "volume driver failed"}')]
-    assert [call.path for call in engine.calls] == ["/v1.41/volumes/create"]
+    assert [call.path for call in engine.calls] == ["/v1.41/volumes/jh-home-ada", "/v1.41/volumes/create"]
     assert logged == ["POST /v1.41/containers/create name=jupyter-ada -> 500"]
+
+
+def test_a_home_volume_of_another_deployment_is_refused_and_an_unlabelled_one_is_used() -> None:
+    def body_for(user: str) -> bytes:
+        return json.dumps(dockerspawner_create_body(binds={f"jh-home-{user}": {"bind": "/home/jovyan", "mode": "rw"}})).encode()
+
+    answers, engine, logged = exchange(http("POST", "/v1.41/containers/create?name=jupyter-mal", body_for("mal")))
+    assert answers[0][0] == 403 and b"belongs to another deployment" in answers[0][1]
+    assert engine.calls == [Forward("GET", "/v1.41/volumes/jh-home-mal", {})]
+    assert logged[0].startswith("refused POST /v1.41/containers/create")
+    answers, engine, _ = exchange(http("POST", "/v1.41/containers/create?name=jupyter-old", body_for("old")))
+    assert answers[0][0] == 201
+    created = ["/v1.41/volumes/jh-home-old", "/v1.41/volumes/create", "/v1.41/containers/create"]
+    assert [call.path for call in engine.calls] == created
+
+
+def test_a_failed_home_volume_lookup_is_passed_back_and_nothing_is_created() -> None:
+    class LookupFails(FakeEngine):
+        def __call__(self, forward: Forward) -> tuple[int, dict[str, str], bytes]:
+            self.calls.append(forward)
+            return 500, {"Content-Type": "application/json"}, b'{"message": "engine trouble"}'
+
+    body = json.dumps(dockerspawner_create_body()).encode()
+    answers, engine, _ = exchange(http("POST", "/v1.41/containers/create?name=jupyter-ada", body), LookupFails())
+    assert answers == [(500, b'{"message": "engine trouble"}')]
+    assert [call.path for call in engine.calls] == ["/v1.41/volumes/jh-home-ada"]
 
 
 def test_the_filter_runs_as_a_module_and_documents_its_arguments() -> None:

@@ -60,3 +60,17 @@ def test_two_deployments_never_share_a_user_server_or_home_volume_name(first: st
         deployment, _, parsed_user = mine.user_server(user).removeprefix("jupyter-").rpartition("_")
         assert (deployment, parsed_user) == (first, user)
     assert all(re.fullmatch(r"[a-z0-9][a-z0-9_.-]+", mine.user_server(user)) for user in ESCAPED_USERS)  # Docker's name rule
+
+
+def test_an_adopted_home_volume_scheme_replaces_the_default_and_is_read_both_ends() -> None:
+    adopted = DeploymentNames("hub", "jupyterhub-user-{username}")
+    assert (adopted.home_volume_template, adopted.home_volume("ada")) == ("jupyterhub-user-{username}", "jupyterhub-user-ada")
+    assert adopted.hub_data_volume == "hub-hub-data"
+    assert [adopted.is_home_volume(v) for v in ("jupyterhub-user-ada", "jupyterhub-user-", "jupyterhub-user-a_b")] == [
+        True,
+        False,
+        False,
+    ]
+    suffixed = DeploymentNames("hub", "{username}.home")
+    assert [suffixed.is_home_volume(v) for v in ("ada.home", "ada.homex", ".home", "x-ada.home")] == [True, False, False, True]
+    assert DeploymentNames("hub").is_home_volume("hub-home-ada") and not DeploymentNames("hub").is_home_volume("hub-hub-data")

@@ -670,3 +670,11 @@ def test_the_pre_flight_loads_the_hub_config_with_the_settings_the_hub_gets(monk
 
 
 GITHUB_AUTH = {"oauthClientId": "id", "oauthCallbackUrl": "http://localhost:8000/hub/oauth_callback", "allowAll": True}
+
+
+def test_an_adopted_home_volume_scheme_reaches_the_spawner_and_the_filter_alone() -> None:
+    run = run_program(ProviderEchoMocks(), config={"spawner": json.dumps({"homeVolumeTemplate": "jupyterhub-user-{username}"})})
+    assert spawner_traits(run)["volumes"] == {"jupyterhub-user-{username}": "/home/jovyan"}
+    assert docker_api_policy(run)["homeVolumeTemplate"] == "jupyterhub-user-{username}"
+    hub = run.get(CONTAINER, "hub").inputs
+    assert [v["volumeName"] for v in hub["volumes"]] == ["jupyterhub-dev-hub-data"]
