@@ -315,6 +315,10 @@ class StackConfig:
     def publishes_on_loopback(self) -> bool:
         return ipaddress.ip_address(self.public_ip).is_loopback
 
+    @property
+    def names(self) -> DeploymentNames:
+        return DeploymentNames(self.name, self.spawner.home_volume_template)
+
 
 def config_key(field_name: str) -> str:
     """The stack config key of a field: its name in camelCase."""
@@ -461,7 +465,7 @@ def _snake(key: str) -> str:
 
 
 def _check_home_volumes(config: StackConfig) -> None:
-    names = DeploymentNames(config.name, config.spawner.home_volume_template)
+    names = config.names
     if names.is_home_volume(names.hub_data_volume):
         raise _fail(
             "spawner.homeVolumeTemplate",

@@ -18,7 +18,6 @@ from components.hub import Hub, HubArgs
 from components.hub_addons import hub_addons, merged
 from components.hub_settings import hub_secret_envs, hub_settings
 from components.images import image_builds
-from components.names import DeploymentNames
 from components.network import Network, NetworkArgs
 from components.preflight import HostFacts
 from components.proxy import Proxy, ProxyArgs, ProxyTls
@@ -43,7 +42,7 @@ class Deployment(pulumi.ComponentResource):
     def __init__(self, name: str, args: DeploymentArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("jupyterhub-docker:index:Deployment", name, None, opts)
         config, host = args.config, args.host
-        names = DeploymentNames(config.name, config.spawner.home_volume_template)
+        names = config.names
         child = pulumi.ResourceOptions(parent=self)
 
         backend = BACKENDS[config.spawner.type]

@@ -26,7 +26,7 @@ from components.config import StackConfig
 from components.hub_addons import HubAddOn, hub_addons, merged
 from components.hub_settings import hub_secret_envs, hub_settings
 from components.images import image_builds
-from components.names import HUB_CONFIG_DIR, HUB_CONFIG_PATH, HUB_SETTINGS_ENV, DeploymentNames
+from components.names import HUB_CONFIG_DIR, HUB_CONFIG_PATH, HUB_SETTINGS_ENV
 from components.public_port import check_public_port
 from components.user_servers import user_server_images
 
@@ -147,7 +147,7 @@ def check_hub_config_loads(files: Mapping[str, str], settings: dict[str, Any], s
 
 def preflight(config: StackConfig) -> HostFacts:
     """Read and check what the deployment needs from this host, in the order a failure is cheapest."""
-    names = DeploymentNames(config.name, config.spawner.home_volume_template)
+    names = config.names
     extra_ca_certs = read_ca_certificates(config.build.extra_ca_certs_path)
     tags = image_tags(config, extra_ca_certs)
     files = read_hub_config_files()

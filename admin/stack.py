@@ -1,0 +1,48 @@
+"""A stack's settings read from `Pulumi.<stack>.yaml`, for commands that run outside `pulumi up`.
+
+The same parser as the program's (`components.config.parse_config`), so a command
+sees the deployment's names exactly as the program does. Secret values stay
+encrypted in the file: a command learns only that they are set.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+
+from components.config import StackConfig, parse_config
+from components.public_port import LOCAL_ENGINE
+
+ENCRYPTED = "<encrypted in the stack file>"
+
+
+def _as_cli_value(value: Any) -> Any:
+    """What the Pulumi CLI hands the program: top-level scalars as text, objects as they are."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return value if isinstance(value, dict | list) else str(value)
+
+
+def read_stack(project_dir: Path, stack: str) -> tuple[StackConfig, str]:
+    """The stack's checked config, and the engine its docker provider talks to."""
+    project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())["name"]
+    stack_file = project_dir / f"Pulumi.{stack}.yaml"
+    if not stack_file.is_file():
+        raise SystemExit(f"no stack '{stack}': {stack_file} does not exist (pulumi stack init {stack} makes it)")
+    config = (yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}
+    raw: dict[str, Any] = {}
+    secrets: dict[str, pulumi.Output[str] | None] = {}
+    for key, value in config.items():
+        namespace, _, name = key.partition(":")
+        if namespace != project:
+            continue  # provider settings such as docker:host
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            secrets[name] = pulumi.Output.secret(ENCRYPTED)
+        else:
+            raw[name] = _as_cli_value(value)
+    engine = str(config.get("docker:host") or os.environ.get("DOCKER_HOST") or LOCAL_ENGINE)
+    return parse_config(raw, secrets), engine
