@@ -24,7 +24,7 @@ import shutil
 import sys
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,12 +104,13 @@ def helper_image(client: docker.DockerClient, names: DeploymentNames) -> Iterato
 
 @contextmanager
 def volume_at(client: docker.DockerClient, image: str, volume: str, path: str, read_only: bool) -> Iterator[Container]:
+    """A created, never started, container of the helper image with the volume at path."""
     container = client.containers.create(
         image,
         command=["none"],
         volumes={volume: {"bind": path, "mode": "ro" if read_only else "rw"}},
         network_disabled=True,
-        labels={LABEL: "adopt"},
+        labels={LABEL: HELPER_ROLE},
     )
     try:
         yield container
@@ -194,9 +195,16 @@ def home_volume_report(client: docker.DockerClient, names: DeploymentNames, user
 
 
 def adopt(
-    client: docker.DockerClient, names: DeploymentNames, auth_type: str, source: Source, *, stop_old: bool, force: bool
-) -> list[str]:
-    """Adopt the old deployment's data; the lines of the report."""
+    client: docker.DockerClient,
+    names: DeploymentNames,
+    auth_type: str,
+    source: Source,
+    report: Callable[[str], None],
+    *,
+    stop_old: bool,
+    force: bool,
+) -> None:
+    """Adopt the old deployment's data, reporting each step."""
     try:
         hub_running = client.containers.get(names.hub_container).status == "running"
     except docker.errors.NotFound:
@@ -206,7 +214,6 @@ def adopt(
             f"{names.hub_container} is running: adoption comes before the first pulumi up. Fix: pulumi destroy first"
         )
     running = old_deployment_running(client, source, names)
-    report = []
     if running and not stop_old:
         raise AdoptionError(
             "the old deployment is running: "
@@ -216,7 +223,7 @@ def adopt(
     for line in running:
         name = line.split(" ")[0]
         client.containers.get(name).stop(timeout=STOP_TIMEOUT_S)
-        report.append(f"stopped {line}")
+        report(f"stopped {line}")
     with helper_image(client, names) as image, tempfile.TemporaryDirectory(prefix="adopt-") as scratch:
         old = Path(scratch, "old")
         old.mkdir()
@@ -230,7 +237,9 @@ def adopt(
         new_database = Path(scratch, DATABASE)
         adopted = adopt_database(old / DATABASE, new_database, auth_type)
         write_hub_data(client, image, names, {DATABASE: new_database.read_bytes(), COOKIE_SECRET: cookie_secret.encode()}, force)
-    return report + summary(adopted, names) + [home_volume_report(client, names, adopted.users)]
+    for line in summary(adopted, names):
+        report(line)
+    report(home_volume_report(client, names, adopted.users))
 
 
 def summary(adopted: AdoptedDatabase, names: DeploymentNames) -> list[str]:
@@ -243,6 +252,10 @@ def summary(adopted: AdoptedDatabase, names: DeploymentNames) -> list[str]:
     if adopted.cleared_servers:
         lines.append(f"cleared servers the old hub recorded as running: {', '.join(adopted.cleared_servers)}")
     return lines
+
+
+def say(line: str) -> None:
+    print(f"adopt: {line}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -261,20 +274,15 @@ def main(argv: list[str] | None = None) -> int:
     source = Source(args.from_volume or "", args.from_dir.resolve() if args.from_dir else None, args.db, args.cookie_secret)
     client = docker.DockerClient(base_url=engine, timeout=120)
     try:
-        if source.volume:
-            client.volumes.get(source.volume)
-        elif source.directory is not None and not source.directory.is_dir():
+        if source.volume and source.volume not in {volume.name for volume in client.volumes.list()}:
+            raise AdoptionError(f"no volume {source.volume} on {engine}. Fix: docker volume ls shows the old hub's volumes")
+        if source.directory is not None and not source.directory.is_dir():
             raise AdoptionError(f"{source.directory} is not a directory")
-        report = adopt(client, config.names, config.auth.type, source, stop_old=args.stop_old, force=args.force)
-    except docker.errors.NotFound:
-        print(f"adopt: no volume {source.volume} on {engine}. Fix: docker volume ls shows the old hub's volumes", file=sys.stderr)
-        return 2
+        adopt(client, config.names, config.auth.type, source, say, stop_old=args.stop_old, force=args.force)
     except AdoptionError as error:
         print(f"adopt: {error}", file=sys.stderr)
         return 2
-    for line in report:
-        print(f"adopt: {line}")
-    print(f"adopt: done. Next: pulumi up --stack {args.stack}")
+    say(f"done. Next: pulumi up --stack {args.stack}")
     return 0
 
 

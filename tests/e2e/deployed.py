@@ -9,18 +9,20 @@ its own, so no scenario depends on the order the others run in.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker
+import yaml
 
 from components.names import LABEL as DEPLOYMENT_LABEL
 from components.names import USER_SERVER_PREFIX, DeploymentNames
 from testkit.endpoints import free_loopback_port, wait_for
 from testkit.harness import HARNESS_LABEL, ApplyResult, Harness
-from testkit.program_runner import REPO_ROOT, copy_project
+from testkit.program_runner import PROJECT, REPO_ROOT, copy_project
 
 E2E_NAME = "jhe2e"
 NAMES = DeploymentNames(E2E_NAME)  # every name the shared deployment gives things
@@ -83,16 +85,34 @@ def _remove_images_except(client: docker.DockerClient, names: DeploymentNames, k
             client.images.remove(image.id, force=True)
 
 
+def set_stack_config(project_dir: Path, values: Mapping[str, Any], stack: str = "dev") -> None:
+    """`pulumi config set` in the copy: commands that read the stack file see what the program sees."""
+    stack_file = project_dir / f"Pulumi.{stack}.yaml"
+    document = yaml.safe_load(stack_file.read_text())
+    document["config"] |= {f"{PROJECT}:{key}": value for key, value in values.items()}
+    stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
 @contextmanager
-def deployment(client: docker.DockerClient, project_dir: Path, name: str) -> Iterator[Deployed]:
-    """The dev stack deployed as `name` from a fresh copy of the project in project_dir."""
+def deployment(
+    client: docker.DockerClient,
+    project_dir: Path,
+    name: str,
+    settings: Mapping[str, Any] | None = None,
+    before_first_up: Callable[[], None] | None = None,
+) -> Iterator[Deployed]:
+    """The dev stack deployed as `name` from a fresh copy of the project in project_dir,
+    with `settings` in its stack config; `before_first_up` runs just before the first apply."""
     names = DeploymentNames(name)
     copy_project(project_dir)
     remove_leftovers(client, names)
     port = free_loopback_port()
-    harness = Harness(project_dir, "dev", {"name": name, "publicPort": str(port)}, run_id=uuid.uuid4().hex[:12])
+    set_stack_config(project_dir, {"name": name, "publicPort": str(port), **(settings or {})})
+    harness = Harness(project_dir, "dev", {}, run_id=uuid.uuid4().hex[:12])
     image_cache: set[str] = set()
     try:
+        if before_first_up is not None:
+            before_first_up()
         first = harness.up()
         image_cache = {first.run.exports[key] for key in ("proxyImage", "hubImage", "notebookImage", "dockerApiImage")}
         base_url = f"http://127.0.0.1:{port}"
