@@ -35,6 +35,7 @@ from docker.models.containers import Container
 
 from admin.hub_database import AdoptedDatabase, AdoptionError, adopt_database, check_cookie_secret, escaped_user
 from admin.stack import read_stack
+from components.config import ConfigError
 from components.names import HUB_DATA_DIR, LABEL, USER_SERVER_PREFIX, DeploymentNames
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -182,16 +183,17 @@ def write_hub_data(client: docker.DockerClient, image: str, names: DeploymentNam
         writer.put_archive(HUB_DATA_DIR, _archive(files))
 
 
-def home_volume_report(client: docker.DockerClient, names: DeploymentNames, users: tuple[str, ...]) -> str:
+def home_volumes_found(client: docker.DockerClient, names: DeploymentNames, users: tuple[str, ...], without_homes: bool) -> str:
+    """How many users' home volumes the spawner will find; none at all stops the adoption (unless told)."""
     existing = {volume.name for volume in client.volumes.list()}
     found = [user for user in users if names.home_volume(escaped_user(user)) in existing]
-    line = f"homes: {len(found)} of {len(users)} users have a volume named {names.home_volume_template}"
-    if users and not found:
-        line += (
-            ". None found: if the old deployment named them otherwise, "
-            "pulumi config set --path spawner.homeVolumeTemplate '<its scheme, e.g. jupyterhub-user-{username}>'"
+    if users and not found and not without_homes:
+        raise AdoptionError(
+            f"no user has a home volume named {names.home_volume_template}: users would start with empty homes. "
+            "Fix: pulumi config set --path spawner.homeVolumeTemplate '<the old scheme, e.g. jupyterhub-user-{username}>' "
+            "(docker volume ls shows the old names), or --without-homes if the old deployment kept no homes"
         )
-    return line
+    return f"homes: {len(found)} of {len(users)} users have a volume named {names.home_volume_template}"
 
 
 def adopt(
@@ -203,6 +205,7 @@ def adopt(
     *,
     stop_old: bool,
     force: bool,
+    without_homes: bool = False,
 ) -> None:
     """Adopt the old deployment's data, reporting each step."""
     try:
@@ -236,16 +239,17 @@ def adopt(
         cookie_secret = check_cookie_secret((old / source.cookie_secret).read_text(errors="replace"), source.cookie_secret)
         new_database = Path(scratch, DATABASE)
         adopted = adopt_database(old / DATABASE, new_database, auth_type)
+        homes = home_volumes_found(client, names, adopted.users, without_homes)
         write_hub_data(client, image, names, {DATABASE: new_database.read_bytes(), COOKIE_SECRET: cookie_secret.encode()}, force)
     for line in summary(adopted, names):
         report(line)
-    report(home_volume_report(client, names, adopted.users))
+    report(homes)
 
 
 def summary(adopted: AdoptedDatabase, names: DeploymentNames) -> list[str]:
     lines = [
-        f"adopted into {names.hub_data_volume}: {len(adopted.users)} users ({adopted.native_users} with "
-        f"NativeAuthenticator passwords), {adopted.api_tokens} API tokens, the cookie secret (logins stay valid)",
+        f"adopted into {names.hub_data_volume}: {len(adopted.users)} hub users ({adopted.native_users} signed up "
+        "with NativeAuthenticator passwords), {adopted.api_tokens} API tokens, the cookie secret (logins stay valid)",
         f"database schema {adopted.revision}"
         + (": the hub upgrades it on its first start" if adopted.upgraded_on_start else ": current"),
     ]
@@ -268,9 +272,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cookie-secret", default=COOKIE_SECRET, help=f"the cookie secret's file name (default {COOKIE_SECRET})")
     parser.add_argument("--stop-old", action="store_true", help="stop the old hub and user servers if they run")
     parser.add_argument("--force", action="store_true", help="replace a database already in the hub data volume")
-    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help=argparse.SUPPRESS)
+    parser.add_argument("--without-homes", action="store_true", help="adopt even though no user's home volume is found")
+    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help="the project folder (default: this one)")
     args = parser.parse_args(argv)
-    config, engine = read_stack(args.project_dir, args.stack)
+    try:
+        config, engine = read_stack(args.project_dir, args.stack)
+    except ConfigError as error:
+        print(f"adopt: the stack's config: {error}", file=sys.stderr)
+        return 2
     source = Source(args.from_volume or "", args.from_dir.resolve() if args.from_dir else None, args.db, args.cookie_secret)
     client = docker.DockerClient(base_url=engine, timeout=120)
     try:
@@ -278,7 +287,16 @@ def main(argv: list[str] | None = None) -> int:
             raise AdoptionError(f"no volume {source.volume} on {engine}. Fix: docker volume ls shows the old hub's volumes")
         if source.directory is not None and not source.directory.is_dir():
             raise AdoptionError(f"{source.directory} is not a directory")
-        adopt(client, config.names, config.auth.type, source, say, stop_old=args.stop_old, force=args.force)
+        adopt(
+            client,
+            config.names,
+            config.auth.type,
+            source,
+            say,
+            stop_old=args.stop_old,
+            force=args.force,
+            without_homes=args.without_homes,
+        )
     except AdoptionError as error:
         print(f"adopt: {error}", file=sys.stderr)
         return 2

@@ -17,6 +17,7 @@ from typing import Any
 import pulumi
 import pulumi_docker as docker
 
+from components.config import LogsConfig
 from components.container_security import NO_NEW_PRIVILEGES, no_capabilities
 from components.docker_labels import container_labels
 from components.health import gated_container_options, healthcheck
@@ -33,6 +34,7 @@ class DockerApiProxyArgs:
     network_name: pulumi.Input[str]  # internal, shared with the hub alone
     policy: dict[str, Any]  # docker_api_proxy/policy.py Policy, as JSON
     labels: dict[str, str]
+    logs: LogsConfig
     # The images the policy allows: a failed build or a missing rollback image then
     # leaves the running filter (and the hub) as they are.
     start_after: Sequence[pulumi.Resource] = ()
@@ -63,6 +65,8 @@ class DockerApiProxy(pulumi.ComponentResource):
             mounts=[docker.ContainerMountArgs(type="bind", source=DOCKER_SOCKET, target=DOCKER_SOCKET)],
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network_name)],
             labels=container_labels(args.labels),
+            log_driver=args.logs.driver,
+            log_opts=args.logs.options or None,
             restart="unless-stopped",
             capabilities=no_capabilities(),
             security_opts=NO_NEW_PRIVILEGES,

@@ -16,6 +16,7 @@ from typing import Any
 import pulumi
 import pulumi_docker as docker
 
+from components.config import LogsConfig
 from components.container_security import NO_NEW_PRIVILEGES, no_capabilities
 from components.docker_labels import container_labels, volume_labels
 from components.health import gated_container_options, healthcheck
@@ -43,6 +44,7 @@ class HubArgs:
     settings: dict[str, Any]
     secret_envs: dict[str, pulumi.Input[str]]
     labels: dict[str, str]
+    logs: LogsConfig
     # tcp://… of the Docker API proxy, on a network only the hub shares with it;
     # empty: the hub gets the Docker socket itself.
     docker_host: str = ""
@@ -90,6 +92,8 @@ class Hub(pulumi.ComponentResource):
                 if network is not None
             ],
             labels=container_labels(args.labels),
+            log_driver=args.logs.driver,
+            log_opts=args.logs.options or None,
             restart="unless-stopped",
             capabilities=no_capabilities(),
             security_opts=NO_NEW_PRIVILEGES,

@@ -32,7 +32,7 @@ def hub_settings(config: StackConfig, names: DeploymentNames, images: UserServer
             "routeCheckIntervalSeconds": ROUTE_CHECK_INTERVAL_S,
         },
         "auth": settings_section(config.auth),
-        "spawner": BACKENDS[config.spawner.type].hub_settings(config.spawner, names, images),
+        "spawner": BACKENDS[config.spawner.type].hub_settings(config, images),
         "services": addons.services,
         "roles": addons.roles,
     }

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
+from components.config import LogsConfig
 from components.container_security import NO_NEW_PRIVILEGES, no_capabilities
 from components.docker_labels import container_labels
 from components.health import gated_container_options, healthcheck
@@ -44,6 +45,7 @@ class ProxyArgs:
     hub_url: str  # e.g. http://jupyterhub-hub:8081
     auth_token: pulumi.Input[str]
     labels: dict[str, str]
+    logs: LogsConfig
     tls: ProxyTls | None = None
 
 
@@ -85,6 +87,8 @@ class Proxy(pulumi.ComponentResource):
             uploads=uploads or None,
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network_name)],
             labels=container_labels(args.labels),
+            log_driver=args.logs.driver,
+            log_opts=args.logs.options or None,
             restart="unless-stopped",
             capabilities=no_capabilities(),
             security_opts=NO_NEW_PRIVILEGES,

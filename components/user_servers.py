@@ -12,10 +12,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from components.names import NOTEBOOK_HOME, NOTEBOOK_PORT, NOTEBOOK_UID, DeploymentNames
+from components.names import NOTEBOOK_HOME, NOTEBOOK_PORT, NOTEBOOK_UID
 
 if TYPE_CHECKING:
-    from components.config import SpawnerConfig, StackConfig
+    from components.config import StackConfig
 
 Traitlets = dict[str, dict[str, Any]]
 CPU_PERIOD_US = 100_000  # DockerSpawner's: the CPU limit is a quota of this period
@@ -40,8 +40,9 @@ def user_server_images(config: StackConfig, built_notebook_image: str) -> UserSe
     return UserServerImages(default, {BUILT_IMAGE_LABEL: default, **config.spawner.extra_images})
 
 
-def _docker_spawner_traitlets(spawner: SpawnerConfig, names: DeploymentNames, images: UserServerImages) -> Traitlets:
+def _docker_spawner_traitlets(config: StackConfig, images: UserServerImages) -> Traitlets:
     """What DockerSpawner and SystemUserSpawner share."""
+    spawner, names = config.spawner, config.names
     traits: dict[str, Any] = {
         "image": images.default,
         "name_template": names.user_server_template,
@@ -57,6 +58,7 @@ def _docker_spawner_traitlets(spawner: SpawnerConfig, names: DeploymentNames, im
             "auto_remove": False,
             "restart_policy": {"Name": "unless-stopped"},
             "pids_limit": spawner.pids_limit,
+            "log_config": {"type": config.logs.driver, "config": config.logs.options},
         },
         # A stopped server's container is removed, so the next start uses the
         # current image and settings; the user's files live in the home volume.
@@ -72,14 +74,15 @@ def _docker_spawner_traitlets(spawner: SpawnerConfig, names: DeploymentNames, im
     return {"DockerSpawner": traits}
 
 
-def _docker_traitlets(spawner: SpawnerConfig, names: DeploymentNames, images: UserServerImages) -> Traitlets:
-    traits = _docker_spawner_traitlets(spawner, names, images)
+def _docker_traitlets(config: StackConfig, images: UserServerImages) -> Traitlets:
+    traits = _docker_spawner_traitlets(config, images)
+    names = config.names
     traits["DockerSpawner"] |= {"notebook_dir": NOTEBOOK_HOME, "volumes": {names.home_volume_template: NOTEBOOK_HOME}}
     return traits
 
 
-def _systemuser_traitlets(spawner: SpawnerConfig, names: DeploymentNames, images: UserServerImages) -> Traitlets:
-    return _docker_spawner_traitlets(spawner, names, images) | {
+def _systemuser_traitlets(config: StackConfig, images: UserServerImages) -> Traitlets:
+    return _docker_spawner_traitlets(config, images) | {
         "SystemUserSpawner": {
             "host_homedir_format_string": "/home/{username}",
             "image_homedir_format_string": "/home/{username}",
@@ -87,8 +90,9 @@ def _systemuser_traitlets(spawner: SpawnerConfig, names: DeploymentNames, images
     }
 
 
-def _docker_policy(spawner: SpawnerConfig, names: DeploymentNames, images: UserServerImages) -> dict[str, Any]:
+def _docker_policy(config: StackConfig, images: UserServerImages) -> dict[str, Any]:
     """What the Docker API filter lets the hub create (docker_api_proxy/policy.py reads it)."""
+    spawner, names = config.spawner, config.names
     return {
         "deployment": names.deployment,
         "deploymentLabel": next(iter(names.labels)),
@@ -103,6 +107,7 @@ def _docker_policy(spawner: SpawnerConfig, names: DeploymentNames, images: UserS
         "cpuPeriod": CPU_PERIOD_US,
         "maxCpuQuota": int(spawner.cpu_limit * CPU_PERIOD_US),
         "maxPids": spawner.pids_limit,
+        "logConfig": {"Type": config.logs.driver, "Config": config.logs.options},
     }
 
 
@@ -110,13 +115,13 @@ def _docker_policy(spawner: SpawnerConfig, names: DeploymentNames, images: UserS
 class Backend:
     network_driver: str  # of the network joining the proxy, the hub and the user servers
     spawner_class: str  # in hub_config/spawners.py, installed in the hub image
-    traitlets: Callable[[SpawnerConfig, DeploymentNames, UserServerImages], Traitlets]
+    traitlets: Callable[[StackConfig, UserServerImages], Traitlets]
     # The Docker API filter's policy, or None where the filter cannot pin the
     # containers (host home directories are bind mounts it refuses).
-    docker_api_policy: Callable[[SpawnerConfig, DeploymentNames, UserServerImages], dict[str, Any]] | None
+    docker_api_policy: Callable[[StackConfig, UserServerImages], dict[str, Any]] | None
 
-    def hub_settings(self, spawner: SpawnerConfig, names: DeploymentNames, images: UserServerImages) -> dict[str, Any]:
-        return {"class": self.spawner_class, "traitlets": self.traitlets(spawner, names, images)}
+    def hub_settings(self, config: StackConfig, images: UserServerImages) -> dict[str, Any]:
+        return {"class": self.spawner_class, "traitlets": self.traitlets(config, images)}
 
 
 BACKENDS = {

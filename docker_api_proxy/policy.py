@@ -56,6 +56,7 @@ class Policy:
     cpu_period: int
     max_cpu_quota: int
     max_pids: int
+    log_config: dict[str, Any]  # {"Type": driver, "Config": options}: every user container's
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> Policy:
@@ -63,6 +64,7 @@ class Policy:
             "deployment": str, "deploymentLabel": str, "network": str, "userContainerTemplate": str,
             "homeVolumeTemplate": str, "notebookHome": str, "notebookUser": str, "notebookPort": int,
             "images": list, "maxMemoryBytes": int, "cpuPeriod": int, "maxCpuQuota": int, "maxPids": int,
+            "logConfig": dict,
         }  # fmt: skip
         if set(document) != set(expected) or any(type(document[k]) is not t for k, t in expected.items()):
             raise ValueError(f"the policy must have exactly these keys and types: {expected}")
@@ -73,7 +75,7 @@ class Policy:
             document["deployment"], document["deploymentLabel"], document["network"], document["userContainerTemplate"],
             document["homeVolumeTemplate"], document["notebookHome"], document["notebookUser"], document["notebookPort"],
             frozenset(document["images"]), document["maxMemoryBytes"], document["cpuPeriod"], document["maxCpuQuota"],
-            document["maxPids"],
+            document["maxPids"], document["logConfig"],
         )  # fmt: skip
 
     def is_user_container(self, details: Mapping[str, Any]) -> bool:
@@ -346,6 +348,7 @@ def _container_create(request: Request, policy: Policy) -> tuple[dict[str, str],
                     "PortBindings": _one_of({}),
                     "Links": _one_of([]),
                     "Mounts": _one_of([]),
+                    "LogConfig": _one_of(policy.log_config),
                 },
                 frozenset({"NetworkMode", "Binds", "Memory", "CpuPeriod", "CpuQuota", "PidsLimit"}),
             ),
@@ -373,6 +376,7 @@ def _container_create(request: Request, policy: Policy) -> tuple[dict[str, str],
             "Privileged": False,
             "CapDrop": ["ALL"],
             "SecurityOpt": ["no-new-privileges"],
+            "LogConfig": policy.log_config,
         },
         "NetworkingConfig": {"EndpointsConfig": {policy.network: {}}},
     }

@@ -51,7 +51,7 @@ import docker
 import docker.errors
 import pulumi
 import yaml
-from docker.types import Mount
+from docker.types import LogConfig, Mount
 
 from testkit.program_runner import ProgramRun, RecordingMonitor, Registration, run_program, unwrap_secrets
 
@@ -94,7 +94,7 @@ CONTAINER_DEFAULTS = {"mustRun": True, "start": True, "wait": False, "waitTimeou
 # The container inputs this harness can create a container with.
 CONTAINER_TRANSLATED = {
     "name", "image", "command", "envs", "labels", "ports", "mounts", "volumes", "networksAdvanced", "restart", "uploads",
-    "capabilities", "securityOpts", "healthcheck", "wait", "waitTimeout", "destroyGraceSeconds",
+    "capabilities", "securityOpts", "healthcheck", "wait", "waitTimeout", "destroyGraceSeconds", "logDriver", "logOpts",
 }  # fmt: skip
 # TF resource_docker_image.go (RemoteImage): only keep_locally is updated in place.
 REMOTE_IMAGE_IN_PLACE = {"keepLocally"}
@@ -502,6 +502,8 @@ class EngineMocks(pulumi.runtime.Mocks):
                 cap_drop=capabilities.get("drops"),
                 security_opt=inputs.get("securityOpts"),
                 healthcheck=_healthcheck(inputs.get("healthcheck")),
+                # TF: log_driver defaults to "json-file"; create sets HostConfig.LogConfig{Type, Config: log_opts}.
+                log_config=LogConfig(type=inputs.get("logDriver", "json-file"), config=inputs.get("logOpts") or {}),
             )
         except docker.errors.APIError as error:
             raise ApplyError(f"Unable to create container: {error.explanation}") from error

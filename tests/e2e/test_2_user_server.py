@@ -71,3 +71,11 @@ def test_server_runs_only_the_extensions_users_need(alice: HubUser) -> None:
     install = alice.api("POST", "/user/alice/lab/api/extensions", json={"cmd": "install", "extension_name": "jupyterlab-git"})
     assert install.status_code == 422, install.text
     assert "was blocked" in install.json()["message"]
+
+
+def test_every_container_of_the_deployment_keeps_bounded_logs(deployed: Deployed, alice: HubUser) -> None:
+    """Docker's default json-file driver grows without limit: each container, user servers too, rotates its log."""
+    bounded = {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}}
+    names = [NAMES.proxy_container, NAMES.hub_container, NAMES.docker_api_container, NAMES.user_server("alice")]
+    for name in names:
+        assert deployed.client.containers.get(name).attrs["HostConfig"]["LogConfig"] == bounded, name

@@ -244,7 +244,7 @@ def test_an_adopted_deployment_keeps_passwords_tokens_logins_and_files(
     settings = {"spawner": {"memLimit": "1G", "cpuLimit": "1.0", "homeVolumeTemplate": OLD_HOMES}}
     with deployment(engine, project_dir, "jhe2e-adopt", settings, adopt_before_first_up) as new:
         report = str(seen["report"])
-        assert "adopt: adopted into jhe2e-adopt-hub-data: 2 users (2 with NativeAuthenticator passwords)" in report
+        assert "adopt: adopted into jhe2e-adopt-hub-data: 2 hub users (2 signed up with NativeAuthenticator passwords)" in report
         assert "cleared servers the old hub recorded as running: adopt-carol, adopt-dave" in report
         assert "homes: 2 of 2 users have a volume named jupyterhub-user-{username}" in report
         measure(f"adopted deployment: first deploy after the adoption {new.first_apply.seconds:.1f}s")

@@ -5,9 +5,12 @@ from __future__ import annotations
 import shutil
 import sqlite3
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
+from admin.adopt import home_volumes_found
 from admin.hub_database import (
     HUB_HEAD,
     REVISIONS,
@@ -17,6 +20,7 @@ from admin.hub_database import (
     escaped_user,
 )
 from admin.stack import read_stack
+from components.names import DeploymentNames
 from testkit.program_runner import copy_project
 
 SCHEMA = """
@@ -176,3 +180,26 @@ def test_a_stack_file_gives_the_names_the_program_uses(tmp_path: Path) -> None:
         read_stack(tmp_path, "adopt")
     with pytest.raises(SystemExit, match="no stack 'missing'"):
         read_stack(tmp_path, "missing")
+
+
+class VolumesOnly:
+    """A Docker client that knows volumes by name, nothing else."""
+
+    def __init__(self, *names: str) -> None:
+        self.volumes = self
+        self.names = names
+
+    def list(self) -> list[SimpleNamespace]:
+        return [SimpleNamespace(name=name) for name in self.names]
+
+
+def test_no_home_volume_for_any_user_stops_the_adoption_unless_told() -> None:
+    adopted = DeploymentNames("new", "jupyterhub-user-{username}")
+    client: Any = VolumesOnly("jupyterhub-user-ada", "jupyterhub-user-jane-2edoe", "other")
+    found = home_volumes_found(client, adopted, ("ada", "jane.doe", "cy"), without_homes=False)
+    assert found == "homes: 2 of 3 users have a volume named jupyterhub-user-{username}"
+    forgot = DeploymentNames("new")
+    with pytest.raises(AdoptionError, match=r"no user has a home volume named new-home-\{username\}.*spawner.homeVolumeTemplate"):
+        home_volumes_found(client, forgot, ("ada", "jane.doe"), without_homes=False)
+    assert home_volumes_found(client, forgot, ("ada",), without_homes=True).startswith("homes: 0 of 1")
+    assert home_volumes_found(client, forgot, (), without_homes=False).startswith("homes: 0 of 0")

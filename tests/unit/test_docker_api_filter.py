@@ -52,6 +52,7 @@ POLICY = Policy(
     cpu_period=100_000,
     max_cpu_quota=100_000,
     max_pids=4096,
+    log_config={"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}},
 )
 ADA_ID = "a" * 64
 HUB_ID = "b" * 64
@@ -71,6 +72,7 @@ def dockerspawner_create_body(**host_config: Any) -> dict[str, Any]:
         "restart_policy": {"Name": "unless-stopped"},
         "pids_limit": 4096,
         "network_mode": "jh",
+        "log_config": {"type": "json-file", "config": {"max-size": "10m", "max-file": "3"}},
     }
     host = api.create_host_config(**{**settings, **host_config})
     config = api.create_container_config(
@@ -114,6 +116,7 @@ EXPECTED_CREATE_BODY = {
         "Privileged": False,
         "CapDrop": ["ALL"],
         "SecurityOpt": ["no-new-privileges"],
+        "LogConfig": {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}},
     },
     "NetworkingConfig": {"EndpointsConfig": {"jh": {}}},
 }
@@ -283,7 +286,8 @@ ATTACKS_ON_THE_BODY = [
     ("HostConfig.VolumesFrom", ["jh-docker-api"], "'VolumesFrom'"),
     ("HostConfig.Runtime", "runc", "'Runtime'"),
     ("HostConfig.MaskedPaths", [], "'MaskedPaths'"),
-    ("HostConfig.LogConfig", {"Type": "syslog"}, "'LogConfig'"),
+    ("HostConfig.LogConfig", {"Type": "syslog"}, "HostConfig.LogConfig has a value that is not allowed"),
+    ("HostConfig.LogConfig", {"Type": "json-file", "Config": {}}, "HostConfig.LogConfig has a value that is not allowed"),
     ("HostConfig.NetworkMode", "host", "NetworkMode has a value"),
     ("HostConfig.NetworkMode", "container:jh-hub", "NetworkMode has a value"),
     ("HostConfig.NetworkMode", None, "NetworkMode has a value"),
@@ -484,6 +488,7 @@ POLICY_DOCUMENT = {
     "userContainerTemplate": "jupyter-{username}", "homeVolumeTemplate": "jh-home-{username}", "notebookHome": "/home/jovyan",
     "notebookUser": "1000", "notebookPort": 8888, "images": [NOTEBOOK, "quay.io/jupyter/base-notebook:2025-01-01"],
     "maxMemoryBytes": 2 * 1024**3, "cpuPeriod": 100_000, "maxCpuQuota": 100_000, "maxPids": 4096,
+    "logConfig": {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}},
 }  # fmt: skip
 
 
@@ -678,7 +683,7 @@ def test_a_client_that_opens_too_many_connections_is_turned_away() -> None:
 
 SAFE_HOST_CONFIG_KEYS = {
     "NetworkMode", "Binds", "Memory", "CpuPeriod", "CpuQuota", "PidsLimit", "RestartPolicy", "AutoRemove", "Privileged",
-    "CapDrop", "SecurityOpt",
+    "CapDrop", "SecurityOpt", "LogConfig",
 }  # fmt: skip
 
 
@@ -714,6 +719,7 @@ def assert_safe(forward: Forward) -> None:
         assert host["NetworkMode"] == "jh" and body["NetworkingConfig"] == {"EndpointsConfig": {"jh": {}}}
         assert 0 < host["Memory"] <= POLICY.max_memory_bytes and 1000 <= host["CpuQuota"] <= POLICY.max_cpu_quota
         assert 0 < host["PidsLimit"] <= POLICY.max_pids
+        assert host["LogConfig"] == POLICY.log_config
         assert body["User"] == "1000" and body["Image"] in POLICY.images
         assert set(body) <= {"Image", "Cmd", "Env", "Labels", "User", "ExposedPorts", "Volumes", "HostConfig", "NetworkingConfig"}
         return
@@ -924,7 +930,7 @@ def test_a_policy_needs_a_home_volume_template_naming_the_user() -> None:
     document = {
         "deployment": "jh", "deploymentLabel": "l", "network": "jh", "userContainerTemplate": "jupyter-{username}",
         "homeVolumeTemplate": "jh-home", "notebookHome": "/home/jovyan", "notebookUser": "1000", "notebookPort": 8888,
-        "images": [NOTEBOOK], "maxMemoryBytes": 1, "cpuPeriod": 1, "maxCpuQuota": 1, "maxPids": 1,
+        "images": [NOTEBOOK], "maxMemoryBytes": 1, "cpuPeriod": 1, "maxCpuQuota": 1, "maxPids": 1, "logConfig": {},
     }  # fmt: skip
     with pytest.raises(ValueError, match="username"):
         Policy.from_document(document)

@@ -71,6 +71,7 @@ def test_user_servers_survive_a_docker_daemon_restart_and_have_a_process_limit()
         "auto_remove": False,
         "restart_policy": {"Name": "unless-stopped"},
         "pids_limit": 512,
+        "log_config": {"type": "json-file", "config": {"max-size": "10m", "max-file": "3"}},
     }
     assert c.DockerSpawner.use_internal_hostname is True
 
@@ -144,7 +145,12 @@ COMMON = {
         "network_name": "jupyterhub",
         "use_internal_ip": True,
         "use_internal_hostname": True,
-        "extra_host_config": {"auto_remove": False, "restart_policy": {"Name": "unless-stopped"}, "pids_limit": 4096},
+        "extra_host_config": {
+            "auto_remove": False,
+            "restart_policy": {"Name": "unless-stopped"},
+            "pids_limit": 4096,
+            "log_config": {"type": "json-file", "config": {"max-size": "10m", "max-file": "3"}},
+        },
         "remove": True,
         "mem_limit": "2G",
         "cpu_limit": 1.0,

@@ -393,6 +393,7 @@ def test_the_docker_api_filter_allows_exactly_the_images_and_limits_the_hub_may_
         "cpuPeriod": 100_000,
         "maxCpuQuota": 100_000,
         "maxPids": 4096,
+        "logConfig": {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}},
     }
     spawner = spawner_traits(run_dev)
     assert spawner["name_template"] == "jupyter-jupyterhub-dev_{username}"
@@ -479,6 +480,8 @@ def test_the_hub_container_in_full(run_dev: ProgramRun) -> None:
         "volumes": [{"volumeName": "jupyterhub-dev-hub-data", "containerPath": "/srv/jupyterhub"}],
         "networksAdvanced": [{"name": "jupyterhub-dev"}, {"name": "jupyterhub-dev-docker-api"}],
         "labels": [{"label": "org.jupyterhub-docker.deployment", "value": "jupyterhub-dev"}],
+        "logDriver": "json-file",
+        "logOpts": {"max-size": "10m", "max-file": "3"},
         "restart": "unless-stopped",
         "capabilities": {"drops": ["ALL"]},
         "securityOpts": ["no-new-privileges"],
@@ -678,3 +681,23 @@ def test_an_adopted_home_volume_scheme_reaches_the_spawner_and_the_filter_alone(
     assert docker_api_policy(run)["homeVolumeTemplate"] == "jupyterhub-user-{username}"
     hub = run.get(CONTAINER, "hub").inputs
     assert [v["volumeName"] for v in hub["volumes"]] == ["jupyterhub-dev-hub-data"]
+
+
+@pytest.mark.parametrize(
+    ("logs", "driver", "options"),
+    [
+        ({}, "json-file", {"max-size": "10m", "max-file": "3"}),
+        ({"driver": "local", "maxSizeMb": 50, "maxFiles": 5}, "local", {"max-size": "50m", "max-file": "5"}),
+        ({"driver": "journald"}, "journald", None),
+    ],
+)
+def test_every_container_and_every_user_server_logs_with_the_bounded_driver(
+    logs: dict[str, object], driver: str, options: dict[str, str] | None
+) -> None:
+    run = run_program(ProviderEchoMocks(), config={"logs": json.dumps(logs)})
+    containers = run.of_type(CONTAINER)
+    assert {c.name for c in containers} == {"proxy", "hub", "docker-api-proxy"}
+    for container in containers:
+        assert (container.inputs["logDriver"], container.inputs.get("logOpts")) == (driver, options), container.name
+    assert spawner_traits(run)["extra_host_config"]["log_config"] == {"type": driver, "config": options or {}}
+    assert docker_api_policy(run)["logConfig"] == {"Type": driver, "Config": options or {}}
