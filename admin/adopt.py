@@ -34,11 +34,10 @@ import docker.errors
 from docker.models.containers import Container
 
 from admin.hub_database import AdoptedDatabase, AdoptionError, adopt_database, check_cookie_secret, escaped_user
-from admin.stack import read_stack
+from admin.stack import PROJECT_DIR, read_stack
 from components.config import ConfigError
 from components.names import HUB_DATA_DIR, LABEL, USER_SERVER_PREFIX, DeploymentNames
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 DATABASE = "jupyterhub.sqlite"  # the names this project's hub uses (hub_config/jupyterhub_config.py)
 COOKIE_SECRET = "jupyterhub_cookie_secret"
 SQLITE_SIDE_FILES = ("-wal", "-shm")  # a hub that was killed may leave its write-ahead log beside the database
@@ -111,7 +110,6 @@ def volume_at(client: docker.DockerClient, image: str, volume: str, path: str, r
         command=["none"],
         volumes={volume: {"bind": path, "mode": "ro" if read_only else "rw"}},
         network_disabled=True,
-        labels={LABEL: HELPER_ROLE},
     )
     try:
         yield container

@@ -18,6 +18,7 @@ from components.config import StackConfig, parse_config
 from components.public_port import LOCAL_ENGINE
 
 ENCRYPTED = "<encrypted in the stack file>"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 def _as_cli_value(value: Any) -> Any:

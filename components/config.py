@@ -155,6 +155,9 @@ class BuildConfig:
         "https://pypi.org/simple", "Python package index used by the hub and notebook builds", check=_http_url
     )
     npm_registry: str = setting("https://registry.npmjs.org/", "npm registry used by the proxy build", check=_http_url)
+    keep_builds: int = setting(
+        3, "`admin.prune_images` keeps this many newest builds of each image, beside those in use", low=1, high=100
+    )
 
 
 @dataclass(frozen=True)
@@ -247,6 +250,35 @@ class SpawnerConfig:
         return memory_bytes(self.mem_limit)
 
 
+# A restic repository: an absolute folder on the Docker host, or a backend URL restic knows.
+_RESTIC_REPOSITORY = re.compile(r"/[^\s:]*|(?:sftp|s3|rest|b2|azure|gs|swift|rclone):\S+")
+_HH_MM = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]")
+
+
+@dataclass(frozen=True)
+class BackupConfig:
+    enabled: bool = setting(False, "a daily restic backup of the hub's data and every user's home (see Backups)")
+    repository: str = setting(
+        "",
+        "where snapshots go: an absolute folder on the Docker host (mounted into the backup container), or a restic "
+        "URL (`sftp:…`, `s3:…`, `rest:…`)",
+        check=_pattern(
+            _RESTIC_REPOSITORY,
+            "not a restic repository",
+            "pulumi config set --path backup.repository /srv/backups/jupyterhub",
+            optional=True,
+        ),
+    )
+    daily_at: str = setting(
+        "03:00",
+        "when the daily backup runs (UTC, `HH:MM`)",
+        check=_pattern(_HH_MM, "not a time of day", "pulumi config set --path backup.dailyAt 03:00"),
+    )
+    keep_daily: int = setting(7, "daily snapshots kept (restic forget --keep-daily)", low=0, high=3650)
+    keep_weekly: int = setting(4, "weekly snapshots kept", low=0, high=520)
+    keep_monthly: int = setting(12, "monthly snapshots kept", low=0, high=1200)
+
+
 LOG_DRIVERS = ("json-file", "local", "journald")
 
 
@@ -317,6 +349,7 @@ class StackConfig:
     spawner: SpawnerConfig = setting(SpawnerConfig(), "")
     culler: CullerConfig = setting(CullerConfig(), "")
     logs: LogsConfig = setting(LogsConfig(), "")
+    backup: BackupConfig = setting(BackupConfig(), "")
     oauth_client_secret: pulumi.Output[str] | None = setting(
         None,
         "the OAuth client's secret (`github`, `generic-oauth`): `pulumi config set --secret oauthClientSecret …`",
@@ -328,6 +361,14 @@ class StackConfig:
     )
     tls_key: pulumi.Output[str] | None = setting(
         None, 'its PEM key: `pulumi config set --secret tlsKey -- "$(cat key.pem)"`', secret=True
+    )
+    backup_password: pulumi.Output[str] | None = setting(
+        None, "the backup repository's password (restic encrypts every snapshot with it; keep a copy elsewhere)", secret=True
+    )
+    backup_credentials: pulumi.Output[str] | None = setting(
+        None,
+        "`KEY=value` lines the repository's backend needs, e.g. `AWS_ACCESS_KEY_ID=…` and `AWS_SECRET_ACCESS_KEY=…` for s3",
+        secret=True,
     )
 
     @property
@@ -439,6 +480,7 @@ def parse_config(raw: Mapping[str, Any], secrets: Mapping[str, pulumi.Output[str
     _check_auth(config)
     _check_tls(config)
     _check_home_volumes(config)
+    _check_backup(config)
     if config.docker_api_proxy and BACKENDS[config.spawner.type].docker_api_policy is None:
         raise _fail(
             "dockerApiProxy",
@@ -495,6 +537,19 @@ def _check_home_volumes(config: StackConfig) -> None:
             config.spawner.home_volume_template,
             f"a user could be given the hub's own volume {names.hub_data_volume} as their home",
             "give the template a prefix that is not the start of that name (e.g. jupyterhub-user-{username})",
+        )
+
+
+def _check_backup(config: StackConfig) -> None:
+    if not config.backup.enabled:
+        return
+    if not config.backup.repository:
+        raise _fail(
+            "backup.repository", "", "required with backup.enabled", set_command("backup.repository", "/srv/backups/jupyterhub")
+        )
+    if config.backup_password is None:
+        raise _fail(
+            "backupPassword", None, "required with backup.enabled", "pulumi config set --secret backupPassword <a long password>"
         )
 
 

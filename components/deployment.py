@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_random as random
 
+from components.backup import Backup, BackupArgs, backup_settings
 from components.built_image import BuiltImage, BuiltImageArgs
 from components.config import StackConfig
 from components.docker_api_proxy import DockerApiProxy, DockerApiProxyArgs
@@ -38,6 +39,7 @@ class Deployment(pulumi.ComponentResource):
     images: dict[str, BuiltImage]  # by role: proxy, hub, notebook, docker-api
     notebook_image_in_use: str
     docker_api_proxy: DockerApiProxy | None = None
+    backup: Backup | None = None
 
     def __init__(self, name: str, args: DeploymentArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("jupyterhub-docker:index:Deployment", name, None, opts)
@@ -134,6 +136,23 @@ class Deployment(pulumi.ComponentResource):
             ),
             child,
         )
+        if config.backup.enabled and config.backup_password is not None:
+            self.backup = Backup(
+                "backup",
+                BackupArgs(
+                    container_name=names.backup_container,
+                    image_ref=self.images["backup"].image.image_name,
+                    settings=backup_settings(config),
+                    volumes_dir=host.docker_volumes_dir,
+                    repository_dir=config.backup.repository if config.backup.repository.startswith("/") else "",
+                    state_volume_name=names.backup_state_volume,
+                    password=config.backup_password,
+                    credentials=config.backup_credentials,
+                    labels=names.labels,
+                    logs=config.logs,
+                ),
+                child,
+            )
         scheme = "https" if config.serves_tls else "http"
         host_name = config.public_host or ("localhost" if config.publishes_on_loopback else config.public_ip)
         self.public_url = f"{scheme}://{host_name}:{config.public_port}/"

@@ -17,7 +17,8 @@ def image_builds(config: StackConfig, extra_ca_certs: str) -> dict[str, ImageBui
     """By role (the image's name after `<name>-`). Each build gets only the args it uses,
     so a new pip mirror rebuilds the Python images and leaves the proxy's tag alone."""
     build = config.build
-    downloads = {"BASE_IMAGE": build.base_image, "EXTRA_CA_CERTS": extra_ca_certs}
+    owner = {"DEPLOYMENT": config.name}  # the images' built-for label
+    downloads = {"BASE_IMAGE": build.base_image, "EXTRA_CA_CERTS": extra_ca_certs, **owner}
     builds = {
         "proxy": ImageBuild("build.proxy", {**downloads, "NPM_CONFIG_REGISTRY": build.npm_registry}),
         "hub": ImageBuild("hub_config", {**downloads, "PIP_INDEX_URL": build.pip_index_url}),
@@ -25,5 +26,7 @@ def image_builds(config: StackConfig, extra_ca_certs: str) -> dict[str, ImageBui
     }
     if config.docker_api_proxy:
         # The filter's image installs Debian's python3 and nothing from PyPI or npm.
-        builds["docker-api"] = ImageBuild("docker_api_proxy", {"BASE_IMAGE": build.base_image})
+        builds["docker-api"] = ImageBuild("docker_api_proxy", {"BASE_IMAGE": build.base_image, **owner})
+    if config.backup.enabled:
+        builds["backup"] = ImageBuild("build.backup", {"BASE_IMAGE": build.base_image, "EXTRA_CA_CERTS": extra_ca_certs, **owner})
     return builds

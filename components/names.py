@@ -14,6 +14,9 @@ import re
 from dataclasses import dataclass
 
 LABEL = "org.jupyterhub-docker.deployment"
+BUILT_FOR_LABEL = "org.jupyterhub-docker.built-for"  # on the images a deployment builds (build arg DEPLOYMENT)
+IMAGE_ROLES = ("proxy", "hub", "notebook", "docker-api", "backup")  # the images a deployment builds, `<name>-<role>:<tag>`
+IMAGE_ROLE_LABEL = "org.jupyterhub-docker.image"  # each Dockerfile's own: proxy, hub, notebook, docker-api-filter
 USER_SERVER_PREFIX = "jupyter-"
 # DockerSpawner's escaped user name: [a-z0-9], with '-' escaping everything else.
 ESCAPED_USER = re.compile(r"[a-z0-9][a-z0-9-]{0,191}")
@@ -35,6 +38,12 @@ PROXY_REDIRECT_PORT = 8080
 FILTER_PORT = 2375
 FILTER_POLICY_PATH = "/etc/docker-api-filter/policy.json"
 DOCKER_SOCKET = "/var/run/docker.sock"
+
+# Inside the backup container.
+BACKUP_SETTINGS_PATH = "/etc/jupyterhub-backup/settings.json"
+BACKUP_SETTINGS_ENV = "BACKUP_SETTINGS"  # tells build.backup/backup.py where its settings are
+BACKUP_VOLUMES_DIR = "/volumes"  # Docker's volumes folder, read-only
+BACKUP_STATE_DIR = "/var/lib/jupyterhub-backup"  # status, lock, restic's cache
 
 # Inside a user server (what build.notebook/Dockerfile makes).
 NOTEBOOK_UID = "1000"
@@ -75,6 +84,14 @@ class DeploymentNames:
     @property
     def hub_data_volume(self) -> str:
         return f"{self.deployment}-hub-data"
+
+    @property
+    def backup_container(self) -> str:
+        return f"{self.deployment}-backup"
+
+    @property
+    def backup_state_volume(self) -> str:
+        return f"{self.deployment}-backup-state"
 
     def image(self, role: str, tag: str) -> str:
         """`<name>-proxy:<tag>`, and likewise `-hub`, `-notebook`, `-docker-api`."""

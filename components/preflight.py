@@ -19,15 +19,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import docker
+import docker.errors
 import pulumi
 
 from components.built_image import content_tag, read_ca_certificates
-from components.config import StackConfig
+from components.config import ConfigError, StackConfig
 from components.hub_addons import HubAddOn, hub_addons, merged
 from components.hub_settings import hub_secret_envs, hub_settings
 from components.images import image_builds
 from components.names import HUB_CONFIG_DIR, HUB_CONFIG_PATH, HUB_SETTINGS_ENV
-from components.public_port import check_public_port
+from components.neighbours import check_neighbours
+from components.public_port import check_public_port, provider_engine
 from components.user_servers import user_server_images
 
 HUB_CONFIG_SOURCE = Path("hub_config/jupyterhub_config.py")
@@ -48,6 +51,7 @@ class HostFacts:
     extra_ca_certs: str  # PEM text, '' when none
     image_tags: dict[str, str]  # by image role: the content tag of its build context and args
     hub_config_files: dict[str, str]  # path in the hub container -> text
+    docker_volumes_dir: str = ""  # where the engine keeps volumes (with backup.enabled)
 
 
 def image_tags(config: StackConfig, extra_ca_certs: str) -> dict[str, str]:
@@ -145,6 +149,25 @@ def check_hub_config_loads(files: Mapping[str, str], settings: dict[str, Any], s
         )
 
 
+def docker_volumes_dir(config: StackConfig) -> str:
+    """Where the provider's engine keeps volumes (its data root's `volumes/`), and a local repository exists."""
+    engine = provider_engine()
+    repository = config.backup.repository
+    if engine.startswith("unix://") and repository.startswith("/") and not Path(repository).is_dir():
+        raise ConfigError(
+            f"config 'backup.repository' = {repository!r}: no such folder on the Docker host. "
+            f"Fix: mkdir -p {repository} (on a disk other than Docker's), or set another one"
+        )
+    try:
+        root = docker.DockerClient(base_url=engine, timeout=10).info()["DockerRootDir"]
+    except docker.errors.DockerException as error:
+        raise ConfigError(
+            f"config 'backup.enabled' = True: the Docker engine could not be asked where it keeps volumes ({error}). "
+            "Fix: make the engine reachable (docker:host stack config or DOCKER_HOST), or turn backups off"
+        ) from None
+    return f"{root}/volumes"
+
+
 def preflight(config: StackConfig) -> HostFacts:
     """Read and check what the deployment needs from this host, in the order a failure is cheapest."""
     names = config.names
@@ -155,7 +178,8 @@ def preflight(config: StackConfig) -> HostFacts:
     images = user_server_images(config, names.image("notebook", tags["notebook"]))
     settings = hub_settings(config, names, images, addons)
     check_hub_config_loads(files, settings, list(hub_secret_envs(config, "", addons)))
+    check_neighbours(names)
     check_public_port(config.public_ip, config.public_port, names.proxy_container)
     if config.http_redirect_port:
         check_public_port(config.public_ip, config.http_redirect_port, names.proxy_container, "httpRedirectPort")
-    return HostFacts(extra_ca_certs, tags, files)
+    return HostFacts(extra_ca_certs, tags, files, docker_volumes_dir(config) if config.backup.enabled else "")

@@ -608,6 +608,8 @@ class Harness:
     config: dict[str, str]
     run_id: str
     client: docker.DockerClient = field(default_factory=lambda: docker.from_env(timeout=600))
+    # `pulumi config set --secret` values, given to every update (a stack file holds them encrypted)
+    secrets: dict[str, str] = field(default_factory=dict)
 
     @property
     def state_file(self) -> Path:
@@ -627,7 +629,7 @@ class Harness:
                 stack=self.stack,
                 project_dir=self.project_dir,
                 config={**self.config, **(config or {})},
-                secrets=secrets,
+                secrets={**self.secrets, **(secrets or {})},
                 on_monitor=lambda monitor: setattr(mocks, "monitor", monitor),
             )
         finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -91,6 +92,21 @@ class HubUser:
                 return
             time.sleep(0.2)
         raise AssertionError(f"{self.name}'s server did not stop within {timeout_s}s")
+
+    def write_file(self, path: str, content: bytes) -> None:
+        """Save a file in the user's home through their server's contents API."""
+        model = {"type": "file", "format": "base64", "content": base64.b64encode(content).decode()}
+        response = self.api("PUT", f"/user/{self.name}/api/contents/{path}", json=model)
+        assert response.status_code in (200, 201), response.text
+
+    def mkdir(self, path: str) -> None:
+        response = self.api("PUT", f"/user/{self.name}/api/contents/{path}", json={"type": "directory"})
+        assert response.status_code in (200, 201), response.text
+
+    def read_file(self, path: str) -> bytes:
+        response = self.api("GET", f"/user/{self.name}/api/contents/{path}?type=file&format=base64&content=1")
+        assert response.status_code == 200, response.text
+        return base64.b64decode(response.json()["content"])
 
     def run_code(self, code: str, timeout_s: float = 60) -> str:
         """Execute code in a new kernel over the kernel websocket; the text/plain result."""

@@ -89,7 +89,10 @@ def set_stack_config(project_dir: Path, values: Mapping[str, Any], stack: str = 
     """`pulumi config set` in the copy: commands that read the stack file see what the program sees."""
     stack_file = project_dir / f"Pulumi.{stack}.yaml"
     document = yaml.safe_load(stack_file.read_text())
-    document["config"] |= {f"{PROJECT}:{key}": value for key, value in values.items()}
+    config = document["config"]
+    for key, value in values.items():  # a section's keys are set one by one, as `--path` does
+        existing = config.get(f"{PROJECT}:{key}")
+        config[f"{PROJECT}:{key}"] = existing | value if isinstance(existing, dict) and isinstance(value, dict) else value
     stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
 
 
@@ -100,6 +103,7 @@ def deployment(
     name: str,
     settings: Mapping[str, Any] | None = None,
     before_first_up: Callable[[], None] | None = None,
+    secrets: dict[str, str] | None = None,
 ) -> Iterator[Deployed]:
     """The dev stack deployed as `name` from a fresh copy of the project in project_dir,
     with `settings` in its stack config; `before_first_up` runs just before the first apply."""
@@ -108,7 +112,7 @@ def deployment(
     remove_leftovers(client, names)
     port = free_loopback_port()
     set_stack_config(project_dir, {"name": name, "publicPort": str(port), **(settings or {})})
-    harness = Harness(project_dir, "dev", {}, run_id=uuid.uuid4().hex[:12])
+    harness = Harness(project_dir, "dev", {}, run_id=uuid.uuid4().hex[:12], secrets=secrets or {})
     image_cache: set[str] = set()
     try:
         if before_first_up is not None:

@@ -19,7 +19,10 @@ from typing import Any
 import docker
 import pytest
 
+from components.config import ConfigError
 from components.names import LABEL as DEPLOYMENT_LABEL
+from components.names import DeploymentNames
+from components.neighbours import check_neighbours
 from testkit.harness import HARNESS_LABEL
 from tests.e2e.deployed import E2E_NAME, NAMES, Deployed
 
@@ -258,3 +261,23 @@ def test_a_home_volume_of_another_deployment_is_refused_and_an_adopted_one_is_mo
             container.remove(force=True)
         foreign.remove(force=True)
         kept.remove(force=True)
+
+
+def test_a_volume_claimed_for_a_future_deployment_stops_that_deployment_before_it_starts(
+    deployed: Deployed, clean_engine: docker.DockerClient
+) -> None:
+    """From the review: user `hub-data` gets the home `jhe2e-home-hub-data` before a deployment `jhe2e-home` exists.
+    The filter cannot know; the later deployment's pre-flight finds the volume labelled for jhe2e and stops."""
+    claimer = "hub-data"
+    try:
+        answers = send_from_the_hub(deployed, {"claim": create(claimer, json.dumps(spawner_body(deployed, claimer)))})
+        assert answers == {"claim": [201]}
+        claimed = clean_engine.volumes.get(NAMES.home_volume(claimer))
+        assert claimed.attrs["Labels"] == {DEPLOYMENT_LABEL: E2E_NAME}
+        with pytest.raises(ConfigError, match=f"volume {E2E_NAME}-home-hub-data belongs to deployment {E2E_NAME}"):
+            check_neighbours(DeploymentNames(f"{E2E_NAME}-home"))
+    finally:
+        for container in clean_engine.containers.list(all=True, filters={"name": NAMES.user_server(claimer)}):
+            container.remove(force=True)
+        for volume in clean_engine.volumes.list(filters={"name": NAMES.home_volume(claimer)}):
+            volume.remove(force=True)

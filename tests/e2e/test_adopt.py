@@ -9,7 +9,6 @@ both write files. Then `admin.adopt` and the first `pulumi up` of a new deployme
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import secrets
@@ -150,22 +149,6 @@ def start_old_deployment(client: docker.DockerClient, images: dict[str, str]) ->
     return base_url
 
 
-def write_file(user: HubUser, name: str, content: bytes) -> None:
-    model = {"type": "file", "format": "base64", "content": base64.b64encode(content).decode()}
-    response = user.api("PUT", f"/user/{user.name}/api/contents/{name}", json=model)
-    assert response.status_code in (200, 201), response.text
-
-
-def read_file(base_url: str, token: str, user: str, name: str) -> bytes:
-    response = requests.get(
-        f"{base_url}/user/{user}/api/contents/{name}?type=file&format=base64&content=1",
-        headers={"Authorization": f"token {token}"},
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    return base64.b64decode(response.json()["content"])
-
-
 @pytest.fixture(scope="module")
 def old_deployment(engine: docker.DockerClient, deployed: Deployed) -> Iterator[OldDeployment]:
     """The old deployment, with two users who wrote files; it uses the images the shared deployment built."""
@@ -181,7 +164,7 @@ def old_deployment(engine: docker.DockerClient, deployed: Deployed) -> Iterator[
             hub_user.start_server()
             user = OldUser(hub_user, {"notes.txt": f"{name}'s notes\n".encode(), "data.bin": secrets.token_bytes(200_000)})
             for file_name, content in user.files.items():
-                write_file(hub_user, file_name, content)
+                hub_user.write_file(file_name, content)
             users.append(user)
         yield OldDeployment(base_url, f"{OLD}-data", images["hubImage"], users)
     finally:
@@ -263,8 +246,10 @@ def test_an_adopted_deployment_keeps_passwords_tokens_logins_and_files(
             again.start_server()
             server = engine.containers.get(new.names.user_server(user.name.replace("-", "-2d")))
             assert server.attrs["HostConfig"]["Binds"] == [f"jupyterhub-user-{user.name.replace('-', '-2d')}:/home/jovyan:rw"]
+            with_old_token = HubUser(new.base_url, user.name, "")
+            with_old_token.token = old_token
             for file_name, content in user.files.items():
-                assert read_file(new.base_url, old_token, user.name, file_name) == content, file_name
+                assert with_old_token.read_file(file_name) == content, file_name
         assert fingerprint(engine, old.hub_image, old.data_volume) == seen["before"]  # the old data was only read
         for name in ("adopt-2dcarol", "adopt-2ddave"):
             assert engine.volumes.get(OLD_HOMES.format(username=name)).attrs["Labels"] in (None, {})

@@ -13,8 +13,10 @@ from tests.unit.echo_mocks import ProviderEchoMocks
 
 @pytest.fixture(autouse=True)
 def no_host_port_probe(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Unit tests touch no host port and no Docker engine (test_public_port.py tests the probe)."""
+    """Unit tests touch no host port and no Docker engine (test_public_port.py and test_neighbours.py test them)."""
     monkeypatch.setattr(preflight, "check_public_port", lambda *args: None)
+    monkeypatch.setattr(preflight, "check_neighbours", lambda *args: None)
+    monkeypatch.setattr(preflight, "docker_volumes_dir", lambda *args: "/var/lib/docker/volumes")
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +24,7 @@ def run_dev() -> ProgramRun:
     """The dev stack, evaluated once: tests only read it."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(preflight, "check_public_port", lambda *args: None)
+        patch.setattr(preflight, "check_neighbours", lambda *args: None)
         return run_program(ProviderEchoMocks())
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from admin.adopt import home_volumes_found
+from admin.disk import usage_lines
 from admin.hub_database import (
     HUB_HEAD,
     REVISIONS,
@@ -203,3 +204,32 @@ def test_no_home_volume_for_any_user_stops_the_adoption_unless_told() -> None:
         home_volumes_found(client, forgot, ("ada", "jane.doe"), without_homes=False)
     assert home_volumes_found(client, forgot, ("ada",), without_homes=True).startswith("homes: 0 of 1")
     assert home_volumes_found(client, forgot, (), without_homes=False).startswith("homes: 0 of 0")
+
+
+def test_the_disk_report_lists_homes_largest_first_and_the_deployments_images() -> None:
+    usage = {
+        "Volumes": [
+            {"Name": "hub-home-ada", "UsageData": {"Size": 5 * 1024**2}},
+            {"Name": "hub-home-bob", "UsageData": {"Size": 9 * 1024**2}},
+            {"Name": "hub-home-cy", "UsageData": {"Size": -1}},  # the engine did not measure it
+            {"Name": "hub-hub-data", "UsageData": {"Size": 1024**2}},
+            {"Name": "other", "UsageData": {"Size": 99 * 1024**2}},
+        ],
+        "Images": [
+            {"Labels": {"org.jupyterhub-docker.built-for": "hub"}, "Size": 400 * 1024**2, "Containers": 1},
+            {"Labels": {"org.jupyterhub-docker.built-for": "hub"}, "Size": 100 * 1024**2, "Containers": 0},
+            {"Labels": {"org.jupyterhub-docker.built-for": "hub-2"}, "Size": 100 * 1024**2, "Containers": 0},
+            {"Labels": None, "Size": 1, "Containers": 0},
+        ],
+        "BuildCache": [{"Size": 3 * 1024**2}],
+    }
+    assert usage_lines(usage, DeploymentNames("hub")) == [
+        "home volumes (3, 14.0 MB, largest first):",
+        "         9.0 MB  hub-home-bob",
+        "         5.0 MB  hub-home-ada",
+        "         0.0 MB  hub-home-cy",
+        "hub data: 1.0 MB  hub-hub-data",
+        "images built for hub: 2, 500 MB with shared layers; 1 used by no container "
+        "(admin.prune_images removes the ones no longer needed)",
+        "build cache (all builds on this engine): 3 MB (docker builder prune frees it)",
+    ]

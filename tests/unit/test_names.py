@@ -74,3 +74,11 @@ def test_an_adopted_home_volume_scheme_replaces_the_default_and_is_read_both_end
     suffixed = DeploymentNames("hub", "{username}.home")
     assert [suffixed.is_home_volume(v) for v in ("ada.home", "ada.homex", ".home", "x-ada.home")] == [True, False, False, True]
     assert DeploymentNames("hub").is_home_volume("hub-home-ada") and not DeploymentNames("hub").is_home_volume("hub-hub-data")
+
+
+def test_the_image_roles_are_the_images_a_deployment_builds() -> None:
+    from components.config import parse_config
+    from components.images import image_builds
+
+    everything = parse_config({"backup": {"enabled": True, "repository": "/b"}}, {"backupPassword": "x"})  # type: ignore[dict-item]
+    assert tuple(image_builds(everything, "")) == names.IMAGE_ROLES

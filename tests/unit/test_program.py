@@ -285,7 +285,7 @@ def test_extra_ca_certificates_reach_every_build_that_downloads_over_tls(tmp_pat
         "notebook-image": pem,
     }
     # The filter's image installs Debian's python3 and nothing from PyPI or npm.
-    assert args["docker-api-image"] == {"BASE_IMAGE": "debian:trixie-slim"}
+    assert args["docker-api-image"] == {"BASE_IMAGE": "debian:trixie-slim", "DEPLOYMENT": "jupyterhub-dev"}
 
 
 def test_editing_the_hub_config_replaces_only_the_hub(project_copy: Path) -> None:
@@ -520,13 +520,13 @@ def test_each_build_gets_exactly_its_build_args(tmp_path: Path) -> None:
         "npmRegistry": "https://npm.mirror/",
     }
     run = run_program(ProviderEchoMocks(), config={"build": json.dumps(build)})
-    common = {"BASE_IMAGE": "base.example/debian:13", "EXTRA_CA_CERTS": "PEM\n"}
+    common = {"BASE_IMAGE": "base.example/debian:13", "EXTRA_CA_CERTS": "PEM\n", "DEPLOYMENT": "jupyterhub-dev"}
     builds = {image.name: image.inputs for image in run.of_type(IMAGE)}
     expected_args = {
         "proxy-image": {**common, "NPM_CONFIG_REGISTRY": "https://npm.mirror/"},
         "hub-image": {**common, "PIP_INDEX_URL": "https://pypi.mirror/simple"},
         "notebook-image": {**common, "PIP_INDEX_URL": "https://pypi.mirror/simple"},
-        "docker-api-image": {"BASE_IMAGE": "base.example/debian:13"},
+        "docker-api-image": {"BASE_IMAGE": "base.example/debian:13", "DEPLOYMENT": "jupyterhub-dev"},
     }
     contexts = {"proxy-image": "build.proxy", "hub-image": "hub_config", "notebook-image": "build.notebook"}
     contexts["docker-api-image"] = "docker_api_proxy"

@@ -1,0 +1,60 @@
+"""What uses the disk: users' home volumes (largest first), the hub's data, the images.
+
+    venv/bin/python -m admin.disk --stack prod
+
+Sizes are the engine's own count (`docker system df -v`). A home volume counts when
+its name fits `spawner.homeVolumeTemplate`, whoever made it. Hard per-user quotas
+need a volume driver or XFS project quotas under Docker's data root (see README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import docker
+
+from admin.stack import PROJECT_DIR, read_stack
+from components.config import ConfigError
+from components.names import BUILT_FOR_LABEL, DeploymentNames
+
+MB = 1024**2
+
+
+def usage_lines(usage: dict[str, Any], names: DeploymentNames) -> list[str]:
+    """The report, from the engine's `GET /system/df`."""
+    volumes = {v["Name"]: max(v.get("UsageData", {}).get("Size", -1), 0) for v in usage.get("Volumes") or []}
+    homes = sorted(((size, name) for name, size in volumes.items() if names.is_home_volume(name)), reverse=True)
+    lines = [f"home volumes ({len(homes)}, {sum(size for size, _ in homes) / MB:.1f} MB, largest first):"]
+    lines += [f"  {size / MB:10.1f} MB  {name}" for size, name in homes]
+    lines.append(f"hub data: {volumes.get(names.hub_data_volume, 0) / MB:.1f} MB  {names.hub_data_volume}")
+    ours = [i for i in usage.get("Images") or [] if (i.get("Labels") or {}).get(BUILT_FOR_LABEL) == names.deployment]
+    unused = [i for i in ours if i.get("Containers", 0) == 0]
+    lines.append(
+        f"images built for {names.deployment}: {len(ours)}, {sum(i['Size'] for i in ours) / MB:.0f} MB with shared layers; "
+        f"{len(unused)} used by no container (admin.prune_images removes the ones no longer needed)"
+    )
+    cache = sum(entry.get("Size", 0) for entry in usage.get("BuildCache") or [])
+    lines.append(f"build cache (all builds on this engine): {cache / MB:.0f} MB (docker builder prune frees it)")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m admin.disk", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stack", required=True, help="the deployment's stack (Pulumi.<stack>.yaml)")
+    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help="the project folder (default: this one)")
+    args = parser.parse_args(argv)
+    try:
+        config, engine = read_stack(args.project_dir, args.stack)
+    except ConfigError as error:
+        print(f"disk: the stack's config: {error}", file=sys.stderr)
+        return 2
+    usage = docker.DockerClient(base_url=engine, timeout=300).df()
+    print("\n".join(usage_lines(usage, config.names)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""Restore a deployment from its backups: everything, or some users' homes.
+
+    venv/bin/python -m admin.restore --stack prod --list
+    venv/bin/python -m admin.restore --stack prod --snapshot latest                  # hub data + every home
+    venv/bin/python -m admin.restore --stack prod --snapshot 4f2a9c1e --user ada     # ada's home only
+
+The deployment must be up (`pulumi up`: on a new host that makes an empty one with
+`backup.enabled` and the same repository and password). A full restore stops the
+hub, puts back its database and cookie secret (users, passwords, tokens and login
+sessions stay valid) and every home in the snapshot, and starts the hub again. A
+home restore leaves the hub and everyone else running. Each restored folder holds
+exactly what the snapshot has: files made since are removed. A user's server must
+be stopped while their home is restored (--stop-servers stops them).
+
+It runs `backup restore` in a container of the backup image with the backup
+container's repository settings, the target volumes mounted, and the capabilities
+restoring owners and modes needs (CHOWN, DAC_OVERRIDE, FOWNER).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+from docker.types import Mount
+
+from admin.hub_database import escaped_user
+from admin.stack import PROJECT_DIR, read_stack
+from components.config import ConfigError
+from components.names import BACKUP_VOLUMES_DIR, USER_SERVER_PREFIX, DeploymentNames
+
+RESTORE_CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "FOWNER"]
+HUB_TARGET = "/restore/hub-data"
+HOMES_TARGET = "/restore/homes"
+STOP_TIMEOUT_S = 30
+
+
+class RestoreError(Exception):
+    """The restore cannot go ahead; the message says why and what to do."""
+
+
+def backup_container(client: docker.DockerClient, names: DeploymentNames) -> Container:
+    try:
+        return client.containers.get(names.backup_container)
+    except docker.errors.NotFound:
+        raise RestoreError(
+            f"no container {names.backup_container}: backups are off or the deployment is not up. Fix: pulumi config set "
+            "--path backup.enabled true (with the same backup.repository and backupPassword as before), then pulumi up"
+        ) from None
+
+
+def run_in_backup_image(
+    client: docker.DockerClient, backup: Container, command: list[str], volumes: dict[str, str] | None = None
+) -> str:
+    """`backup <command>` in a one-off container with the backup container's image, settings and repository."""
+    mounts = [
+        Mount(m["Destination"], m["Source"] if m["Type"] == "bind" else m["Name"], type=m["Type"], read_only=not m["RW"])
+        for m in backup.attrs["Mounts"]
+    ]
+    mounts += [Mount(target, volume, type="volume") for volume, target in (volumes or {}).items()]
+    try:
+        output = client.containers.run(
+            backup.image.id,
+            ["backup", *command],
+            environment=backup.attrs["Config"]["Env"],
+            mounts=mounts,
+            cap_drop=["ALL"],
+            cap_add=RESTORE_CAPABILITIES if volumes else ["DAC_READ_SEARCH"],
+            security_opt=["no-new-privileges"],
+            labels=dict(backup.labels),
+            remove=True,
+            stderr=True,
+        )
+    except docker.errors.ContainerError as error:
+        raise RestoreError(f"backup {command[0]} failed: {error.stderr.decode(errors='replace').strip()[-800:]}") from None
+    return str(output.decode())
+
+
+def snapshots(client: docker.DockerClient, backup: Container) -> list[dict[str, Any]]:
+    listed: list[dict[str, Any]] = json.loads(run_in_backup_image(client, backup, ["snapshots"]).strip().splitlines()[-1])
+    return listed
+
+
+def homes_in(snapshot: dict[str, Any]) -> list[str]:
+    """The home volumes a snapshot holds (paths /volumes/<volume>/_data)."""
+    prefix = f"{BACKUP_VOLUMES_DIR}/"
+    return sorted(p.removeprefix(prefix).removesuffix("/_data") for p in snapshot["paths"] if p.startswith(prefix))
+
+
+def chosen(listed: list[dict[str, Any]], wanted: str) -> dict[str, Any]:
+    if not listed:
+        raise RestoreError("the repository has no snapshot of this deployment yet (docker exec <name>-backup backup now)")
+    if wanted == "latest":
+        return max(listed, key=lambda snapshot: str(snapshot["time"]))
+    matches = [s for s in listed if str(s["id"]).startswith(wanted) or s.get("short_id") == wanted]
+    if len(matches) != 1:
+        raise RestoreError(f"no single snapshot {wanted!r}. Fix: pick an ID from --list")
+    return matches[0]
+
+
+def running_servers(client: docker.DockerClient, names: DeploymentNames, volumes: set[str]) -> list[Container]:
+    """This deployment's running user servers that mount one of the volumes."""
+    return [
+        c
+        for c in client.containers.list(filters={"label": f"{next(iter(names.labels))}={names.deployment}"})
+        if c.name.startswith(USER_SERVER_PREFIX) and any(m.get("Name") in volumes for m in c.attrs["Mounts"])
+    ]
+
+
+def restore(client: docker.DockerClient, names: DeploymentNames, wanted: str, users: list[str], stop_servers: bool) -> list[str]:
+    backup = backup_container(client, names)
+    snapshot = chosen(snapshots(client, backup), wanted)
+    in_snapshot = homes_in(snapshot)
+    if users:
+        homes = [names.home_volume(escaped_user(user)) for user in users]
+        if missing := [user for user, home in zip(users, homes, strict=True) if home not in in_snapshot]:
+            raise RestoreError(f"snapshot {snapshot['short_id']} has no home of {', '.join(missing)}")
+    else:
+        homes = in_snapshot
+    servers = running_servers(client, names, set(homes))
+    if servers and not stop_servers:
+        raise RestoreError(
+            f"servers using these homes are running: {', '.join(c.name for c in servers)}. "
+            "Fix: stop them (the hub's admin page), or run this again with --stop-servers"
+        )
+    report = []
+    for server in servers:
+        server.stop(timeout=STOP_TIMEOUT_S)
+        report.append(f"stopped {server.name}")
+    existing = {volume.name for volume in client.volumes.list()}
+    for home in homes:
+        if home not in existing:
+            client.volumes.create(home, labels=names.labels)
+    command = ["restore", "--snapshot", str(snapshot["id"])]
+    command += [arg for home in homes for arg in ("--home", f"{home}={HOMES_TARGET}/{home}")]
+    volumes = {home: f"{HOMES_TARGET}/{home}" for home in homes}
+    hub = None
+    if not users:
+        hub = client.containers.get(names.hub_container)
+        hub.stop(timeout=STOP_TIMEOUT_S)
+        report.append(f"stopped {names.hub_container}")
+        command += ["--hub", HUB_TARGET]
+        volumes[names.hub_data_volume] = HUB_TARGET
+    try:
+        run_in_backup_image(client, backup, command, volumes)
+    finally:
+        if hub is not None:
+            hub.start()
+            report.append(f"started {names.hub_container}")
+    what = f"{len(homes)} homes" + ("" if users else " and the hub's data")
+    return [*report, f"restored {what} from snapshot {snapshot['short_id']} of {snapshot['time']}"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m admin.restore", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stack", required=True, help="the deployment's stack (Pulumi.<stack>.yaml)")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--list", action="store_true", help="list the snapshots")
+    what.add_argument("--snapshot", help="an ID from --list, or latest")
+    parser.add_argument("--user", action="append", default=[], help="restore only this user's home (repeatable)")
+    parser.add_argument("--stop-servers", action="store_true", help="stop the servers of the users being restored")
+    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help="the project folder (default: this one)")
+    args = parser.parse_args(argv)
+    try:
+        config, engine = read_stack(args.project_dir, args.stack)
+        client = docker.DockerClient(base_url=engine, timeout=3600)
+        if args.list:
+            for snapshot in snapshots(client, backup_container(client, config.names)):
+                print(f"{snapshot['short_id']}  {snapshot['time'][:19]}  {len(homes_in(snapshot))} homes")
+            return 0
+        report = restore(client, config.names, args.snapshot, args.user, args.stop_servers)
+    except (ConfigError, RestoreError) as error:
+        print(f"restore: {error}", file=sys.stderr)
+        return 2
+    for line in report:
+        print(f"restore: {line}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
