@@ -6,7 +6,13 @@ from components.config import load_config
 from components.deployment import Deployment, DeploymentArgs
 from components.preflight import preflight
 
-IMAGE_OUTPUTS = {"proxy": "proxyImage", "hub": "hubImage", "notebook": "notebookImage", "docker-api": "dockerApiImage"}
+IMAGE_OUTPUTS = {
+    "proxy": "proxyImage",
+    "hub": "hubImage",
+    "notebook": "notebookImage",
+    "docker-api": "dockerApiImage",
+    "backup": "backupImage",
+}
 
 config = load_config()
 deployment = Deployment("jupyterhub", DeploymentArgs(config=config, host=preflight(config)))

@@ -20,8 +20,10 @@ restoring owners and modes needs (CHOWN, DAC_OVERRIDE, FOWNER).
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +35,13 @@ from docker.types import Mount
 from admin.hub_database import escaped_user
 from admin.stack import PROJECT_DIR, read_stack
 from components.config import ConfigError
-from components.names import BACKUP_VOLUMES_DIR, USER_SERVER_PREFIX, DeploymentNames
+from components.names import BACKUP_SETTINGS_PATH, BACKUP_VOLUMES_DIR, USER_SERVER_PREFIX, DeploymentNames
 
 RESTORE_CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "FOWNER"]
-HUB_TARGET = "/restore/hub-data"
-HOMES_TARGET = "/restore/homes"
+HUB_TARGET = "/restore/hub/hub-data"  # ends as the snapshot's folder does (build.backup/backup.py)
+HOMES_TARGET = "/restore/homes"  # each home at <this>/<volume>/_data
 STOP_TIMEOUT_S = 30
+RESTORE_TIMEOUT_S = 6 * 3600
 
 
 class RestoreError(Exception):
@@ -64,22 +67,42 @@ def run_in_backup_image(
         for m in backup.attrs["Mounts"]
     ]
     mounts += [Mount(target, volume, type="volume") for volume, target in (volumes or {}).items()]
+    settings, _ = backup.get_archive(BACKUP_SETTINGS_PATH)  # the program uploaded them to the backup container
+    one_off = client.containers.create(
+        backup.image.id,
+        ["backup", *command],
+        environment=backup.attrs["Config"]["Env"],
+        mounts=mounts,
+        cap_drop=["ALL"],
+        cap_add=RESTORE_CAPABILITIES if volumes else ["DAC_READ_SEARCH"],
+        security_opt=["no-new-privileges"],
+        labels=dict(backup.labels),
+    )
     try:
-        output = client.containers.run(
-            backup.image.id,
-            ["backup", *command],
-            environment=backup.attrs["Config"]["Env"],
-            mounts=mounts,
-            cap_drop=["ALL"],
-            cap_add=RESTORE_CAPABILITIES if volumes else ["DAC_READ_SEARCH"],
-            security_opt=["no-new-privileges"],
-            labels=dict(backup.labels),
-            remove=True,
-            stderr=True,
-        )
-    except docker.errors.ContainerError as error:
-        raise RestoreError(f"backup {command[0]} failed: {error.stderr.decode(errors='replace').strip()[-800:]}") from None
-    return str(output.decode())
+        one_off.put_archive("/", _at_path(BACKUP_SETTINGS_PATH, b"".join(settings)))
+        one_off.start()
+        exit_code = one_off.wait(timeout=RESTORE_TIMEOUT_S)["StatusCode"]
+        output = one_off.logs(stdout=True, stderr=False).decode()
+        if exit_code != 0:
+            errors = one_off.logs(stdout=False, stderr=True).decode(errors="replace").strip()
+            raise RestoreError(f"backup {command[0]} failed: {errors[-800:] or output[-800:]}")
+        return output
+    finally:
+        one_off.remove(force=True)
+
+
+def _at_path(path: str, archive: bytes) -> bytes:
+    """The one file in a `docker cp` archive, re-packed under its full path (its folder may not exist yet)."""
+    with tarfile.open(fileobj=io.BytesIO(archive)) as source:
+        member = source.getmembers()[0]
+        content = source.extractfile(member)
+        data = content.read() if content else b""
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w") as target:
+        entry = tarfile.TarInfo(path.lstrip("/"))
+        entry.size, entry.mode = len(data), member.mode
+        target.addfile(entry, io.BytesIO(data))
+    return packed.getvalue()
 
 
 def snapshots(client: docker.DockerClient, backup: Container) -> list[dict[str, Any]]:
@@ -138,8 +161,8 @@ def restore(client: docker.DockerClient, names: DeploymentNames, wanted: str, us
         if home not in existing:
             client.volumes.create(home, labels=names.labels)
     command = ["restore", "--snapshot", str(snapshot["id"])]
-    command += [arg for home in homes for arg in ("--home", f"{home}={HOMES_TARGET}/{home}")]
-    volumes = {home: f"{HOMES_TARGET}/{home}" for home in homes}
+    volumes = {home: f"{HOMES_TARGET}/{home}/_data" for home in homes}
+    command += [arg for home, target in volumes.items() for arg in ("--home", f"{home}={target}")]
     hub = None
     if not users:
         hub = client.containers.get(names.hub_container)

@@ -58,8 +58,14 @@ def copy_of_project(project_dir: Path) -> Path:
     return project_dir
 
 
-def deploy(project_dir: Path, port: int, scope: Scope, extra_config: dict[str, str] | None = None) -> OurStack:
+def deploy(
+    project_dir: Path,
+    port: int,
+    scope: Scope,
+    extra_config: dict[str, str] | None = None,
+    secrets: dict[str, str] | None = None,
+) -> OurStack:
     """Apply the dev stack in project_dir as `jhbench`, published on 127.0.0.1:port."""
     config = {"name": OURS, "publicPort": str(port), **(extra_config or {})}
-    harness = Harness(project_dir, "dev", config, run_id=scope.run_id)
+    harness = Harness(project_dir, "dev", config, run_id=scope.run_id, secrets=secrets or {})
     return OurStack(harness, harness.up(), project_dir, port)

@@ -5,7 +5,7 @@
     backup status             the last backup: time, result, snapshot (JSON)
     backup health             exit 1 when the last backup failed or is older than a day and two hours
     backup snapshots          this deployment's snapshots (JSON)
-    backup restore --snapshot ID --hub DIR --home VOLUME=DIR ...   (admin.restore runs it)
+    backup restore --snapshot ID --hub .../hub-data --home VOLUME=.../_data ...   (admin.restore runs it)
 
 Settings come from the file in $BACKUP_SETTINGS (the program writes it); the
 repository's password from $RESTIC_PASSWORD. The hub's database is copied with
@@ -181,14 +181,19 @@ def health(config: dict[str, Any]) -> int:
 
 
 def restore(config: dict[str, Any], snapshot: str, hub: str | None, homes: list[str]) -> None:
-    """Make each target folder hold exactly what the snapshot has for it."""
-    targets = ([(str(STAGE), Path(hub))] if hub else []) + [
-        (f"{config['volumesDir']}/{volume}/_data", Path(folder)) for volume, folder in (h.split("=", 1) for h in homes)
+    """Make each target folder (a volume's mount point) hold exactly what the snapshot has for it.
+
+    The snapshot's parent folder is restored into the mount point's parent, so the
+    folder itself gets its owner and mode back too (a home belongs to the notebook user)."""
+    targets = ([(STAGE, Path(hub))] if hub else []) + [
+        (Path(config["volumesDir"]) / volume / "_data", Path(folder)) for volume, folder in (h.split("=", 1) for h in homes)
     ]
     for source, target in targets:
+        if target.name != source.name:
+            raise SystemExit(f"restore: {target} must end in /{source.name}, as {source} does")
         for entry in target.iterdir():
             shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
-        checked(restic(config, "restore", f"{snapshot}:{source}", "--target", str(target)))
+        checked(restic(config, "restore", f"{snapshot}:{source.parent}", "--target", str(target.parent)))
         log(f"restored {source} from snapshot {snapshot}")
 
 

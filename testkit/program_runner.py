@@ -35,6 +35,7 @@ PROJECT_FILES = (
     "build.proxy",
     "build.notebook",
     "docker_api_proxy",
+    "build.backup",
 )
 
 

@@ -111,7 +111,9 @@ def deployment(
     copy_project(project_dir)
     remove_leftovers(client, names)
     port = free_loopback_port()
-    set_stack_config(project_dir, {"name": name, "publicPort": str(port), **(settings or {})})
+    # A secret is in the stack file encrypted (`pulumi config set --secret`); the harness gets its value.
+    encrypted = {key: {"secure": "v1:set-by-pulumi-config-set-secret"} for key in secrets or {}}
+    set_stack_config(project_dir, {"name": name, "publicPort": str(port), **(settings or {}), **encrypted})
     harness = Harness(project_dir, "dev", {}, run_id=uuid.uuid4().hex[:12], secrets=secrets or {})
     image_cache: set[str] = set()
     try:

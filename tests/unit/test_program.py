@@ -142,14 +142,17 @@ def test_only_the_proxy_publishes_a_port_and_only_its_public_one(run_dev: Progra
     }
 
 
+PROD_SECRETS = {"backupPassword": "backup-password"}  # Pulumi.prod.yaml turns backups on
+
+
 def test_public_address_comes_from_stack_config() -> None:
-    run = run_program(ProviderEchoMocks(), stack="prod", config={"publicPort": "8443"})
+    run = run_program(ProviderEchoMocks(), stack="prod", config={"publicPort": "8443"}, secrets=PROD_SECRETS)
     assert run.get(CONTAINER, "proxy").inputs["ports"] == [{"internal": 8000, "external": 8443, "ip": "0.0.0.0"}]
     assert run.exports["publicUrl"] == "http://0.0.0.0:8443/"
 
 
 def test_public_url_uses_the_host_name_users_type() -> None:
-    run = run_program(ProviderEchoMocks(), stack="prod", config={"publicHost": "hub.example.org"})
+    run = run_program(ProviderEchoMocks(), stack="prod", config={"publicHost": "hub.example.org"}, secrets=PROD_SECRETS)
     assert run.exports["publicUrl"] == "http://hub.example.org:8000/"
     assert run.get(CONTAINER, "proxy").inputs["ports"] == [{"internal": 8000, "external": 8000, "ip": "0.0.0.0"}]
 
@@ -163,7 +166,7 @@ def test_tls_from_secrets_serves_https_and_redirects_http() -> None:
         ProviderEchoMocks(),
         stack="prod",
         config={"publicPort": "443", "httpRedirectPort": "80"},
-        secrets={"tlsCertificate": PEM_CERT, "tlsKey": PEM_KEY},
+        secrets={"tlsCertificate": PEM_CERT, "tlsKey": PEM_KEY, **PROD_SECRETS},
     )
     proxy = run.get(CONTAINER, "proxy")
     assert {"--ssl-cert=/etc/chp/tls.crt", "--ssl-key=/etc/chp/tls.key", "--redirect-port=8080", "--redirect-to=443"} <= set(
@@ -578,7 +581,7 @@ def test_the_public_port_is_checked_before_the_proxy_is_declared(monkeypatch: py
         ProviderEchoMocks(),
         stack="prod",
         config={"publicPort": "443", "httpRedirectPort": "80"},
-        secrets={"tlsCertificate": PEM_CERT, "tlsKey": PEM_KEY},
+        secrets={"tlsCertificate": PEM_CERT, "tlsKey": PEM_KEY, **PROD_SECRETS},
     )
     assert calls == [("0.0.0.0", 443, "jupyterhub-proxy"), ("0.0.0.0", 80, "jupyterhub-proxy", "httpRedirectPort")]
 
@@ -614,11 +617,18 @@ def test_every_top_level_setting_and_secret_is_read_from_the_stack() -> None:
             "auth": json.dumps({"type": "shared-password"}),
             "culler": json.dumps({"enabled": False}),
         },
-        secrets={"tlsCertificate": PEM_CERT, "tlsKey": PEM_KEY, "sharedPassword": "pw"},
+        secrets={
+            "tlsCertificate": PEM_CERT,
+            "tlsKey": PEM_KEY,
+            "sharedPassword": "pw",
+            "backupPassword": "bp",
+            "backupCredentials": "A=1",
+        },
     )
     assert run.exports["publicUrl"] == "https://hub.example.org:443/"
     assert run.exports["notebookImageInUse"] == "physics-notebook:0123456789ab"
-    assert {c.inputs["name"] for c in run.of_type(CONTAINER)} == {"physics-proxy", "physics-hub"}
+    assert {c.inputs["name"] for c in run.of_type(CONTAINER)} == {"physics-proxy", "physics-hub", "physics-backup"}
+    assert run.get(CONTAINER, "backup").inputs["envs"][:2] == ["RESTIC_PASSWORD=bp", "A=1"]
     assert run.get(CONTAINER, "proxy").inputs["ports"][1] == {"internal": 8080, "external": 80, "ip": "127.0.0.1"}
     assert "SHARED_PASSWORD=pw" in run.get(CONTAINER, "hub").inputs["envs"]
     assert hub_settings(run)["services"] == {}
