@@ -18,7 +18,6 @@ unless given --force.
 
 from __future__ import annotations
 
-import argparse
 import io
 import shutil
 import sys
@@ -34,8 +33,7 @@ import docker.errors
 from docker.models.containers import Container
 
 from admin.hub_database import AdoptedDatabase, AdoptionError, adopt_database, check_cookie_secret, escaped_user
-from admin.stack import PROJECT_DIR, read_stack
-from components.config import ConfigError
+from admin.stack import command_line, open_stack
 from components.names import HUB_DATA_DIR, LABEL, USER_SERVER_PREFIX, DeploymentNames
 
 DATABASE = "jupyterhub.sqlite"  # the names this project's hub uses (hub_config/jupyterhub_config.py)
@@ -261,8 +259,7 @@ def say(line: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m admin.adopt", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stack", required=True, help="the stack to adopt into (Pulumi.<stack>.yaml)")
+    parser = command_line("admin.adopt", __doc__ or "")
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--from-volume", help="the old hub's data volume (deploy-docker: jupyterhub-data)")
     where.add_argument("--from-dir", type=Path, help="the old hub's data directory on this machine")
@@ -271,18 +268,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stop-old", action="store_true", help="stop the old hub and user servers if they run")
     parser.add_argument("--force", action="store_true", help="replace a database already in the hub data volume")
     parser.add_argument("--without-homes", action="store_true", help="adopt even though no user's home volume is found")
-    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help="the project folder (default: this one)")
     args = parser.parse_args(argv)
-    try:
-        config, engine = read_stack(args.project_dir, args.stack)
-    except ConfigError as error:
-        print(f"adopt: the stack's config: {error}", file=sys.stderr)
-        return 2
+    config, client = open_stack(args, "adopt", timeout_s=120)
     source = Source(args.from_volume or "", args.from_dir.resolve() if args.from_dir else None, args.db, args.cookie_secret)
-    client = docker.DockerClient(base_url=engine, timeout=120)
     try:
         if source.volume and source.volume not in {volume.name for volume in client.volumes.list()}:
-            raise AdoptionError(f"no volume {source.volume} on {engine}. Fix: docker volume ls shows the old hub's volumes")
+            raise AdoptionError(
+                f"no volume {source.volume} on {client.api.base_url}. Fix: docker volume ls shows the old hub's volumes"
+            )
         if source.directory is not None and not source.directory.is_dir():
             raise AdoptionError(f"{source.directory} is not a directory")
         adopt(

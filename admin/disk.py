@@ -9,15 +9,10 @@ need a volume driver or XFS project quotas under Docker's data root (see README)
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
-import docker
-
-from admin.stack import PROJECT_DIR, read_stack
-from components.config import ConfigError
+from admin.stack import command_line, open_stack
 from components.names import BUILT_FOR_LABEL, DeploymentNames
 
 MB = 1024**2
@@ -42,16 +37,9 @@ def usage_lines(usage: dict[str, Any], names: DeploymentNames) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m admin.disk", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stack", required=True, help="the deployment's stack (Pulumi.<stack>.yaml)")
-    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help="the project folder (default: this one)")
-    args = parser.parse_args(argv)
-    try:
-        config, engine = read_stack(args.project_dir, args.stack)
-    except ConfigError as error:
-        print(f"disk: the stack's config: {error}", file=sys.stderr)
-        return 2
-    usage = docker.DockerClient(base_url=engine, timeout=300).df()
+    args = command_line("admin.disk", __doc__ or "").parse_args(argv)
+    config, client = open_stack(args, "disk", timeout_s=300)
+    usage = client.df()
     print("\n".join(usage_lines(usage, config.names)))
     return 0
 

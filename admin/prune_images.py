@@ -15,22 +15,20 @@ touched, and an image a container uses is never removed (the engine refuses too)
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import sys
 import tarfile
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
 from docker.models.images import Image
 
-from admin.stack import PROJECT_DIR, read_stack
-from components.config import ConfigError, StackConfig
+from admin.stack import command_line, open_stack
+from components.config import StackConfig
 from components.names import BUILT_FOR_LABEL, HUB_SETTINGS_PATH, IMAGE_ROLE_LABEL, IMAGE_ROLES, DeploymentNames
 
 MB = 1024**2
@@ -117,17 +115,10 @@ def remove(client: docker.DockerClient, image: Image, names: DeploymentNames) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m admin.prune_images", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stack", required=True, help="the deployment's stack (Pulumi.<stack>.yaml)")
+    parser = command_line("admin.prune_images", __doc__ or "")
     parser.add_argument("--apply", action="store_true", help="remove them (without it: only say what would go)")
-    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help="the project folder (default: this one)")
     args = parser.parse_args(argv)
-    try:
-        config, engine = read_stack(args.project_dir, args.stack)
-    except ConfigError as error:
-        print(f"prune_images: the stack's config: {error}", file=sys.stderr)
-        return 2
-    client = docker.DockerClient(base_url=engine, timeout=300)
+    config, client = open_stack(args, "prune_images", timeout_s=300)
     result = plan(client, config)
     sizes: dict[str, tuple[int, int]] = {
         entry["Id"]: (entry["Size"], max(entry.get("SharedSize", 0), 0)) for entry in client.df()["Images"]

@@ -19,12 +19,10 @@ restoring owners and modes needs (CHOWN, DAC_OVERRIDE, FOWNER).
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import sys
 import tarfile
-from pathlib import Path
 from typing import Any
 
 import docker
@@ -33,8 +31,7 @@ from docker.models.containers import Container
 from docker.types import Mount
 
 from admin.hub_database import escaped_user
-from admin.stack import PROJECT_DIR, read_stack
-from components.config import ConfigError
+from admin.stack import command_line, open_stack
 from components.names import BACKUP_SETTINGS_PATH, BACKUP_VOLUMES_DIR, USER_SERVER_PREFIX, DeploymentNames
 
 RESTORE_CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "FOWNER"]
@@ -181,24 +178,21 @@ def restore(client: docker.DockerClient, names: DeploymentNames, wanted: str, us
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m admin.restore", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stack", required=True, help="the deployment's stack (Pulumi.<stack>.yaml)")
+    parser = command_line("admin.restore", __doc__ or "")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--list", action="store_true", help="list the snapshots")
     what.add_argument("--snapshot", help="an ID from --list, or latest")
     parser.add_argument("--user", action="append", default=[], help="restore only this user's home (repeatable)")
     parser.add_argument("--stop-servers", action="store_true", help="stop the servers of the users being restored")
-    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help="the project folder (default: this one)")
     args = parser.parse_args(argv)
+    config, client = open_stack(args, "restore", timeout_s=3600)
     try:
-        config, engine = read_stack(args.project_dir, args.stack)
-        client = docker.DockerClient(base_url=engine, timeout=3600)
         if args.list:
             for snapshot in snapshots(client, backup_container(client, config.names)):
                 print(f"{snapshot['short_id']}  {snapshot['time'][:19]}  {len(homes_in(snapshot))} homes")
             return 0
         report = restore(client, config.names, args.snapshot, args.user, args.stop_servers)
-    except (ConfigError, RestoreError) as error:
+    except RestoreError as error:
         print(f"restore: {error}", file=sys.stderr)
         return 2
     for line in report:

@@ -7,14 +7,16 @@ encrypted in the file: a command learns only that they are set.
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 from typing import Any
 
+import docker
 import pulumi
 import yaml
 
-from components.config import StackConfig, parse_config
+from components.config import ConfigError, StackConfig, parse_config
 from components.public_port import LOCAL_ENGINE
 
 ENCRYPTED = "<encrypted in the stack file>"
@@ -47,3 +49,20 @@ def read_stack(project_dir: Path, stack: str) -> tuple[StackConfig, str]:
             raw[name] = _as_cli_value(value)
     engine = str(config.get("docker:host") or os.environ.get("DOCKER_HOST") or LOCAL_ENGINE)
     return parse_config(raw, secrets), engine
+
+
+def command_line(module: str, doc: str) -> argparse.ArgumentParser:
+    """An admin command's parser, with --stack and --project-dir."""
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=doc.split("\n\n")[0])
+    parser.add_argument("--stack", required=True, help="the deployment's stack (Pulumi.<stack>.yaml)")
+    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help="the project folder (default: this one)")
+    return parser
+
+
+def open_stack(args: argparse.Namespace, command: str, timeout_s: int) -> tuple[StackConfig, docker.DockerClient]:
+    """The stack's config and a client of its engine; a config error ends the command with its message."""
+    try:
+        config, engine = read_stack(args.project_dir, args.stack)
+    except ConfigError as error:
+        raise SystemExit(f"{command}: the stack's config: {error}") from None
+    return config, docker.DockerClient(base_url=engine, timeout=timeout_s)
