@@ -79,3 +79,12 @@ def test_every_container_of_the_deployment_keeps_bounded_logs(deployed: Deployed
     names = [NAMES.proxy_container, NAMES.hub_container, NAMES.docker_api_container, NAMES.user_server("alice")]
     for name in names:
         assert deployed.client.containers.get(name).attrs["HostConfig"]["LogConfig"] == bounded, name
+
+
+def test_jupyterlab_fetches_no_news_and_asks_nobody_about_it(alice: HubUser) -> None:
+    response = alice.api("GET", "/user/alice/lab/api/settings/@jupyterlab/apputils-extension:notification")
+    assert response.status_code == 200, response.text
+    # The server applies overrides.json to the plugin's defaults; alice has set nothing of her own.
+    defaults = response.json()["schema"]["properties"]
+    assert (defaults["fetchNews"]["default"], defaults["checkForUpdates"]["default"]) == ("false", False)
+    assert "fetchNews" not in response.json()["settings"]
