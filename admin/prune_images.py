@@ -21,7 +21,6 @@ import sys
 import tarfile
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
 
 import docker
 import docker.errors
@@ -131,17 +130,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.apply:
         print(f"would free {least / MB:.0f} to {most / MB:.0f} MB (layers shared with kept images stay). Run with --apply")
         return 0
-    before = _layers_size(client)
     refused = [(image, refusal) for image in result.remove if (refusal := remove(client, image, config.names)) is not None]
     for image, refusal in refused:
         print(f"kept    {_describe(image)}: the engine refused ({refusal})")
-    print(f"freed {(before - _layers_size(client)) / MB:.0f} MB")
+    left = {image.id for image in client.images.list(all=True)}
+    gone = Plan([image for image in result.remove if image.id not in left], {})
+    print(f"freed at least {gone.freed_bytes(sizes)[0] / MB:.0f} MB (the removed images' own layers)")
     return 1 if refused else 0
-
-
-def _layers_size(client: docker.DockerClient) -> int:
-    usage: dict[str, Any] = client.df()
-    return int(usage["LayersSize"])
 
 
 if __name__ == "__main__":
