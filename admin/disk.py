@@ -29,7 +29,7 @@ def usage_lines(usage: dict[str, Any], names: DeploymentNames) -> list[str]:
     unused = [i for i in ours if i.get("Containers", 0) == 0]
     lines.append(
         f"images built for {names.deployment}: {len(ours)}, {sum(i['Size'] for i in ours) / MB:.0f} MB with shared layers; "
-        f"{len(unused)} used by no container (admin.prune_images removes the ones no longer needed)"
+        f"{len(unused)} of them used by no container (admin.prune_images removes the ones no longer needed)"
     )
     cache = sum(entry.get("Size", 0) for entry in usage.get("BuildCache") or [])
     lines.append(f"build cache (all builds on this engine): {cache / MB:.0f} MB (docker builder prune frees it)")

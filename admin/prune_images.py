@@ -128,7 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'remove' if args.apply else 'would remove'}  {_describe(image)} ({sizes.get(image.id, (0, 0))[0] / MB:.0f} MB)")
     least, most = result.freed_bytes(sizes)
     if not args.apply:
-        print(f"would free {least / MB:.0f} to {most / MB:.0f} MB (layers shared with kept images stay). Run with --apply")
+        print(
+            f"would free at least {least / MB:.0f} MB (the layers only these images have), up to {most / MB:.0f} MB "
+            "(layers they share with kept images stay). Run with --apply"
+        )
         return 0
     refused = [(image, refusal) for image in result.remove if (refusal := remove(client, image, config.names)) is not None]
     for image, refusal in refused:

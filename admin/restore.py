@@ -173,7 +173,7 @@ def restore(client: docker.DockerClient, names: DeploymentNames, wanted: str, us
         if hub is not None:
             hub.start()
             report.append(f"started {names.hub_container}")
-    what = f"{len(homes)} homes" + ("" if users else " and the hub's data")
+    what = f"{len(homes)} home{'' if len(homes) == 1 else 's'}" + ("" if users else " and the hub's data")
     return [*report, f"restored {what} from snapshot {snapshot['short_id']} of {snapshot['time']}"]
 
 

@@ -1,7 +1,7 @@
 """A deployment's backups: restic snapshots of the hub's data and every user's home.
 
     backup serve              the container's command: one backup a day at dailyAt (UTC)
-    backup now                one backup now (after a running one finishes)
+    backup now                one backup now (after a running one finishes; kept keepDaily days)
     backup status             the last backup: time, result, snapshot (JSON)
     backup health             exit 1 when the last backup failed or is older than a day and two hours
     backup snapshots          this deployment's snapshots (JSON)
@@ -40,6 +40,9 @@ ESCAPED_USER = re.compile(r"[a-z0-9][a-z0-9-]{0,191}")
 STALE_AFTER_S = 26 * 3600
 RESTIC_TIMEOUT_S = 6 * 3600
 YIELDING = ("nice", "-n", "19", "ionice", "-c", "3")
+RESTIC_NO_REPOSITORY = 10  # restic's exit codes (0.17 and later)
+RESTIC_WRONG_PASSWORD = 12
+SCHEDULED, MANUAL = "daily", "manual"  # snapshot tags
 
 
 def settings() -> dict[str, Any]:
@@ -93,22 +96,44 @@ def stage_hub_data(config: dict[str, Any]) -> None:
     shutil.copy2(hub_data / COOKIE_SECRET, STAGE / COOKIE_SECRET)
 
 
-def run_backup(config: dict[str, Any]) -> dict[str, Any]:
-    started = time.monotonic()
-    if restic(config, "cat", "config").returncode != 0:
+def open_repository(config: dict[str, Any]) -> None:
+    """Make the repository on first use; say plainly when it refuses the password."""
+    probe = restic(config, "cat", "config")
+    if probe.returncode == RESTIC_NO_REPOSITORY:
         checked(restic(config, "init"))
         log(f"initialised the repository {config['repository']}")
+    elif probe.returncode == RESTIC_WRONG_PASSWORD:
+        raise RuntimeError(
+            f"the repository {config['repository']} refuses this password (backupPassword). "
+            "Fix: pulumi config set --secret backupPassword <the password it was made with>, then pulumi up"
+        )
+    elif probe.returncode != 0:
+        raise RuntimeError(f"restic cannot open the repository {config['repository']}: {probe.stderr.strip()[-300:]}")
+
+
+def run_backup(config: dict[str, Any], scheduled: bool) -> dict[str, Any]:
+    started = time.monotonic()
+    open_repository(config)
     stage_hub_data(config)
     homes = home_volumes(config)
+    tag = SCHEDULED if scheduled else MANUAL
     output = checked(
-        restic(config, "backup", "--json", "--host", config["deployment"], "--tag", "jupyterhub", str(STAGE), *map(str, homes))
+        restic(config, "backup", "--json", "--host", config["deployment"], "--tag", tag, str(STAGE), *map(str, homes))
     )
     summary = [json.loads(line) for line in output.splitlines() if '"message_type":"summary"' in line.replace(" ", "")][-1]
     keep = config["keep"]
+    # The daily ones are thinned by the policy; one taken by hand (before a change, say) is kept
+    # for as many days as daily ones are, whatever else ran that day.
     checked(
         restic(
-            config, "forget", "--host", config["deployment"], "--group-by", "host", "--prune",
+            config, "forget", "--host", config["deployment"], "--group-by", "host", "--tag", SCHEDULED,
             "--keep-daily", str(keep["daily"]), "--keep-weekly", str(keep["weekly"]), "--keep-monthly", str(keep["monthly"]),
+        )
+    )  # fmt: skip
+    checked(
+        restic(
+            config, "forget", "--host", config["deployment"], "--group-by", "host", "--tag", MANUAL, "--prune",
+            "--keep-within", f"{max(keep['daily'], 1)}d",
         )
     )  # fmt: skip
     return {
@@ -128,13 +153,13 @@ def exclusive(config: dict[str, Any]) -> Iterator[None]:
         yield
 
 
-def backup_once(config: dict[str, Any]) -> bool:
+def backup_once(config: dict[str, Any], scheduled: bool) -> bool:
     status_file = Path(config["stateDir"]) / "status.json"
     with exclusive(config):
         now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         previous = json.loads(status_file.read_text()) if status_file.exists() else {}
         try:
-            result = run_backup(config)
+            result = run_backup(config, scheduled)
             status = {"time": now, "result": "ok", **result, "lastSuccess": now}
             log(f"ok at {now}: snapshot {result['snapshot']}, {result['homes']} homes, {result['seconds']} s")
         except (RuntimeError, OSError, sqlite3.Error, subprocess.TimeoutExpired) as error:
@@ -162,7 +187,7 @@ def serve(config: dict[str, Any]) -> None:
         wait = seconds_until(config["dailyAt"], datetime.datetime.now(datetime.UTC))
         time.sleep(min(wait, 300))  # re-read the clock often: a suspended host wakes up late
         if wait <= 300:
-            backup_once(config)
+            backup_once(config, scheduled=True)
 
 
 def health(config: dict[str, Any]) -> int:
@@ -214,18 +239,23 @@ def main(argv: list[str]) -> int:
     if args.command == "serve":
         serve(config)
     elif args.command == "now":
-        return 0 if backup_once(config) else 1
+        return 0 if backup_once(config, scheduled=False) else 1
     elif args.command == "status":
         status_file = Path(config["stateDir"]) / "status.json"
         print(status_file.read_text().strip() if status_file.exists() else '{"result": "none yet"}')
     elif args.command == "health":
         return health(config)
     elif args.command == "snapshots":
+        open_repository(config)
         print(checked(restic(config, "snapshots", "--json", "--host", config["deployment"])).strip())
     else:
+        open_repository(config)
         restore(config, args.snapshot, args.hub, args.home)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except RuntimeError as error:
+        sys.exit(f"backup: {error}")

@@ -264,7 +264,7 @@ class BackupConfig:
         "URL (`sftp:…`, `s3:…`, `rest:…`)",
         check=_pattern(
             _RESTIC_REPOSITORY,
-            "not a restic repository",
+            "not a restic repository (an absolute folder, or a sftp:, s3:, rest:, b2:, azure:, gs:, swift: or rclone: URL)",
             "pulumi config set --path backup.repository /srv/backups/jupyterhub",
             optional=True,
         ),

@@ -168,3 +168,14 @@ def test_a_backup_during_a_spawn_and_a_hub_reload_breaks_neither(backed_up: Depl
     assert outcome["status"]["result"] == "ok", outcome
     assert carol.read_file("notes.txt") == FILES["notes.txt"]
     assert carol.api("GET", "/hub/api/user").status_code == 200
+
+
+def test_a_wrong_password_is_named_and_the_repository_is_left_alone(backed_up: Deployed) -> None:
+    container = backed_up.client.containers.get(backed_up.names.backup_container)
+    before = restore(backed_up, "--list").stdout
+    wrong = container.exec_run(["backup", "now"], environment={"RESTIC_PASSWORD": "not-the-password"})
+    assert wrong.exit_code == 1 and b"refuses this password (backupPassword)" in wrong.output, wrong.output
+    assert json.loads(backup(backed_up, "status")[1])["result"] == "failed"
+    assert backup(backed_up, "health")[0] == 1  # docker ps shows the backup container unhealthy
+    assert restore(backed_up, "--list").stdout == before  # nothing made over the repository
+    assert backup_now(backed_up)["result"] == "ok"  # with the right password again

@@ -229,7 +229,7 @@ def test_the_disk_report_lists_homes_largest_first_and_the_deployments_images() 
         "         5.0 MB  hub-home-ada",
         "         0.0 MB  hub-home-cy",
         "hub data: 1.0 MB  hub-hub-data",
-        "images built for hub: 2, 500 MB with shared layers; 1 used by no container "
+        "images built for hub: 2, 500 MB with shared layers; 1 of them used by no container "
         "(admin.prune_images removes the ones no longer needed)",
         "build cache (all builds on this engine): 3 MB (docker builder prune frees it)",
     ]

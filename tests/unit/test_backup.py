@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime
 import importlib.util
 import json
+import re
 import sqlite3
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
@@ -173,3 +174,33 @@ def test_a_snapshot_is_chosen_by_id_prefix_or_as_the_latest_and_lists_its_homes(
 def test_a_restore_target_must_be_the_snapshots_folder_name(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="must end in /hub-data"):
         script.restore({"volumesDir": "/volumes", "repository": "/r", "stateDir": str(tmp_path)}, "abc", str(tmp_path), [])
+
+
+@pytest.mark.parametrize(
+    ("exit_code", "outcome"),
+    [
+        (0, "opened"),
+        (10, "initialised"),
+        (12, "refuses this password (backupPassword)"),
+        (1, "restic cannot open the repository"),
+    ],
+)
+def test_the_repository_is_made_on_first_use_and_a_wrong_password_is_said_plainly(
+    exit_code: int, outcome: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls: list[tuple[str, ...]] = []
+
+    def restic(config: dict[str, Any], *args: str) -> Any:
+        calls.append(args)
+        return SimpleNamespace(returncode=exit_code if args == ("cat", "config") else 0, stderr="Fatal: something", stdout="")
+
+    monkeypatch.setattr(script, "restic", restic)
+    config = {"repository": "/r"}
+    if outcome in ("opened", "initialised"):
+        script.open_repository(config)
+        assert calls == [("cat", "config")] + ([("init",)] if outcome == "initialised" else [])
+        assert ("initialised the repository /r" in capsys.readouterr().out) is (outcome == "initialised")
+    else:
+        with pytest.raises(RuntimeError, match=re.escape(outcome)):
+            script.open_repository(config)
+        assert calls == [("cat", "config")]  # never an init over a repository it cannot open
