@@ -18,10 +18,8 @@ unless given --force.
 
 from __future__ import annotations
 
-import io
 import shutil
 import sys
-import tarfile
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,6 +30,7 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
+from admin.archives import packed, read_file
 from admin.hub_database import AdoptedDatabase, AdoptionError, adopt_database, check_cookie_secret, escaped_user
 from admin.stack import command_line, open_stack
 from components.names import HUB_DATA_DIR, LABEL, USER_SERVER_PREFIX, DeploymentNames
@@ -87,12 +86,9 @@ def old_deployment_running(client: docker.DockerClient, source: Source, names: D
 @contextmanager
 def helper_image(client: docker.DockerClient, names: DeploymentNames) -> Iterator[str]:
     """An empty image to create (never start) containers from, for copying files in and out of volumes."""
-    empty = io.BytesIO()
-    with tarfile.open(fileobj=empty, mode="w"):
-        pass
     ref = names.image(HELPER_ROLE, "empty")
     client.api.import_image_from_data(
-        empty.getvalue(), repository=ref.split(":")[0], tag="empty", changes=[f"LABEL {LABEL}={names.deployment}"]
+        packed({}), repository=ref.split(":")[0], tag="empty", changes=[f"LABEL {LABEL}={names.deployment}"]
     )
     try:
         yield ref
@@ -115,17 +111,6 @@ def volume_at(client: docker.DockerClient, image: str, volume: str, path: str, r
         container.remove(force=True)
 
 
-def _file_from(container: Container, path: str) -> bytes | None:
-    try:
-        stream, _ = container.get_archive(path)
-    except docker.errors.NotFound:
-        return None
-    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
-        member = archive.getmembers()[0]
-        extracted = archive.extractfile(member) if member.isfile() else None
-        return extracted.read() if extracted else None
-
-
 def read_old_files(client: docker.DockerClient, image: str, source: Source, into: Path) -> None:
     """Copy the old database (and its side files) and cookie secret into a scratch directory."""
     wanted = [source.database, *(source.database + side for side in SQLITE_SIDE_FILES), source.cookie_secret]
@@ -136,22 +121,12 @@ def read_old_files(client: docker.DockerClient, image: str, source: Source, into
     else:
         with volume_at(client, image, source.volume, SOURCE_MOUNT, read_only=True) as reader:
             for name in wanted:
-                content = _file_from(reader, f"{SOURCE_MOUNT}/{name}")
+                content = read_file(reader, f"{SOURCE_MOUNT}/{name}")
                 if content is not None:
                     (into / name).write_bytes(content)
     for name, option in ((source.database, "--db"), (source.cookie_secret, "--cookie-secret")):
         if not (into / name).is_file():
             raise AdoptionError(f"the old hub's {source.describe()} has no file {name}. Fix: name it with {option}")
-
-
-def _archive(files: dict[str, bytes]) -> bytes:
-    data = io.BytesIO()
-    with tarfile.open(fileobj=data, mode="w") as archive:
-        for name, content in files.items():
-            entry = tarfile.TarInfo(name)
-            entry.size, entry.mode, entry.uid, entry.gid = len(content), 0o600, 0, 0
-            archive.addfile(entry, io.BytesIO(content))
-    return data.getvalue()
 
 
 def write_hub_data(client: docker.DockerClient, image: str, names: DeploymentNames, files: dict[str, bytes], force: bool) -> None:
@@ -163,7 +138,7 @@ def write_hub_data(client: docker.DockerClient, image: str, names: DeploymentNam
         existing = None
     if existing is not None:
         with volume_at(client, image, volume, HUB_DATA_DIR, read_only=True) as reader:
-            holds_database = _file_from(reader, f"{HUB_DATA_DIR}/{DATABASE}") is not None
+            holds_database = read_file(reader, f"{HUB_DATA_DIR}/{DATABASE}") is not None
         if holds_database and not force:
             raise AdoptionError(
                 f"{volume} already holds a hub database. Fix: --force replaces it (the users in it are lost; back it up first)"
@@ -176,7 +151,7 @@ def write_hub_data(client: docker.DockerClient, image: str, names: DeploymentNam
             ) from None
     client.volumes.create(volume, labels=names.labels)
     with volume_at(client, image, volume, HUB_DATA_DIR, read_only=False) as writer:
-        writer.put_archive(HUB_DATA_DIR, _archive(files))
+        writer.put_archive(HUB_DATA_DIR, packed(files))
 
 
 def home_volumes_found(client: docker.DockerClient, names: DeploymentNames, users: tuple[str, ...], without_homes: bool) -> str:

@@ -15,10 +15,8 @@ touched, and an image a container uses is never removed (the engine refuses too)
 
 from __future__ import annotations
 
-import io
 import json
 import sys
-import tarfile
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -26,6 +24,7 @@ import docker
 import docker.errors
 from docker.models.images import Image
 
+from admin.archives import read_file
 from admin.stack import command_line, open_stack
 from components.config import StackConfig
 from components.names import BUILT_FOR_LABEL, HUB_SETTINGS_PATH, IMAGE_ROLE_LABEL, IMAGE_ROLES, DeploymentNames
@@ -47,12 +46,10 @@ class Plan:
 def offered_by_the_hub(client: docker.DockerClient, hub_container: str) -> set[str]:
     """The images the running hub's spawner offers, from the settings the program uploaded to it."""
     try:
-        stream, _ = client.containers.get(hub_container).get_archive(HUB_SETTINGS_PATH)
+        uploaded = read_file(client.containers.get(hub_container), HUB_SETTINGS_PATH)
     except docker.errors.NotFound:
         return set()
-    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
-        member = archive.extractfile(archive.getmembers()[0])
-        settings = json.loads(member.read()) if member else {}
+    settings = json.loads(uploaded) if uploaded else {}
     refs: set[str] = set()
     for traits in settings.get("spawner", {}).get("traitlets", {}).values():
         refs.update(ref for ref in [traits.get("image")] if ref)

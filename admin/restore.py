@@ -19,10 +19,8 @@ restoring owners and modes needs (CHOWN, DAC_OVERRIDE, FOWNER).
 
 from __future__ import annotations
 
-import io
 import json
 import sys
-import tarfile
 from typing import Any
 
 import docker
@@ -30,9 +28,10 @@ import docker.errors
 from docker.models.containers import Container
 from docker.types import Mount
 
+from admin.archives import packed, read_file
 from admin.hub_database import escaped_user
 from admin.stack import command_line, open_stack
-from components.names import BACKUP_SETTINGS_PATH, BACKUP_VOLUMES_DIR, USER_SERVER_PREFIX, DeploymentNames
+from components.names import BACKUP_SETTINGS_PATH, BACKUP_VOLUMES_DIR, LABEL, USER_SERVER_PREFIX, DeploymentNames
 
 RESTORE_CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "FOWNER"]
 HUB_TARGET = "/restore/hub/hub-data"  # ends as the snapshot's folder does (build.backup/backup.py)
@@ -64,7 +63,7 @@ def run_in_backup_image(
         for m in backup.attrs["Mounts"]
     ]
     mounts += [Mount(target, volume, type="volume") for volume, target in (volumes or {}).items()]
-    settings, _ = backup.get_archive(BACKUP_SETTINGS_PATH)  # the program uploaded them to the backup container
+    settings = read_file(backup, BACKUP_SETTINGS_PATH) or b""  # the program uploaded them to the backup container
     one_off = client.containers.create(
         backup.image.id,
         ["backup", *command],
@@ -76,7 +75,7 @@ def run_in_backup_image(
         labels=dict(backup.labels),
     )
     try:
-        one_off.put_archive("/", _at_path(BACKUP_SETTINGS_PATH, b"".join(settings)))
+        one_off.put_archive("/", packed({BACKUP_SETTINGS_PATH.lstrip("/"): settings}, mode=0o644))  # its folder may not exist
         one_off.start()
         exit_code = one_off.wait(timeout=RESTORE_TIMEOUT_S)["StatusCode"]
         output = one_off.logs(stdout=True, stderr=False).decode()
@@ -86,20 +85,6 @@ def run_in_backup_image(
         return output
     finally:
         one_off.remove(force=True)
-
-
-def _at_path(path: str, archive: bytes) -> bytes:
-    """The one file in a `docker cp` archive, re-packed under its full path (its folder may not exist yet)."""
-    with tarfile.open(fileobj=io.BytesIO(archive)) as source:
-        member = source.getmembers()[0]
-        content = source.extractfile(member)
-        data = content.read() if content else b""
-    packed = io.BytesIO()
-    with tarfile.open(fileobj=packed, mode="w") as target:
-        entry = tarfile.TarInfo(path.lstrip("/"))
-        entry.size, entry.mode = len(data), member.mode
-        target.addfile(entry, io.BytesIO(data))
-    return packed.getvalue()
 
 
 def snapshots(client: docker.DockerClient, backup: Container) -> list[dict[str, Any]]:
@@ -128,7 +113,7 @@ def running_servers(client: docker.DockerClient, names: DeploymentNames, volumes
     """This deployment's running user servers that mount one of the volumes."""
     return [
         c
-        for c in client.containers.list(filters={"label": f"{next(iter(names.labels))}={names.deployment}"})
+        for c in client.containers.list(filters={"label": f"{LABEL}={names.deployment}"})
         if c.name.startswith(USER_SERVER_PREFIX) and any(m.get("Name") in volumes for m in c.attrs["Mounts"])
     ]
 

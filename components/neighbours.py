@@ -18,7 +18,7 @@ import pulumi
 
 from components.config import ConfigError
 from components.names import LABEL, DeploymentNames
-from components.public_port import provider_engine
+from components.public_port import provider_client
 
 
 def _home_prefix(names: DeploymentNames) -> str:
@@ -59,7 +59,7 @@ def refuse_claimed_names(names: DeploymentNames, volume_owners: dict[str, str], 
 def check_neighbours(names: DeploymentNames) -> None:
     """Ask the provider's engine which deployments it holds, by their label."""
     try:
-        client = docker.DockerClient(base_url=provider_engine(), timeout=10)
+        client = provider_client()
         volumes = client.volumes.list(filters={"label": LABEL})
         containers = client.containers.list(all=True, filters={"label": LABEL})
     except docker.errors.DockerException as error:

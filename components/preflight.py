@@ -30,7 +30,7 @@ from components.hub_settings import hub_secret_envs, hub_settings
 from components.images import image_builds
 from components.names import HUB_CONFIG_DIR, HUB_CONFIG_PATH, HUB_SETTINGS_ENV
 from components.neighbours import check_neighbours
-from components.public_port import check_public_port, provider_engine
+from components.public_port import check_public_port, provider_client, provider_engine
 from components.user_servers import user_server_images
 
 HUB_CONFIG_SOURCE = Path("hub_config/jupyterhub_config.py")
@@ -149,17 +149,19 @@ def check_hub_config_loads(files: Mapping[str, str], settings: dict[str, Any], s
         )
 
 
-def docker_volumes_dir(config: StackConfig) -> str:
-    """Where the provider's engine keeps volumes (its data root's `volumes/`), and a local repository exists."""
-    engine = provider_engine()
-    repository = config.backup.repository
-    if engine.startswith("unix://") and repository.startswith("/") and not Path(repository).is_dir():
+def check_backup_repository(repository: str) -> None:
+    """A repository folder must exist on the Docker host (checked when the program runs there)."""
+    if provider_engine().startswith("unix://") and repository.startswith("/") and not Path(repository).is_dir():
         raise ConfigError(
             f"config 'backup.repository' = {repository!r}: no such folder on the Docker host. "
             f"Fix: mkdir -p {repository} (on a disk other than Docker's), or set another one"
         )
+
+
+def docker_volumes_dir() -> str:
+    """Where the provider's engine keeps volumes: its data root's `volumes/` (the backup container reads them)."""
     try:
-        root = docker.DockerClient(base_url=engine, timeout=10).info()["DockerRootDir"]
+        root = provider_client().info()["DockerRootDir"]
     except docker.errors.DockerException as error:
         raise ConfigError(
             f"config 'backup.enabled' = True: the Docker engine could not be asked where it keeps volumes ({error}). "
@@ -182,4 +184,7 @@ def preflight(config: StackConfig) -> HostFacts:
     check_public_port(config.public_ip, config.public_port, names.proxy_container)
     if config.http_redirect_port:
         check_public_port(config.public_ip, config.http_redirect_port, names.proxy_container, "httpRedirectPort")
-    return HostFacts(extra_ca_certs, tags, files, docker_volumes_dir(config) if config.backup.enabled else "")
+    if not config.backup.enabled:
+        return HostFacts(extra_ca_certs, tags, files)
+    check_backup_repository(config.backup.repository)
+    return HostFacts(extra_ca_certs, tags, files, docker_volumes_dir())

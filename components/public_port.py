@@ -25,8 +25,13 @@ def provider_engine() -> str:
     return pulumi.Config("docker").get("host") or os.environ.get("DOCKER_HOST") or LOCAL_ENGINE
 
 
+def provider_client() -> docker.DockerClient:
+    """A client of the provider's engine, for the pre-flight's questions."""
+    return docker.DockerClient(base_url=provider_engine(), timeout=10)
+
+
 def _port_holders(port: int) -> set[str]:
-    client = docker.DockerClient(base_url=provider_engine(), timeout=10)
+    client = provider_client()
     holders = set()
     for container in client.containers.list():
         for bindings in (container.attrs["HostConfig"].get("PortBindings") or {}).values():

@@ -8,6 +8,8 @@ its own, so no scenario depends on the order the others run in.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -50,6 +52,12 @@ class Deployed:
         result = self.harness.up(config)
         wait_for(f"{self.base_url}/hub/api/", 60)
         return result
+
+
+def admin_command(project_dir: Path, module: str, *options: str, timeout_s: float = 600) -> subprocess.CompletedProcess[str]:
+    """An operator's `venv/bin/python -m admin.<command> --stack dev ...` on the project copy's stack file."""
+    command = [sys.executable, "-m", module, "--stack", "dev", "--project-dir", str(project_dir), *options]
+    return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout_s, check=False)
 
 
 def remove_user_containers(client: docker.DockerClient, names: DeploymentNames = NAMES) -> None:

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import re
-import subprocess
-import sys
-import tarfile
 
+from admin.archives import packed
 from testkit.harness import CONTAINER, HARNESS_LABEL, IMAGE
 from testkit.hub_user import HubUser, user_with_a_server
-from testkit.program_runner import REPO_ROOT
-from tests.e2e.deployed import E2E_NAME, NAMES, Deployed, measure, set_stack_config
-
-
-def empty_tar() -> bytes:
-    data = io.BytesIO()
-    with tarfile.open(fileobj=data, mode="w"):
-        pass
-    return data.getvalue()
+from tests.e2e.deployed import E2E_NAME, NAMES, Deployed, admin_command, measure, set_stack_config
 
 
 def server_image(deployed: Deployed, user: str) -> str:
@@ -68,11 +57,6 @@ def build_notebook(deployed: Deployed, revision: str) -> str:
     return str(deployed.apply().run.exports["notebookImage"])
 
 
-def admin_command(deployed: Deployed, module: str, *options: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", module, "--stack", "dev", "--project-dir", str(deployed.project_dir), *options]
-    return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False)
-
-
 def test_pruning_frees_old_builds_and_keeps_what_is_running_offered_or_rolled_back_to(deployed: Deployed, alice: HubUser) -> None:
     running = server_image(deployed, "alice")  # alice's server keeps the image it started with
     builds = [build_notebook(deployed, f"prune-{n}") for n in range(2)]
@@ -83,10 +67,10 @@ def test_pruning_frees_old_builds_and_keeps_what_is_running_offered_or_rolled_ba
     set_stack_config(deployed.project_dir, {"notebookRollbackImage": rollback, "build": {"keepBuilds": 1}})
     deployed.apply()
     deployed.client.api.import_image_from_data(
-        empty_tar(), repository=f"{E2E_NAME}-notebook", tag="foreign", changes=[f"LABEL {HARNESS_LABEL}=1"]
+        packed({}), repository=f"{E2E_NAME}-notebook", tag="foreign", changes=[f"LABEL {HARNESS_LABEL}=1"]
     )
     try:
-        planned = admin_command(deployed, "admin.prune_images")
+        planned = admin_command(deployed.project_dir, "admin.prune_images")
         assert planned.returncode == 0, planned.stderr
         removable = {line.split()[2].rstrip(",") for line in planned.stdout.splitlines() if line.startswith("would remove")}
         # Older builds of earlier scenarios (or runs) go too; what is running, offered or newest stays.
@@ -95,7 +79,7 @@ def test_pruning_frees_old_builds_and_keeps_what_is_running_offered_or_rolled_ba
         assert f"keep    {newest}: one of the 1 newest notebook builds" in planned.stdout
         assert all(deployed.client.images.get(ref) for ref in builds), "a dry run removes nothing"
 
-        applied = admin_command(deployed, "admin.prune_images", "--apply")
+        applied = admin_command(deployed.project_dir, "admin.prune_images", "--apply")
         assert applied.returncode == 0, applied.stdout + applied.stderr
         freed = applied.stdout.splitlines()[-1]
         measure(f"prune_images: {freed}")
@@ -114,7 +98,7 @@ def test_pruning_frees_old_builds_and_keeps_what_is_running_offered_or_rolled_ba
 
 def test_disk_usage_lists_users_homes_largest_first(deployed: Deployed, alice: HubUser) -> None:
     assert alice.run_code("open('/home/jovyan/big.bin', 'wb').write(b'x' * 3_000_000)") == "3000000"
-    report = admin_command(deployed, "admin.disk")
+    report = admin_command(deployed.project_dir, "admin.disk")
     assert report.returncode == 0, report.stderr
     homes = [
         line.split()[-1]

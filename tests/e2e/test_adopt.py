@@ -13,7 +13,6 @@ import io
 import json
 import secrets
 import subprocess
-import sys
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,8 +27,7 @@ from admin.hub_database import HUB_HEAD, REVISIONS
 from testkit.endpoints import free_loopback_port, wait_for
 from testkit.harness import HARNESS_LABEL
 from testkit.hub_user import HubUser
-from testkit.program_runner import REPO_ROOT
-from tests.e2e.deployed import Deployed, deployment, measure
+from tests.e2e.deployed import Deployed, admin_command, deployment, measure
 
 OLD = "jhe2e-old"
 OLD_LABELS = {HARNESS_LABEL: "1", "org.jupyterhub-docker.e2e-old": OLD}
@@ -180,18 +178,7 @@ def fingerprint(client: docker.DockerClient, image: str, volume: str) -> dict[st
 
 
 def adopt(project_dir: Path, *options: str) -> subprocess.CompletedProcess[str]:
-    command = [
-        sys.executable,
-        "-m",
-        "admin.adopt",
-        "--stack",
-        "dev",
-        "--project-dir",
-        str(project_dir),
-        "--from-volume",
-        f"{OLD}-data",
-    ]
-    return subprocess.run([*command, *options], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False)
+    return admin_command(project_dir, "admin.adopt", "--from-volume", f"{OLD}-data", *options)
 
 
 def test_an_adopted_deployment_keeps_passwords_tokens_logins_and_files(

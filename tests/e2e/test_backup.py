@@ -14,7 +14,6 @@ import json
 import secrets
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -27,8 +26,7 @@ import requests
 
 from testkit.endpoints import wait_for
 from testkit.hub_user import HubUser
-from testkit.program_runner import REPO_ROOT
-from tests.e2e.deployed import Deployed, deployment, measure, remove_leftovers, remove_user_containers
+from tests.e2e.deployed import Deployed, admin_command, deployment, measure, remove_leftovers, remove_user_containers
 
 NAME = "jhe2e-backup"
 FILES = {"notes.txt": b"first version\n", "data/blob.bin": secrets.token_bytes(300_000)}
@@ -62,8 +60,7 @@ def backup_now(deployed: Deployed) -> dict[str, Any]:
 
 
 def restore(deployed: Deployed, *options: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "admin.restore", "--stack", "dev", "--project-dir", str(deployed.project_dir), *options]
-    return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, check=False)
+    return admin_command(deployed.project_dir, "admin.restore", *options)
 
 
 def signed_up_with_files(base_url: str, name: str) -> HubUser:

@@ -16,7 +16,8 @@ def no_host_port_probe(monkeypatch: pytest.MonkeyPatch) -> None:
     """Unit tests touch no host port and no Docker engine (test_public_port.py and test_neighbours.py test them)."""
     monkeypatch.setattr(preflight, "check_public_port", lambda *args: None)
     monkeypatch.setattr(preflight, "check_neighbours", lambda *args: None)
-    monkeypatch.setattr(preflight, "docker_volumes_dir", lambda *args: "/var/lib/docker/volumes")
+    monkeypatch.setattr(preflight, "docker_volumes_dir", lambda: "/var/lib/docker/volumes")
+    monkeypatch.setattr(preflight, "check_backup_repository", lambda repository: None)
 
 
 @pytest.fixture(scope="session")
