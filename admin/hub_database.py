@@ -40,7 +40,7 @@ REVISIONS = (
 )
 # The head of the JupyterHub pinned in hub_config/requirements.txt (an e2e test reads
 # the hub image's own migrations and fails when they differ).
-HUB_HEAD = "4621fec11365"
+HUB_HEAD = "f460b0348206"
 REQUIRED_TABLES = ("alembic_version", "users", "spawners", "servers", "api_tokens")
 NATIVE_USERS_TABLE = "users_info"  # NativeAuthenticator keeps its password hashes in the hub's database
 _SQLITE_MAGIC = b"SQLite format 3\x00"

@@ -53,7 +53,9 @@ class Deployment(pulumi.ComponentResource):
         self.images = {
             role: BuiltImage(
                 f"{role}-image",
-                BuiltImageArgs(build.context_dir, names.image(role, host.image_tags[role]), build.build_args, [base_image.image]),
+                BuiltImageArgs(
+                    build.context_dir, names.image(role, host.image_tags[role]), build.all_build_args, [base_image.image]
+                ),
                 child,
             )
             for role, build in image_builds(config, host.extra_ca_certs).items()

@@ -28,6 +28,7 @@ from components.config import ConfigError, StackConfig
 from components.hub_addons import HubAddOn, hub_addons, merged
 from components.hub_settings import hub_secret_envs, hub_settings
 from components.images import image_builds
+from components.locks import lock_problem
 from components.names import HUB_CONFIG_DIR, HUB_CONFIG_PATH, HUB_SETTINGS_ENV
 from components.neighbours import check_neighbours
 from components.public_port import check_public_port, provider_client, provider_engine
@@ -62,6 +63,9 @@ def image_tags(config: StackConfig, extra_ca_certs: str) -> dict[str, str]:
                 f"{build.context_dir}/Dockerfile is missing: the {role} image cannot be built. "
                 f"Fix: restore it (git checkout -- {build.context_dir}/Dockerfile)"
             )
+        problem = lock_problem(Path(build.context_dir))
+        if problem:
+            raise BuildContextError(f"the {role} image cannot be built: {problem}")
         tags[role] = content_tag(Path(build.context_dir), build.build_args)
     return tags
 

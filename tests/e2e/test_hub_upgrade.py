@@ -1,19 +1,27 @@
-"""A hub image with a newer JupyterHub upgrades the database on start and keeps everyone.
+"""Upgrading from a JupyterHub 5.5.1 hub to the project's pins (JupyterHub 6): the hub
+upgrades the database on start and keeps everyone.
 
-A database upgraded to JupyterHub 6 cannot go back to 5, so this scenario has a
-deployment of its own (beside the shared one: both have a user `alice`, and their
-names do not clash), and the other scenarios may run before or after it.
+The deployment starts with the hub built from tests/e2e/hub-5.5.1's lock, then gets
+the project's own hub_config lock, as an operator's checkout would. A database
+upgraded to JupyterHub 6 cannot go back to 5, so this scenario has a deployment of its
+own (beside the shared one: both have a user `alice`, and their names do not clash),
+and the other scenarios may run before or after it.
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import docker
 import pytest
 
+from admin.hub_database import HUB_HEAD
+from components.locks import PINS, PYTHON_LOCK
 from testkit.harness import CONTAINER, IMAGE
 from testkit.hub_user import HubUser
+from testkit.program_runner import REPO_ROOT
 from tests.e2e.deployed import Deployed, deployment, measure
 
 DB_REVISION = (
@@ -22,10 +30,24 @@ DB_REVISION = (
 )
 
 
+OLD_HUB = REPO_ROOT / "tests" / "e2e" / "hub-5.5.1"
+
+
+def use_hub_pins(project_dir: Path, source: Path) -> None:
+    for name in (PINS, PYTHON_LOCK):
+        shutil.copyfile(source / name, project_dir / "hub_config" / name)
+
+
 @pytest.fixture(scope="module")
 def own_deployment(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
-    with deployment(engine, tmp_path_factory.mktemp("upgrade-project"), "jhe2e-upgrade") as upgraded:
+    project_dir = tmp_path_factory.mktemp("upgrade-project")
+    with deployment(engine, project_dir, "jhe2e-upgrade", before_first_up=lambda: use_hub_pins(project_dir, OLD_HUB)) as upgraded:
         yield upgraded
+
+
+def hub_version(deployed: Deployed) -> str:
+    hub = deployed.client.containers.get(deployed.names.hub_container)
+    return str(hub.exec_run(["jupyterhub", "--version"]).output.decode().strip())
 
 
 def db_revision(deployed: Deployed) -> str:
@@ -42,9 +64,9 @@ def test_newer_jupyterhub_upgrades_the_db_and_keeps_users_and_servers(own_deploy
     alice.start_server()
     server = deployed.client.containers.get(deployed.names.user_server("alice"))
     assert server.name == "jupyter-jhe2e-upgrade_alice"
+    assert hub_version(deployed) == "5.5.1"
     revision_before = db_revision(deployed)
-    requirements = deployed.project_dir / "hub_config" / "requirements.txt"
-    requirements.write_text(requirements.read_text().replace("jupyterhub==5.5.1", "jupyterhub==6.1.1"))
+    use_hub_pins(deployed.project_dir, REPO_ROOT / "hub_config")
 
     applied = deployed.apply()
     measure(f"hub upgrade to JupyterHub 6.1.1 (image build included) applied in {applied.seconds:.1f}s")
@@ -52,11 +74,12 @@ def test_newer_jupyterhub_upgrades_the_db_and_keeps_users_and_servers(own_deploy
     assert applied.action(CONTAINER, "hub") == "replace"
     assert applied.action(CONTAINER, "proxy") == "same"
 
-    version = deployed.client.containers.get(deployed.names.hub_container).exec_run(["jupyterhub", "--version"]).output.decode()
-    assert version.strip() == "6.1.1"
-    assert db_revision(deployed) != revision_before, "--upgrade-db migrated the database"
-    who = alice.api("GET", "/hub/api/user")
+    assert hub_version(deployed) == "6.1.1"
+    assert revision_before != HUB_HEAD
+    assert db_revision(deployed) == HUB_HEAD, "--upgrade-db migrated the database to JupyterHub 6's schema"
+    who = alice.api("GET", "/hub/api/user")  # with the API token alice got from the 5.5.1 hub
     assert who.status_code == 200 and who.json()["name"] == "alice"
     assert alice.model()["servers"][""]["ready"] is True
+    alice.log_in()  # NativeAuthenticator's login form, on JupyterHub 6 (the shim)
     assert alice.api("GET", "/user/alice/api/status").status_code == 200
     assert deployed.client.containers.get(server.name).id == server.id  # the running server was kept

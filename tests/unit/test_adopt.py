@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from admin import hub_database
 from admin.adopt import home_volumes_found
 from admin.disk import usage_lines
 from admin.hub_database import (
@@ -98,10 +99,14 @@ def test_what_is_only_in_the_write_ahead_log_comes_along(tmp_path: Path) -> None
     assert adopt_database(copies / "old.sqlite", tmp_path / "new.sqlite", "native").users == ("ada", "bob", "cy")
 
 
-def test_an_older_schema_is_taken_and_upgraded_by_the_hub_and_a_newer_one_is_refused(tmp_path: Path) -> None:
+def test_an_older_schema_is_taken_and_upgraded_by_the_hub_and_a_newer_one_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     old_hub_database(tmp_path / "v2.sqlite", revision="833da8570507").close()
     assert adopt_database(tmp_path / "v2.sqlite", tmp_path / "new2.sqlite", "native").upgraded_on_start
-    newer = REVISIONS[REVISIONS.index(HUB_HEAD) + 1]
+    assert REVISIONS[-1] == HUB_HEAD, "the pinned JupyterHub's head is the newest schema known"
+    monkeypatch.setattr(hub_database, "HUB_HEAD", "4621fec11365")  # a deployment still on JupyterHub 5
+    newer = "be8ecf03ddac"  # JupyterHub 6's first
     old_hub_database(tmp_path / "v6.sqlite", revision=newer).close()
     with pytest.raises(AdoptionError, match=f"from a newer JupyterHub \\(schema {newer}\\).*Fix: pin jupyterhub"):
         adopt_database(tmp_path / "v6.sqlite", tmp_path / "new6.sqlite", "native")

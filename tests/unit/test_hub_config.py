@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import runpy
+import sys
+import types
 from typing import Any
 
 import pytest
@@ -17,6 +20,7 @@ from testkit.program_runner import REPO_ROOT, run_program
 from tests.unit.echo_mocks import ProviderEchoMocks
 
 configure = runpy.run_path(str(REPO_ROOT / "hub_config" / "jupyterhub_config.py"))["configure"]
+NATIVE = "nativeauthenticator_compat.NativeAuthenticator"  # NativeAuthenticator with the JupyterHub 6 shim
 SECRETS = {"CONFIGPROXY_AUTH_TOKEN": "proxy-token", "OAUTH_CLIENT_SECRET": "oauth-secret", "SHARED_PASSWORD": "pw"}
 
 
@@ -90,7 +94,7 @@ def test_systemuser_spawner_uses_host_home_directories() -> None:
 
 def test_native_authenticator_is_the_allow_rule_and_lists_admins() -> None:
     c = hub_config({"auth": {"adminUsers": ["ada"], "openSignup": True}})
-    assert c.JupyterHub.authenticator_class == "native"
+    assert c.JupyterHub.authenticator_class == NATIVE
     assert c.Authenticator.admin_users == {"ada"}
     assert c.Authenticator.allow_all is True
     assert c.NativeAuthenticator.open_signup is True
@@ -166,7 +170,7 @@ COMMON = {
 def test_the_whole_default_hub_config() -> None:
     assert plain(hub_config({})) == {
         **COMMON,
-        "JupyterHub": {**COMMON["JupyterHub"], "authenticator_class": "native"},
+        "JupyterHub": {**COMMON["JupyterHub"], "authenticator_class": NATIVE},
         "Authenticator": {"admin_users": set(), "allowed_users": set(), "allow_all": True},
         "NativeAuthenticator": {"open_signup": False},
     }
@@ -222,7 +226,7 @@ def test_the_whole_systemuser_spawner_config_without_culler() -> None:
     jupyterhub = {k: v for k, v in COMMON["JupyterHub"].items() if k not in ("services", "load_roles")}
     assert plain(c) == {
         **COMMON,
-        "JupyterHub": {**jupyterhub, "authenticator_class": "native", "spawner_class": "spawners.PromptSystemUserSpawner"},
+        "JupyterHub": {**jupyterhub, "authenticator_class": NATIVE, "spawner_class": "spawners.PromptSystemUserSpawner"},
         "Authenticator": {"admin_users": set(), "allowed_users": set(), "allow_all": True},
         "NativeAuthenticator": {"open_signup": False},
         "DockerSpawner": docker_spawner,
@@ -369,3 +373,42 @@ def test_an_add_ons_secrets_reach_the_hub_with_the_proxy_token_and_the_authentic
         "METRICS_TOKEN": "m",
         "SHARED_PASSWORD": "pw",
     }
+
+
+def load_compat_shim(monkeypatch: pytest.MonkeyPatch, base_handler: type) -> types.ModuleType:
+    """hub_config/nativeauthenticator_compat.py imported beside stand-ins for the hub image's packages."""
+    for name, attributes in {
+        "jupyterhub": {},
+        "jupyterhub.handlers": {},
+        "jupyterhub.handlers.base": {"BaseHandler": base_handler},
+        "nativeauthenticator": {"NativeAuthenticator": type("NativeAuthenticator", (), {})},
+    }.items():
+        module = types.ModuleType(name)
+        module.__dict__.update(attributes)
+        monkeypatch.setitem(sys.modules, name, module)
+    spec = importlib.util.spec_from_file_location("compat_under_test", REPO_ROOT / "hub_config" / "nativeauthenticator_compat.py")
+    assert spec is not None and spec.loader is not None
+    shim = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shim)
+    return shim
+
+
+def test_on_jupyterhub_6_the_shim_gives_handlers_a_statsd_that_times_logins_doing_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    jupyterhub_6_handler = type("BaseHandler", (), {})
+    shim = load_compat_shim(monkeypatch, jupyterhub_6_handler)
+    statsd = jupyterhub_6_handler.statsd  # type: ignore[attr-defined]
+    assert isinstance(statsd, shim.NoStatsd)
+    timer = statsd.timer("login.authenticate").start()  # what NativeAuthenticator 1.3.0's LoginHandler.post calls
+    assert timer.stop(send=False) is None
+    assert shim.NativeAuthenticator.__mro__[1] is sys.modules["nativeauthenticator"].NativeAuthenticator
+    assert shim.NativeAuthenticator.__name__ == "NativeAuthenticator"  # c.NativeAuthenticator settings apply
+
+
+def test_where_jupyterhub_still_has_statsd_the_shim_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    client = object()
+    jupyterhub_5_handler = type("BaseHandler", (), {"statsd": client})
+    shim = load_compat_shim(monkeypatch, jupyterhub_5_handler)
+    assert jupyterhub_5_handler.statsd is client  # type: ignore[attr-defined]
+    assert shim.install(jupyterhub_5_handler) is False
