@@ -12,6 +12,7 @@ IMAGE_OUTPUTS = {
     "notebook": "notebookImage",
     "docker-api": "dockerApiImage",
     "backup": "backupImage",
+    "prometheus": "prometheusImage",
 }
 
 config = load_config()
@@ -25,5 +26,7 @@ outputs = {
     **{IMAGE_OUTPUTS[role]: image.ref for role, image in deployment.images.items()},
     "notebookImageInUse": deployment.notebook_image_in_use,
 }
+if deployment.metrics_token is not None:
+    outputs["metricsToken"] = deployment.metrics_token  # a secret: `pulumi stack output metricsToken --show-secrets`
 for key, value in outputs.items():
     pulumi.export(key, value)

@@ -308,6 +308,24 @@ class CullerConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    enabled: bool = setting(
+        False,
+        "Prometheus metrics: a `metrics` hub service that may only read them (its token is the `metricsToken` "
+        "secret output; scrape `<publicUrl>/hub/metrics`), and the proxy's own (see Metrics)",
+    )
+    proxy_port: int = setting(
+        0, "host port for the proxy's own metrics (no authentication) on `metrics.publishIp`; 0: not published", low=0, high=65535
+    )
+    prometheus: bool = setting(False, "run a Prometheus (Debian's package) that scrapes hub and proxy")
+    prometheus_port: int = setting(9090, "host port of that Prometheus, on `metrics.publishIp`", low=1, high=65535)
+    retention_days: int = setting(15, "days of samples that Prometheus keeps", low=1, high=3650)
+    publish_ip: str = setting(
+        "127.0.0.1", "host address the proxy's metrics port and Prometheus are published on", check=_ip_address
+    )
+
+
+@dataclass(frozen=True)
 class StackConfig:
     name: str = setting(
         "jupyterhub",
@@ -350,6 +368,7 @@ class StackConfig:
     culler: CullerConfig = setting(CullerConfig(), "")
     logs: LogsConfig = setting(LogsConfig(), "")
     backup: BackupConfig = setting(BackupConfig(), "")
+    metrics: MetricsConfig = setting(MetricsConfig(), "")
     oauth_client_secret: pulumi.Output[str] | None = setting(
         None,
         "the OAuth client's secret (`github`, `generic-oauth`): `pulumi config set --secret oauthClientSecret …`",
@@ -481,6 +500,7 @@ def parse_config(raw: Mapping[str, Any], secrets: Mapping[str, pulumi.Output[str
     _check_tls(config)
     _check_home_volumes(config)
     _check_backup(config)
+    _check_metrics(config)
     if config.docker_api_proxy and BACKENDS[config.spawner.type].docker_api_policy is None:
         raise _fail(
             "dockerApiProxy",
@@ -531,13 +551,14 @@ def _snake(key: str) -> str:
 
 def _check_home_volumes(config: StackConfig) -> None:
     names = config.names
-    if names.is_home_volume(names.hub_data_volume):
-        raise _fail(
-            "spawner.homeVolumeTemplate",
-            config.spawner.home_volume_template,
-            f"a user could be given the hub's own volume {names.hub_data_volume} as their home",
-            "give the template a prefix that is not the start of that name (e.g. jupyterhub-user-{username})",
-        )
+    for volume in (names.hub_data_volume, names.backup_state_volume, names.prometheus_data_volume):
+        if names.is_home_volume(volume):
+            raise _fail(
+                "spawner.homeVolumeTemplate",
+                config.spawner.home_volume_template,
+                f"a user could be given the deployment's own volume {volume} as their home",
+                "give the template a prefix that is not the start of that name (e.g. jupyterhub-user-{username})",
+            )
 
 
 def _check_backup(config: StackConfig) -> None:
@@ -551,6 +572,22 @@ def _check_backup(config: StackConfig) -> None:
         raise _fail(
             "backupPassword", None, "required with backup.enabled", "pulumi config set --secret backupPassword <a long password>"
         )
+
+
+def _check_metrics(config: StackConfig) -> None:
+    metrics = config.metrics
+    if (metrics.prometheus or metrics.proxy_port) and not metrics.enabled:
+        key, value = ("metrics.prometheus", True) if metrics.prometheus else ("metrics.proxyPort", metrics.proxy_port)
+        raise _fail(key, value, "needs metrics.enabled", set_command("metrics.enabled", "true"))
+    published = [("publicPort", config.public_port), ("httpRedirectPort", config.http_redirect_port)]
+    published += [("metrics.proxyPort", metrics.proxy_port)]
+    if metrics.prometheus:
+        published.append(("metrics.prometheusPort", metrics.prometheus_port))
+    taken: dict[int, str] = {}
+    for key, port in published:
+        if port and port in taken:
+            raise _fail(key, port, f"the same host port as {taken[port]}", set_command(key, "<another port>"))
+        taken[port] = key
 
 
 def _check_tls(config: StackConfig) -> None:

@@ -21,7 +21,8 @@ from components.hub_settings import hub_secret_envs, hub_settings
 from components.images import image_builds
 from components.network import Network, NetworkArgs
 from components.preflight import HostFacts
-from components.proxy import Proxy, ProxyArgs, ProxyTls
+from components.prometheus import Prometheus, PrometheusArgs, scrape_config
+from components.proxy import Proxy, ProxyArgs, ProxyMetrics, ProxyTls
 from components.user_servers import BACKENDS, user_server_images
 
 
@@ -36,10 +37,12 @@ class Deployment(pulumi.ComponentResource):
     network: Network
     proxy: Proxy
     hub: Hub
-    images: dict[str, BuiltImage]  # by role: proxy, hub, notebook, docker-api
+    images: dict[str, BuiltImage]  # by role (components/images.py)
     notebook_image_in_use: str
+    metrics_token: pulumi.Output[str] | None  # the metrics service's, with metrics.enabled
     docker_api_proxy: DockerApiProxy | None = None
     backup: Backup | None = None
+    prometheus: Prometheus | None = None
 
     def __init__(self, name: str, args: DeploymentArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("jupyterhub-docker:index:Deployment", name, None, opts)
@@ -69,6 +72,20 @@ class Deployment(pulumi.ComponentResource):
         proxy_token = random.RandomPassword("proxy-auth-token", length=48, special=False, opts=child)
         # The provider marks `result` secret only in the engine; say so in the program too.
         proxy_auth_token: pulumi.Output[str] = pulumi.Output.secret(proxy_token.result)  # type: ignore[arg-type]
+        metrics_token: pulumi.Output[str] | None = None
+        metrics_network: Network | None = None
+        proxy_metrics = None
+        if config.metrics.enabled:
+            token = random.RandomPassword("metrics-token", length=48, special=False, opts=child)
+            metrics_token = pulumi.Output.secret(token.result)  # type: ignore[arg-type]
+            if config.metrics.prometheus:
+                metrics_network = Network("metrics-network", NetworkArgs(name=names.metrics_network, driver="bridge"), child)
+            proxy_metrics = ProxyMetrics(
+                config.metrics.publish_ip,
+                config.metrics.proxy_port,
+                metrics_network.network.name if metrics_network is not None else None,
+            )
+        self.metrics_token = metrics_token
         tls = None
         if config.tls_certificate is not None and config.tls_key is not None:
             tls = ProxyTls(config.tls_certificate, config.tls_key, config.http_redirect_port)
@@ -85,6 +102,7 @@ class Deployment(pulumi.ComponentResource):
                 labels=names.labels,
                 logs=config.logs,
                 tls=tls,
+                metrics=proxy_metrics,
             ),
             child,
         )
@@ -96,7 +114,7 @@ class Deployment(pulumi.ComponentResource):
         ]
         images_on_host: list[pulumi.Resource] = [notebook_image, *extra_images]
         hub_starts_after: list[pulumi.Resource] = [self.proxy.container, *images_on_host]
-        addons = merged(hub_addons(config))
+        addons = merged(hub_addons(config, metrics_token if metrics_token is not None else ""))
         docker_host = ""
         docker_api_network_name = None
         if config.docker_api_proxy and backend.docker_api_policy is not None:
@@ -134,6 +152,7 @@ class Deployment(pulumi.ComponentResource):
                 logs=config.logs,
                 docker_host=docker_host,
                 docker_api_network_name=docker_api_network_name,
+                metrics_network_name=metrics_network.network.name if metrics_network is not None else None,
                 start_after=hub_starts_after,
             ),
             child,
@@ -154,6 +173,24 @@ class Deployment(pulumi.ComponentResource):
                     logs=config.logs,
                 ),
                 child,
+            )
+        if metrics_network is not None and metrics_token is not None:
+            self.prometheus = Prometheus(
+                "prometheus",
+                PrometheusArgs(
+                    container_name=names.prometheus_container,
+                    image_ref=self.images["prometheus"].image.image_name,
+                    network_name=metrics_network.network.name,
+                    data_volume_name=names.prometheus_data_volume,
+                    scrape_config=scrape_config(names.hub_container, names.proxy_container),
+                    hub_token=metrics_token,
+                    publish_ip=config.metrics.publish_ip,
+                    publish_port=config.metrics.prometheus_port,
+                    retention_days=config.metrics.retention_days,
+                    labels=names.labels,
+                    logs=config.logs,
+                ),
+                pulumi.ResourceOptions(parent=self, depends_on=[self.hub.container]),
             )
         scheme = "https" if config.serves_tls else "http"
         host_name = config.public_host or ("localhost" if config.publishes_on_loopback else config.public_ip)

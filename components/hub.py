@@ -49,6 +49,7 @@ class HubArgs:
     # empty: the hub gets the Docker socket itself.
     docker_host: str = ""
     docker_api_network_name: pulumi.Input[str] | None = None
+    metrics_network_name: pulumi.Input[str] | None = None  # with metrics.prometheus: Prometheus scrapes on it
     # The proxy must answer before the hub starts; the notebook image must exist
     # before the spawner is pointed at it.
     start_after: Sequence[pulumi.Resource] = ()
@@ -88,7 +89,7 @@ class Hub(pulumi.ComponentResource):
             volumes=[docker.ContainerVolumeArgs(volume_name=self.data_volume.name, container_path=HUB_DATA_DIR)],
             networks_advanced=[
                 docker.ContainerNetworksAdvancedArgs(name=network)
-                for network in (args.network_name, args.docker_api_network_name)
+                for network in (args.network_name, args.docker_api_network_name, args.metrics_network_name)
                 if network is not None
             ],
             labels=container_labels(args.labels),

@@ -1,7 +1,8 @@
 """Hub add-ons: what each contributes to the hub (services and roles, keyed by name,
 so add-ons add to each other instead of overwriting) and the secrets it needs.
 
-The idle culler is the first; metrics and backups come next.
+A service whose API token is a secret names the variable holding it
+(`SERVICE_TOKEN_ENV_KEY`); jupyterhub_config.py puts the token in its place.
 """
 
 from __future__ import annotations
@@ -12,6 +13,10 @@ from typing import Any
 import pulumi
 
 from components.config import StackConfig
+
+SERVICE_TOKEN_ENV_KEY = "apiTokenEnv"
+METRICS_SERVICE = "metrics"
+METRICS_TOKEN_ENV = "METRICS_SERVICE_TOKEN"
 
 
 @dataclass(frozen=True)
@@ -42,8 +47,20 @@ def idle_culler(config: StackConfig) -> HubAddOn | None:
     )
 
 
-def hub_addons(config: StackConfig) -> list[HubAddOn]:
-    return [addon for addon in (idle_culler(config),) if addon is not None]
+def metrics_reader(config: StackConfig, token: pulumi.Input[str]) -> HubAddOn | None:
+    """A service with no process of its own: its token may read /hub/metrics and nothing else."""
+    if not config.metrics.enabled:
+        return None
+    return HubAddOn(
+        services={METRICS_SERVICE: {"name": METRICS_SERVICE, SERVICE_TOKEN_ENV_KEY: METRICS_TOKEN_ENV}},
+        roles={METRICS_SERVICE: {"name": METRICS_SERVICE, "scopes": ["read:metrics"], "services": [METRICS_SERVICE]}},
+        secret_envs={METRICS_TOKEN_ENV: token},
+    )
+
+
+def hub_addons(config: StackConfig, metrics_token: pulumi.Input[str] = "") -> list[HubAddOn]:
+    """The add-ons the stack config asks for; metrics_token is the generated secret ('' for a check of names only)."""
+    return [addon for addon in (idle_culler(config), metrics_reader(config, metrics_token)) if addon is not None]
 
 
 def merged(addons: list[HubAddOn]) -> HubAddOn:

@@ -35,4 +35,6 @@ def image_builds(config: StackConfig, extra_ca_certs: str) -> dict[str, ImageBui
         builds["docker-api"] = ImageBuild("docker_api_proxy", {"BASE_IMAGE": build.base_image, **owner})
     if config.backup.enabled:
         builds["backup"] = ImageBuild("build.backup", common)
+    if config.metrics.prometheus:
+        builds["prometheus"] = ImageBuild("build.prometheus", {"BASE_IMAGE": build.base_image, **owner})
     return builds

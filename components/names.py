@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 LABEL = "org.jupyterhub-docker.deployment"
 BUILT_FOR_LABEL = "org.jupyterhub-docker.built-for"  # on the images a deployment builds (build arg DEPLOYMENT)
-IMAGE_ROLES = ("proxy", "hub", "notebook", "docker-api", "backup")  # the images a deployment builds, `<name>-<role>:<tag>`
+# The images a deployment builds, `<name>-<role>:<tag>`.
+IMAGE_ROLES = ("proxy", "hub", "notebook", "docker-api", "backup", "prometheus")
 IMAGE_ROLE_LABEL = "org.jupyterhub-docker.image"  # each Dockerfile's own: proxy, hub, notebook, docker-api-filter
 USER_SERVER_PREFIX = "jupyter-"
 # DockerSpawner's escaped user name: [a-z0-9], with '-' escaping everything else.
@@ -33,6 +34,7 @@ HUB_PORT = 8081
 PROXY_PORT = 8000
 PROXY_API_PORT = 8001
 PROXY_REDIRECT_PORT = 8080
+PROXY_METRICS_PORT = 8002  # with metrics.enabled
 
 # Inside the Docker API filter's container.
 FILTER_PORT = 2375
@@ -44,6 +46,13 @@ BACKUP_SETTINGS_PATH = "/etc/jupyterhub-backup/settings.json"
 BACKUP_SETTINGS_ENV = "BACKUP_SETTINGS"  # tells build.backup/backup.py where its settings are
 BACKUP_VOLUMES_DIR = "/volumes"  # Docker's volumes folder, read-only
 BACKUP_STATE_DIR = "/var/lib/jupyterhub-backup"  # status, lock, restic's cache
+
+# Inside the Prometheus container (metrics.prometheus).
+PROMETHEUS_PORT = 9090
+PROMETHEUS_CONFIG_PATH = "/etc/prometheus/prometheus.yml"
+PROMETHEUS_HUB_TOKEN_PATH = "/etc/prometheus/hub-token"
+PROMETHEUS_DATA_DIR = "/prometheus"
+HUB_METRICS_PATH = "/hub/metrics"
 
 # Inside a user server (what build.notebook/Dockerfile makes).
 NOTEBOOK_UID = "1000"
@@ -92,6 +101,19 @@ class DeploymentNames:
     @property
     def backup_state_volume(self) -> str:
         return f"{self.deployment}-backup-state"
+
+    @property
+    def metrics_network(self) -> str:
+        """Joins Prometheus to hub and proxy, and not to the users' servers."""
+        return f"{self.deployment}-metrics"
+
+    @property
+    def prometheus_container(self) -> str:
+        return f"{self.deployment}-prometheus"
+
+    @property
+    def prometheus_data_volume(self) -> str:
+        return f"{self.deployment}-prometheus-data"
 
     def image(self, role: str, tag: str) -> str:
         """`<name>-proxy:<tag>`, and likewise `-hub`, `-notebook`, `-docker-api`."""

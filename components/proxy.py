@@ -15,7 +15,7 @@ from components.config import LogsConfig
 from components.container_security import NO_NEW_PRIVILEGES, no_capabilities
 from components.docker_labels import container_labels
 from components.health import gated_container_options, healthcheck
-from components.names import PROXY_API_PORT, PROXY_PORT, PROXY_REDIRECT_PORT
+from components.names import PROXY_API_PORT, PROXY_METRICS_PORT, PROXY_PORT, PROXY_REDIRECT_PORT
 
 START_TIMEOUT_S = 30
 # The image has node and nothing else: a connection to the public port is the check.
@@ -36,6 +36,15 @@ class ProxyTls:
 
 
 @dataclass(frozen=True)
+class ProxyMetrics:
+    """configurable-http-proxy's own Prometheus metrics, on PROXY_METRICS_PORT (no authentication)."""
+
+    publish_ip: str
+    publish_port: int = 0  # host port; 0: only on the deployment's networks
+    network_name: pulumi.Input[str] | None = None  # the network Prometheus scrapes on
+
+
+@dataclass(frozen=True)
 class ProxyArgs:
     container_name: str
     image_ref: pulumi.Input[str]
@@ -47,6 +56,7 @@ class ProxyArgs:
     labels: dict[str, str]
     logs: LogsConfig
     tls: ProxyTls | None = None
+    metrics: ProxyMetrics | None = None
 
 
 class Proxy(pulumi.ComponentResource):
@@ -77,6 +87,17 @@ class Proxy(pulumi.ComponentResource):
                         internal=PROXY_REDIRECT_PORT, external=args.tls.http_redirect_port, ip=args.public_ip
                     )
                 )
+        networks = [args.network_name]
+        if args.metrics is not None:
+            command += ["--metrics-ip=", f"--metrics-port={PROXY_METRICS_PORT}"]
+            if args.metrics.publish_port:
+                ports.append(
+                    docker.ContainerPortArgs(
+                        internal=PROXY_METRICS_PORT, external=args.metrics.publish_port, ip=args.metrics.publish_ip
+                    )
+                )
+            if args.metrics.network_name is not None:
+                networks.append(args.metrics.network_name)
         self.container = docker.Container(
             name,
             name=args.container_name,
@@ -85,7 +106,7 @@ class Proxy(pulumi.ComponentResource):
             envs=[pulumi.Output.concat("CONFIGPROXY_AUTH_TOKEN=", args.auth_token)],
             ports=ports,
             uploads=uploads or None,
-            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network_name)],
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network) for network in networks],
             labels=container_labels(args.labels),
             log_driver=args.logs.driver,
             log_opts=args.logs.options or None,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 SETTINGS_ENV = "JUPYTERHUB_DOCKER_SETTINGS"
+SERVICE_TOKEN_ENV_KEY = "apiTokenEnv"  # components/hub_addons.py's
 SHIMMED_AUTHENTICATORS = {"native": "nativeauthenticator_compat.NativeAuthenticator"}
 
 
@@ -72,9 +73,17 @@ def configure(c: Any, settings: Mapping[str, Any], environ: Mapping[str, str]) -
             setattr(getattr(c, section), trait, value)
     # Add-ons (the idle culler, ...): hub services and their roles, by name.
     if settings["services"]:
-        c.JupyterHub.services = list(settings["services"].values())
+        c.JupyterHub.services = [with_api_token(service, environ) for service in settings["services"].values()]
     if settings["roles"]:
         c.JupyterHub.load_roles = list(settings["roles"].values())
+
+
+def with_api_token(service: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """A service entry; one whose token is a secret names its variable under SERVICE_TOKEN_ENV_KEY."""
+    entry = {key: value for key, value in service.items() if key != SERVICE_TOKEN_ENV_KEY}
+    if SERVICE_TOKEN_ENV_KEY in service:
+        entry["api_token"] = environ[service[SERVICE_TOKEN_ENV_KEY]]
+    return entry
 
 
 def load_operator_files(c: Any, config_dir: str) -> None:

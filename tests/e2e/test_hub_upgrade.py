@@ -80,6 +80,6 @@ def test_newer_jupyterhub_upgrades_the_db_and_keeps_users_and_servers(own_deploy
     who = alice.api("GET", "/hub/api/user")  # with the API token alice got from the 5.5.1 hub
     assert who.status_code == 200 and who.json()["name"] == "alice"
     assert alice.model()["servers"][""]["ready"] is True
-    alice.log_in()  # NativeAuthenticator's login form, on JupyterHub 6 (the shim)
+    HubUser(deployed.base_url, "alice", "alice-upgrade-password").log_in()  # a new session: the login form on JupyterHub 6
     assert alice.api("GET", "/user/alice/api/status").status_code == 200
     assert deployed.client.containers.get(server.name).id == server.id  # the running server was kept

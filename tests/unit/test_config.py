@@ -617,6 +617,12 @@ def test_a_home_volume_template_that_is_no_volume_name_or_has_no_fixed_part_is_r
 
 
 def test_a_home_volume_template_that_can_name_the_hubs_volume_is_refused() -> None:
-    with pytest.raises(ConfigError, match=r"a user could be given the hub's own volume hub-hub-data as their home"):
+    with pytest.raises(ConfigError, match=r"a user could be given the deployment's own volume hub-hub-data as their home"):
         parse({"name": "hub", "spawner": {"homeVolumeTemplate": "hub-{username}"}})
     assert parse({"name": "hub", "spawner": {"homeVolumeTemplate": "hub-user-{username}"}}).name == "hub"
+
+
+@pytest.mark.parametrize(("template", "volume"), [("x-b{username}", "x-backup-state"), ("x-pro{username}", "x-prometheus-data")])
+def test_a_home_volume_template_that_can_name_another_volume_of_the_deployment_is_refused(template: str, volume: str) -> None:
+    with pytest.raises(ConfigError, match=f"a user could be given the deployment's own volume {volume} as their home"):
+        parse({"name": "x", "spawner": {"homeVolumeTemplate": template}})

@@ -80,5 +80,6 @@ def test_the_image_roles_are_the_images_a_deployment_builds() -> None:
     from components.config import parse_config
     from components.images import image_builds
 
-    everything = parse_config({"backup": {"enabled": True, "repository": "/b"}}, {"backupPassword": "x"})  # type: ignore[dict-item]
+    raw = {"backup": {"enabled": True, "repository": "/b"}, "metrics": {"enabled": True, "prometheus": True}}
+    everything = parse_config(raw, {"backupPassword": "x"})  # type: ignore[dict-item]
     assert tuple(image_builds(everything, "")) == names.IMAGE_ROLES
