@@ -19,6 +19,7 @@ import requests
 
 MAX_PROBE_S = 300
 STOP_WAIT_S = 10
+BODY_START_CHARS = 600
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -27,7 +28,8 @@ class Outcome:
     sent_s: float  # seconds since the probe started: the request was sent
     at_s: float  # its answer, or its error, came back
     ok: bool
-    detail: str
+    detail: str  # the status code, or the error's name
+    answer: dict[str, str] = field(default_factory=dict)  # of an answer: ANSWER_FIELDS
 
 
 @dataclass
@@ -52,8 +54,8 @@ class Probe:
     def _read(self) -> None:
         assert self._process is not None and self._process.stdout is not None
         for line in self._process.stdout:
-            sent, answered, ok, detail = json.loads(line)
-            self.outcomes.append(Outcome(sent - self._started, answered - self._started, ok, detail))
+            sent, answered, ok, detail, answer = json.loads(line)
+            self.outcomes.append(Outcome(sent - self._started, answered - self._started, ok, detail, answer))
 
     def __exit__(self, *exc: object) -> None:
         assert self._process is not None and self._process.stdin is not None and self._reader is not None
@@ -79,9 +81,18 @@ class Probe:
         return longest
 
 
+def _answer(response: requests.Response) -> dict[str, str]:
+    return {
+        "url": response.url,  # after redirects
+        "contentType": response.headers.get("Content-Type", ""),
+        "retryAfter": response.headers.get("Retry-After", ""),
+        "bodyStart": response.text[:BODY_START_CHARS],
+    }
+
+
 def poll(url: str, headers: dict[str, str], interval_s: float) -> None:
-    """Print one JSON line per request (sent, answered, ok, detail; monotonic clock,
-    which the parent shares) until stdin closes or MAX_PROBE_S pass."""
+    """Print one JSON line per request (sent, answered, ok, detail, answer; monotonic
+    clock, which the parent shares) until stdin closes or MAX_PROBE_S pass."""
     stop = threading.Event()
 
     def stop_when_stdin_closes() -> None:
@@ -94,12 +105,13 @@ def poll(url: str, headers: dict[str, str], interval_s: float) -> None:
         if stop.is_set() or time.monotonic() > deadline:
             return
         sent = time.monotonic()
+        answer: dict[str, str] = {}
         try:
             response = requests.get(url, headers=headers, timeout=2)
-            ok, detail = response.status_code == 200, str(response.status_code)
+            ok, detail, answer = response.status_code == 200, str(response.status_code), _answer(response)
         except requests.RequestException as error:
             ok, detail = False, type(error).__name__
-        print(json.dumps([sent, time.monotonic(), ok, detail]), flush=True)
+        print(json.dumps([sent, time.monotonic(), ok, detail, answer]), flush=True)
         time.sleep(interval_s)
 
 

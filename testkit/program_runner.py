@@ -8,6 +8,7 @@ records every registration, including the resource options that
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import runpy
@@ -134,6 +135,7 @@ def stack_config(stack: str, project_dir: Path = REPO_ROOT) -> dict[str, str]:
 class ProgramRun:
     monitor: RecordingMonitor
     exports: dict[str, Any]
+    secret_exports: set[str] = field(default_factory=set)  # keys of the exports Pulumi keeps encrypted
 
     @property
     def registrations(self) -> dict[str, Registration]:
@@ -181,13 +183,18 @@ def run_program(
     values.update({f"{PROJECT}:{k}": v for k, v in (secrets or {}).items()})
     pulumi.runtime.set_all_config(values, [f"{PROJECT}:{k}" for k in secrets or {}])
     exports: dict[str, Any] = {}
+    secret_exports: set[str] = set()
+
+    async def secret_keys(values: dict[str, Any]) -> set[str]:
+        return {key for key, value in values.items() if isinstance(value, pulumi.Output) and await value.is_secret()}
 
     @pulumi.runtime.test
     def program() -> pulumi.Output[Any]:
         namespace = runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
         outputs = pulumi.Output.from_input(namespace["outputs"])
-        return outputs.apply(exports.update)
+        secret: pulumi.Output[set[str]] = pulumi.Output.from_input(asyncio.ensure_future(secret_keys(namespace["outputs"])))  # type: ignore[arg-type]
+        return pulumi.Output.all(outputs.apply(exports.update), secret.apply(secret_exports.update))
 
     with _cwd(project_dir):
         program()
-    return ProgramRun(monitor=monitor, exports=exports)
+    return ProgramRun(monitor=monitor, exports=exports, secret_exports=secret_exports)

@@ -14,6 +14,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from testkit.endpoints import free_loopback_port
 from testkit.hub_user import HubUser
 from testkit.program_runner import REPO_ROOT
 from tests.e2e.deployed import E2E_NAME, MEASUREMENTS, Deployed, deployment, measure
@@ -48,7 +49,9 @@ def engine() -> docker.DockerClient:
 
 @pytest.fixture(scope="session")
 def deployed(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
-    with deployment(engine, tmp_path_factory.mktemp("project"), E2E_NAME) as shared:
+    # Metrics on, with Prometheus: the other scenarios run beside them (tests/e2e/test_metrics.py).
+    metrics = {"enabled": True, "prometheus": True, "proxyPort": free_loopback_port(), "prometheusPort": free_loopback_port()}
+    with deployment(engine, tmp_path_factory.mktemp("project"), E2E_NAME, {"metrics": metrics}) as shared:
         yield shared
 
 

@@ -75,7 +75,9 @@ def remove_leftovers(client: docker.DockerClient, names: DeploymentNames) -> Non
     for volume in client.volumes.list():
         if volume.name.startswith(f"{names.deployment}-"):
             volume.remove(force=True)
-    for network in client.networks.list(names=[names.network, names.docker_api_network], filters={"label": HARNESS_LABEL}):
+    for network in client.networks.list(
+        names=[names.network, names.docker_api_network, names.metrics_network], filters={"label": HARNESS_LABEL}
+    ):
         network.remove()
 
 
@@ -128,7 +130,7 @@ def deployment(
         if before_first_up is not None:
             before_first_up()
         first = harness.up()
-        image_cache = {first.run.exports[key] for key in ("proxyImage", "hubImage", "notebookImage", "dockerApiImage")}
+        image_cache = {value for key, value in first.run.exports.items() if key.endswith("Image")}  # proxyImage, …
         base_url = f"http://127.0.0.1:{port}"
         measure(f"{name}: first deploy (image builds included): {first.seconds:.1f}s")
         hub_ready = wait_for(f"{base_url}/hub/api/", 60)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 from components.names import HUB_CONFIG_DIR
@@ -9,6 +10,27 @@ from testkit.harness import CONTAINER, NETWORK
 from testkit.hub_user import HubUser
 from testkit.probe import Probe
 from tests.e2e.deployed import NAMES, Deployed, measure
+
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"  # what Chromium sends for a page
+
+
+def assert_the_proxy_answered_kindly_while_the_hub_was_down(hub_api: Probe, browser: Probe, base_url: str) -> None:
+    """Every request got an answer: the hub's, or the proxy's 503 with Retry-After (a page
+    that reloads itself for a browser, JSON for an API client); the page then lands on /hub/home."""
+    assert hub_api.failed, "the hub was down for a while during the reload"
+    for outcome in hub_api.failed:
+        assert (outcome.detail, outcome.answer["retryAfter"]) == ("503", "3"), outcome
+        assert outcome.answer["contentType"] == "application/json", outcome
+        assert json.loads(outcome.answer["bodyStart"])["status"] == 503
+    pages = [outcome for outcome in browser.outcomes if outcome.detail == "503"]
+    assert pages, "the browser-like request saw the maintenance page"
+    assert all(not outcome.ok and outcome.detail == "503" for outcome in browser.failed), browser.failed
+    for page in pages:
+        assert page.answer["contentType"].startswith("text/html") and page.answer["retryAfter"] == "3"
+        assert "<title>JupyterHub is restarting</title>" in page.answer["bodyStart"]
+        assert '<meta http-equiv="refresh" content="3">' in page.answer["bodyStart"]  # reloads the same address
+    last = browser.outcomes[-1]
+    assert last.ok and last.answer["url"] == f"{base_url}/hub/home", last  # logged in, where it asked to go
 
 
 def test_config_reload_replaces_only_the_hub_without_a_failed_request(deployed: Deployed, alice: HubUser) -> None:
@@ -20,7 +42,9 @@ def test_config_reload_replaces_only_the_hub_without_a_failed_request(deployed: 
 
     notebook = Probe(f"{deployed.base_url}/user/alice/api/status", headers={"Authorization": f"token {alice.token}"})
     hub_api = Probe(f"{deployed.base_url}/hub/api/")
-    with notebook, hub_api:
+    cookies = "; ".join(f"{cookie.name}={cookie.value}" for cookie in alice.session.cookies)
+    browser = Probe(f"{deployed.base_url}/hub/home", headers={"Accept": BROWSER_ACCEPT, "Cookie": cookies}, interval_s=0.2)
+    with notebook, hub_api, browser:
         time.sleep(1)
         applied = deployed.apply()
         time.sleep(1)
@@ -36,6 +60,7 @@ def test_config_reload_replaces_only_the_hub_without_a_failed_request(deployed: 
     assert deployed.client.containers.get(NAMES.hub_container).id != hub_id
     assert len(notebook.outcomes) > 20
     assert notebook.failed == [], notebook.failed[:5]
+    assert_the_proxy_answered_kindly_while_the_hub_was_down(hub_api, browser, deployed.base_url)
 
     # The login cookie and the running server survive the hub's replacement.
     home = alice.session.get(f"{deployed.base_url}/hub/home", timeout=10)
