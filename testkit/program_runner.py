@@ -37,6 +37,7 @@ PROJECT_FILES = (
     "build.notebook",
     "docker_api_proxy",
     "build.backup",
+    "build.prometheus",
 )
 
 

@@ -7,6 +7,7 @@ import socket
 
 import requests
 
+from components.names import PROXY_METRICS_PORT
 from testkit.harness import CONTAINER
 from testkit.hub_user import HubUser
 from tests.e2e.deployed import E2E_NAME, NAMES, Deployed
@@ -26,6 +27,8 @@ def test_first_apply_created_everything(deployed: Deployed) -> None:
 def test_only_the_proxy_public_port_is_published_on_loopback(deployed: Deployed) -> None:
     proxy = deployed.client.containers.get(NAMES.proxy_container)
     bindings = {port: spec for port, spec in proxy.attrs["HostConfig"]["PortBindings"].items() if spec}
+    metrics = bindings.pop(f"{PROXY_METRICS_PORT}/tcp")  # metrics.proxyPort: this deployment publishes it
+    assert [binding["HostIp"] for binding in metrics] == ["127.0.0.1"]
     assert bindings == {"8000/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(deployed.port)}]}
     others = [NAMES.hub_container, NAMES.docker_api_container]
     for container in map(deployed.client.containers.get, others):
@@ -43,12 +46,13 @@ def test_proxy_api_hub_and_docker_api_ports_do_not_answer_on_the_host(deployed: 
 def test_only_the_hub_shares_a_network_with_the_docker_api_proxy(deployed: Deployed) -> None:
     networks = {
         name: set(deployed.client.containers.get(f"{E2E_NAME}-{name}").attrs["NetworkSettings"]["Networks"])
-        for name in ("proxy", "hub", "docker-api")
+        for name in ("proxy", "hub", "docker-api", "prometheus")
     }
     assert networks == {
-        "proxy": {E2E_NAME},
-        "hub": {E2E_NAME, NAMES.docker_api_container},
+        "proxy": {E2E_NAME, NAMES.metrics_network},
+        "hub": {E2E_NAME, NAMES.docker_api_container, NAMES.metrics_network},
         "docker-api": {NAMES.docker_api_container},
+        "prometheus": {NAMES.metrics_network},  # not the users' servers' network
     }
     assert deployed.client.networks.get(NAMES.docker_api_container).attrs["Internal"] is True
 
