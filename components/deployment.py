@@ -26,6 +26,13 @@ from components.proxy import Proxy, ProxyArgs, ProxyMetrics, ProxyTls
 from components.user_servers import BACKENDS, user_server_images
 
 
+def generated_token(name: str, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
+    """48 random letters and digits, kept in the state as a secret."""
+    password = random.RandomPassword(name, length=48, special=False, opts=opts)
+    # The provider marks `result` secret only in the engine; say so in the program too.
+    return pulumi.Output.secret(password.result)  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
 class DeploymentArgs:
     config: StackConfig
@@ -69,23 +76,15 @@ class Deployment(pulumi.ComponentResource):
         if config.notebook_rollback_image:
             notebook_image = HostImage("notebook-rollback-image", HostImageArgs(config.notebook_rollback_image), child).image
 
-        proxy_token = random.RandomPassword("proxy-auth-token", length=48, special=False, opts=child)
-        # The provider marks `result` secret only in the engine; say so in the program too.
-        proxy_auth_token: pulumi.Output[str] = pulumi.Output.secret(proxy_token.result)  # type: ignore[arg-type]
-        metrics_token: pulumi.Output[str] | None = None
-        metrics_network: Network | None = None
-        proxy_metrics = None
-        if config.metrics.enabled:
-            token = random.RandomPassword("metrics-token", length=48, special=False, opts=child)
-            metrics_token = pulumi.Output.secret(token.result)  # type: ignore[arg-type]
-            if config.metrics.prometheus:
-                metrics_network = Network("metrics-network", NetworkArgs(name=names.metrics_network, driver="bridge"), child)
-            proxy_metrics = ProxyMetrics(
-                config.metrics.publish_ip,
-                config.metrics.proxy_port,
-                metrics_network.network.name if metrics_network is not None else None,
-            )
-        self.metrics_token = metrics_token
+        proxy_auth_token = generated_token("proxy-auth-token", child)
+        metrics = config.metrics
+        self.metrics_token = generated_token("metrics-token", child) if metrics.enabled else None
+        metrics_network = (
+            Network("metrics-network", NetworkArgs(name=names.metrics_network, driver="bridge"), child).network.name
+            if metrics.prometheus
+            else None
+        )
+        proxy_metrics = ProxyMetrics(metrics.publish_ip, metrics.proxy_port, metrics_network) if metrics.enabled else None
         tls = None
         if config.tls_certificate is not None and config.tls_key is not None:
             tls = ProxyTls(config.tls_certificate, config.tls_key, config.http_redirect_port)
@@ -114,7 +113,7 @@ class Deployment(pulumi.ComponentResource):
         ]
         images_on_host: list[pulumi.Resource] = [notebook_image, *extra_images]
         hub_starts_after: list[pulumi.Resource] = [self.proxy.container, *images_on_host]
-        addons = merged(hub_addons(config, metrics_token if metrics_token is not None else ""))
+        addons = merged(hub_addons(config, self.metrics_token if self.metrics_token is not None else ""))
         docker_host = ""
         docker_api_network_name = None
         if config.docker_api_proxy and backend.docker_api_policy is not None:
@@ -152,7 +151,7 @@ class Deployment(pulumi.ComponentResource):
                 logs=config.logs,
                 docker_host=docker_host,
                 docker_api_network_name=docker_api_network_name,
-                metrics_network_name=metrics_network.network.name if metrics_network is not None else None,
+                metrics_network_name=metrics_network,
                 start_after=hub_starts_after,
             ),
             child,
@@ -174,19 +173,19 @@ class Deployment(pulumi.ComponentResource):
                 ),
                 child,
             )
-        if metrics_network is not None and metrics_token is not None:
+        if metrics_network is not None and self.metrics_token is not None:
             self.prometheus = Prometheus(
                 "prometheus",
                 PrometheusArgs(
                     container_name=names.prometheus_container,
                     image_ref=self.images["prometheus"].image.image_name,
-                    network_name=metrics_network.network.name,
+                    network_name=metrics_network,
                     data_volume_name=names.prometheus_data_volume,
                     scrape_config=scrape_config(names.hub_container, names.proxy_container),
-                    hub_token=metrics_token,
-                    publish_ip=config.metrics.publish_ip,
-                    publish_port=config.metrics.prometheus_port,
-                    retention_days=config.metrics.retention_days,
+                    hub_token=self.metrics_token,
+                    publish_ip=metrics.publish_ip,
+                    publish_port=metrics.prometheus_port,
+                    retention_days=metrics.retention_days,
                     labels=names.labels,
                     logs=config.logs,
                 ),

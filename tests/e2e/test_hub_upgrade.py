@@ -11,6 +11,7 @@ and the other scenarios may run before or after it.
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,3 +84,37 @@ def test_newer_jupyterhub_upgrades_the_db_and_keeps_users_and_servers(own_deploy
     HubUser(deployed.base_url, "alice", "alice-upgrade-password").log_in()  # a new session: the login form on JupyterHub 6
     assert alice.api("GET", "/user/alice/api/status").status_code == 200
     assert deployed.client.containers.get(server.name).id == server.id  # the running server was kept
+
+
+# The idle culler's own code and token (its managed service's), run once with a short
+# timeout: the service the hub runs waits `culler.timeoutSeconds` (an hour by default).
+CULL_ONCE = """
+import os, pathlib, subprocess, sys
+for proc in pathlib.Path('/proc').glob('[0-9]*'):
+    try:
+        command = (proc / 'cmdline').read_bytes()
+    except OSError:
+        continue
+    if b'jupyterhub_idle_culler' in command:
+        env = dict(entry.split('=', 1) for entry in (proc / 'environ').read_bytes().decode().split('\\0') if '=' in entry)
+        break
+else:
+    sys.exit('no idle culler is running in the hub')
+culler = ['python3', '-m', 'jupyterhub_idle_culler', '--timeout=2', '--cull-every=2', '--url=' + env['JUPYTERHUB_API_URL']]
+ran = subprocess.run(['timeout', '12', *culler], env={**os.environ, 'JUPYTERHUB_API_TOKEN': env['JUPYTERHUB_API_TOKEN']})
+sys.exit(0 if ran.returncode == 124 else ran.returncode)  # 124: stopped by timeout, as meant
+"""
+
+
+def test_on_jupyterhub_6_the_idle_culler_stops_an_idle_server(own_deployment: Deployed) -> None:
+    deployed = own_deployment
+    alice = HubUser(deployed.base_url, "alice", "alice-upgrade-password")
+    alice.log_in()
+    assert hub_version(deployed) == "6.1.1" and alice.model()["servers"], "the upgrade scenario left alice's server running"
+    time.sleep(3)  # idle longer than the culler's timeout
+    hub = deployed.client.containers.get(deployed.names.hub_container)
+    culled = hub.exec_run(["python3", "-c", CULL_ONCE])
+    assert culled.exit_code == 0, culled.output.decode()[-2000:]
+    assert b"Culling server alice" in culled.output, culled.output.decode()[-2000:]
+    assert alice.model()["servers"] == {}, "culled"
+    assert deployed.client.containers.list(filters={"name": deployed.names.user_server("alice")}) == []
