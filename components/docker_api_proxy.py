@@ -18,9 +18,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.config import LogsConfig
-from components.container_security import NO_NEW_PRIVILEGES, no_capabilities
-from components.docker_labels import container_labels
-from components.health import gated_container_options, healthcheck
+from components.health import gated_container_options, service_container_inputs
 from components.names import DOCKER_SOCKET, FILTER_POLICY_PATH, FILTER_PORT
 
 START_TIMEOUT_S = 30
@@ -64,15 +62,7 @@ class DockerApiProxy(pulumi.ComponentResource):
             ],
             mounts=[docker.ContainerMountArgs(type="bind", source=DOCKER_SOCKET, target=DOCKER_SOCKET)],
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network_name)],
-            labels=container_labels(args.labels),
-            log_driver=args.logs.driver,
-            log_opts=args.logs.options or None,
-            restart="unless-stopped",
-            capabilities=no_capabilities(),
-            security_opts=NO_NEW_PRIVILEGES,
-            healthcheck=healthcheck(HEALTH_CHECK),
-            wait=True,
-            wait_timeout=START_TIMEOUT_S,
+            **service_container_inputs(args.labels, args.logs, HEALTH_CHECK, START_TIMEOUT_S),
             opts=gated_container_options(self, args.start_after),
         )
         self.register_outputs({"containerName": args.container_name})

@@ -11,9 +11,14 @@ changes (`replace_on_changes`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pulumi
 import pulumi_docker as docker
+
+from components.config import LogsConfig
+from components.container_security import NO_NEW_PRIVILEGES, no_capabilities
+from components.docker_labels import container_labels
 
 # Docker 20.10 has no start interval: the first check runs one interval after start,
 # which is also the least a gated rollout waits. Each check is an exec in the container
@@ -37,3 +42,22 @@ def gated_container_options(parent: pulumi.Resource, start_after: Sequence[pulum
     return pulumi.ResourceOptions(
         parent=parent, delete_before_replace=True, depends_on=list(start_after), replace_on_changes=REPLACE_ON_CHANGES
     )
+
+
+def service_container_inputs(
+    labels: dict[str, str], logs: LogsConfig, health_command: list[str], start_timeout_s: int
+) -> dict[str, Any]:
+    """The docker.Container inputs every long-running container of the deployment shares (proxy,
+    hub, filter, Prometheus): its label, bounded logs, restarts, no capability and no new
+    privileges, and a health check that `pulumi up` waits for."""
+    return {
+        "labels": container_labels(labels),
+        "log_driver": logs.driver,
+        "log_opts": logs.options or None,
+        "restart": "unless-stopped",
+        "capabilities": no_capabilities(),
+        "security_opts": NO_NEW_PRIVILEGES,
+        "healthcheck": healthcheck(health_command),
+        "wait": True,
+        "wait_timeout": start_timeout_s,
+    }

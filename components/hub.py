@@ -17,9 +17,8 @@ import pulumi
 import pulumi_docker as docker
 
 from components.config import LogsConfig
-from components.container_security import NO_NEW_PRIVILEGES, no_capabilities
-from components.docker_labels import container_labels, volume_labels
-from components.health import gated_container_options, healthcheck
+from components.docker_labels import volume_labels
+from components.health import gated_container_options, service_container_inputs
 from components.names import DOCKER_SOCKET, HUB_CONFIG_PATH, HUB_DATA_DIR, HUB_PORT, HUB_SETTINGS_ENV, HUB_SETTINGS_PATH
 
 # A rollout waits this long for the new hub to answer /hub/health (a database upgrade
@@ -92,15 +91,7 @@ class Hub(pulumi.ComponentResource):
                 for network in (args.network_name, args.docker_api_network_name, args.metrics_network_name)
                 if network is not None
             ],
-            labels=container_labels(args.labels),
-            log_driver=args.logs.driver,
-            log_opts=args.logs.options or None,
-            restart="unless-stopped",
-            capabilities=no_capabilities(),
-            security_opts=NO_NEW_PRIVILEGES,
-            healthcheck=healthcheck(HUB_HEALTH_CHECK),
-            wait=True,
-            wait_timeout=HUB_START_TIMEOUT_S,
+            **service_container_inputs(args.labels, args.logs, HUB_HEALTH_CHECK, HUB_START_TIMEOUT_S),
             destroy_grace_seconds=HUB_STOP_GRACE_S,
             opts=gated_container_options(self, args.start_after),
         )

@@ -16,9 +16,8 @@ import pulumi
 import pulumi_docker as docker
 
 from components.config import LogsConfig
-from components.container_security import NO_NEW_PRIVILEGES, no_capabilities
-from components.docker_labels import container_labels, volume_labels
-from components.health import gated_container_options, healthcheck
+from components.docker_labels import volume_labels
+from components.health import gated_container_options, service_container_inputs
 from components.names import (
     HUB_METRICS_PATH,
     HUB_PORT,
@@ -96,15 +95,7 @@ class Prometheus(pulumi.ComponentResource):
             ports=[docker.ContainerPortArgs(internal=PROMETHEUS_PORT, external=args.publish_port, ip=args.publish_ip)],
             volumes=[docker.ContainerVolumeArgs(volume_name=self.data_volume.name, container_path=PROMETHEUS_DATA_DIR)],
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network_name)],
-            labels=container_labels(args.labels),
-            log_driver=args.logs.driver,
-            log_opts=args.logs.options or None,
-            restart="unless-stopped",
-            capabilities=no_capabilities(),
-            security_opts=NO_NEW_PRIVILEGES,
-            healthcheck=healthcheck(HEALTH_CHECK),
-            wait=True,
-            wait_timeout=START_TIMEOUT_S,
+            **service_container_inputs(args.labels, args.logs, HEALTH_CHECK, START_TIMEOUT_S),
             opts=gated_container_options(self),
         )
         self.register_outputs({"containerName": args.container_name, "dataVolumeName": args.data_volume_name})

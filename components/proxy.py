@@ -12,9 +12,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.config import LogsConfig
-from components.container_security import NO_NEW_PRIVILEGES, no_capabilities
-from components.docker_labels import container_labels
-from components.health import gated_container_options, healthcheck
+from components.health import gated_container_options, service_container_inputs
 from components.names import PROXY_API_PORT, PROXY_METRICS_PORT, PROXY_PORT, PROXY_REDIRECT_PORT
 
 START_TIMEOUT_S = 30
@@ -107,15 +105,7 @@ class Proxy(pulumi.ComponentResource):
             ports=ports,
             uploads=uploads or None,
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network) for network in networks],
-            labels=container_labels(args.labels),
-            log_driver=args.logs.driver,
-            log_opts=args.logs.options or None,
-            restart="unless-stopped",
-            capabilities=no_capabilities(),
-            security_opts=NO_NEW_PRIVILEGES,
-            healthcheck=healthcheck(HEALTH_CHECK),
-            wait=True,
-            wait_timeout=START_TIMEOUT_S,
+            **service_container_inputs(args.labels, args.logs, HEALTH_CHECK, START_TIMEOUT_S),
             opts=gated_container_options(self),
         )
         self.register_outputs({"containerName": args.container_name})
