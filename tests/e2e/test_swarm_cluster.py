@@ -1,0 +1,100 @@
+"""The test Swarm (testkit/swarm_cluster.py): three Docker-in-Docker nodes, a registry the
+nodes pull from, and overlay networking between nodes, on this one host."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+
+import docker
+import docker.errors
+import docker.types
+import pytest
+
+from testkit.swarm_cluster import SwarmCluster, down, remove_images, up
+from tests.e2e.deployed import measure
+
+NAME = "jhe2e-swarm"
+TASK_WAIT_S = 90
+
+
+@pytest.fixture(scope="module")
+def cluster(engine: docker.DockerClient) -> Iterator[SwarmCluster]:
+    started = time.monotonic()
+    try:
+        made = up(NAME, nodes=3)
+        measure(f"test swarm: 3 nodes Ready, base image on the manager in {time.monotonic() - started:.1f}s")
+        yield made
+    finally:
+        down(NAME)
+        remove_images(NAME)
+
+
+def running_task_node(manager: docker.DockerClient, service: docker.models.services.Service) -> str:
+    """The id of the node the service's task runs on, once it runs."""
+    deadline = time.monotonic() + TASK_WAIT_S
+    tasks: list[dict] = []
+    for _ in range(TASK_WAIT_S):
+        tasks = service.tasks()
+        running = [task for task in tasks if task["Status"]["State"] == "running"]
+        if running:
+            return str(running[0]["NodeID"])
+        if time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    raise AssertionError(f"{service.name} did not run within {TASK_WAIT_S}s: {[t['Status'] for t in tasks]}")
+
+
+def test_three_nodes_are_ready_and_one_manages(cluster: SwarmCluster) -> None:
+    nodes = cluster.client().nodes.list()
+    assert sorted(node.attrs["Description"]["Hostname"] for node in nodes) == sorted(cluster.nodes)
+    assert all(node.attrs["Status"]["State"] == "ready" for node in nodes)
+    managers = [node.attrs["Description"]["Hostname"] for node in nodes if node.attrs["Spec"]["Role"] == "manager"]
+    assert managers == [cluster.manager]
+
+
+def test_workers_pull_from_the_registry_and_services_find_each_other_across_nodes(cluster: SwarmCluster) -> None:
+    manager = cluster.client()
+    image = f"{cluster.registry}/probe:test"
+    manager.images.get("debian:trixie-slim").tag(image)
+    pushed = manager.images.push(image)
+    assert '"error"' not in pushed, pushed
+    network = manager.networks.create(f"{NAME}-probe", driver="overlay", attachable=True)
+    dnsrr = docker.types.EndpointSpec(mode="dnsrr")  # no IPVS in this kernel: no virtual IPs
+    try:
+        target = manager.services.create(
+            image, ["sleep", "600"], name="probe-target", networks=[network.id], endpoint_spec=dnsrr,
+            constraints=[f"node.hostname == {cluster.nodes[1]}"],
+        )  # fmt: skip
+        asker = manager.services.create(
+            image, ["sleep", "600"], name="probe-asker", networks=[network.id], endpoint_spec=dnsrr,
+            constraints=[f"node.hostname == {cluster.nodes[2]}"],
+        )  # fmt: skip
+        hostnames = {node.id: node.attrs["Description"]["Hostname"] for node in manager.nodes.list()}
+        assert hostnames[running_task_node(manager, target)] == cluster.nodes[1]  # pulled there from the registry
+        assert hostnames[running_task_node(manager, asker)] == cluster.nodes[2]
+        on_node = ["docker", "exec", cluster.nodes[2], "docker"]
+        asker_container = subprocess.run(
+            [*on_node, "ps", "-q", "--filter", "label=com.docker.swarm.service.name=probe-asker"],
+            capture_output=True, text=True, timeout=30, check=True,
+        ).stdout.split()[0]  # fmt: skip
+        resolved = subprocess.run(
+            [*on_node, "exec", asker_container, "getent", "hosts", "probe-target"], capture_output=True, text=True, timeout=30
+        )
+        assert resolved.returncode == 0 and resolved.stdout.split()[0].startswith("10."), resolved
+    finally:
+        for service in manager.services.list():
+            service.remove()
+        remove_when_unused(network)
+
+
+def remove_when_unused(network: docker.models.networks.Network, attempts: int = 30) -> None:
+    """The removed services' tasks leave the network a few seconds later."""
+    for _ in range(attempts):
+        try:
+            network.remove()
+            return
+        except docker.errors.APIError:
+            time.sleep(1)
+    network.remove()
