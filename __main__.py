@@ -25,6 +25,7 @@ outputs = {
     "hubContainer": deployment.hub.container.name,
     **{IMAGE_OUTPUTS[role]: image.ref for role, image in deployment.images.items()},
     "notebookImageInUse": deployment.notebook_image_in_use,
+    **deployment.metrics_urls,
 }
 if deployment.metrics_token is not None:
     outputs["metricsToken"] = deployment.metrics_token  # a secret: `pulumi stack output metricsToken --show-secrets`

@@ -19,6 +19,7 @@ from components.hub import Hub, HubArgs
 from components.hub_addons import hub_addons, merged
 from components.hub_settings import hub_secret_envs, hub_settings
 from components.images import image_builds
+from components.names import HUB_METRICS_PATH
 from components.network import Network, NetworkArgs
 from components.preflight import HostFacts
 from components.prometheus import Prometheus, PrometheusArgs, scrape_config
@@ -47,6 +48,7 @@ class Deployment(pulumi.ComponentResource):
     images: dict[str, BuiltImage]  # by role (components/images.py)
     notebook_image_in_use: str
     metrics_token: pulumi.Output[str] | None  # the metrics service's, with metrics.enabled
+    metrics_urls: dict[str, str]
     docker_api_proxy: DockerApiProxy | None = None
     backup: Backup | None = None
     prometheus: Prometheus | None = None
@@ -194,6 +196,13 @@ class Deployment(pulumi.ComponentResource):
         scheme = "https" if config.serves_tls else "http"
         host_name = config.public_host or ("localhost" if config.publishes_on_loopback else config.public_ip)
         self.public_url = f"{scheme}://{host_name}:{config.public_port}/"
+        self.metrics_urls = {}  # stack outputs: where to scrape
+        if metrics.enabled:
+            self.metrics_urls["hubMetricsUrl"] = f"{self.public_url}{HUB_METRICS_PATH.lstrip('/')}"
+        if metrics.proxy_port:
+            self.metrics_urls["proxyMetricsUrl"] = f"http://{metrics.publish_ip}:{metrics.proxy_port}/metrics"
+        if metrics.prometheus:
+            self.metrics_urls["prometheusUrl"] = f"http://{metrics.publish_ip}:{metrics.prometheus_port}/"
         self.register_outputs(
             {
                 "publicUrl": self.public_url,

@@ -85,6 +85,9 @@ class Prometheus(pulumi.ComponentResource):
                 f"--storage.tsdb.path={PROMETHEUS_DATA_DIR}",
                 f"--storage.tsdb.retention.time={args.retention_days}d",
                 f"--web.listen-address=:{PROMETHEUS_PORT}",
+                # Prometheus' default lets a page from any origin read its API in the browser
+                # of whoever can reach it; its own UI needs no CORS (an anchored, empty pattern).
+                "--web.cors.origin=",
             ],
             uploads=[
                 docker.ContainerUploadArgs(

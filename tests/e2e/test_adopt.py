@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import secrets
+import shutil
 import subprocess
 import tarfile
 from collections.abc import Iterator
@@ -24,14 +25,17 @@ import pytest
 import requests
 
 from admin.hub_database import HUB_HEAD, REVISIONS
+from components.locks import PINS, PYTHON_LOCK
 from testkit.endpoints import free_loopback_port, wait_for
-from testkit.harness import HARNESS_LABEL
+from testkit.harness import HARNESS_LABEL, IMAGE, build_image
 from testkit.hub_user import HubUser
+from testkit.program_runner import REPO_ROOT
 from tests.e2e.deployed import Deployed, admin_command, deployment, measure
 
 OLD = "jhe2e-old"
 OLD_LABELS = {HARNESS_LABEL: "1", "org.jupyterhub-docker.e2e-old": OLD}
 OLD_HOMES = "jupyterhub-user-{username}"
+OLD_HUB_IMAGE = f"{OLD}-hub:5.5.1"
 # Names with a '-' to be escaped: their homes are jupyterhub-user-adopt-2dcarol and -2ddave.
 USERS = ("adopt-carol", "adopt-dave")
 OLD_HUB_CONFIG = """
@@ -91,6 +95,8 @@ def remove_old(client: docker.DockerClient) -> None:
             volume.remove(force=True)
     for network in client.networks.list(names=[OLD], filters={"label": HARNESS_LABEL}):
         network.remove()
+    for image in client.images.list(filters={"label": f"org.jupyterhub-docker.e2e-old={OLD}"}):
+        client.images.remove(image.id, force=True)
 
 
 def start_old_deployment(client: docker.DockerClient, images: dict[str, str]) -> str:
@@ -147,12 +153,28 @@ def start_old_deployment(client: docker.DockerClient, images: dict[str, str]) ->
     return base_url
 
 
+def build_old_hub(deployed: Deployed, scratch: Path) -> str:
+    """The hub compose deployments ran before JupyterHub 6: the hub image built from
+    tests/e2e/hub-5.5.1's lock (stock NativeAuthenticator 1.3.0 logs in there)."""
+    context = scratch / "hub_config"
+    shutil.copytree(REPO_ROOT / "hub_config", context)
+    for name in (PINS, PYTHON_LOCK):
+        shutil.copyfile(REPO_ROOT / "tests" / "e2e" / "hub-5.5.1" / name, context / name)
+    build_args = deployed.first_apply.run.get(IMAGE, "hub-image").inputs["build"]["args"]
+    build_image(context, "Dockerfile", OLD_HUB_IMAGE, build_args, None, OLD_LABELS)
+    return OLD_HUB_IMAGE
+
+
 @pytest.fixture(scope="module")
-def old_deployment(engine: docker.DockerClient, deployed: Deployed) -> Iterator[OldDeployment]:
-    """The old deployment, with two users who wrote files; it uses the images the shared deployment built."""
-    images = {key: deployed.first_apply.run.exports[key] for key in ("proxyImage", "hubImage", "notebookImage")}
+def old_deployment(
+    engine: docker.DockerClient, deployed: Deployed, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OldDeployment]:
+    """The old deployment on JupyterHub 5.5.1, with two users who wrote files; its proxy and
+    notebook images are the ones the shared deployment built."""
+    images = {key: deployed.first_apply.run.exports[key] for key in ("proxyImage", "notebookImage")}
     remove_old(engine)
     try:
+        images["hubImage"] = build_old_hub(deployed, tmp_path_factory.mktemp("adopt-old-hub"))
         base_url = start_old_deployment(engine, images)
         users = []
         for name in USERS:

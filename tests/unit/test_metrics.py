@@ -22,7 +22,7 @@ def with_metrics(**metrics: Any) -> ProgramRun:
 def test_off_by_default_nothing_is_added(run_dev: ProgramRun) -> None:
     assert "metrics" not in hub_settings(run_dev)["services"]
     assert not any("metrics" in argument for argument in run_dev.get(CONTAINER, "proxy").inputs["command"])
-    assert "metricsToken" not in run_dev.exports
+    assert "metricsToken" not in run_dev.exports and "hubMetricsUrl" not in run_dev.exports
     assert not [r for r in run_dev.registrations.values() if "prometheus" in r.name]
 
 
@@ -92,6 +92,15 @@ def test_prometheus_scrapes_hub_and_proxy_on_a_network_users_servers_are_not_on(
     assert run.get(VOLUME, "prometheus-data").inputs["name"] == "jupyterhub-dev-prometheus-data"
     assert run.get(VOLUME, "prometheus-data").retain_on_delete
     assert run.exports["prometheusImage"] == run.get(IMAGE, "prometheus-image").inputs["imageName"]
+    assert run.exports["prometheusUrl"] == "http://127.0.0.1:9090/"
+    assert "--web.cors.origin=" in prometheus.inputs["command"]  # no page from another origin reads its API
+
+
+def test_the_outputs_say_where_to_scrape() -> None:
+    run = with_metrics(proxyPort=9101)
+    assert run.exports["hubMetricsUrl"] == "http://localhost:8000/hub/metrics"
+    assert run.exports["proxyMetricsUrl"] == "http://127.0.0.1:9101/metrics"
+    assert "prometheusUrl" not in run.exports
 
 
 @pytest.mark.parametrize(
