@@ -22,6 +22,10 @@ HEALTH_CHECK = [
     "-e",
     f"require('net').connect({PROXY_PORT}, '127.0.0.1').on('connect', () => process.exit(0)).on('error', () => process.exit(1))",
 ]
+# A lookup whose answer is lost is asked again after 1 s, not glibc's 5 s (the hub's
+# name, unknown while it is replaced, goes on to the host's resolvers; see
+# build.proxy/lookup_cache.mjs).
+DNS_OPTIONS = ["timeout:1"]
 TLS_CERT_PATH = "/etc/chp/tls.crt"
 TLS_KEY_PATH = "/etc/chp/tls.key"
 
@@ -103,6 +107,7 @@ class Proxy(pulumi.ComponentResource):
             command=command,
             envs=[pulumi.Output.concat("CONFIGPROXY_AUTH_TOKEN=", args.auth_token)],
             ports=ports,
+            dns_opts=DNS_OPTIONS,
             uploads=uploads or None,
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network) for network in networks],
             **service_container_inputs(args.labels, args.logs, HEALTH_CHECK, START_TIMEOUT_S),

@@ -95,6 +95,7 @@ CONTAINER_DEFAULTS = {"mustRun": True, "start": True, "wait": False, "waitTimeou
 CONTAINER_TRANSLATED = {
     "name", "image", "command", "envs", "labels", "ports", "mounts", "volumes", "networksAdvanced", "restart", "uploads",
     "capabilities", "securityOpts", "healthcheck", "wait", "waitTimeout", "destroyGraceSeconds", "logDriver", "logOpts",
+    "dnsOpts",
 }  # fmt: skip
 # TF resource_docker_image.go (RemoteImage): only keep_locally is updated in place.
 REMOTE_IMAGE_IN_PLACE = {"keepLocally"}
@@ -504,6 +505,8 @@ class EngineMocks(pulumi.runtime.Mocks):
                 healthcheck=_healthcheck(inputs.get("healthcheck")),
                 # TF: log_driver defaults to "json-file"; create sets HostConfig.LogConfig{Type, Config: log_opts}.
                 log_config=LogConfig(type=inputs.get("logDriver", "json-file"), config=inputs.get("logOpts") or {}),
+                # TF: dns_opts (ForceNew) -> HostConfig.DNSOptions.
+                dns_opt=inputs.get("dnsOpts"),
             )
         except docker.errors.APIError as error:
             raise ApplyError(f"Unable to create container: {error.explanation}") from error

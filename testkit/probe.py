@@ -37,13 +37,14 @@ class Probe:
     url: str
     headers: dict[str, str] = field(default_factory=dict)
     interval_s: float = 0.05
+    clients: int = 1  # that many request loops at once
     outcomes: list[Outcome] = field(default_factory=list)
     _started: float = 0.0
     _process: subprocess.Popen[str] | None = None
     _reader: threading.Thread | None = None
 
     def __enter__(self) -> Probe:
-        spec = json.dumps({"url": self.url, "headers": self.headers, "interval_s": self.interval_s})
+        spec = json.dumps({"url": self.url, "headers": self.headers, "interval_s": self.interval_s, "clients": self.clients})
         self._started = time.monotonic()
         command = [sys.executable, "-m", "testkit.probe", spec]
         self._process = subprocess.Popen(command, cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -90,16 +91,26 @@ def _answer(response: requests.Response) -> dict[str, str]:
     }
 
 
-def poll(url: str, headers: dict[str, str], interval_s: float) -> None:
+def poll(url: str, headers: dict[str, str], interval_s: float, clients: int = 1) -> None:
     """Print one JSON line per request (sent, answered, ok, detail, answer; monotonic
-    clock, which the parent shares) until stdin closes or MAX_PROBE_S pass."""
+    clock, which the parent shares) from `clients` loops until stdin closes or
+    MAX_PROBE_S pass."""
     stop = threading.Event()
+    printing = threading.Lock()
 
     def stop_when_stdin_closes() -> None:
         sys.stdin.read()
         stop.set()
 
     threading.Thread(target=stop_when_stdin_closes, daemon=True).start()
+    loops = [threading.Thread(target=_loop, args=(url, headers, interval_s, stop, printing)) for _ in range(clients)]
+    for loop in loops:
+        loop.start()
+    for loop in loops:
+        loop.join(MAX_PROBE_S + STOP_WAIT_S)
+
+
+def _loop(url: str, headers: dict[str, str], interval_s: float, stop: threading.Event, printing: threading.Lock) -> None:
     deadline = time.monotonic() + MAX_PROBE_S
     for _ in range(int(MAX_PROBE_S / interval_s)):
         if stop.is_set() or time.monotonic() > deadline:
@@ -111,10 +122,11 @@ def poll(url: str, headers: dict[str, str], interval_s: float) -> None:
             ok, detail, answer = response.status_code == 200, str(response.status_code), _answer(response)
         except requests.RequestException as error:
             ok, detail = False, type(error).__name__
-        print(json.dumps([sent, time.monotonic(), ok, detail, answer]), flush=True)
+        with printing:
+            print(json.dumps([sent, time.monotonic(), ok, detail, answer]), flush=True)
         time.sleep(interval_s)
 
 
 if __name__ == "__main__":
     spec = json.loads(sys.argv[1])
-    poll(spec["url"], spec["headers"], spec["interval_s"])
+    poll(spec["url"], spec["headers"], spec["interval_s"], spec["clients"])

@@ -41,12 +41,16 @@ DEFAULT_CA_CERTS = "/usr/local/share/ca-certificates"
 ENGINE_WAIT_S = 60
 READY_WAIT_S = 90
 COMMAND_TIMEOUT_S = 120
-# What a node needs instead of --privileged, which this host refuses.
-NODE_RUN_OPTIONS = {
-    "cap_add": ["ALL"],
-    "cap_drop": ["SYS_RESOURCE"],
-    "security_opt": ["seccomp=unconfined", "apparmor=unconfined", "systempaths=unconfined"],
-}
+# What a node needs instead of --privileged, which this host refuses (`docker run`
+# options: systempaths=unconfined is the CLI's, it empties the masked and read-only paths).
+NODE_RUN_OPTIONS = [
+    "--cap-add=ALL",
+    "--cap-drop=SYS_RESOURCE",
+    "--security-opt=seccomp=unconfined",
+    "--security-opt=apparmor=unconfined",
+    "--security-opt=systempaths=unconfined",
+    "--volume=/sys/fs/cgroup:/sys/fs/cgroup:rw",
+]
 
 
 class ClusterError(RuntimeError):
@@ -138,21 +142,13 @@ def up(
         flags = [f"--insecure-registry={registry}"]
         if number == 1:
             flags.append(f"--host=tcp://0.0.0.0:{NODE_API_PORT}")
-        client.containers.run(
-            node_image,
-            flags,
-            name=node,
-            hostname=node,
-            network=network,
-            labels=labels,
-            detach=True,
-            volumes={
-                f"{node}-docker": {"bind": "/var/lib/docker", "mode": "rw"},
-                "/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},
-            },
-            ports={f"{NODE_API_PORT}/tcp": ("127.0.0.1", api_port)} if number == 1 else {},
-            **NODE_RUN_OPTIONS,
-        )
+        command = ["docker", "run", "--detach", f"--name={node}", f"--hostname={node}", f"--network={network}"]
+        command += [f"--label={CLUSTER_LABEL}={name}", f"--volume={node}-docker:/var/lib/docker", *NODE_RUN_OPTIONS]
+        if number == 1:
+            command.append(f"--publish=127.0.0.1:{api_port}:{NODE_API_PORT}")
+        started = subprocess.run([*command, node_image, *flags], capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S)
+        if started.returncode != 0:
+            raise ClusterError(f"starting {node} failed: {started.stderr.strip()[-1000:]}")
     for node in names:
         _wait_for_engine(node)
     _log(f"{nodes} engines answer; forming the swarm")

@@ -199,6 +199,10 @@ def test_proxy_routes_to_the_hub_and_its_error_page(run_dev: ProgramRun) -> None
     assert hub_settings(run_dev)["hub"]["connectIp"] == "jupyterhub-dev-hub"
 
 
+def test_a_lost_name_lookup_in_the_proxy_is_asked_again_after_a_second(run_dev: ProgramRun) -> None:
+    assert run_dev.get(CONTAINER, "proxy").inputs["dnsOpts"] == ["timeout:1"]
+
+
 def test_proxy_and_hub_share_the_token_as_a_secret(run_dev: ProgramRun) -> None:
     proxy, hub = run_dev.get(CONTAINER, "proxy"), run_dev.get(CONTAINER, "hub")
     assert "envs" in proxy.secret_inputs and "envs" in hub.secret_inputs
