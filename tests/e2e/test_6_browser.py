@@ -1,4 +1,5 @@
-"""A person in a real browser (Debian's chromium) logs in, starts a server and gets JupyterLab."""
+"""A person in a real browser (Debian's chromium) logs in, starts a server and gets JupyterLab;
+while the hub restarts, the browser shows the restart page and then the page it asked for."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import shutil
 
 from playwright.sync_api import sync_playwright
 
+from testkit.endpoints import wait_for
 from testkit.hub_user import HubUser
 from tests.e2e.deployed import ARTIFACTS, NAMES, Deployed
 
 CHROMIUM = "/usr/bin/chromium"
+HUB_BACK_WAIT_MS = 90_000  # the hub's start, and the page's next reload (every 3 s)
 # Without these, chromium keeps dialling Google's hosts, which this network refuses.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -45,3 +48,33 @@ def test_browser_login_starts_a_server_and_jupyterlab_loads(deployed: Deployed) 
         finally:
             browser.close()
     assert deployed.client.containers.get(NAMES.user_server("carol")).status == "running"
+
+
+def test_while_the_hub_restarts_the_browser_shows_the_restart_page_then_where_it_was_going(deployed: Deployed) -> None:
+    hub = deployed.client.containers.get(NAMES.hub_container)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(f"{deployed.base_url}/hub/login", timeout=30_000)
+            page.fill("input[name=username]", "carol")
+            page.fill("input[name=password]", "carol-e2e-password")
+            page.click("input[type=submit], button[type=submit]")
+            page.wait_for_url("**/user/carol/**", timeout=60_000)
+            hub.stop(timeout=10)
+            try:
+                answer = page.goto(f"{deployed.base_url}/hub/home", timeout=30_000)
+                assert answer is not None and answer.status == 503
+                assert page.title() == "JupyterHub is restarting"
+                page.screenshot(path=str(ARTIFACTS / "3-hub-restarting.png"))
+            finally:
+                hub.start()
+            # Nobody clicks: the page reloads itself until the hub answers.
+            page.wait_for_function("document.title !== 'JupyterHub is restarting'", timeout=HUB_BACK_WAIT_MS, polling=500)
+            page.wait_for_load_state("load")
+            assert page.url == f"{deployed.base_url}/hub/home"
+            page.screenshot(path=str(ARTIFACTS / "4-hub-back.png"))
+            assert "restarting" not in page.content()
+        finally:
+            browser.close()
+    wait_for(f"{deployed.base_url}/hub/api/", 60)
