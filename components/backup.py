@@ -22,7 +22,7 @@ import pulumi_docker as docker
 
 from components.config import LogsConfig, StackConfig
 from components.container_security import NO_NEW_PRIVILEGES
-from components.docker_labels import container_labels, volume_labels
+from components.docker_labels import container_labels, retained_volume
 from components.health import gated_container_options, healthcheck
 from components.names import BACKUP_SETTINGS_ENV, BACKUP_SETTINGS_PATH, BACKUP_STATE_DIR, BACKUP_VOLUMES_DIR
 
@@ -72,12 +72,7 @@ class Backup(pulumi.ComponentResource):
     def __init__(self, name: str, args: BackupArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("jupyterhub-docker:index:Backup", name, None, opts)
         # The last backup's status survives a replacement of the container.
-        self.state_volume = docker.Volume(
-            f"{name}-state",
-            name=args.state_volume_name,
-            labels=volume_labels(args.labels),
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
-        )
+        self.state_volume = retained_volume(f"{name}-state", args.state_volume_name, args.labels, self)
         credentials = args.credentials if args.credentials is not None else pulumi.Output.from_input("")
         secret_envs: pulumi.Output[list[str]] = pulumi.Output.all(args.password, credentials).apply(
             lambda values: [f"RESTIC_PASSWORD={values[0]}", *credential_envs(values[1])]

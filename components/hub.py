@@ -17,7 +17,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.config import LogsConfig
-from components.docker_labels import volume_labels
+from components.docker_labels import retained_volume
 from components.health import gated_container_options, service_container_inputs
 from components.names import DOCKER_SOCKET, HUB_CONFIG_PATH, HUB_DATA_DIR, HUB_PORT, HUB_SETTINGS_ENV, HUB_SETTINGS_PATH
 
@@ -62,12 +62,7 @@ class Hub(pulumi.ComponentResource):
         super().__init__("jupyterhub-docker:index:Hub", name, None, opts)
         # The database and cookie secret outlive the container, and a destroy of the
         # stack leaves them on the host so a re-deploy keeps users and logins.
-        self.data_volume = docker.Volume(
-            f"{name}-data",
-            name=args.data_volume_name,
-            labels=volume_labels(args.labels),
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
-        )
+        self.data_volume = retained_volume(f"{name}-data", args.data_volume_name, args.labels, self)
         settings_text = json.dumps(args.settings, indent=2, sort_keys=True) + "\n"
         plain_envs = [f"{HUB_SETTINGS_ENV}={HUB_SETTINGS_PATH}"] + (
             [f"DOCKER_HOST={args.docker_host}"] if args.docker_host else []

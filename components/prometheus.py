@@ -16,7 +16,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.config import LogsConfig
-from components.docker_labels import volume_labels
+from components.docker_labels import retained_volume
 from components.health import gated_container_options, service_container_inputs
 from components.names import (
     HUB_METRICS_PATH,
@@ -70,12 +70,7 @@ class Prometheus(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: PrometheusArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("jupyterhub-docker:index:Prometheus", name, None, opts)
-        self.data_volume = docker.Volume(
-            f"{name}-data",
-            name=args.data_volume_name,
-            labels=volume_labels(args.labels),
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
-        )
+        self.data_volume = retained_volume(f"{name}-data", args.data_volume_name, args.labels, self)
         self.container = docker.Container(
             name,
             name=args.container_name,
