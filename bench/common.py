@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import statistics
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import docker
 import docker.errors
@@ -25,21 +23,6 @@ OURS = "jhbench"  # our arrangement: <name>-proxy, <name>-hub, network <name>, v
 BASELINE = "jhbase"  # the baseline arrangement: proxy inside <name>-hub
 USER_PREFIX = "bench"
 ADMIN = "admin"  # the dev stack's admin user
-
-T = TypeVar("T")
-
-
-def wait_until(check: Callable[[], T | None], timeout_s: float, interval_s: float, what: str) -> T:
-    """Call check until it returns something truthy; bounded in time and in calls."""
-    deadline = time.monotonic() + timeout_s
-    for _ in range(int(timeout_s / interval_s) + 1):
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            break
-        time.sleep(interval_s)
-    raise TimeoutError(f"{what} not within {timeout_s:.0f}s")
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import requests
 
-from bench.common import BENCH_LABEL, Scope, wait_until
-from testkit.endpoints import free_loopback_port
+from bench.common import BENCH_LABEL, Scope
+from testkit.endpoints import free_loopback_port, wait_until
 
 SERVER_PORT = 8888
 SERVER_TIMEOUT_S = 60

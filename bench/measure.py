@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 import docker
 import requests
 
-from bench.common import wait_until
 from bench.resources import mem_mib
 from bench.users import Spawn, admin_signed_up, spawn, spawn_at_once, stop_all, user_containers, user_names, users_created
+from testkit.endpoints import wait_until
 from testkit.hub_user import HubUser
 from testkit.probe import Probe
 

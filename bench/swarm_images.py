@@ -24,9 +24,10 @@ from typing import Any
 import docker
 import docker.types
 
-from bench.common import RESULTS_DIR, median, ratio, wait_until
+from bench.common import RESULTS_DIR, median, ratio
 from bench.resources import machine
-from testkit.swarm_cluster import SwarmCluster, down, remove_images, up
+from testkit.endpoints import wait_until
+from testkit.swarm_cluster import SwarmCluster, down, load_image, node_command, remove_images, up
 
 CLUSTER = "jhbench-swarm"
 ROUNDS = 3
@@ -51,15 +52,7 @@ def timed(action: Any, *args: Any) -> float:
 
 
 def on_node(node: str, *command: str) -> str:
-    ran = subprocess.run(["docker", "exec", node, "docker", *command], capture_output=True, text=True, timeout=TASK_WAIT_S)
-    if ran.returncode != 0:
-        raise RuntimeError(f"{node}: docker {' '.join(command)}: {ran.stderr.strip()[-500:]}")
-    return ran.stdout.strip()
-
-
-def load_into(node: str, image: str) -> None:
-    with subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE) as save:
-        subprocess.run(["docker", "exec", "-i", node, "docker", "load", "-q"], stdin=save.stdout, check=True, timeout=600)
+    return node_command(node, "docker", *command)
 
 
 def forget_on_workers(cluster: SwarmCluster, reference: str) -> None:
@@ -129,7 +122,7 @@ def main() -> None:
         figures["cluster_up_s"] = time.monotonic() - began
         manager = cluster.client()
         log(f"loading {image} ({size_mb:.0f} MB) into the manager")
-        figures["load_into_manager_s"] = timed(load_into, cluster.manager, image)
+        figures["load_into_manager_s"] = timed(load_image, image, cluster.manager)
         pushed = f"{cluster.registry}/notebook:bench"
         on_node(cluster.manager, "tag", image, pushed)
         figures["push_to_registry_s"] = timed(on_node, cluster.manager, "push", "-q", pushed)

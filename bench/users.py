@@ -15,7 +15,8 @@ from urllib.parse import quote
 import docker
 import requests
 
-from bench.common import ADMIN, DEPLOYMENT_LABEL, USER_PREFIX, wait_until
+from bench.common import ADMIN, DEPLOYMENT_LABEL, USER_PREFIX
+from testkit.endpoints import wait_until
 from testkit.hub_user import HubUser
 
 PASSWORD = "bench-password-1234"

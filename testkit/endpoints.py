@@ -1,11 +1,15 @@
-"""Loopback ports and waiting for an HTTP endpoint, bounded in time."""
+"""Loopback ports, and waits bounded in time and in calls: for a condition, for an HTTP endpoint."""
 
 from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import requests
+
+T = TypeVar("T")
 
 
 def free_loopback_port() -> int:
@@ -25,3 +29,16 @@ def wait_for(url: str, timeout_s: float, verify: bool | str = True) -> float:
             pass
         time.sleep(0.2)
     raise AssertionError(f"{url} did not answer 200 within {timeout_s}s")
+
+
+def wait_until(check: Callable[[], T | None], timeout_s: float, interval_s: float, what: str) -> T:
+    """Call check until it returns something truthy; bounded in time and in calls."""
+    deadline = time.monotonic() + timeout_s
+    for _ in range(int(timeout_s / interval_s) + 1):
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            break
+        time.sleep(interval_s)
+    raise TimeoutError(f"{what} not within {timeout_s:.0f}s")

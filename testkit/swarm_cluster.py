@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +30,7 @@ import docker
 import docker.errors
 
 from components.built_image import read_ca_certificates
-from testkit.endpoints import free_loopback_port
+from testkit.endpoints import free_loopback_port, wait_until
 
 CLUSTER_LABEL = "org.jupyterhub-docker.swarm-test"
 HERE = Path(__file__).resolve().parent
@@ -85,7 +84,8 @@ def _build(tag: str, context: Path, base_image: str, ca_certs: str, labels: dict
         raise ClusterError(f"building {tag} failed:\n{built.stderr[-3000:]}")
 
 
-def _node_command(node: str, *command: str) -> str:
+def node_command(node: str, *command: str) -> str:
+    """Run a command in a node's container (e.g. its `docker` CLI); its output."""
     ran = subprocess.run(["docker", "exec", node, *command], capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S)
     if ran.returncode != 0:
         raise ClusterError(f"{node}: {' '.join(command)} failed: {ran.stderr.strip()[-1000:]}")
@@ -93,17 +93,17 @@ def _node_command(node: str, *command: str) -> str:
 
 
 def _wait_for_engine(node: str) -> None:
-    deadline = time.monotonic() + ENGINE_WAIT_S
-    for _ in range(ENGINE_WAIT_S * 2):
-        if subprocess.run(["docker", "exec", node, "docker", "info"], capture_output=True, timeout=30).returncode == 0:
-            return
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    raise ClusterError(f"the engine in {node} did not answer within {ENGINE_WAIT_S}s (docker logs {node})")
+    def answers() -> bool:
+        return subprocess.run(["docker", "exec", node, "docker", "info"], capture_output=True, timeout=30).returncode == 0
+
+    try:
+        wait_until(answers, ENGINE_WAIT_S, 0.5, f"the engine in {node}")
+    except TimeoutError as error:
+        raise ClusterError(f"{error} (docker logs {node})") from None
 
 
-def _load_image(image: str, node: str) -> None:
+def load_image(image: str, node: str) -> None:
+    """Copy an image of this host's engine into a node's engine."""
     with subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE) as save:
         loaded = subprocess.run(
             ["docker", "exec", "-i", node, "docker", "load", "--quiet"],
@@ -152,28 +152,26 @@ def up(
     for node in names:
         _wait_for_engine(node)
     _log(f"{nodes} engines answer; forming the swarm")
-    _node_command(names[0], "docker", "swarm", "init", "--advertise-addr", "eth0")
-    token = _node_command(names[0], "docker", "swarm", "join-token", "--quiet", "worker")
+    node_command(names[0], "docker", "swarm", "init", "--advertise-addr", "eth0")
+    token = node_command(names[0], "docker", "swarm", "join-token", "--quiet", "worker")
     for node in names[1:]:
-        _node_command(node, "docker", "swarm", "join", "--advertise-addr", "eth0", "--token", token, f"{names[0]}:2377")
+        node_command(node, "docker", "swarm", "join", "--advertise-addr", "eth0", "--token", token, f"{names[0]}:2377")
     _wait_until_ready(names[0], nodes)
     _log(f"loading {base_image} into the manager")
-    _load_image(base_image, names[0])
+    load_image(base_image, names[0])
     cluster = SwarmCluster(name, names, f"tcp://127.0.0.1:{api_port}", registry)
     _log(f"ready: manager API {cluster.manager_url}, registry {registry} (on the nodes)")
     return cluster
 
 
 def _wait_until_ready(manager: str, nodes: int) -> None:
-    deadline = time.monotonic() + READY_WAIT_S
-    states: list[str] = []
-    for _ in range(READY_WAIT_S):
-        states = _node_command(manager, "docker", "node", "ls", "--format", "{{.Status}}").split()
-        if states.count("Ready") == nodes or time.monotonic() > deadline:
-            break
-        time.sleep(1)
-    if states.count("Ready") != nodes:
-        raise ClusterError(f"{states.count('Ready')} of {nodes} nodes Ready after {READY_WAIT_S}s: {states}")
+    def all_ready() -> bool:
+        return node_command(manager, "docker", "node", "ls", "--format", "{{.Status}}").split().count("Ready") == nodes
+
+    try:
+        wait_until(all_ready, READY_WAIT_S, 1, f"{nodes} Ready nodes")
+    except TimeoutError as error:
+        raise ClusterError(f"{error}: {node_command(manager, 'docker', 'node', 'ls')}") from None
 
 
 def down(name: str = "jhswarm") -> None:

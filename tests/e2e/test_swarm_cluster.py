@@ -3,7 +3,6 @@ nodes pull from, and overlay networking between nodes, on this one host."""
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 
@@ -12,11 +11,13 @@ import docker.errors
 import docker.types
 import pytest
 
-from testkit.swarm_cluster import SwarmCluster, down, remove_images, up
+from testkit.endpoints import wait_until
+from testkit.swarm_cluster import SwarmCluster, down, node_command, remove_images, up
 from tests.e2e.deployed import measure
 
 NAME = "jhe2e-swarm"
 TASK_WAIT_S = 90
+NETWORK_RELEASE_WAIT_S = 30
 
 
 @pytest.fixture(scope="module")
@@ -31,19 +32,13 @@ def cluster(engine: docker.DockerClient) -> Iterator[SwarmCluster]:
         remove_images(NAME)
 
 
-def running_task_node(manager: docker.DockerClient, service: docker.models.services.Service) -> str:
+def running_task_node(service: docker.models.services.Service) -> str:
     """The id of the node the service's task runs on, once it runs."""
-    deadline = time.monotonic() + TASK_WAIT_S
-    tasks: list[dict] = []
-    for _ in range(TASK_WAIT_S):
-        tasks = service.tasks()
-        running = [task for task in tasks if task["Status"]["State"] == "running"]
-        if running:
-            return str(running[0]["NodeID"])
-        if time.monotonic() > deadline:
-            break
-        time.sleep(1)
-    raise AssertionError(f"{service.name} did not run within {TASK_WAIT_S}s: {[t['Status'] for t in tasks]}")
+
+    def running() -> str | None:
+        return next((str(task["NodeID"]) for task in service.tasks() if task["Status"]["State"] == "running"), None)
+
+    return wait_until(running, TASK_WAIT_S, 1, f"a running task of {service.name}")
 
 
 def test_three_nodes_are_ready_and_one_manages(cluster: SwarmCluster) -> None:
@@ -72,29 +67,28 @@ def test_workers_pull_from_the_registry_and_services_find_each_other_across_node
             constraints=[f"node.hostname == {cluster.nodes[2]}"],
         )  # fmt: skip
         hostnames = {node.id: node.attrs["Description"]["Hostname"] for node in manager.nodes.list()}
-        assert hostnames[running_task_node(manager, target)] == cluster.nodes[1]  # pulled there from the registry
-        assert hostnames[running_task_node(manager, asker)] == cluster.nodes[2]
-        on_node = ["docker", "exec", cluster.nodes[2], "docker"]
-        asker_container = subprocess.run(
-            [*on_node, "ps", "-q", "--filter", "label=com.docker.swarm.service.name=probe-asker"],
-            capture_output=True, text=True, timeout=30, check=True,
-        ).stdout.split()[0]  # fmt: skip
-        resolved = subprocess.run(
-            [*on_node, "exec", asker_container, "getent", "hosts", "probe-target"], capture_output=True, text=True, timeout=30
-        )
-        assert resolved.returncode == 0 and resolved.stdout.split()[0].startswith("10."), resolved
+        assert hostnames[running_task_node(target)] == cluster.nodes[1]  # pulled there from the registry
+        assert hostnames[running_task_node(asker)] == cluster.nodes[2]
+        asker_node = cluster.nodes[2]
+        asker_container = node_command(
+            asker_node, "docker", "ps", "-q", "--filter", "label=com.docker.swarm.service.name=probe-asker"
+        ).split()[0]
+        resolved = node_command(asker_node, "docker", "exec", asker_container, "getent", "hosts", "probe-target")
+        assert resolved.split()[0].startswith("10."), resolved  # the target's address on the overlay network
     finally:
         for service in manager.services.list():
             service.remove()
         remove_when_unused(network)
 
 
-def remove_when_unused(network: docker.models.networks.Network, attempts: int = 30) -> None:
+def remove_when_unused(network: docker.models.networks.Network) -> None:
     """The removed services' tasks leave the network a few seconds later."""
-    for _ in range(attempts):
+
+    def removed() -> bool:
         try:
             network.remove()
-            return
         except docker.errors.APIError:
-            time.sleep(1)
-    network.remove()
+            return False
+        return True
+
+    wait_until(removed, NETWORK_RELEASE_WAIT_S, 1, f"{network.name} unused")
