@@ -8,6 +8,7 @@ its own, so no scenario depends on the order the others run in.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import uuid
@@ -20,6 +21,7 @@ from typing import Any
 import docker
 import yaml
 
+from components.locks import PINS, PYTHON_LOCK
 from components.names import LABEL as DEPLOYMENT_LABEL
 from components.names import USER_SERVER_PREFIX, DeploymentNames
 from testkit.endpoints import free_loopback_port, wait_for
@@ -29,6 +31,8 @@ from testkit.program_runner import PROJECT, REPO_ROOT, copy_project
 E2E_NAME = "jhe2e"
 NAMES = DeploymentNames(E2E_NAME)  # every name the shared deployment gives things
 ARTIFACTS = REPO_ROOT / "test-artifacts"
+# The hub's pins and lock before JupyterHub 6 (the upgrade and adoption scenarios start there).
+JUPYTERHUB_5_HUB = REPO_ROOT / "tests" / "e2e" / "hub-5.5.1"
 MEASUREMENTS: list[str] = []
 
 
@@ -104,6 +108,12 @@ def set_stack_config(project_dir: Path, values: Mapping[str, Any], stack: str = 
         existing = config.get(f"{PROJECT}:{key}")
         config[f"{PROJECT}:{key}"] = existing | value if isinstance(existing, dict) and isinstance(value, dict) else value
     stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def use_hub_pins(hub_config_dir: Path, source: Path) -> None:
+    """Give a copy of hub_config/ the pins and lock in `source` (it then builds that hub)."""
+    for name in (PINS, PYTHON_LOCK):
+        shutil.copyfile(source / name, hub_config_dir / name)
 
 
 @contextmanager

@@ -25,12 +25,11 @@ import pytest
 import requests
 
 from admin.hub_database import HUB_HEAD, REVISIONS
-from components.locks import PINS, PYTHON_LOCK
 from testkit.endpoints import free_loopback_port, wait_for
 from testkit.harness import HARNESS_LABEL, IMAGE, build_image
 from testkit.hub_user import HubUser
 from testkit.program_runner import REPO_ROOT
-from tests.e2e.deployed import Deployed, admin_command, deployment, measure
+from tests.e2e.deployed import JUPYTERHUB_5_HUB, Deployed, admin_command, deployment, measure, use_hub_pins
 
 OLD = "jhe2e-old"
 OLD_LABELS = {HARNESS_LABEL: "1", "org.jupyterhub-docker.e2e-old": OLD}
@@ -158,8 +157,7 @@ def build_old_hub(deployed: Deployed, scratch: Path) -> str:
     tests/e2e/hub-5.5.1's lock (stock NativeAuthenticator 1.3.0 logs in there)."""
     context = scratch / "hub_config"
     shutil.copytree(REPO_ROOT / "hub_config", context)
-    for name in (PINS, PYTHON_LOCK):
-        shutil.copyfile(REPO_ROOT / "tests" / "e2e" / "hub-5.5.1" / name, context / name)
+    use_hub_pins(context, JUPYTERHUB_5_HUB)
     build_args = deployed.first_apply.run.get(IMAGE, "hub-image").inputs["build"]["args"]
     build_image(context, "Dockerfile", OLD_HUB_IMAGE, build_args, None, OLD_LABELS)
     return OLD_HUB_IMAGE

@@ -10,20 +10,17 @@ and the other scenarios may run before or after it.
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import docker
 import pytest
 
 from admin.hub_database import HUB_HEAD
-from components.locks import PINS, PYTHON_LOCK
 from testkit.harness import CONTAINER, IMAGE
 from testkit.hub_user import HubUser
 from testkit.program_runner import REPO_ROOT
-from tests.e2e.deployed import Deployed, deployment, measure
+from tests.e2e.deployed import JUPYTERHUB_5_HUB, Deployed, deployment, measure, use_hub_pins
 
 DB_REVISION = (
     "import sqlite3; "
@@ -31,18 +28,12 @@ DB_REVISION = (
 )
 
 
-OLD_HUB = REPO_ROOT / "tests" / "e2e" / "hub-5.5.1"
-
-
-def use_hub_pins(project_dir: Path, source: Path) -> None:
-    for name in (PINS, PYTHON_LOCK):
-        shutil.copyfile(source / name, project_dir / "hub_config" / name)
-
-
 @pytest.fixture(scope="module")
 def own_deployment(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     project_dir = tmp_path_factory.mktemp("upgrade-project")
-    with deployment(engine, project_dir, "jhe2e-upgrade", before_first_up=lambda: use_hub_pins(project_dir, OLD_HUB)) as upgraded:
+    with deployment(
+        engine, project_dir, "jhe2e-upgrade", before_first_up=lambda: use_hub_pins(project_dir / "hub_config", JUPYTERHUB_5_HUB)
+    ) as upgraded:
         yield upgraded
 
 
@@ -67,7 +58,7 @@ def test_newer_jupyterhub_upgrades_the_db_and_keeps_users_and_servers(own_deploy
     assert server.name == "jupyter-jhe2e-upgrade_alice"
     assert hub_version(deployed) == "5.5.1"
     revision_before = db_revision(deployed)
-    use_hub_pins(deployed.project_dir, REPO_ROOT / "hub_config")
+    use_hub_pins(deployed.project_dir / "hub_config", REPO_ROOT / "hub_config")
 
     applied = deployed.apply()
     measure(f"hub upgrade to JupyterHub 6.1.1 (image build included) applied in {applied.seconds:.1f}s")
