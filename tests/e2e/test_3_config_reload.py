@@ -20,19 +20,19 @@ def assert_the_proxy_answered_kindly_while_the_hub_was_down(hub_api: Probe, brow
     for a browser, JSON for an API client) while the hub was away, or the hub's own; the page
     then lands on /hub/home. (The hub's own errors, such as a request cut off as it stops, are
     JupyterHub's: they are reported, not judged here.)"""
-    restart_answers = {"api": [o for o in hub_api.failed if o.detail == "503"], "page": []}
-    restart_answers["page"] = [o for o in browser.failed if o.detail == "503"]
+    api_answers = [outcome for outcome in hub_api.failed if outcome.detail == "503"]
+    pages = [outcome for outcome in browser.failed if outcome.detail == "503"]
     for probe in (hub_api, browser):
         unanswered = [outcome for outcome in probe.failed if not outcome.detail.isdigit()]
         assert unanswered == [], unanswered[:3]
         hub_errors = [(outcome.detail, outcome.answer["bodyStart"][:200]) for outcome in probe.failed if outcome.detail != "503"]
         if hub_errors:
             measure(f"config reload: the hub's own error answers to {probe.url}: {hub_errors[:3]}")
-    assert restart_answers["api"] and restart_answers["page"], "the hub was down for a while during the reload"
-    for outcome in restart_answers["api"]:
+    assert api_answers and pages, "the hub was down for a while during the reload"
+    for outcome in api_answers:
         assert outcome.answer["retryAfter"] == "3" and outcome.answer["contentType"] == "application/json", outcome
         assert json.loads(outcome.answer["bodyStart"])["status"] == 503
-    for page in restart_answers["page"]:
+    for page in pages:
         assert page.answer["contentType"].startswith("text/html") and page.answer["retryAfter"] == "3"
         assert "<title>JupyterHub is restarting</title>" in page.answer["bodyStart"]
         assert '<meta http-equiv="refresh" content="3">' in page.answer["bodyStart"]  # reloads the same address

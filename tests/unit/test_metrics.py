@@ -9,10 +9,11 @@ import pytest
 from traitlets.config import Config
 
 from components.config import ConfigError, parse_config
+from testkit.harness import CONTAINER, IMAGE, NETWORK, VOLUME
 from testkit.program_runner import REPO_ROOT, ProgramRun, run_program
 from tests.unit.echo_mocks import FAKE_TOKEN, ProviderEchoMocks
 from tests.unit.test_hub_config import SECRETS, configure, settings_of
-from tests.unit.test_program import CONTAINER, IMAGE, NETWORK, VOLUME, hub_settings
+from tests.unit.test_program import hub_settings
 
 
 def with_metrics(**metrics: Any) -> ProgramRun:
