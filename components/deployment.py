@@ -81,12 +81,12 @@ class Deployment(pulumi.ComponentResource):
         proxy_auth_token = generated_token("proxy-auth-token", child)
         metrics = config.metrics
         self.metrics_token = generated_token("metrics-token", child) if metrics.enabled else None
-        metrics_network = (
+        metrics_network_name = (
             Network("metrics-network", NetworkArgs(name=names.metrics_network, driver="bridge"), child).network.name
             if metrics.prometheus
             else None
         )
-        proxy_metrics = ProxyMetrics(metrics.publish_ip, metrics.proxy_port, metrics_network) if metrics.enabled else None
+        proxy_metrics = ProxyMetrics(metrics.publish_ip, metrics.proxy_port, metrics_network_name) if metrics.enabled else None
         tls = None
         if config.tls_certificate is not None and config.tls_key is not None:
             tls = ProxyTls(config.tls_certificate, config.tls_key, config.http_redirect_port)
@@ -153,7 +153,7 @@ class Deployment(pulumi.ComponentResource):
                 logs=config.logs,
                 docker_host=docker_host,
                 docker_api_network_name=docker_api_network_name,
-                metrics_network_name=metrics_network,
+                metrics_network_name=metrics_network_name,
                 start_after=hub_starts_after,
             ),
             child,
@@ -175,13 +175,13 @@ class Deployment(pulumi.ComponentResource):
                 ),
                 child,
             )
-        if metrics_network is not None and self.metrics_token is not None:
+        if metrics_network_name is not None and self.metrics_token is not None:
             self.prometheus = Prometheus(
                 "prometheus",
                 PrometheusArgs(
                     container_name=names.prometheus_container,
                     image_ref=self.images["prometheus"].image.image_name,
-                    network_name=metrics_network,
+                    network_name=metrics_network_name,
                     data_volume_name=names.prometheus_data_volume,
                     scrape_config=scrape_config(names.hub_container, names.proxy_container),
                     hub_token=self.metrics_token,
