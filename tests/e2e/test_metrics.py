@@ -89,4 +89,11 @@ def test_prometheus_reports_every_target_up(deployed: Deployed) -> None:
     assert {target["labels"]["job"]: target["health"] for target in targets} == {"jupyterhub": "up", "proxy": "up"}, targets
     query = requests.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": "jupyterhub_running_servers"}, timeout=10)
     assert query.json()["data"]["result"], "Prometheus holds the hub's samples"
+    from_a_page = requests.get(
+        f"http://127.0.0.1:{port}/api/v1/query",
+        params={"query": "up"},
+        headers={"Origin": "http://example.org"},
+        timeout=10,
+    )
+    assert "Access-Control-Allow-Origin" not in from_a_page.headers, "a web page of another origin may not read it"
     measure(f"prometheus: {len(targets)} targets up")
