@@ -61,11 +61,20 @@ def read_ca_certificates(path: str) -> str:
 
 
 @dataclass(frozen=True)
+class RegistryLogin:
+    server: str  # host[:port]
+    username: str
+    password: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
 class BuiltImageArgs:
     context_dir: str  # relative to the project root, e.g. "build.notebook"
-    ref: str  # <repository>:<content tag of the context and build args>
+    ref: str  # [<registry>/]<repository>:<content tag of the context and build args>
     build_args: dict[str, str]
     build_after: Sequence[pulumi.Resource] = ()  # e.g. the base image check
+    push: bool = False  # to the registry the ref names (swarm mode: the nodes pull it from there)
+    login: RegistryLogin | None = None
 
 
 class BuiltImage(pulumi.ComponentResource):
@@ -84,7 +93,10 @@ class BuiltImage(pulumi.ComponentResource):
                 args=args.build_args,
                 platform=BUILD_PLATFORM,
             ),
-            skip_push=True,
+            skip_push=not args.push,
+            registry=docker.RegistryArgs(server=args.login.server, username=args.login.username, password=args.login.password)
+            if args.login
+            else None,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.build_after)),
         )
         self.register_outputs({"ref": self.ref, "imageId": self.image.repo_digest})

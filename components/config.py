@@ -24,7 +24,7 @@ from typing import Any
 import pulumi
 
 from components.names import DeploymentNames
-from components.user_servers import BACKENDS, BUILT_IMAGE_LABEL
+from components.user_servers import BACKENDS, BUILT_IMAGE_LABEL, backend_of
 
 # JupyterHub's own rule for user names is loose; this is the subset that is also
 # a valid Docker container / volume name fragment.
@@ -44,6 +44,16 @@ _HTTP_URL = re.compile(r"https?://\S+")
 _HOME_VOLUME_TEMPLATE = re.compile(
     r"(?=.{1,200}$)(?=.*[a-zA-Z0-9_.-]\{username\}|.*\{username\}[a-zA-Z0-9_.-])"
     r"(?:[a-zA-Z0-9][a-zA-Z0-9_.-]*)?\{username\}[a-zA-Z0-9_.-]*"
+)
+
+# A registry a Docker engine pulls from: host[:port] and an optional path, lower case.
+_REGISTRY = re.compile(
+    r"(?=.{1,200}$)[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::[0-9]{1,5})?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+)
+# The Swarm placement constraints this program accepts (and can evaluate at preview).
+PLACEMENT_CONSTRAINT = re.compile(
+    r"(?P<attribute>node\.(?:id|hostname|role|platform\.os|platform\.arch)|(?:node|engine)\.labels\.[A-Za-z0-9][A-Za-z0-9_.-]*)"
+    r" *(?P<operator>==|!=) *(?P<value>[A-Za-z0-9][A-Za-z0-9_.-]*)"
 )
 
 
@@ -325,6 +335,52 @@ class MetricsConfig:
     )
 
 
+CLUSTER_MODES = ("single", "swarm")
+HOME_MODES = ("sticky", "shared")
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    mode: str = setting(
+        "single",
+        "`single` (one Docker host) or `swarm` (users' servers are Swarm services on many hosts; see Swarm mode)",
+        choices=CLUSTER_MODES,
+    )
+    registry: str = setting(
+        "",
+        "swarm: `host[:port][/path]` of the registry every node pulls from; the notebook image is pushed there",
+        check=_pattern(_REGISTRY, "not a registry address", set_command("cluster.registry", "registry.example.org:5000")),
+    )
+    registry_username: str = setting("", "swarm: the registry's user for pushes and pre-pulls (its password: `registryPassword`)")
+    user_placement: tuple[str, ...] = setting(
+        (),
+        "swarm: placement constraints of users' servers (`node.role == worker`, `node.labels.jupyter == true`, "
+        "`node.hostname != gpu-1`)",
+        check=_each(
+            _pattern(
+                PLACEMENT_CONSTRAINT,
+                "not a placement constraint (node.id, node.hostname, node.role, node.platform.os|arch, node.labels.<k> or "
+                "engine.labels.<k>, then == or !=, then a value)",
+                "pulumi config set --path 'cluster.userPlacement[0]' 'node.role == worker'",
+            )
+        ),
+    )
+    homes: str = setting(
+        "sticky",
+        "swarm: `sticky` (a home is a volume on one node and its user's server returns there) or `shared` (a volume "
+        "driver every node can mount, see below)",
+        choices=HOME_MODES,
+    )
+    home_volume_driver: str = setting("local", "swarm, `homes: shared`: the homes' volume driver")
+    home_volume_options: Mapping[str, str] = setting(
+        {}, "swarm, `homes: shared`: the driver's options; `{username}` is replaced (NFS example below)"
+    )
+
+    @property
+    def swarm(self) -> bool:
+        return self.mode == "swarm"
+
+
 @dataclass(frozen=True)
 class StackConfig:
     name: str = setting(
@@ -369,6 +425,7 @@ class StackConfig:
     logs: LogsConfig = setting(LogsConfig(), "")
     backup: BackupConfig = setting(BackupConfig(), "")
     metrics: MetricsConfig = setting(MetricsConfig(), "")
+    cluster: ClusterConfig = setting(ClusterConfig(), "")
     oauth_client_secret: pulumi.Output[str] | None = setting(
         None,
         "the OAuth client's secret (`github`, `generic-oauth`): `pulumi config set --secret oauthClientSecret …`",
@@ -383,6 +440,9 @@ class StackConfig:
     )
     backup_password: pulumi.Output[str] | None = setting(
         None, "the backup repository's password (restic encrypts every snapshot with it; keep a copy elsewhere)", secret=True
+    )
+    registry_password: pulumi.Output[str] | None = setting(
+        None, "swarm: the password of `cluster.registryUsername` at `cluster.registry`", secret=True
     )
     backup_credentials: pulumi.Output[str] | None = setting(
         None,
@@ -501,7 +561,8 @@ def parse_config(raw: Mapping[str, Any], secrets: Mapping[str, pulumi.Output[str
     _check_home_volumes(config)
     _check_backup(config)
     _check_metrics(config)
-    if config.docker_api_proxy and BACKENDS[config.spawner.type].docker_api_policy is None:
+    _check_cluster(config)
+    if config.docker_api_proxy and backend_of(config).docker_api_policy is None:
         raise _fail(
             "dockerApiProxy",
             True,
@@ -509,6 +570,42 @@ def parse_config(raw: Mapping[str, Any], secrets: Mapping[str, pulumi.Output[str
             "pulumi config set dockerApiProxy false (the hub then holds the Docker socket), or use spawner.type docker",
         )
     return config
+
+
+def _check_cluster(config: StackConfig) -> None:
+    cluster = config.cluster
+    if not cluster.swarm:
+        swarm_only = [("cluster.registry", cluster.registry), ("cluster.userPlacement", list(cluster.user_placement))]
+        swarm_only += [("cluster.homes", cluster.homes if cluster.homes != "sticky" else "")]
+        for key, value in swarm_only:
+            if value:
+                raise _fail(
+                    key, value, "used only with cluster.mode swarm", f"pulumi config rm --path {key}, or set cluster.mode swarm"
+                )
+        return
+    if not cluster.registry:
+        raise _fail(
+            "cluster.registry", "", "required with cluster.mode swarm: every node pulls the notebook image from it",
+            set_command("cluster.registry", "registry.example.org:5000"),
+        )  # fmt: skip
+    if bool(cluster.registry_username) != (config.registry_password is not None):
+        key = "registryPassword" if cluster.registry_username else "cluster.registryUsername"
+        raise _fail(key, None, "a registry login needs both the user and the password", f"set {key}, or remove the other one")
+    if config.spawner.type != "docker":
+        raise _fail(
+            "spawner.type", config.spawner.type, "cluster.mode swarm runs users' servers as Swarm services with volume homes",
+            "pulumi config set --path spawner.type docker",
+        )  # fmt: skip
+    if config.backup.enabled:
+        raise _fail(
+            "backup.enabled", True, "backups read the homes on the Docker host, and in swarm mode they live on the workers",
+            "pulumi config set --path backup.enabled false, and back up the nodes' volumes (README, Swarm mode)",
+        )  # fmt: skip
+    if cluster.homes == "shared" and cluster.home_volume_driver == "local" and not cluster.home_volume_options:
+        raise _fail(
+            "cluster.homeVolumeOptions", {}, "with homes shared and the local driver, each node would mount its own empty home",
+            "give the local driver its NFS options (README, Swarm mode), or set cluster.homeVolumeDriver",
+        )  # fmt: skip
 
 
 def _check_auth(config: StackConfig) -> None:

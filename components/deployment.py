@@ -11,7 +11,7 @@ import pulumi
 import pulumi_random as random
 
 from components.backup import Backup, BackupArgs, backup_settings
-from components.built_image import BuiltImage, BuiltImageArgs
+from components.built_image import BuiltImage, BuiltImageArgs, RegistryLogin
 from components.config import StackConfig
 from components.docker_api_proxy import DockerApiProxy, DockerApiProxyArgs
 from components.host_image import HostImage, HostImageArgs
@@ -24,7 +24,30 @@ from components.network import Network, NetworkArgs
 from components.preflight import HostFacts
 from components.prometheus import Prometheus, PrometheusArgs, scrape_config
 from components.proxy import Proxy, ProxyArgs, ProxyMetrics, ProxyTls
-from components.user_servers import BACKENDS, user_server_images
+from components.swarm import ImagePrePull, ImagePrePullArgs
+from components.user_servers import BUILT_IMAGE_LABEL, UserServerImages, backend_of, user_server_images
+
+
+@dataclass(frozen=True)
+class PinnedImages:
+    """Swarm mode's users' images: registry digests, known once pushed or pulled."""
+
+    default_ref: pulumi.Output[str]
+    choices: dict[str, pulumi.Output[str]]  # picker label -> digest
+
+    @property
+    def resolved(self) -> pulumi.Output[UserServerImages]:
+        return pulumi.Output.all(self.default_ref, pulumi.Output.all(**self.choices)).apply(
+            lambda both: UserServerImages(both[0], both[1])
+        )
+
+
+def registry_login(config: StackConfig) -> RegistryLogin | None:
+    """cluster.registryUsername and the registryPassword secret, for pushes and pre-pulls."""
+    cluster = config.cluster
+    if not cluster.registry_username or config.registry_password is None:
+        return None
+    return RegistryLogin(cluster.registry.split("/")[0], cluster.registry_username, config.registry_password)
 
 
 def generated_token(name: str, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
@@ -46,12 +69,54 @@ class Deployment(pulumi.ComponentResource):
     proxy: Proxy
     hub: Hub
     images: dict[str, BuiltImage]  # by role (components/images.py)
-    notebook_image_in_use: str
+    notebook_image_in_use: pulumi.Input[str]  # swarm mode: its registry digest
     metrics_token: pulumi.Output[str] | None  # the metrics service's, with metrics.enabled
     metrics_urls: dict[str, str]
     docker_api_proxy: DockerApiProxy | None = None
     backup: Backup | None = None
     prometheus: Prometheus | None = None
+
+    def _host_images(
+        self, config: StackConfig, host: HostFacts, child: pulumi.ResourceOptions
+    ) -> tuple[UserServerImages, list[pulumi.Resource]]:
+        """Single host: users' images by name; each must be on the host before the hub offers it."""
+        images = user_server_images(config, self.images["notebook"].ref)
+        notebook_image: pulumi.Resource = self.images["notebook"].image
+        if config.notebook_rollback_image:
+            notebook_image = HostImage("notebook-rollback-image", HostImageArgs(config.notebook_rollback_image), child).image
+        extra_images = [
+            HostImage(f"extra-image-{label}", HostImageArgs(ref), child).image
+            for label, ref in config.spawner.extra_images.items()
+        ]
+        return images, [notebook_image, *extra_images]
+
+    def _swarm_images(
+        self, config: StackConfig, host: HostFacts, child: pulumi.ResourceOptions
+    ) -> tuple[PinnedImages, list[pulumi.Resource]]:
+        """Swarm: users' images by registry digest, each pre-pulled on every eligible node before the hub offers it."""
+        default: pulumi.Output[str] = self.images["notebook"].image.repo_digest
+        if config.notebook_rollback_image:
+            default = HostImage("notebook-rollback-image", HostImageArgs(config.notebook_rollback_image), child).image.repo_digest
+        choices = {BUILT_IMAGE_LABEL: default}
+        for label, ref in config.spawner.extra_images.items():
+            choices[label] = HostImage(f"extra-image-{label}", HostImageArgs(ref), child).image.repo_digest
+        login = registry_login(config)
+        pre_pulls: list[pulumi.Resource] = [
+            ImagePrePull(
+                f"pre-pull-{label}",
+                ImagePrePullArgs(
+                    config.names.pre_pull_service(label),
+                    digest,
+                    len(host.swarm_nodes),
+                    config.cluster.user_placement,
+                    config.names.labels,
+                    login,
+                ),
+                child,
+            ).service
+            for label, digest in choices.items()
+        ]
+        return PinnedImages(default, choices), pre_pulls
 
     def __init__(self, name: str, args: DeploymentArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("jupyterhub-docker:index:Deployment", name, None, opts)
@@ -59,24 +124,28 @@ class Deployment(pulumi.ComponentResource):
         names = config.names
         child = pulumi.ResourceOptions(parent=self)
 
-        backend = BACKENDS[config.spawner.type]
-        self.network = Network("network", NetworkArgs(name=names.network, driver=backend.network_driver), child)
+        backend = backend_of(config)
+        swarm = config.cluster.swarm
+        self.network = Network("network", NetworkArgs(name=names.network, driver=backend.network_driver, attachable=swarm), child)
         base_image = HostImage("base-image", HostImageArgs(config.build.base_image), child)
-        self.images = {
-            role: BuiltImage(
+        login = registry_login(config)
+        self.images = {}
+        for role, build in image_builds(config, host.extra_ca_certs).items():
+            pushed = swarm and role == "notebook"  # the image the nodes pull
+            self.images[role] = BuiltImage(
                 f"{role}-image",
                 BuiltImageArgs(
-                    build.context_dir, names.image(role, host.image_tags[role]), build.all_build_args, [base_image.image]
+                    build.context_dir,
+                    names.image(role, host.image_tags[role], config.cluster.registry if pushed else ""),
+                    build.all_build_args,
+                    [base_image.image],
+                    push=pushed,
+                    login=login if pushed else None,
                 ),
                 child,
             )
-            for role, build in image_builds(config, host.extra_ca_certs).items()
-        }
-        images = user_server_images(config, self.images["notebook"].ref)
-        self.notebook_image_in_use = images.default
-        notebook_image: pulumi.Resource = self.images["notebook"].image
-        if config.notebook_rollback_image:
-            notebook_image = HostImage("notebook-rollback-image", HostImageArgs(config.notebook_rollback_image), child).image
+        images, images_ready = (self._swarm_images if swarm else self._host_images)(config, host, child)
+        self.notebook_image_in_use = images.default if isinstance(images, UserServerImages) else images.default_ref
 
         proxy_auth_token = generated_token("proxy-auth-token", child)
         metrics = config.metrics
@@ -108,13 +177,7 @@ class Deployment(pulumi.ComponentResource):
             child,
         )
 
-        # Images users may pick must be on the host before the hub offers them.
-        extra_images = [
-            HostImage(f"extra-image-{label}", HostImageArgs(ref), child).image
-            for label, ref in config.spawner.extra_images.items()
-        ]
-        images_on_host: list[pulumi.Resource] = [notebook_image, *extra_images]
-        hub_starts_after: list[pulumi.Resource] = [self.proxy.container, *images_on_host]
+        hub_starts_after: list[pulumi.Resource] = [self.proxy.container, *images_ready]
         addons = merged(hub_addons(config, self.metrics_token if self.metrics_token is not None else ""))
         docker_host = ""
         docker_api_network_name = None
@@ -129,10 +192,10 @@ class Deployment(pulumi.ComponentResource):
                     container_name=names.docker_api_container,
                     image_ref=self.images["docker-api"].image.image_name,
                     network_name=docker_api_network_name,
-                    policy=backend.docker_api_policy(config, images),
+                    policy=backend.docker_api_policy(config, images),  # type: ignore[arg-type]  # single mode: plain
                     labels=names.labels,
                     logs=config.logs,
-                    start_after=images_on_host,
+                    start_after=images_ready,
                 ),
                 child,
             )
@@ -147,7 +210,9 @@ class Deployment(pulumi.ComponentResource):
                 network_name=self.network.network.name,
                 data_volume_name=names.hub_data_volume,
                 config_files=host.hub_config_files,
-                settings=hub_settings(config, names, images, addons),
+                settings=hub_settings(config, names, images, addons)
+                if isinstance(images, UserServerImages)
+                else images.resolved.apply(lambda resolved: hub_settings(config, names, resolved, addons)),
                 secret_envs=hub_secret_envs(config, proxy_auth_token, addons),
                 labels=names.labels,
                 logs=config.logs,

@@ -40,7 +40,7 @@ class HubArgs:
     network_name: pulumi.Input[str]
     data_volume_name: str
     config_files: dict[str, str]  # path in the container -> text (preflight read and checked them)
-    settings: dict[str, Any]
+    settings: pulumi.Input[dict[str, Any]]  # an Output in swarm mode (images by digest)
     secret_envs: dict[str, pulumi.Input[str]]
     labels: dict[str, str]
     logs: LogsConfig
@@ -63,7 +63,7 @@ class Hub(pulumi.ComponentResource):
         # The database and cookie secret outlive the container, and a destroy of the
         # stack leaves them on the host so a re-deploy keeps users and logins.
         self.data_volume = retained_volume(f"{name}-data", args.data_volume_name, args.labels, self)
-        settings_text = json.dumps(args.settings, indent=2, sort_keys=True) + "\n"
+        settings_text = pulumi.Output.from_input(args.settings).apply(lambda s: json.dumps(s, indent=2, sort_keys=True) + "\n")
         plain_envs = [f"{HUB_SETTINGS_ENV}={HUB_SETTINGS_PATH}"] + (
             [f"DOCKER_HOST={args.docker_host}"] if args.docker_host else []
         )

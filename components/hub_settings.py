@@ -15,7 +15,7 @@ import pulumi
 from components.config import StackConfig, secret_value, settings_section
 from components.hub_addons import HubAddOn
 from components.names import HUB_CONFIG_DIR, HUB_DATA_DIR, HUB_PORT, DeploymentNames
-from components.user_servers import BACKENDS, UserServerImages
+from components.user_servers import UserServerImages, backend_of
 
 ROUTE_CHECK_INTERVAL_S = 5  # a restarted proxy has no routes; the hub re-adds them this often
 PROXY_TOKEN_ENV = "CONFIGPROXY_AUTH_TOKEN"  # the name configurable-http-proxy reads
@@ -32,7 +32,7 @@ def hub_settings(config: StackConfig, names: DeploymentNames, images: UserServer
             "routeCheckIntervalSeconds": ROUTE_CHECK_INTERVAL_S,
         },
         "auth": settings_section(config.auth),
-        "spawner": BACKENDS[config.spawner.type].hub_settings(config, images),
+        "spawner": backend_of(config).hub_settings(config, images),
         "services": addons.services,
         "roles": addons.roles,
     }

@@ -115,9 +115,13 @@ class DeploymentNames:
     def prometheus_data_volume(self) -> str:
         return f"{self.deployment}-prometheus-data"
 
-    def image(self, role: str, tag: str) -> str:
-        """`<name>-proxy:<tag>`, and likewise `-hub`, `-notebook`, `-docker-api`."""
-        return f"{self.deployment}-{role}:{tag}"
+    def image(self, role: str, tag: str, registry: str = "") -> str:
+        """`<name>-proxy:<tag>`, and likewise `-hub`, `-notebook`, `-docker-api`; `<registry>/…` for a pushed one."""
+        return f"{registry}/{self.deployment}-{role}:{tag}" if registry else f"{self.deployment}-{role}:{tag}"
+
+    def pre_pull_service(self, image_label: str) -> str:
+        """Swarm mode: the service holding a users' image (by its picker label) on every node."""
+        return f"{self.deployment}-image-{image_label}"
 
     @property
     def user_server_template(self) -> str:

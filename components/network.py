@@ -1,5 +1,6 @@
-"""A user-defined bridge network: the one joining the proxy, the hub and every user
-container, and the internal one the hub alone shares with the Docker API proxy."""
+"""A user-defined network: the one joining the proxy, the hub and every user server (a
+bridge, or in swarm mode an attachable overlay), and the internal one the hub alone
+shares with the Docker API proxy."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ class NetworkArgs:
     name: str
     driver: str  # the user-server backend's; the filter's network is a bridge
     internal: bool = False  # no route out, and only the containers put on it
+    attachable: bool = False  # an overlay that plain containers (proxy, hub) join beside services
 
 
 class Network(pulumi.ComponentResource):
@@ -30,6 +32,7 @@ class Network(pulumi.ComponentResource):
             name=args.name,
             driver=args.driver,
             internal=args.internal or None,
+            attachable=args.attachable or None,
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"name": self.name})

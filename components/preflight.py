@@ -32,6 +32,7 @@ from components.locks import lock_problem
 from components.names import HUB_CONFIG_DIR, HUB_CONFIG_PATH, HUB_SETTINGS_ENV
 from components.neighbours import check_neighbours
 from components.public_port import check_public_port, provider_client, provider_engine
+from components.swarm import check_swarm_manager, eligible_nodes, swarm_node
 from components.user_servers import user_server_images
 
 HUB_CONFIG_SOURCE = Path("hub_config/jupyterhub_config.py")
@@ -53,6 +54,7 @@ class HostFacts:
     image_tags: dict[str, str]  # by image role: the content tag of its build context and args
     hub_config_files: dict[str, str]  # path in the hub container -> text
     docker_volumes_dir: str = ""  # where the engine keeps volumes (with backup.enabled)
+    swarm_nodes: tuple[str, ...] = ()  # cluster.mode swarm: the nodes users' servers may run on
 
 
 def image_tags(config: StackConfig, extra_ca_certs: str) -> dict[str, str]:
@@ -174,6 +176,20 @@ def docker_volumes_dir() -> str:
     return f"{root}/volumes"
 
 
+def swarm_nodes(config: StackConfig) -> tuple[str, ...]:
+    """The provider's engine must be a Swarm manager; the nodes users' servers may run on."""
+    try:
+        client = provider_client()
+        check_swarm_manager(client.info(), provider_engine())
+        nodes = [swarm_node(node.attrs) for node in client.nodes.list()]
+    except docker.errors.DockerException as error:
+        raise ConfigError(
+            f"config 'cluster.mode' = 'swarm': the Docker engine could not be asked about its swarm ({error}). "
+            "Fix: make the manager reachable (docker:host stack config or DOCKER_HOST)"
+        ) from None
+    return eligible_nodes(nodes, config.cluster.user_placement)
+
+
 def preflight(config: StackConfig) -> HostFacts:
     """Read and check what the deployment needs from this host, in the order a failure is cheapest."""
     names = config.names
@@ -188,6 +204,8 @@ def preflight(config: StackConfig) -> HostFacts:
     check_public_port(config.public_ip, config.public_port, names.proxy_container)
     if config.http_redirect_port:
         check_public_port(config.public_ip, config.http_redirect_port, names.proxy_container, "httpRedirectPort")
+    if config.cluster.swarm:
+        return HostFacts(extra_ca_certs, tags, files, swarm_nodes=swarm_nodes(config))
     if not config.backup.enabled:
         return HostFacts(extra_ca_certs, tags, files)
     check_backup_repository(config.backup.repository)

@@ -1,9 +1,9 @@
 """Where users' servers run: the one place that knows each `spawner.type`.
 
-A backend owns what differs between modes: the spawner class and traits (the hub
-applies them without knowing the mode), where homes live, and whether the Docker
-API filter can pin its containers (and with which policy). Swarm mode lands here as
-one more backend.
+A backend owns what differs between modes: the network driver, the spawner class and
+traits (the hub applies them without knowing the mode), where homes live, and whether
+the Docker API filter can pin its servers (and with which policy). `cluster.mode: swarm`
+picks the swarm backend whatever the spawner type; otherwise `spawner.type` does.
 """
 
 from __future__ import annotations
@@ -111,6 +111,36 @@ def _docker_policy(config: StackConfig, images: UserServerImages) -> dict[str, A
     }
 
 
+def _swarm_traitlets(config: StackConfig, images: UserServerImages) -> Traitlets:
+    """SwarmSpawner's, with hub_config/spawners.py's own: one service per server."""
+    spawner, cluster, names = config.spawner, config.cluster, config.names
+    traits: dict[str, Any] = {
+        "image": images.default,
+        "name_template": names.user_server_template,
+        "port": NOTEBOOK_PORT,
+        "network_name": names.network,
+        "use_internal_ip": True,
+        "use_internal_hostname": True,  # a service is reached by its name (dnsrr: its one task's address)
+        "notebook_dir": NOTEBOOK_HOME,
+        "volumes": {names.home_volume_template: NOTEBOOK_HOME},
+        "home_volume_labels": names.labels,
+        "mem_limit": spawner.mem_limit,
+        "cpu_limit": spawner.cpu_limit,
+        "pids_limit": spawner.pids_limit,
+        "log_config": {"Name": config.logs.driver, "Options": config.logs.options},
+        "user_constraints": list(cluster.user_placement),
+        "sticky_homes": cluster.homes == "sticky",
+        "start_timeout": spawner.start_timeout_seconds,
+        "http_timeout": spawner.start_timeout_seconds,
+        "extra_create_kwargs": {"labels": names.labels},
+    }
+    if cluster.homes == "shared":
+        traits |= {"volume_driver": cluster.home_volume_driver, "volume_driver_options": dict(cluster.home_volume_options)}
+    if len(images.choices) > 1:
+        traits["allowed_images"] = dict(images.choices)
+    return {"SwarmSpawner": traits}
+
+
 @dataclass(frozen=True)
 class Backend:
     network_driver: str  # of the network joining the proxy, the hub and the user servers
@@ -128,3 +158,8 @@ BACKENDS = {
     "docker": Backend("bridge", "spawners.PromptDockerSpawner", _docker_traitlets, _docker_policy),
     "systemuser": Backend("bridge", "spawners.PromptSystemUserSpawner", _systemuser_traitlets, None),
 }
+SWARM_BACKEND = Backend("overlay", "spawners.PromptSwarmSpawner", _swarm_traitlets, None)
+
+
+def backend_of(config: StackConfig) -> Backend:
+    return SWARM_BACKEND if config.cluster.swarm else BACKENDS[config.spawner.type]

@@ -1,5 +1,6 @@
-"""DockerSpawner and SystemUserSpawner, faster to report a started server and to
-re-check running ones when the hub restarts.
+"""DockerSpawner, SystemUserSpawner and SwarmSpawner, faster to report a started server
+and to re-check running ones when the hub restarts; SwarmSpawner also with homes that
+are volumes, pinned to their node, and a prompt answer when no node can take a server.
 
 JupyterHub's own readiness check after Spawner.start() retries with random waits of
 up to 0.2, 0.4, 0.8, 1.6 and 3.2 s (not configurable), which made a 1.6 s server
@@ -8,7 +9,8 @@ pass on its first try.
 
 A restarting hub polls every running server at once before its API answers;
 DockerSpawner inspects their containers one by one on its single Docker thread.
-Polls made in the same event-loop turn here share one container listing instead.
+Polls made in the same event-loop turn here share one listing instead (of running
+containers, or of running Swarm tasks).
 
 Installed into the hub image (see Dockerfile), so jupyterhub_config.py names these
 classes by import path and imports nothing.
@@ -17,11 +19,18 @@ classes by import path and imports nothing.
 import asyncio
 import socket
 import time
+from pprint import pformat
 from typing import Any
 
-from dockerspawner import DockerSpawner, SystemUserSpawner
+from docker.types import ContainerSpec, DriverConfig, EndpointSpec, Mount, Placement, Resources, RestartPolicy, TaskTemplate
+from dockerspawner import DockerSpawner, SwarmSpawner, SystemUserSpawner
+from traitlets import Bool, Dict, Int, List, Unicode
 
 PORT_POLL_S = 0.05
+TASK_POLL_S = 0.1
+# Swarm task states before "running" (api/types/swarm/task.go), and those that end a task.
+TASK_STARTING = {"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
+UNSCHEDULABLE = "no suitable node"  # the scheduler's Status.Err for a task no node can take
 
 
 class _PollBatch:
@@ -55,23 +64,25 @@ class PromptStartMixin:
 
 
 class BatchedPollMixin:
-    container_name: str
     object_id: str
     log: Any
     _poll_batch: _PollBatch | None = None
 
+    _poll_key: str  # what the shared listing is keyed by
+    _list_running: Any  # async () -> {key: object ID} of the running servers
+
     async def poll(self):  # type: ignore[no-untyped-def]
-        running = await self._running_containers()
-        if running is not None and self.container_name in running:
-            self.object_id = running[self.container_name]
+        running = await self._running_objects()
+        if running is not None and self._poll_key in running:
+            self.object_id = running[self._poll_key]
             return None
-        # Alone in its turn (the periodic poll), or not running: DockerSpawner's own
-        # poll inspects the container and reports how it ended.
+        # Alone in its turn (the periodic poll), or not running: the spawner's own poll
+        # inspects the container (or service) and reports how it ended.
         return await super().poll()  # type: ignore[misc]
 
-    async def _running_containers(self) -> dict[str, str] | None:
-        """Running containers by name, from one listing shared by every poll made in
-        this event-loop turn; None when this poll is alone or the listing failed."""
+    async def _running_objects(self) -> dict[str, str] | None:
+        """Running objects from one listing shared by every poll made in this
+        event-loop turn; None when this poll is alone or the listing failed."""
         batch = BatchedPollMixin._poll_batch
         if batch is not None:
             batch.size += 1
@@ -82,18 +93,168 @@ class BatchedPollMixin:
         BatchedPollMixin._poll_batch = None
         try:
             if batch.size > 1:
-                listed: list[dict[str, Any]] = await self.docker("containers", filters={"status": "running"})  # type: ignore[attr-defined]
-                batch.running = {name.lstrip("/"): c["Id"] for c in listed for name in c.get("Names") or []}
+                batch.running = await self._list_running()
         except Exception:
-            self.log.warning("Listing running containers failed; inspecting each instead", exc_info=True)
+            self.log.warning("Listing running servers failed; inspecting each instead", exc_info=True)
         finally:
             batch.listed.set()
         return batch.running
 
 
-class PromptDockerSpawner(PromptStartMixin, BatchedPollMixin, DockerSpawner):
+class RunningContainers:
+    """The batched poll's listing for containers: running ones by name."""
+
+    container_name: str
+
+    @property
+    def _poll_key(self) -> str:
+        return self.container_name
+
+    async def _list_running(self) -> dict[str, str]:
+        listed: list[dict[str, Any]] = await self.docker("containers", filters={"status": "running"})  # type: ignore[attr-defined]
+        return {name.lstrip("/"): c["Id"] for c in listed for name in c.get("Names") or []}
+
+
+class RunningTasks:
+    """The batched poll's listing for Swarm services: those with a running task, by service ID."""
+
+    object_id: str
+
+    @property
+    def _poll_key(self) -> str:
+        return self.object_id
+
+    async def _list_running(self) -> dict[str, str]:
+        tasks: list[dict[str, Any]] = await self.docker("tasks", filters={"desired-state": "running"})  # type: ignore[attr-defined]
+        return {t["ServiceID"]: t["ServiceID"] for t in tasks if t["Status"]["State"] == "running"}
+
+
+class PromptDockerSpawner(PromptStartMixin, BatchedPollMixin, RunningContainers, DockerSpawner):
     pass
 
 
-class PromptSystemUserSpawner(PromptStartMixin, BatchedPollMixin, SystemUserSpawner):
+class PromptSystemUserSpawner(PromptStartMixin, BatchedPollMixin, RunningContainers, SystemUserSpawner):
+    pass
+
+
+class HomeVolumeSwarmSpawner(SwarmSpawner):
+    """One Swarm service per server, its spec built here in full (what the Docker API
+    filter pins): limits equal to reservations, so the scheduler places a server only
+    where it fits; no restart, so a server the user stopped (or that ended) stays down;
+    DNS round-robin, as one task needs no virtual IP; homes as volumes, not bind
+    mounts (dockerspawner #536). With sticky homes a home is a volume on one node: the
+    server's first node is kept in the spawner's state and every later start is
+    constrained to it."""
+
+    user_constraints = List(Unicode(), config=True, help="Placement constraints (cluster.userPlacement)")
+    sticky_homes = Bool(True, config=True, help="Start each user's server on the node that holds their home")
+    pids_limit = Int(0, config=True, help="Processes and threads per server (0: no limit)")
+    log_config = Dict(config=True, help="The task's log driver: {Name, Options}")
+    home_volume_labels = Dict(config=True, help="Labels of a home volume the node creates")
+    home_node = ""  # the hostname of the node that holds the home volume (sticky homes)
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        self.home_node = state.get("home_node", "")
+
+    def get_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = super().get_state()
+        if self.home_node:
+            state["home_node"] = self.home_node
+        return state
+
+    def clear_state(self) -> None:
+        home_node = self.home_node  # outlives the server: the home stays on its node
+        super().clear_state()
+        self.home_node = home_node
+
+    @property
+    def mounts(self) -> list[Mount]:
+        driver = None
+        if self.volume_driver:
+            options = {key: self.format_volume_name(value, self) for key, value in self.volume_driver_options.items()}
+            driver = DriverConfig(self.volume_driver, options or None)
+        return [
+            Mount(
+                target=volume["bind"],
+                source=name,
+                type="volume",
+                read_only=volume["mode"] == "ro",
+                driver_config=driver,
+                labels=dict(self.home_volume_labels) or None,
+            )
+            for name, volume in self.volume_binds.items()
+        ]
+
+    @property
+    def _constraints(self) -> list[str]:
+        pinned = [f"node.hostname=={self.home_node}"] if self.sticky_homes and self.home_node else []
+        return [*self.user_constraints, *pinned]
+
+    async def create_object(self) -> dict[str, Any]:
+        resources = Resources(
+            mem_limit=self.mem_limit,
+            mem_reservation=self.mem_limit,
+            cpu_limit=int(self.cpu_limit * 1e9) if self.cpu_limit else None,
+            cpu_reservation=int(self.cpu_limit * 1e9) if self.cpu_limit else None,
+        )
+        if self.pids_limit:
+            resources.setdefault("Limits", {})["Pids"] = self.pids_limit
+        log_driver = DriverConfig(self.log_config["Name"], self.log_config.get("Options")) if self.log_config else None
+        task = TaskTemplate(
+            container_spec=ContainerSpec(image=self.image, env=self.get_env(), args=await self.get_command(), mounts=self.mounts),
+            resources=resources,
+            restart_policy=RestartPolicy(condition="none"),
+            placement=Placement(constraints=self._constraints),
+            networks=[self.network_name],
+            log_driver=log_driver,
+        )
+        service: dict[str, Any] = await self.docker(
+            "create_service",
+            task_template=task,
+            endpoint_spec=EndpointSpec(mode="dnsrr"),
+            name=self.service_name,
+            labels=self.extra_create_kwargs.get("labels"),
+        )
+        return service
+
+    async def start_object(self) -> None:
+        """Wait for the task to run, and refuse at once what no node can take."""
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            task = await self.get_task()
+            if task is None:
+                raise RuntimeError(f"Service {self.service_name} not found")
+            status = task["Status"]
+            state = status["State"]
+            if state == "running":
+                await self._remember_home_node(task["NodeID"])
+                return
+            if UNSCHEDULABLE in status.get("Err", ""):
+                await self.docker("remove_service", self.object_id)
+                raise RuntimeError(self._unschedulable_message(status["Err"]))
+            if state not in TASK_STARTING:
+                raise RuntimeError(f"Service {self.service_name} not running: {pformat(status)}")
+            await asyncio.sleep(TASK_POLL_S)
+        raise TimeoutError(f"Service {self.service_name} did not start within {self.start_timeout} s")
+
+    def _unschedulable_message(self, error: str) -> str:
+        if self.sticky_homes and self.home_node:
+            return (
+                f"Your home folder is on the node {self.home_node}, which cannot run your server now ({error}): it is "
+                "drained, down or full. Ask an administrator to make it available again, or to move your home to "
+                "another node (README: Swarm mode, Move a user's home)."
+            )
+        return (
+            f"No node of the cluster can take your server now ({error}): every node that may run it is full, "
+            "drained or down. Try again later, or ask an administrator to add a node."
+        )
+
+    async def _remember_home_node(self, node_id: str) -> None:
+        if self.sticky_homes and not self.home_node:
+            node = await self.docker("inspect_node", node_id)
+            self.home_node = node["Description"]["Hostname"]
+
+
+class PromptSwarmSpawner(PromptStartMixin, BatchedPollMixin, RunningTasks, HomeVolumeSwarmSpawner):
     pass

@@ -54,6 +54,7 @@ def spawners(monkeypatch: pytest.MonkeyPatch) -> Any:
     module = types.ModuleType("dockerspawner")
     module.DockerSpawner = type("DockerSpawner", (StandInSpawner,), {})  # type: ignore[attr-defined]
     module.SystemUserSpawner = type("SystemUserSpawner", (StandInSpawner,), {})  # type: ignore[attr-defined]
+    module.SwarmSpawner = type("SwarmSpawner", (StandInSpawner,), {})  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "dockerspawner", module)
     spec = importlib.util.spec_from_file_location("spawners_under_test", REPO_ROOT / "hub_config" / "spawners.py")
     assert spec and spec.loader
@@ -68,10 +69,11 @@ def test_both_spawners_have_both_behaviours(spawners: Any) -> None:
         (spawners.PromptDockerSpawner, "DockerSpawner"),
         (spawners.PromptSystemUserSpawner, "SystemUserSpawner"),
     ):
-        assert [c.__name__ for c in spawner_class.__mro__[:4]] == [
+        assert [c.__name__ for c in spawner_class.__mro__[:5]] == [
             spawner_class.__name__,
             "PromptStartMixin",
             "BatchedPollMixin",
+            "RunningContainers",
             base,
         ]
     assert spawners.PORT_POLL_S == 0.05
