@@ -170,7 +170,7 @@ def test_a_failed_listing_falls_back_to_one_inspect_each(spawners: Any) -> None:
 
     assert asyncio.run(scenario()) == [0, 0]
     assert StandInSpawner.listing_calls == 1 and [s.super_polls for s in spawners_] == [1, 1]
-    assert spawners_[0].warnings == [("Listing running containers failed; inspecting each instead", {"exc_info": True})]
+    assert spawners_[0].warnings == [("Listing running servers failed; inspecting each instead", {"exc_info": True})]
 
     StandInSpawner.listing_fails = False  # the next turn lists again: a failure is not remembered
     assert asyncio.run(scenario()) == [0, 0] and StandInSpawner.listing_calls == 2
