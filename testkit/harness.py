@@ -24,7 +24,11 @@ v4.5.0, which pulumi-docker 5.x bundles (`internal/provider/resource_docker_*.go
     and Delete do nothing (PD provider.go); builds use BuildKit, the provider's default
     builder (PD image.go: builder version 2);
   - network and volume deletes are retried while in use for 30 s (TF network/volume
-    Delete); a network is not created over one of the same name.
+    Delete); a network is not created over one of the same name;
+  - a pushed Image's repo_digest is `<repository>@<pushed digest>` (PD image.go 5.1+), a
+    RemoteImage's the engine's matching RepoDigests entry (TF determineRepoDigest);
+  - a Service is created or updated in place (TF resource_docker_service.go ForceNew),
+    then waited for as its converge_config says (TF resourceDockerServiceCreate/Update).
 Where the harness cannot be exact it refuses with `UntranslatedInputError` rather than
 guess. Everything it creates carries the label HARNESS_LABEL.
 """
@@ -53,7 +57,7 @@ import pulumi
 import yaml
 from docker.types import LogConfig, Mount
 
-from testkit.program_runner import ProgramRun, RecordingMonitor, Registration, run_program, unwrap_secrets
+from testkit.program_runner import ProgramRun, RecordingMonitor, Registration, run_program, stack_config, unwrap_secrets
 
 HARNESS_LABEL = "org.jupyterhub-docker.e2e"
 CONTAINER = "docker:index/container:Container"
@@ -62,11 +66,11 @@ REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
 NETWORK = "docker:index/network:Network"
 VOLUME = "docker:index/volume:Volume"
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
-PULL_TIMEOUT_S = 120
+SERVICE = "docker:index/service:Service"
 BUILD_TIMEOUT_S = 1200
 OPERATIONS_WAIT_S = 900
 # Pulumi deletes dependents first.
-DELETE_ORDER = [CONTAINER, IMAGE, REMOTE_IMAGE, VOLUME, NETWORK, RANDOM_PASSWORD]
+DELETE_ORDER = [CONTAINER, SERVICE, IMAGE, REMOTE_IMAGE, VOLUME, NETWORK, RANDOM_PASSWORD]
 
 # TF resource_docker_container.go: the container inputs without ForceNew. Every other
 # input replaces the container.
@@ -99,6 +103,14 @@ CONTAINER_TRANSLATED = {
 }  # fmt: skip
 # TF resource_docker_image.go (RemoteImage): only keep_locally is updated in place.
 REMOTE_IMAGE_IN_PLACE = {"keepLocally"}
+# TF resource_docker_service.go: the inputs with ForceNew (name, auth, mode's block); the
+# rest (task_spec, labels, update_config, converge_config, ...) update the service in place.
+SERVICE_FORCE_NEW = {"name", "auth", "mode"}
+# The service inputs this harness can translate (TF createServiceSpec).
+SERVICE_TRANSLATED = {"name", "labels", "mode", "taskSpec", "updateConfig", "convergeConfig"}
+SERVICE_REMOVE_POLL_S = 1.0
+CONVERGE_FIRST_WAIT_S, CONVERGE_NEXT_WAIT_S = 5.0, 10.0
+SERVICE_REMOVE_TIMEOUT_S = 60
 # TF resourceDockerContainerCreate: the wait polls the health status once a second.
 HEALTH_POLL_S = 1.0
 # TF resource_docker_network_funcs.go / resource_docker_volume.go Delete: first try
@@ -164,15 +176,16 @@ def _buildkit_cli() -> str:
 
 def build_image(
     context: Path, dockerfile: str, tag: str, build_args: dict[str, str], platform: str | None, labels: dict[str, str],
-    no_cache: bool = False,
+    no_cache: bool = False, docker_host: str | None = None,
 ) -> None:  # fmt: skip
     """Build as the provider does by default: BuildKit through the engine (PD image.go, builder version 2)."""
     command = [_buildkit_cli(), "build", "--progress=plain", "--file", str(context / dockerfile), "--tag", tag]
     command += [item for key, value in sorted(build_args.items()) for item in ("--build-arg", f"{key}={value}")]
     command += [item for key, value in sorted(labels.items()) for item in ("--label", f"{key}={value}")]
     command += (["--platform", platform] if platform else []) + (["--no-cache"] if no_cache else []) + [str(context)]
+    engine = {"DOCKER_HOST": docker_host} if docker_host else {}
     built = subprocess.run(
-        command, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, env={**os.environ, "DOCKER_BUILDKIT": "1"}
+        command, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, env={**os.environ, "DOCKER_BUILDKIT": "1", **engine}
     )
     if built.returncode != 0:
         tail = "\n".join(built.stderr.strip().splitlines()[-15:])
@@ -180,8 +193,9 @@ def build_image(
 
 
 class EngineMocks(pulumi.runtime.Mocks):
-    def __init__(self, client: docker.DockerClient, state_file: Path, run_id: str):
+    def __init__(self, client: docker.DockerClient, state_file: Path, run_id: str, docker_host: str | None = None):
         self.client = client
+        self.docker_host = docker_host  # the provider's `docker:host`; None: the environment's engine
         self.state_file = state_file
         self.run_id = run_id
         saved = json.loads(state_file.read_text()) if state_file.exists() else {}
@@ -294,6 +308,10 @@ class EngineMocks(pulumi.runtime.Mocks):
             return "update"
         if typ == IMAGE:
             return "update"  # PD provider.go Diff: every change is an UPDATE, never a replace
+        if typ == SERVICE:
+            old = previous["inputs"]
+            mode_kind_changed = "mode" in changed and set(old.get("mode", {})) != set(inputs.get("mode", {}))
+            return "replace" if changed & (SERVICE_FORCE_NEW - {"mode"}) or mode_kind_changed else "update"
         if typ == REMOTE_IMAGE and changed <= REMOTE_IMAGE_IN_PLACE:
             return "update"
         return "replace"  # networks, volumes, random passwords: every input is ForceNew
@@ -316,7 +334,7 @@ class EngineMocks(pulumi.runtime.Mocks):
                     if resource["inputs"].get("ports"):
                         drift["ports"] = []
                     resource["drift"] = drift
-            elif typ in (NETWORK, VOLUME, REMOTE_IMAGE) and not self._exists(typ, resource_id, resource["inputs"]):
+            elif typ in (NETWORK, VOLUME, REMOTE_IMAGE, SERVICE) and not self._exists(typ, resource_id, resource["inputs"]):
                 self._forget(urn)  # TF Read of a network, volume or image that is gone
             # PD provider.go Read of the native Image does nothing; a random password is not read.
         self._save()
@@ -331,6 +349,8 @@ class EngineMocks(pulumi.runtime.Mocks):
                 self.client.networks.get(resource_id)
             elif typ == VOLUME:
                 self.client.volumes.get(resource_id)
+            elif typ == SERVICE:
+                self.client.services.get(resource_id)
             else:
                 self.client.images.get(inputs["name"])
         except docker.errors.NotFound:
@@ -358,13 +378,14 @@ class EngineMocks(pulumi.runtime.Mocks):
             result = "".join(secrets.choice(alphabet) for _ in range(int(inputs["length"])))
             return secrets.token_hex(8), {**inputs, "result": result}
         if typ == NETWORK:
-            _only(inputs, {"name", "driver", "internal"}, typ)
+            _only(inputs, {"name", "driver", "internal", "attachable"}, typ)
             if self.client.networks.list(names=[inputs["name"]]):  # the engine client's duplicate check
                 raise ApplyError(f"Unable to create network: network with name {inputs['name']} already exists")
             network = self.client.networks.create(
                 inputs["name"],
                 driver=inputs.get("driver", "bridge"),
                 internal=bool(inputs.get("internal")),
+                attachable=bool(inputs.get("attachable")) or None,
                 labels=self._labels(),
             )
             return network.id, {**inputs, "id": network.id}
@@ -380,6 +401,8 @@ class EngineMocks(pulumi.runtime.Mocks):
             return self._ensure_image(inputs)
         if typ == CONTAINER:
             return self._run(inputs)
+        if typ == SERVICE:
+            return self._create_service(inputs)
         raise UntranslatedInputError(f"resource type {typ} is not applied by the harness")
 
     def _update(self, typ: str, previous: dict[str, Any], inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -387,6 +410,8 @@ class EngineMocks(pulumi.runtime.Mocks):
             return previous["id"], self._build(inputs)  # PD provider.go Update rebuilds; the ID stays
         if typ == REMOTE_IMAGE:
             return previous["id"], {**previous["outputs"], **inputs}
+        if typ == SERVICE:
+            return self._update_service(previous, inputs)
         old = {**previous["inputs"], **previous.get("drift", {})}
         changed = _changed_inputs(typ, previous, inputs)
         if changed & CONTAINER_UPDATE_NOT_TRANSLATED:
@@ -421,6 +446,8 @@ class EngineMocks(pulumi.runtime.Mocks):
                 container.remove(v=bool(_with_default(resource["inputs"], "removeVolumes")), force=True)
             elif typ in (NETWORK, VOLUME):
                 self._delete_when_free(typ, resource["id"])
+            elif typ == SERVICE:
+                self._delete_service(resource["id"])
             elif typ == REMOTE_IMAGE:
                 self.client.images.remove(resource["id"])
         except docker.errors.NotFound:
@@ -448,26 +475,44 @@ class EngineMocks(pulumi.runtime.Mocks):
             image = self.client.images.get(inputs["name"])
         except docker.errors.ImageNotFound:
             try:
-                image = docker.from_env(timeout=PULL_TIMEOUT_S).images.pull(inputs["name"])
+                image = self.client.images.pull(inputs["name"])
             except docker.errors.APIError as error:
                 raise ApplyError(
                     f"Unable to read Docker image into resource: unable to pull image {inputs['name']}: {error}"
                 ) from error
-        return image.id, {**inputs, "imageId": image.id, "repoDigest": image.id}
+        return image.id, {**inputs, "imageId": image.id, "repoDigest": _repo_digest(inputs["name"], image.attrs)}
 
     def _build(self, inputs: dict[str, Any]) -> dict[str, Any]:
         # buildOnPreview only matters to `pulumi preview`; an apply always builds.
         _only(inputs, {"imageName", "build", "skipPush", "buildOnPreview"}, IMAGE)
-        if not inputs.get("skipPush"):
-            raise UntranslatedInputError("Image with a push to a registry: no registry is reachable here")
         build = inputs["build"]
         _only(build, {"context", "dockerfile", "args", "platform"}, "Image.build")
         context = Path(build["context"]).resolve()
         dockerfile = Path(build["dockerfile"]).resolve().relative_to(context).as_posix()
-        build_image(context, dockerfile, inputs["imageName"], build.get("args", {}), build.get("platform"), self._labels())
+        build_image(
+            context, dockerfile, inputs["imageName"], build.get("args", {}), build.get("platform"), self._labels(),
+            docker_host=self.docker_host,
+        )  # fmt: skip
+        if not inputs.get("skipPush"):
+            return {**inputs, "repoDigest": self._push(inputs["imageName"]), "platform": build.get("platform")}
         image_id = self.client.images.get(inputs["imageName"]).id
         # With skip_push the provider reports the local image ID as repo_digest.
         return {**inputs, "repoDigest": image_id, "platform": build.get("platform")}
+
+    def _push(self, image_name: str) -> str:
+        """PD image.go (5.1+): push the built image to the registry its name says; repo_digest is
+        `<repository>@<the digest in the push's aux PushResult>` (the tag trimmed)."""
+        repository, tag = image_name.rsplit(":", 1)
+        if not re.search(r"[.:]", repository.split("/")[0]) or "/" not in repository:
+            raise UntranslatedInputError(f"{image_name}: Docker Hub names are normalised by the provider; not modelled")
+        digest = None
+        for line in self.client.api.push(repository, tag, stream=True, decode=True):
+            if "error" in line:
+                raise ApplyError(f"pushing {image_name}: {line['error']}")
+            digest = (line.get("aux") or {}).get("Digest", digest)
+        if digest is None:
+            raise ApplyError(f"pushing {image_name}: the registry reported no digest")
+        return f"{repository}@{digest}"
 
     def _run(self, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         _only(inputs, CONTAINER_TRANSLATED, CONTAINER)
@@ -532,6 +577,76 @@ class EngineMocks(pulumi.runtime.Mocks):
             raise _PartialCreateError(str(error), container.id, outputs) from error
         return container.id, outputs
 
+    def _create_service(self, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """TF resourceDockerServiceCreate: create, then (with converge_config) wait for convergence;
+        a create that does not converge deletes the service and fails."""
+        _only(inputs, SERVICE_TRANSLATED, SERVICE)
+        try:
+            created = self.client.api.create_service(**_service_spec(inputs, self._labels()))
+        except docker.errors.APIError as error:
+            raise ApplyError(f"Unable to create service: {error.explanation}") from error
+        service_id = created["ID"]
+        if inputs.get("convergeConfig"):
+            try:
+                self._wait_converged(service_id, inputs, update=False)
+            except ApplyError:
+                self._delete_service(service_id)
+                raise
+        return service_id, {**inputs, "id": service_id}
+
+    def _update_service(self, previous: dict[str, Any], inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """TF resourceDockerServiceUpdate: the whole spec at the service's current version, then the converge wait."""
+        _only(inputs, SERVICE_TRANSLATED, SERVICE)
+        service_id = previous["id"]
+        version = self.client.api.inspect_service(service_id)["Version"]["Index"]
+        try:
+            self.client.api.update_service(service_id, version, **_service_spec(inputs, self._labels()))
+        except docker.errors.APIError as error:
+            raise ApplyError(f"Unable to update service: {error.explanation}") from error
+        if inputs.get("convergeConfig"):
+            self._wait_converged(service_id, inputs, update=True)  # a failure leaves the service as updated
+        return service_id, {**previous["outputs"], **inputs}
+
+    def _wait_converged(self, service_id: str, inputs: dict[str, Any], *, update: bool) -> None:
+        """TF resourceDockerServiceCreate/Update with converge_config (replicated mode only: it
+        conflicts with global). The first check comes after `delay` (an update always waits 7 s,
+        ignoring it), then every 5 s, 10 s, 10 s, ... (plugin SDK retry.StateChangeConf, MinTimeout
+        5 s) until `timeout`, counted from the start. Converged: as many tasks with desired state
+        running are running as there are replicas (tasks on down nodes not counted); an update
+        first reads UpdateStatus: completed is done, paused or a rollback is an error."""
+        converge = inputs["convergeConfig"]
+        started = time.monotonic()
+        timeout_s = _duration_ns(converge.get("timeout", "3m")) / 1e9
+        time.sleep(7.0 if update else _duration_ns(converge.get("delay", "7s")) / 1e9)
+        replicas = int(inputs["mode"]["replicated"].get("replicas", 1))
+        wait_s = CONVERGE_FIRST_WAIT_S
+        while True:
+            service = self.client.api.inspect_service(service_id)
+            update_state = (service.get("UpdateStatus") or {}).get("State")
+            if update and update_state == "completed":
+                return
+            if update and update_state in ("paused", "rollback_paused", "rollback_completed"):
+                raise ApplyError(f"service update {update_state}: {service['UpdateStatus'].get('Message', '')}")
+            down = {n["ID"] for n in self.client.api.nodes() if n["Status"]["State"] == "down"}
+            tasks = self.client.api.tasks(filters={"service": service_id, "desired-state": "running"})
+            running = [t for t in tasks if t["Status"]["State"] == "running" and t.get("NodeID") not in down]
+            if len(running) == replicas:
+                return
+            if time.monotonic() - started + wait_s > timeout_s:
+                states = sorted(f"{t['Status']['State']} {t['Status'].get('Err', '')}".strip() for t in tasks)
+                raise ApplyError(
+                    f"Service with ID ({service_id}) did not converge after {converge.get('timeout', '3m')}: {states}"
+                )
+            time.sleep(wait_s)
+            wait_s = CONVERGE_NEXT_WAIT_S
+
+    def _delete_service(self, service_id: str) -> None:
+        """TF resourceDockerServiceDelete: remove the service, then wait until its tasks' containers are gone."""
+        self.client.api.remove_service(service_id)
+        deadline = time.monotonic() + SERVICE_REMOVE_TIMEOUT_S
+        while self.client.api.tasks(filters={"service": service_id}) and time.monotonic() < deadline:
+            time.sleep(SERVICE_REMOVE_POLL_S)
+
     def _wait_healthy(self, container: Any, timeout_s: int) -> None:
         """TF resourceDockerContainerCreate with wait = true."""
         deadline = time.monotonic() + timeout_s
@@ -575,6 +690,57 @@ def _healthcheck(spec: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
+def _repo_digest(name: str, image: dict[str, Any]) -> str:
+    """TF determineRepoDigest: the RepoDigests entry of the name without its tag, else the first, else ''."""
+    digests = image.get("RepoDigests") or []
+    repository = name.split("@")[0].rsplit(":", 1)[0] if ":" in name.split("/")[-1] else name.split("@")[0]
+    return next((d for d in digests if d.startswith(repository + "@")), digests[0] if digests else "")
+
+
+def _service_spec(inputs: dict[str, Any], harness_labels: dict[str, str]) -> dict[str, Any]:
+    """TF createServiceSpec: the docker_service inputs as the engine's ServiceSpec (docker-py keywords)."""
+    task = inputs["taskSpec"]
+    _only(task, {"containerSpec", "placement", "resources"}, "Service.taskSpec")
+    container = task["containerSpec"]
+    _only(container, {"image", "commands", "user", "readOnly"}, "Service.taskSpec.containerSpec")
+    if "@sha256:" not in container["image"]:
+        # TF createContainerSpec sets QueryRegistry: the client pins a tag to the registry's digest.
+        raise UntranslatedInputError("Service image without a digest: the provider's registry lookup is not modelled")
+    placement = task.get("placement", {})
+    _only(placement, {"constraints", "maxReplicas"}, "Service.taskSpec.placement")
+    limits = task.get("resources", {}).get("limits", {})
+    _only(task.get("resources", {}), {"limits"}, "Service.taskSpec.resources")
+    _only(limits, {"memoryBytes", "nanoCpus"}, "Service.taskSpec.resources.limits")
+    mode = inputs["mode"]
+    _only(mode, {"replicated"}, "Service.mode")
+    update = inputs.get("updateConfig", {})
+    _only(update, {"parallelism", "order", "failureAction"}, "Service.updateConfig")
+    template = docker.types.TaskTemplate(
+        container_spec=docker.types.ContainerSpec(
+            container["image"], command=container.get("commands"), user=container.get("user"),
+            read_only=container.get("readOnly"),
+        ),
+        placement=docker.types.Placement(
+            constraints=placement.get("constraints"),
+            maxreplicas=int(placement["maxReplicas"]) if "maxReplicas" in placement else None,
+        ),
+        resources=docker.types.Resources(
+            cpu_limit=int(limits["nanoCpus"]) if "nanoCpus" in limits else None,
+            mem_limit=int(limits["memoryBytes"]) if "memoryBytes" in limits else None,
+        ),
+    )  # fmt: skip
+    return {
+        "task_template": template,
+        "name": inputs["name"],
+        "labels": {item["label"]: item["value"] for item in inputs.get("labels", [])} | harness_labels,
+        "mode": docker.types.ServiceMode("replicated", replicas=int(mode["replicated"].get("replicas", 1))),
+        "update_config": docker.types.UpdateConfig(
+            parallelism=int(update.get("parallelism", 1)), order=update.get("order", "stop-first"),
+            failure_action=update.get("failureAction", "pause"),
+        ),
+    }  # fmt: skip
+
+
 def _tar_of(path: str, content: str) -> bytes:
     data = content.encode()
     buffer = io.BytesIO()
@@ -610,7 +776,7 @@ class Harness:
     stack: str
     config: dict[str, str]
     run_id: str
-    client: docker.DockerClient = field(default_factory=lambda: docker.from_env(timeout=600))
+    client: docker.DockerClient | None = None  # default: the provider's engine (`docker:host` of the stack, else DOCKER_HOST)
     # `pulumi config set --secret` values, given to every update (a stack file holds them encrypted)
     secrets: dict[str, str] = field(default_factory=dict)
 
@@ -619,7 +785,19 @@ class Harness:
         return self.project_dir / f".harness-state.{self.stack}.json"
 
     def engine_mocks(self) -> EngineMocks:
-        return EngineMocks(self.client, self.state_file, self.run_id)
+        return EngineMocks(self.engine_client, self.state_file, self.run_id, self.docker_host)
+
+    @property
+    def docker_host(self) -> str | None:
+        """The provider's engine, from its `docker:host` stack config (as pulumi-docker reads it)."""
+        return {**stack_config(self.stack, self.project_dir), **self.config}.get("docker:host")
+
+    @property
+    def engine_client(self) -> docker.DockerClient:
+        if self.client is None:
+            host = self.docker_host
+            self.client = docker.DockerClient(base_url=host, timeout=600) if host else docker.from_env(timeout=600)
+        return self.client
 
     def up(self, config: dict[str, str] | None = None, secrets: dict[str, str] | None = None) -> ApplyResult:
         mocks = self.engine_mocks()
