@@ -1,14 +1,15 @@
 """A Docker Swarm of N Docker-in-Docker nodes on this one host, and a registry they pull from.
 
-    venv/bin/python -m testkit.swarm_cluster up [--name jhswarm] [--nodes 3]
+    venv/bin/python -m testkit.swarm_cluster up [--name jhswarm] [--nodes 3] [--publish 8000 ...]
     venv/bin/python -m testkit.swarm_cluster down [--name jhswarm]
 
 For trying Swarm mode locally and for the e2e tests. Each node is a container running
 Debian's engine with its own /var/lib/docker (a volume), on a bridge network of the
-cluster's own; node 1 is the manager, whose API is published on 127.0.0.1 only (plain
-TCP: a test cluster). The registry (Debian's docker-registry, plain HTTP, no
-authentication) is `<name>-registry:5000` on that network; every node's engine trusts
-it as an insecure registry. The base image the project's Dockerfiles start from is
+cluster's own; node 1 is the manager, whose API (plain TCP: a test cluster) and each
+`--publish` port (e.g. the hub's public port) are published on this host's 127.0.0.1
+only. The registry (Debian's docker-registry, plain HTTP, no authentication) is
+`<name>-registry:5000` on that network; every node's engine trusts it as an insecure
+registry. The base image the project's Dockerfiles start from is
 loaded into the manager, so it can build without a registry.
 
 What this host's kernel allows (measured): `--privileged` is refused (the sandbox has
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +64,7 @@ class SwarmCluster:
     nodes: tuple[str, ...]  # container names; the first is the manager
     manager_url: str  # tcp://127.0.0.1:<port>: the manager's engine API
     registry: str  # <name>-registry:5000, as the nodes reach it
+    published: dict[int, int]  # a port of the manager -> the 127.0.0.1 port of this host it is published on
 
     @property
     def manager(self) -> str:
@@ -117,7 +120,11 @@ def load_image(image: str, node: str) -> None:
 
 
 def up(
-    name: str = "jhswarm", nodes: int = 3, base_image: str = "debian:trixie-slim", ca_certs: str = DEFAULT_CA_CERTS
+    name: str = "jhswarm",
+    nodes: int = 3,
+    base_image: str = "debian:trixie-slim",
+    ca_certs: str = DEFAULT_CA_CERTS,
+    publish: Sequence[int] = (),
 ) -> SwarmCluster:
     """Start the cluster (removing a previous one of this name first) and wait until every node is Ready."""
     if nodes < 1:
@@ -137,6 +144,7 @@ def up(
     )
     names = tuple(f"{name}-node-{number}" for number in range(1, nodes + 1))
     api_port = free_loopback_port()
+    published = {port: free_loopback_port() for port in publish}
     for number, node in enumerate(names, 1):
         client.volumes.create(f"{node}-docker", labels=labels)
         flags = [f"--insecure-registry={registry}"]
@@ -146,6 +154,7 @@ def up(
         command += [f"--label={CLUSTER_LABEL}={name}", f"--volume={node}-docker:/var/lib/docker", *NODE_RUN_OPTIONS]
         if number == 1:
             command.append(f"--publish=127.0.0.1:{api_port}:{NODE_API_PORT}")
+            command += [f"--publish=127.0.0.1:{host_port}:{port}" for port, host_port in published.items()]
         started = subprocess.run([*command, node_image, *flags], capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S)
         if started.returncode != 0:
             raise ClusterError(f"starting {node} failed: {started.stderr.strip()[-1000:]}")
@@ -159,7 +168,7 @@ def up(
     _wait_until_ready(names[0], nodes)
     _log(f"loading {base_image} into the manager")
     load_image(base_image, names[0])
-    cluster = SwarmCluster(name, names, f"tcp://127.0.0.1:{api_port}", registry)
+    cluster = SwarmCluster(name, names, f"tcp://127.0.0.1:{api_port}", registry, published)
     _log(f"ready: manager API {cluster.manager_url}, registry {registry} (on the nodes)")
     return cluster
 
@@ -197,13 +206,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=["up", "down"])
     parser.add_argument("--name", default="jhswarm")
     parser.add_argument("--nodes", type=int, default=3)
+    parser.add_argument("--publish", type=int, action="append", default=[], help="a manager port to reach from here")
     parser.add_argument("--base-image", default="debian:trixie-slim")
     parser.add_argument("--ca-certs", default=DEFAULT_CA_CERTS if Path(DEFAULT_CA_CERTS).is_dir() else "")
     options = parser.parse_args(argv)
     try:
         if options.action == "up":
-            cluster = up(options.name, options.nodes, options.base_image, options.ca_certs)
+            cluster = up(options.name, options.nodes, options.base_image, options.ca_certs, options.publish)
             print(f"DOCKER_HOST={cluster.manager_url}  # the manager; registry for the nodes: {cluster.registry}")
+            for port, host_port in cluster.published.items():
+                print(f"manager port {port}: http://127.0.0.1:{host_port}/")
         else:
             down(options.name)
             remove_images(options.name)

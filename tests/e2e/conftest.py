@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,11 @@ import pytest
 from testkit.endpoints import free_loopback_port
 from testkit.hub_user import HubUser
 from testkit.program_runner import REPO_ROOT
+from testkit.swarm_cluster import SwarmCluster, down, remove_images, up
 from tests.e2e.deployed import E2E_NAME, MEASUREMENTS, Deployed, deployment, measure
+
+SWARM_NAME = "jhe2e-swarm"
+SWARM_PUBLIC_PORT = 8000  # the swarm deployment's publicPort on the manager (published on this host's loopback)
 
 E2E_DIR = Path(__file__).resolve().parent
 
@@ -64,3 +69,16 @@ def alice(deployed: Deployed) -> HubUser:
     spawn_s = user.start_server()
     measure(f"alice's first spawn: POST server -> API answers through the proxy in {spawn_s:.2f}s")
     return user
+
+
+@pytest.fixture(scope="session")
+def swarm_cluster(engine: docker.DockerClient) -> Iterator[SwarmCluster]:
+    """A 3-node test Swarm (testkit/swarm_cluster.py), its manager's public port reachable on loopback."""
+    started = time.monotonic()
+    try:
+        made = up(SWARM_NAME, nodes=3, publish=[SWARM_PUBLIC_PORT])
+        measure(f"test swarm: 3 nodes Ready, base image on the manager in {time.monotonic() - started:.1f}s")
+        yield made
+    finally:
+        down(SWARM_NAME)
+        remove_images(SWARM_NAME)

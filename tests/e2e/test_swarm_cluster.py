@@ -3,33 +3,23 @@ nodes pull from, and overlay networking between nodes, on this one host."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-
 import docker
 import docker.errors
 import docker.types
 import pytest
 
 from testkit.endpoints import wait_until
-from testkit.swarm_cluster import SwarmCluster, down, node_command, remove_images, up
-from tests.e2e.deployed import measure
+from testkit.swarm_cluster import SwarmCluster, node_command
+from tests.e2e.conftest import SWARM_NAME
 
-NAME = "jhe2e-swarm"
+NAME = SWARM_NAME
 TASK_WAIT_S = 90
 NETWORK_RELEASE_WAIT_S = 30
 
 
 @pytest.fixture(scope="module")
-def cluster(engine: docker.DockerClient) -> Iterator[SwarmCluster]:
-    started = time.monotonic()
-    try:
-        made = up(NAME, nodes=3)
-        measure(f"test swarm: 3 nodes Ready, base image on the manager in {time.monotonic() - started:.1f}s")
-        yield made
-    finally:
-        down(NAME)
-        remove_images(NAME)
+def cluster(swarm_cluster: SwarmCluster) -> SwarmCluster:
+    return swarm_cluster
 
 
 def running_task_node(service: docker.models.services.Service) -> str:

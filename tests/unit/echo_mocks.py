@@ -16,9 +16,14 @@ class ProviderEchoMocks(pulumi.runtime.Mocks):
         if args.typ == "random:index/randomPassword:RandomPassword":
             outputs["result"] = FAKE_TOKEN
         if args.typ == "docker:index/image:Image":
-            outputs["repoDigest"] = "sha256:" + hashlib.sha256(args.inputs["imageName"].encode()).hexdigest()
+            digest = "sha256:" + hashlib.sha256(args.inputs["imageName"].encode()).hexdigest()
+            # A pushed image's is the registry's digest of the repository; else the local image ID.
+            pushed = not args.inputs.get("skipPush")
+            outputs["repoDigest"] = f"{args.inputs['imageName'].rsplit(':', 1)[0]}@{digest}" if pushed else digest
         if args.typ == "docker:index/remoteImage:RemoteImage":
-            outputs["imageId"] = "sha256:" + hashlib.sha256(args.inputs["name"].encode()).hexdigest()
+            digest = "sha256:" + hashlib.sha256(args.inputs["name"].encode()).hexdigest()
+            outputs["imageId"] = digest
+            outputs["repoDigest"] = f"{args.inputs['name'].rsplit(':', 1)[0]}@{digest}"
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:

@@ -1,0 +1,180 @@
+"""Swarm mode (`cluster.mode: swarm`): its settings, the manager and node checks, and what
+the program declares: an attachable overlay, the notebook image pushed and used by digest,
+pre-pulled on every node users' servers may run on before the hub is pointed at it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from components import preflight
+from components.config import ConfigError, StackConfig, parse_config
+from components.swarm import SwarmNode, check_swarm_manager, eligible_nodes, satisfies, swarm_node
+from testkit.program_runner import ProgramRun, run_program
+from tests.unit.echo_mocks import ProviderEchoMocks
+
+CONTAINER = "docker:index/container:Container"
+IMAGE = "docker:index/image:Image"
+NETWORK = "docker:index/network:Network"
+SERVICE = "docker:index/service:Service"
+REGISTRY = "registry.example.org:5000"
+SWARM = {"mode": "swarm", "registry": REGISTRY}
+
+
+def parse(raw: dict[str, Any], secrets: dict[str, Any] | None = None) -> StackConfig:
+    return parse_config(raw, secrets or {})
+
+
+def node(hostname: str, role: str = "worker", state: str = "ready", availability: str = "active", **labels: str) -> SwarmNode:
+    return swarm_node(
+        {
+            "ID": f"id-{hostname}",
+            "Description": {"Hostname": hostname, "Platform": {"OS": "linux", "Architecture": "x86_64"}},
+            "Spec": {"Role": role, "Availability": availability, "Labels": labels},
+            "Status": {"State": state},
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "key", "fix"),
+    [
+        ({"cluster": {"mode": "swarm"}}, "cluster.registry", "cluster.registry"),
+        ({"cluster": {**SWARM}}, "dockerApiProxy", "dockerApiProxy false"),
+        ({"dockerApiProxy": False, "cluster": {**SWARM, "registryUsername": "ci"}}, "registryPassword", "set registryPassword"),
+        ({"dockerApiProxy": False, "spawner": {"type": "systemuser"}, "cluster": SWARM}, "spawner.type", "spawner.type docker"),
+        (
+            {"dockerApiProxy": False, "backup": {"enabled": True, "repository": "/srv/b"}, "cluster": SWARM},
+            "backup.enabled",
+            "backup.enabled false",
+        ),
+        ({"dockerApiProxy": False, "cluster": {**SWARM, "homes": "shared"}}, "cluster.homeVolumeOptions", "NFS options"),
+        ({"cluster": {"registry": REGISTRY}}, "cluster.registry", "set cluster.mode swarm"),
+        ({"cluster": {"userPlacement": ["node.role == worker"]}}, "cluster.userPlacement", "set cluster.mode swarm"),
+        ({"cluster": {"mode": "swarm", "registry": "https://registry"}}, "cluster.registry", "cluster.registry"),
+        ({"cluster": {**SWARM, "userPlacement": ["node.role = worker"]}}, "cluster.userPlacement", "cluster.userPlacement[0]"),
+        ({"cluster": {**SWARM, "userPlacement": ["node.labels.x == a b"]}}, "cluster.userPlacement", "node.role == worker"),
+        ({"cluster": {"mode": "kubernetes"}}, "cluster.mode", "cluster.mode single"),
+    ],
+)
+def test_bad_swarm_settings_are_refused_naming_key_and_fix(raw: dict, key: str, fix: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        parse(raw, {"backupPassword": "a-long-password"})
+    assert f"config '{key}'" in str(refused.value) and fix in str(refused.value)
+
+
+def test_a_swarm_stack_with_placement_and_shared_homes_is_accepted() -> None:
+    cluster = {
+        **SWARM,
+        "userPlacement": ["node.role == worker", "node.labels.jupyter!=no"],
+        "homes": "shared",
+        "homeVolumeOptions": {"type": "nfs", "o": "addr=10.0.0.5,rw", "device": ":/homes/{username}"},
+    }
+    config = parse({"dockerApiProxy": False, "cluster": cluster})
+    assert config.cluster.swarm and config.cluster.user_placement == ("node.role == worker", "node.labels.jupyter!=no")
+
+
+@pytest.mark.parametrize(
+    ("constraints", "matches"),
+    [
+        ([], True),
+        (["node.role == worker"], True),
+        (["node.role==manager"], False),
+        (["node.role != manager"], True),
+        (["node.hostname == NODE-2"], True),  # swarmkit compares values case-insensitively
+        (["node.labels.jupyter == true"], True),
+        (["node.labels.gpu == true"], False),
+        (["node.labels.gpu != true"], True),  # a node without the label is not equal
+        (["node.platform.os == linux", "node.platform.arch == x86_64"], True),
+        (["node.role == worker", "node.labels.jupyter == false"], False),
+    ],
+)
+def test_placement_constraints_match_as_swarm_matches_them(constraints: list[str], matches: bool) -> None:
+    assert satisfies(node("node-2", jupyter="true"), constraints) is matches
+
+
+def test_only_ready_active_nodes_that_match_may_run_servers() -> None:
+    nodes = [node("m", role="manager"), node("w1"), node("w2", state="down"), node("w3", availability="drain")]
+    assert eligible_nodes(nodes, ["node.role == worker"]) == ("w1",)
+    assert eligible_nodes(nodes, []) == ("m", "w1")
+    with pytest.raises(ConfigError, match=r"cluster.userPlacement.*w2 \(worker, down, active\).*docker node update"):
+        eligible_nodes(nodes, ["node.labels.gpu == true"])
+
+
+@pytest.mark.parametrize(
+    ("swarm", "refused"),
+    [
+        ({"LocalNodeState": "active", "ControlAvailable": True}, None),
+        ({"LocalNodeState": "active", "ControlAvailable": False}, "a worker"),
+        ({"LocalNodeState": "inactive", "ControlAvailable": False}, r"not in a swarm \(inactive\)"),
+        ({}, r"not in a swarm \(no swarm\)"),
+    ],
+)
+def test_the_provider_must_point_at_a_swarm_manager(swarm: dict, refused: str | None) -> None:
+    if refused is None:
+        check_swarm_manager({"Swarm": swarm}, "ssh://admin@manager")
+        return
+    with pytest.raises(ConfigError, match=f"ssh://admin@manager is {refused}.*docker swarm init.*docker:host"):
+        check_swarm_manager({"Swarm": swarm}, "ssh://admin@manager")
+
+
+@pytest.fixture(scope="module")
+def run_swarm() -> ProgramRun:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(preflight, "check_public_port", lambda *args: None)
+        patch.setattr(preflight, "check_neighbours", lambda *args: None)
+        patch.setattr(preflight, "swarm_nodes", lambda config: ("node-1", "node-2", "node-3"))
+        cluster = json.dumps({**SWARM, "userPlacement": ["node.role == worker"]})
+        return run_program(ProviderEchoMocks(), config={"dockerApiProxy": "false", "cluster": cluster})
+
+
+def test_proxy_hub_and_users_share_an_attachable_overlay(run_swarm: ProgramRun) -> None:
+    network = run_swarm.get(NETWORK, "network").inputs
+    assert (network["driver"], network["attachable"]) == ("overlay", True)
+    assert {c.name for c in run_swarm.of_type(CONTAINER)} == {"proxy", "hub"}  # plain containers on the manager
+
+
+def test_the_notebook_image_alone_is_pushed_to_the_registry(run_swarm: ProgramRun) -> None:
+    pushed = {i.name: i.inputs["imageName"] for i in run_swarm.of_type(IMAGE) if not i.inputs.get("skipPush")}
+    assert list(pushed) == ["notebook-image"]
+    assert pushed["notebook-image"].startswith(f"{REGISTRY}/jupyterhub-dev-notebook:")
+
+
+def test_the_image_is_pre_pulled_on_every_eligible_node_before_the_hub_uses_it(run_swarm: ProgramRun) -> None:
+    pre_pull = run_swarm.get(SERVICE, "pre-pull-default")
+    spec = pre_pull.inputs
+    digest = run_swarm.exports["notebookImageInUse"]
+    assert digest.startswith(f"{REGISTRY}/jupyterhub-dev-notebook@sha256:")
+    assert spec["name"] == "jupyterhub-dev-image-default"
+    assert spec["mode"] == {"replicated": {"replicas": 3}}
+    assert spec["taskSpec"]["placement"] == {"constraints": ["node.role == worker"], "maxReplicas": 1}
+    assert spec["taskSpec"]["containerSpec"]["image"] == digest
+    assert spec["taskSpec"]["containerSpec"]["readOnly"] is True and spec["taskSpec"]["containerSpec"]["user"] == "65534"
+    assert spec["convergeConfig"]["timeout"] == "10m"
+    names = {r.urn: r.name for r in run_swarm.registrations.values()}
+    assert "pre-pull-default" in {names[urn] for urn in run_swarm.get(CONTAINER, "hub").dependencies}
+
+
+def test_the_hub_spawns_swarm_services_of_the_pinned_image(run_swarm: ProgramRun) -> None:
+    uploads = {u["file"]: u["content"] for u in run_swarm.get(CONTAINER, "hub").inputs["uploads"]}
+    spawner = json.loads(uploads["/etc/jupyterhub/settings.json"])["spawner"]
+    traits = spawner["traitlets"]["SwarmSpawner"]
+    assert spawner["class"] == "spawners.PromptSwarmSpawner"
+    assert traits["image"] == run_swarm.exports["notebookImageInUse"]
+    assert traits["network_name"] == "jupyterhub-dev"
+    assert traits["user_constraints"] == ["node.role == worker"] and traits["sticky_homes"] is True
+    assert traits["volumes"] == {"jupyterhub-dev-home-{username}": "/home/jovyan"}
+    assert "volume_driver" not in traits
+
+
+def test_shared_homes_give_every_server_the_drivers_mount() -> None:
+    from components.user_servers import UserServerImages, backend_of
+
+    options = {"type": "nfs", "o": "addr=10.0.0.5,rw", "device": ":/homes/{username}"}
+    config = parse({"dockerApiProxy": False, "cluster": {**SWARM, "homes": "shared", "homeVolumeOptions": options}})
+    traits = backend_of(config).traitlets(config, UserServerImages("img@sha256:1", {"default": "img@sha256:1"}))
+    assert traits["SwarmSpawner"]["volume_driver"] == "local"
+    assert traits["SwarmSpawner"]["volume_driver_options"] == options
+    assert traits["SwarmSpawner"]["sticky_homes"] is False
