@@ -26,7 +26,7 @@ from tests.e2e.deployed import measure, set_stack_config
 
 NAME = "jhe2e-sw"
 NAMES = DeploymentNames(NAME)
-USERS = [f"swarm-user-{n}" for n in range(1, 7)]
+USERS = ["ada", "bob", "cyd", "dan", "eve", "fay"]  # no character DockerSpawner escapes in service names
 HUB_WAIT_S = 90
 
 
