@@ -563,15 +563,10 @@ def parse_config(raw: Mapping[str, Any], secrets: Mapping[str, pulumi.Output[str
     _check_metrics(config)
     _check_cluster(config)
     if config.docker_api_proxy and backend_of(config).docker_api_policy is None:
-        why = (
-            "the Docker API proxy does not pass Swarm service calls yet"
-            if config.cluster.swarm
-            else f"spawner.type {config.spawner.type} mounts host home directories, which the Docker API proxy refuses"
-        )
         raise _fail(
             "dockerApiProxy",
             True,
-            why,
+            f"spawner.type {config.spawner.type} mounts host home directories, which the Docker API proxy refuses",
             "pulumi config set dockerApiProxy false (the hub then holds the Docker socket), or use spawner.type docker",
         )
     return config

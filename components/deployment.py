@@ -181,7 +181,7 @@ class Deployment(pulumi.ComponentResource):
         addons = merged(hub_addons(config, self.metrics_token if self.metrics_token is not None else ""))
         docker_host = ""
         docker_api_network_name = None
-        if config.docker_api_proxy and backend.docker_api_policy is not None:
+        if config.docker_api_proxy and (policy := backend.docker_api_policy) is not None:
             docker_api_network = Network(
                 "docker-api-network", NetworkArgs(name=names.docker_api_network, driver="bridge", internal=True), child
             )
@@ -192,7 +192,9 @@ class Deployment(pulumi.ComponentResource):
                     container_name=names.docker_api_container,
                     image_ref=self.images["docker-api"].image.image_name,
                     network_name=docker_api_network_name,
-                    policy=backend.docker_api_policy(config, images),  # type: ignore[arg-type]  # single mode: plain
+                    policy=policy(config, images)
+                    if isinstance(images, UserServerImages)
+                    else images.resolved.apply(lambda resolved: policy(config, resolved)),
                     labels=names.labels,
                     logs=config.logs,
                     start_after=images_ready,

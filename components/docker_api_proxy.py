@@ -30,7 +30,7 @@ class DockerApiProxyArgs:
     container_name: str
     image_ref: pulumi.Input[str]  # built from docker_api_proxy/
     network_name: pulumi.Input[str]  # internal, shared with the hub alone
-    policy: dict[str, Any]  # docker_api_proxy/policy.py Policy, as JSON
+    policy: pulumi.Input[dict[str, Any]]  # docker_api_proxy/policy.py Policy, as JSON (swarm mode: images by digest)
     labels: dict[str, str]
     logs: LogsConfig
     # The images the policy allows: a failed build or a missing rollback image then
@@ -57,7 +57,8 @@ class DockerApiProxy(pulumi.ComponentResource):
             ],
             uploads=[
                 docker.ContainerUploadArgs(
-                    file=FILTER_POLICY_PATH, content=json.dumps(args.policy, indent=2, sort_keys=True) + "\n"
+                    file=FILTER_POLICY_PATH,
+                    content=pulumi.Output.from_input(args.policy).apply(lambda p: json.dumps(p, indent=2, sort_keys=True) + "\n"),
                 )
             ],
             mounts=[docker.ContainerMountArgs(type="bind", source=DOCKER_SOCKET, target=DOCKER_SOCKET)],

@@ -108,7 +108,17 @@ def _docker_policy(config: StackConfig, images: UserServerImages) -> dict[str, A
         "maxCpuQuota": int(spawner.cpu_limit * CPU_PERIOD_US),
         "maxPids": spawner.pids_limit,
         "logConfig": {"Type": config.logs.driver, "Config": config.logs.options},
+        "swarm": {},
     }
+
+
+def _swarm_policy(config: StackConfig, images: UserServerImages) -> dict[str, Any]:
+    """The container rules, and what a user's Swarm service is pinned to besides."""
+    cluster = config.cluster
+    shared = cluster.homes == "shared"
+    driver = {"Name": cluster.home_volume_driver, "Options": dict(cluster.home_volume_options)} if shared else None
+    swarm = {"constraints": list(cluster.user_placement), "stickyHomes": not shared, "volumeDriver": driver}
+    return _docker_policy(config, images) | {"swarm": swarm}
 
 
 def _swarm_traitlets(config: StackConfig, images: UserServerImages) -> Traitlets:
@@ -158,7 +168,7 @@ BACKENDS = {
     "docker": Backend("bridge", "spawners.PromptDockerSpawner", _docker_traitlets, _docker_policy),
     "systemuser": Backend("bridge", "spawners.PromptSystemUserSpawner", _systemuser_traitlets, None),
 }
-SWARM_BACKEND = Backend("overlay", "spawners.PromptSwarmSpawner", _swarm_traitlets, None)
+SWARM_BACKEND = Backend("overlay", "spawners.PromptSwarmSpawner", _swarm_traitlets, _swarm_policy)
 
 
 def backend_of(config: StackConfig) -> Backend:

@@ -44,11 +44,17 @@ from docker_api_proxy.policy import (
     CreateUserContainer,
     Forward,
     ListUserContainers,
+    ListUserTasks,
     OnUserContainer,
+    OnUserService,
     Policy,
+    ReadNode,
     container_action,
     listing_query,
+    node_summary,
     route,
+    swarm_id,
+    tasks_query,
     versioned,
 )
 from docker_api_proxy.wire import RefusedError, read_request
@@ -115,6 +121,8 @@ def perform(call: Call, policy: Policy, send: Callable[[Forward], Response]) -> 
         if status == HTTPStatus.OK:
             payload = json.dumps([c for c in _json(payload) if policy.is_user_container(c)]).encode()
         return status, headers, payload
+    if isinstance(call, (OnUserService, ListUserTasks, ReadNode)):
+        return _perform_swarm(call, policy, send)
     assert isinstance(call, OnUserContainer)
     status, headers, payload = send(Forward("GET", versioned(f"/containers/{call.ref}/json"), {}))
     if status != HTTPStatus.OK:  # e.g. 404: the spawner looks before it creates
@@ -125,6 +133,36 @@ def perform(call: Call, policy: Policy, send: Callable[[Forward], Response]) -> 
     if call.action == "inspect":
         return status, headers, payload
     return send(container_action(call, details))
+
+
+def _perform_swarm(
+    call: OnUserService | ListUserTasks | ReadNode, policy: Policy, send: Callable[[Forward], Response]
+) -> Response:
+    if isinstance(call, ReadNode):
+        status, headers, payload = send(Forward("GET", versioned(f"/nodes/{call.node_id}"), {}))
+        if status == HTTPStatus.OK:
+            payload = json.dumps(node_summary(_json(payload))).encode()
+        return status, headers, payload
+    if isinstance(call, OnUserService):
+        status, headers, payload = send(Forward("GET", versioned(f"/services/{call.ref}"), {}))
+        if status != HTTPStatus.OK:
+            return status, headers, payload
+        details = _json(payload)
+        if not policy.is_user_service(details):
+            raise RefusedError("only this deployment's user services may be inspected or removed")
+        if call.action == "inspect":
+            return status, headers, payload
+        return send(Forward("DELETE", versioned(f"/services/{swarm_id(details)}"), {}))
+    # Tasks: of this deployment's user services only (of the one asked for, if any).
+    label = json.dumps({"label": [f"{policy.deployment_label}={policy.deployment}"]})
+    status, headers, payload = send(Forward("GET", versioned("/services"), {"filters": label}))
+    if status != HTTPStatus.OK:
+        return status, headers, payload
+    services = [s for s in _json(payload) if policy.is_user_service(s)]
+    wanted = [swarm_id(s) for s in services if call.service is None or call.service in (s["ID"], s["Spec"]["Name"])]
+    if not wanted:
+        return HTTPStatus.OK, {"content-type": "application/json"}, b"[]"
+    return send(Forward("GET", versioned("/tasks"), tasks_query(call, wanted)))
 
 
 def _escaped(text: str, limit: int = 120) -> str:

@@ -8,15 +8,16 @@ schema (exact key spelling, exact JSON types, no nulls but where DockerSpawner
 sends them) and then written anew, with what a user container must be pinned by
 the filter: the notebook user, every capability dropped, no-new-privileges, the
 deployment's network, the user's own home volume, limits within the configured
-ones. A second kind of object (a Swarm service) is a second schema built from the
-same validators.
+ones. In swarm mode a user's server is a Swarm service: its create body is a second
+schema built from the same validators and written anew the same way (and the tasks
+and node reads SwarmSpawner needs are answered with this deployment's only).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,30 @@ _ESCAPED_USER = re.compile(r"[a-z0-9][a-z0-9-]{0,191}")
 _ENV_ENTRY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}=[^\x00]*", re.DOTALL)
 _NO_NUL = re.compile(r"[^\x00]*", re.DOTALL)
 _BOOLEAN_QUERY = {"1": True, "true": True, "True": True, "0": False, "false": False, "False": False}
+_SWARM_ID = re.compile(r"[0-9a-z]{25}")  # a service, task or node ID
+_NODE_HOSTNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,252}")
+TASK_DESIRED_STATES = ("running", "shutdown", "accepted")
+NANO_CPUS_PER_CPU = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class SwarmPolicy:
+    """Swarm mode: what a user's service is pinned to besides the container's rules."""
+
+    constraints: tuple[str, ...]  # cluster.userPlacement, sent as they are
+    sticky_homes: bool  # one more constraint may pin the server to its home's node
+    volume_driver: dict[str, Any] | None  # the homes' DriverConfig {Name, Options}, options with {username}
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> SwarmPolicy:
+        expected: dict[str, type | tuple[type, ...]] = {
+            "constraints": list,
+            "stickyHomes": bool,
+            "volumeDriver": (dict, type(None)),
+        }
+        if set(document) != set(expected) or any(not isinstance(document[k], t) for k, t in expected.items()):
+            raise ValueError(f"the policy's swarm section must have exactly these keys and types: {expected}")
+        return cls(tuple(document["constraints"]), document["stickyHomes"], document["volumeDriver"])
 
 
 @dataclass(frozen=True)
@@ -57,6 +82,7 @@ class Policy:
     max_cpu_quota: int
     max_pids: int
     log_config: dict[str, Any]  # {"Type": driver, "Config": options}: every user container's
+    swarm: SwarmPolicy | None = None  # swarm mode: users' servers are services
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> Policy:
@@ -64,7 +90,7 @@ class Policy:
             "deployment": str, "deploymentLabel": str, "network": str, "userContainerTemplate": str,
             "homeVolumeTemplate": str, "notebookHome": str, "notebookUser": str, "notebookPort": int,
             "images": list, "maxMemoryBytes": int, "cpuPeriod": int, "maxCpuQuota": int, "maxPids": int,
-            "logConfig": dict,
+            "logConfig": dict, "swarm": dict,
         }  # fmt: skip
         if set(document) != set(expected) or any(type(document[k]) is not t for k, t in expected.items()):
             raise ValueError(f"the policy must have exactly these keys and types: {expected}")
@@ -76,6 +102,7 @@ class Policy:
             document["homeVolumeTemplate"], document["notebookHome"], document["notebookUser"], document["notebookPort"],
             frozenset(document["images"]), document["maxMemoryBytes"], document["cpuPeriod"], document["maxCpuQuota"],
             document["maxPids"], document["logConfig"],
+            SwarmPolicy.from_document(document["swarm"]) if document["swarm"] else None,
         )  # fmt: skip
 
     def is_user_container(self, details: Mapping[str, Any]) -> bool:
@@ -92,6 +119,17 @@ class Policy:
         """An engine's inspect of a volume that is this deployment's, or no deployment's."""
         labels = volume.get("Labels") or {}
         return isinstance(labels, dict) and labels.get(self.deployment_label, self.deployment) == self.deployment
+
+    def is_user_service(self, details: Mapping[str, Any]) -> bool:
+        """An engine's inspect (or list entry) of one of this deployment's user services."""
+        spec = details.get("Spec") or {}
+        name, labels = spec.get("Name"), spec.get("Labels")
+        return (
+            isinstance(name, str)
+            and self.user_of(name) is not None
+            and isinstance(labels, dict)
+            and labels.get(self.deployment_label) == self.deployment
+        )
 
     def user_of(self, container_name: str) -> str | None:
         """The (escaped) user a user container's name is for; None for any other name."""
@@ -141,7 +179,30 @@ class ListUserContainers:
     statuses: tuple[str, ...]
 
 
-Call = Forward | CreateUserContainer | OnUserContainer | ListUserContainers
+@dataclass(frozen=True)
+class OnUserService:
+    """Inspect service `ref`; if it is this deployment's user service, do `action` (inspect | remove) on its ID."""
+
+    action: str
+    ref: str
+
+
+@dataclass(frozen=True)
+class ListUserTasks:
+    """Tasks of this deployment's user services (one service's, when `service` is set) in these desired states."""
+
+    service: str | None
+    desired_states: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReadNode:
+    """A node's ID and hostname (where a sticky home lives), nothing else of it."""
+
+    node_id: str
+
+
+Call = Forward | CreateUserContainer | OnUserContainer | ListUserContainers | OnUserService | ListUserTasks | ReadNode
 
 
 def versioned(path: str) -> str:
@@ -165,8 +226,14 @@ def route(request: Request, policy: Policy) -> Call:
             Forward("POST", versioned("/volumes/create"), {}, volume),
             Forward("POST", versioned("/containers/create"), query, body),
         )
+    if method == "POST" and rest == "/services/create" and policy.swarm is not None:
+        if request.query:
+            raise RefusedError("a service create takes no query parameters")
+        return Forward("POST", versioned("/services/create"), {}, _service_create(request, policy, policy.swarm))
     if request.body:
-        raise RefusedError("only a container create may carry a body")
+        raise RefusedError("only a container or service create may carry a body")
+    if policy.swarm is not None and (swarm_call := _swarm_read(method, rest, request.query)) is not None:
+        return swarm_call
     if method == "GET" and rest == "/containers/json":
         return _listing(request.query)
     parts = rest.split("/")  # ["", "containers", ref, action?]
@@ -180,6 +247,52 @@ def route(request: Request, policy: Policy) -> Call:
         if action is not None:
             return OnUserContainer(action, parts[2], _CONTAINER_QUERIES[action](request.query))
     raise RefusedError(f"{method} {rest[:80]} is not a call the spawner needs")
+
+
+def _swarm_read(method: str, rest: str, query: Mapping[str, str]) -> Call | None:
+    """What SwarmSpawner reads and removes: its services, their tasks, a node's hostname."""
+    parts = rest.split("/")
+    if len(parts) == 3 and parts[1] == "services" and _CONTAINER_REF.fullmatch(parts[2]) and method in ("GET", "DELETE"):
+        if query and (method == "DELETE" or set(query) != {"insertDefaults"} or query["insertDefaults"] not in _BOOLEAN_QUERY):
+            raise RefusedError("a service inspect takes only insertDefaults; a remove takes no query")
+        return OnUserService("inspect" if method == "GET" else "remove", parts[2])
+    if method == "GET" and rest == "/tasks":
+        if set(query) - {"filters"}:
+            raise RefusedError("a task listing takes only filters")
+        filters = _object(
+            {
+                "service": _list(_text(_CONTAINER_REF, 128), 1),
+                "desired-state": _list(_one_of(*TASK_DESIRED_STATES), len(TASK_DESIRED_STATES)),
+            }
+        )(parse_json(query.get("filters", "{}").encode()), "filters")
+        services = filters.get("service") or [None]
+        return ListUserTasks(services[0], tuple(filters.get("desired-state", ())))
+    if method == "GET" and len(parts) == 3 and parts[1] == "nodes" and _SWARM_ID.fullmatch(parts[2]):
+        _no_query(query)
+        return ReadNode(parts[2])
+    return None
+
+
+def tasks_query(call: ListUserTasks, service_ids: Sequence[str]) -> dict[str, str]:
+    filters: dict[str, list[str]] = {"service": list(service_ids)}
+    if call.desired_states:
+        filters["desired-state"] = list(call.desired_states)
+    return {"filters": json.dumps(filters, sort_keys=True)}
+
+
+def swarm_id(details: Mapping[str, Any]) -> str:
+    """The ID in an engine's inspect of a service, checked before it goes into a path."""
+    found = details.get("ID")
+    if not isinstance(found, str) or not _SWARM_ID.fullmatch(found):
+        raise RefusedError("the engine's inspect did not give a Swarm ID")
+    return found
+
+
+def node_summary(details: Mapping[str, Any]) -> dict[str, Any]:
+    node_id, hostname = details.get("ID"), (details.get("Description") or {}).get("Hostname")
+    if not (isinstance(node_id, str) and _SWARM_ID.fullmatch(node_id) and isinstance(hostname, str)):
+        raise RefusedError("the engine's node inspect did not give an ID and a hostname")
+    return {"ID": node_id, "Description": {"Hostname": hostname}}
 
 
 def _no_query(query: Mapping[str, str]) -> dict[str, str]:
@@ -383,3 +496,124 @@ def _container_create(request: Request, policy: Policy) -> tuple[dict[str, str],
     if "Cmd" in given:
         body["Cmd"] = given["Cmd"]
     return {"name": name}, body, home_volume
+
+
+# --- a user service (swarm mode) -----------------------------------------------------
+
+
+def _service_create(request: Request, policy: Policy, swarm: SwarmPolicy) -> dict[str, Any]:
+    """hub_config/spawners.py HomeVolumeSwarmSpawner's service, checked and written anew."""
+    body = parse_json(request.body)
+    name = _text(_CONTAINER_REF, 128)(body.get("Name") if isinstance(body, dict) else None, "the service.Name")
+    user = policy.user_of(name)
+    if user is None:
+        raise RefusedError(f"a service must be a user's server, {policy.user_container_template}")
+    home_volume = policy.home_volume_template.format(username=user)
+    labels = {policy.deployment_label: policy.deployment}
+    driver = _user_driver(swarm.volume_driver, user)
+    volume_options = {"Labels": labels, **({"DriverConfig": driver} if driver else {})}
+    mount = {"Target": policy.notebook_home, "Source": home_volume, "Type": "volume", "ReadOnly": False}
+    log_driver = {
+        "Name": policy.log_config["Type"],
+        **({"Options": policy.log_config["Config"]} if policy.log_config["Config"] else {}),
+    }
+    cpus = _integer(
+        MIN_CPU_QUOTA * NANO_CPUS_PER_CPU // policy.cpu_period, policy.max_cpu_quota * NANO_CPUS_PER_CPU // policy.cpu_period
+    )
+    memory = _integer(MIN_MEMORY_BYTES, policy.max_memory_bytes)
+    given = _object(
+        {
+            "Name": _one_of(name),
+            "Labels": _one_of(labels),
+            "TaskTemplate": _object(
+                {
+                    "ContainerSpec": _object(
+                        {
+                            "Image": _one_of(*sorted(policy.images)),
+                            "Command": _one_of(None),  # docker-py sends it unset; the image's entrypoint runs the Args
+                            "Args": _list(_text(_NO_NUL, 4096), 64),
+                            "Env": _list(_text(_ENV_ENTRY, 65536), 256),
+                            "Mounts": _one_of([{**mount, "VolumeOptions": volume_options}]),
+                        },
+                        frozenset({"Image", "Mounts"}),
+                    ),
+                    "Resources": _object(
+                        {
+                            "Limits": _object(
+                                {"MemoryBytes": memory, "NanoCPUs": cpus, "Pids": _integer(1, policy.max_pids)},
+                                frozenset({"MemoryBytes", "NanoCPUs", "Pids"}),
+                            ),
+                            "Reservations": _object(
+                                {"MemoryBytes": memory, "NanoCPUs": cpus}, frozenset({"MemoryBytes", "NanoCPUs"})
+                            ),
+                        },
+                        frozenset({"Limits", "Reservations"}),
+                    ),
+                    # docker-py's RestartPolicy sends its zero defaults too
+                    "RestartPolicy": _one_of(
+                        {"Condition": "none"}, {"Condition": "none", "Delay": 0, "MaxAttempts": 0, "Window": 0}
+                    ),
+                    "Placement": _object({"Constraints": _list(_constraint(swarm), len(swarm.constraints) + 1)}),
+                    "Networks": _one_of([{"Target": policy.network}]),
+                    "LogDriver": _one_of(log_driver),
+                },
+                frozenset({"ContainerSpec", "Resources", "RestartPolicy", "Networks"}),
+            ),
+            "EndpointSpec": _one_of({"Mode": "dnsrr"}),
+        },
+        frozenset({"Name", "Labels", "TaskTemplate", "EndpointSpec"}),
+    )(body, "the service")
+    task = given["TaskTemplate"]
+    container, limits, reservations = task["ContainerSpec"], task["Resources"]["Limits"], task["Resources"]["Reservations"]
+    if (reservations["MemoryBytes"], reservations["NanoCPUs"]) != (limits["MemoryBytes"], limits["NanoCPUs"]):
+        raise RefusedError("a user service reserves what it may use: its reservations must equal its limits")
+    constraints = task.get("Placement", {}).get("Constraints", [])
+    if constraints[: len(swarm.constraints)] != list(swarm.constraints):
+        raise RefusedError("the service's placement must start with the deployment's constraints")
+    spec_container: dict[str, Any] = {
+        "Image": container["Image"],
+        "Env": container.get("Env", []),
+        "User": policy.notebook_user,
+        "Mounts": [{**mount, "VolumeOptions": volume_options}],
+        "CapabilityDrop": ["ALL"],
+    }
+    if "Args" in container:
+        spec_container["Args"] = container["Args"]
+    resources = {"MemoryBytes": limits["MemoryBytes"], "NanoCPUs": limits["NanoCPUs"]}
+    return {
+        "Name": name,
+        "Labels": labels,
+        "TaskTemplate": {
+            "ContainerSpec": spec_container,
+            "Resources": {"Limits": {**resources, "Pids": limits["Pids"]}, "Reservations": resources},
+            "RestartPolicy": {"Condition": "none"},
+            "Placement": {"Constraints": constraints},
+            "Networks": [{"Target": policy.network}],
+            "LogDriver": log_driver,
+        },
+        "Mode": {"Replicated": {"Replicas": 1}},
+        "EndpointSpec": {"Mode": "dnsrr"},
+    }
+
+
+def _user_driver(driver: dict[str, Any] | None, user: str) -> dict[str, Any] | None:
+    """The homes' volume driver with this user's name in its options (as the spawner formats them)."""
+    if driver is None:
+        return None
+    options = {key: value.format(username=user) for key, value in (driver.get("Options") or {}).items()}
+    return {"Name": driver["Name"], **({"Options": options} if options else {})}
+
+
+def _constraint(swarm: SwarmPolicy) -> Validator:
+    """One of the deployment's constraints, or (sticky homes) the pin to a node by hostname."""
+    allowed = set(swarm.constraints)
+
+    def check(value: Any, where: str) -> str:
+        if type(value) is not str:
+            raise RefusedError(f"{where} must be a string")
+        pinned = value.removeprefix("node.hostname==")
+        if value in allowed or (swarm.sticky_homes and pinned != value and _NODE_HOSTNAME.fullmatch(pinned)):
+            return value
+        raise RefusedError(f"{where} is not one of the deployment's placement constraints")
+
+    return check

@@ -27,6 +27,7 @@ from dockerspawner import DockerSpawner, SwarmSpawner, SystemUserSpawner
 from traitlets import Bool, Dict, Int, List, Unicode
 
 PORT_POLL_S = 0.05
+LOOKUP_AGAIN_S = 0.5
 TASK_POLL_S = 0.1
 # Swarm task states before "running" (api/types/swarm/task.go), and those that end a task.
 TASK_STARTING = {"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
@@ -48,14 +49,18 @@ class PromptStartMixin:
     async def start(self):  # type: ignore[no-untyped-def]
         host, port = await super().start()  # type: ignore[misc]
         deadline = time.monotonic() + self.http_timeout
-        address = None  # the container's name is looked up once, not at every poll
+        # The name is looked up again only after LOOKUP_AGAIN_S of failed connections: a
+        # Swarm service made again under its old name may first resolve to its old task.
+        address, looked_up = None, 0.0
         while time.monotonic() < deadline:
             try:
                 if address is None:
                     found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-                    address = str(found[0][4][0])
+                    address, looked_up = str(found[0][4][0]), time.monotonic()
                 _, writer = await asyncio.open_connection(address, port)
             except OSError:
+                if time.monotonic() - looked_up > LOOKUP_AGAIN_S:
+                    address = None
                 await asyncio.sleep(PORT_POLL_S)
                 continue
             writer.close()
@@ -242,12 +247,12 @@ class HomeVolumeSwarmSpawner(SwarmSpawner):
         if self.sticky_homes and self.home_node:
             return (
                 f"Your home folder is on the node {self.home_node}, which cannot run your server now ({error}): it is "
-                "drained, down or full. Ask an administrator to make it available again, or to move your home to "
+                "paused, drained, down or full. Ask an administrator to make it available again, or to move your home to "
                 "another node (README: Swarm mode, Move a user's home)."
             )
         return (
             f"No node of the cluster can take your server now ({error}): every node that may run it is full, "
-            "drained or down. Try again later, or ask an administrator to add a node."
+            "paused, drained or down. Try again later, or ask an administrator to add a node."
         )
 
     async def _remember_home_node(self, node_id: str) -> None:

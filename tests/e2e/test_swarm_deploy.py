@@ -4,6 +4,9 @@ services spread over the nodes, reached through the proxy on the manager."""
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,12 +20,14 @@ import yaml
 
 from components.names import LABEL, DeploymentNames
 from testkit.endpoints import wait_for, wait_until
-from testkit.harness import SERVICE, ApplyResult, Harness
+from testkit.harness import CONTAINER, SERVICE, ApplyResult, Harness
 from testkit.hub_user import HubUser, user_with_a_server
+from testkit.probe import Probe
 from testkit.program_runner import copy_project
 from testkit.swarm_cluster import SwarmCluster, node_command
 from tests.e2e.conftest import SWARM_PUBLIC_PORT
-from tests.e2e.deployed import measure, set_stack_config
+from tests.e2e.deployed import ARTIFACTS, measure, set_stack_config
+from tests.e2e.test_1_docker_api_attacks import SEND_RAW
 
 NAME = "jhe2e-sw"
 NAMES = DeploymentNames(NAME)
@@ -45,8 +50,9 @@ class SwarmDeployed:
     def node_of(self, user: str) -> str:
         """The hostname of the node running the user's server."""
         service = self.manager.services.get(NAMES.user_server(user))
-        running = [t for t in service.tasks({"desired-state": "running"}) if t["Status"]["State"] == "running"]
-        assert len(running) == 1, running
+        tasks = service.tasks({"desired-state": "running"})
+        running = [t for t in tasks if t["Status"]["State"] == "running"]
+        assert len(running) == 1, (user, [t["Status"] for t in tasks])
         return str(self.manager.nodes.get(running[0]["NodeID"]).attrs["Description"]["Hostname"])
 
 
@@ -65,7 +71,6 @@ def swarm_deployed(swarm_cluster: SwarmCluster, tmp_path_factory: pytest.TempPat
         "name": NAME,
         "publicIp": "0.0.0.0",  # inside the manager; the test cluster publishes it on this host's loopback only
         "publicPort": str(SWARM_PUBLIC_PORT),
-        "dockerApiProxy": False,
         "spawner": {"memLimit": "512M", "cpuLimit": "0.25"},
         "cluster": {"mode": "swarm", "registry": swarm_cluster.registry},
     }
@@ -83,6 +88,9 @@ def swarm_deployed(swarm_cluster: SwarmCluster, tmp_path_factory: pytest.TempPat
         yield SwarmDeployed(harness, first, base_url, swarm_cluster, project)
     finally:
         manager = swarm_cluster.client()
+        ARTIFACTS.mkdir(exist_ok=True)
+        for container in manager.containers.list(all=True, filters={"label": f"{LABEL}={NAME}"}):
+            (ARTIFACTS / f"{container.name}.log").write_bytes(container.logs(tail=600))
         remove_user_services(manager)
         harness.destroy()
 
@@ -144,21 +152,140 @@ def test_no_node_left_for_a_users_home_is_a_prompt_clear_error(
     user = swarm_users[USERS[2]]
     node = swarm_deployed.node_of(user.name)
     user.stop_server()
-    node_command(swarm_deployed.cluster.manager, "docker", "node", "update", "--availability", "drain", node)
+    # pause: no new tasks there, the servers running there go on (drain would stop them)
+    node_command(swarm_deployed.cluster.manager, "docker", "node", "update", "--availability", "pause", node)
     try:
         started = time.monotonic()
         response = user.api("POST", f"/hub/api/users/{user.name}/server")
-        assert response.status_code in (201, 202), response.text
+        # 500 when the spawn failed within the request; else it fails while pending
+        assert response.status_code in (201, 202, 500), response.text
 
         def failed() -> str | None:
             model = user.model()
             return None if model["pending"] or model["servers"] else "stopped"
 
         wait_until(failed, 30, 0.2, f"{user.name}'s spawn to fail")
-        measure(f"swarm: a spawn whose home node is drained failed after {time.monotonic() - started:.1f}s")
-        page = user.api("GET", f"/hub/api/users/{user.name}/server/progress")
-        assert node in page.text and "home" in page.text, page.text[-2000:]
+        measure(f"swarm: a spawn whose home node takes no new tasks failed after {time.monotonic() - started:.1f}s")
+        progress = user.api("GET", f"/hub/api/users/{user.name}/server/progress")  # what the spawn page shows
+        assert "Spawn failed" in progress.text and node in progress.text and "home" in progress.text, progress.text[-2000:]
+        with pytest.raises(docker.errors.NotFound):  # nothing left pending for when the node returns
+            swarm_deployed.manager.services.get(NAMES.user_server(user.name))
     finally:
         node_command(swarm_deployed.cluster.manager, "docker", "node", "update", "--availability", "active", node)
     user.start_server()
     assert swarm_deployed.node_of(user.name) == node
+
+
+def test_a_hub_config_reload_fails_no_request_to_servers_on_any_node(
+    swarm_deployed: SwarmDeployed, swarm_users: dict[str, HubUser]
+) -> None:
+    manager = swarm_deployed.manager
+    proxy_id = manager.containers.get(NAMES.proxy_container).id
+    hub_id = manager.containers.get(NAMES.hub_container).id
+    nodes = {name: swarm_deployed.node_of(name) for name in swarm_users}
+    probes = [
+        Probe(
+            f"{swarm_deployed.base_url}/user/{name}/api/status", headers={"Authorization": f"token {user.token}"}, interval_s=0.2
+        )
+        for name, user in swarm_users.items()
+    ]
+    with contextlib.ExitStack() as running:
+        for probe in probes:
+            running.enter_context(probe)
+        time.sleep(1)
+        applied = swarm_deployed.harness.up({"culler": json.dumps({"timeoutSeconds": 7200})})
+        wait_for(f"{swarm_deployed.base_url}/hub/api/", HUB_WAIT_S)
+        time.sleep(1)
+    failed = [outcome for probe in probes for outcome in probe.failed]
+    sent = sum(len(probe.outcomes) for probe in probes)
+    measure(f"swarm: config reload, {len(failed)} of {sent} requests failed to servers on {sorted(set(nodes.values()))}")
+    assert applied.action(CONTAINER, "hub") == "replace" and applied.action(CONTAINER, "proxy") == "same"
+    assert manager.containers.get(NAMES.proxy_container).id == proxy_id
+    assert manager.containers.get(NAMES.hub_container).id != hub_id
+    assert all(len(probe.outcomes) > 10 for probe in probes)
+    assert failed == [], failed[:5]
+
+
+def test_a_new_notebook_image_is_on_every_node_before_new_servers_get_it(
+    swarm_deployed: SwarmDeployed, swarm_users: dict[str, HubUser]
+) -> None:
+    old = swarm_deployed.first_apply.run.exports["notebookImageInUse"]
+    kept, restarted = swarm_users[USERS[3]], swarm_users[USERS[4]]
+    dockerfile = swarm_deployed.project_dir / "build.notebook" / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + "\nLABEL org.jupyterhub-docker.e2e-swarm-image=2\n")
+    applied = swarm_deployed.harness.up()
+    wait_for(f"{swarm_deployed.base_url}/hub/api/", HUB_WAIT_S)
+    new = applied.run.exports["notebookImageInUse"]
+    measure(f"swarm: new notebook image built, pushed and on every node in an apply of {applied.seconds:.1f}s")
+    assert new != old and new.startswith(f"{swarm_deployed.cluster.registry}/{NAME}-notebook@sha256:")
+    assert applied.action(SERVICE, "pre-pull-default") == "update"
+    for node in swarm_deployed.cluster.nodes:
+        node_command(node, "docker", "image", "inspect", "--format", "{{.Id}}", new)  # fails if missing
+
+    def image_of(user: str) -> str:
+        spec = swarm_deployed.manager.services.get(NAMES.user_server(user)).attrs["Spec"]
+        return str(spec["TaskTemplate"]["ContainerSpec"]["Image"])
+
+    assert image_of(kept.name) == old  # a running server keeps its image
+    restarted.stop_server()
+    restarted.start_server()
+    assert image_of(restarted.name) == new
+
+
+def test_the_filter_refuses_a_privileged_service_from_inside_the_hub(
+    swarm_deployed: SwarmDeployed, swarm_users: dict[str, HubUser]
+) -> None:
+    """A shell in the hub (a compromised hub) asks the manager's filter for services the
+    spawner never makes: each is refused, and none exists afterwards."""
+    image = swarm_deployed.first_apply.run.exports["notebookImageInUse"]
+    base = {
+        "Name": NAMES.user_server("mallory"),
+        "Labels": NAMES.labels,
+        "TaskTemplate": {
+            "ContainerSpec": {"Image": image, "Args": ["sleep", "600"], "Mounts": []},
+            "Resources": {"Limits": {"MemoryBytes": 2**29, "NanoCPUs": 10**8, "Pids": 100},
+                          "Reservations": {"MemoryBytes": 2**29, "NanoCPUs": 10**8}},
+            "RestartPolicy": {"Condition": "none"},
+            "Networks": [{"Target": NAMES.network}],
+        },
+        "EndpointSpec": {"Mode": "dnsrr"},
+    }  # fmt: skip
+    container = base["TaskTemplate"]["ContainerSpec"]  # type: ignore[index]
+    attacks = {
+        "capabilities": {**container, "CapabilityAdd": ["ALL"]},
+        "root": {**container, "User": "0"},
+        "host root": {**container, "Mounts": [{"Type": "bind", "Source": "/", "Target": "/host"}]},
+        "docker socket": {**container, "Mounts": [{"Type": "bind", "Source": "/var/run/docker.sock", "Target": "/s"}]},
+        "hub database": {**container, "Mounts": [{"Type": "volume", "Source": NAMES.hub_data_volume, "Target": "/d"}]},
+        "other image": {**container, "Image": "debian:trixie-slim"},
+    }
+    requests = {}
+    for name, spec in attacks.items():
+        body = json.dumps({**base, "TaskTemplate": {**base["TaskTemplate"], "ContainerSpec": spec}}).encode()  # type: ignore[dict-item]
+        requests[name] = b"POST /v1.41/services/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\n" + (
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
+        )
+    published = {
+        **base,
+        "EndpointSpec": {"Mode": "vip", "Ports": [{"TargetPort": 22, "PublishedPort": 2222, "PublishMode": "host"}]},
+    }
+    body = json.dumps(published).encode()
+    requests["published port"] = (
+        b"POST /v1.41/services/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+        + body
+    )
+    for name, path in {
+        "swarm join token": "/v1.41/swarm",
+        "node list": "/v1.41/nodes",
+        "all services": "/v1.41/services",
+    }.items():
+        requests[name] = f"GET {path} HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n".encode()
+    hub = swarm_deployed.manager.containers.get(NAMES.hub_container)
+    payload = json.dumps([[name, base64.b64encode(raw).decode()] for name, raw in requests.items()])
+    result = hub.exec_run(["python3", "-c", SEND_RAW, payload, NAMES.docker_api_container])
+    assert result.exit_code == 0, result.output.decode(errors="replace")
+    answers = json.loads(result.output.decode().strip().splitlines()[-1])
+    assert answers == {name: [403] for name in requests}, answers
+    with pytest.raises(docker.errors.NotFound):
+        swarm_deployed.manager.services.get(NAMES.user_server("mallory"))

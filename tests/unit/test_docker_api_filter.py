@@ -479,7 +479,7 @@ def test_only_the_calls_dockerspawner_makes_are_routed(method: str, target: str,
 
 
 def test_only_a_create_may_carry_a_body() -> None:
-    with pytest.raises(RefusedError, match="only a container create may carry a body"):
+    with pytest.raises(RefusedError, match="only a container or service create may carry a body"):
         call_of("POST", f"/v1.41/containers/{ADA_ID}/start", json.dumps({"Privileged": True}).encode())
 
 
@@ -488,7 +488,7 @@ POLICY_DOCUMENT = {
     "userContainerTemplate": "jupyter-{username}", "homeVolumeTemplate": "jh-home-{username}", "notebookHome": "/home/jovyan",
     "notebookUser": "1000", "notebookPort": 8888, "images": [NOTEBOOK, "quay.io/jupyter/base-notebook:2025-01-01"],
     "maxMemoryBytes": 2 * 1024**3, "cpuPeriod": 100_000, "maxCpuQuota": 100_000, "maxPids": 4096,
-    "logConfig": {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}},
+    "logConfig": {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}}, "swarm": {},
 }  # fmt: skip
 
 
@@ -930,7 +930,7 @@ def test_a_policy_needs_a_home_volume_template_naming_the_user() -> None:
     document = {
         "deployment": "jh", "deploymentLabel": "l", "network": "jh", "userContainerTemplate": "jupyter-{username}",
         "homeVolumeTemplate": "jh-home", "notebookHome": "/home/jovyan", "notebookUser": "1000", "notebookPort": 8888,
-        "images": [NOTEBOOK], "maxMemoryBytes": 1, "cpuPeriod": 1, "maxCpuQuota": 1, "maxPids": 1, "logConfig": {},
+        "images": [NOTEBOOK], "maxMemoryBytes": 1, "cpuPeriod": 1, "maxCpuQuota": 1, "maxPids": 1, "logConfig": {}, "swarm": {},
     }  # fmt: skip
     with pytest.raises(ValueError, match="username"):
         Policy.from_document(document)

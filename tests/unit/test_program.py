@@ -401,6 +401,7 @@ def test_the_docker_api_filter_allows_exactly_the_images_and_limits_the_hub_may_
         "maxCpuQuota": 100_000,
         "maxPids": 4096,
         "logConfig": {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}},
+        "swarm": {},
     }
     spawner = spawner_traits(run_dev)
     assert spawner["name_template"] == "jupyter-jupyterhub-dev_{username}"

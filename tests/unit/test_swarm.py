@@ -42,7 +42,6 @@ def node(hostname: str, role: str = "worker", state: str = "ready", availability
     ("raw", "key", "fix"),
     [
         ({"cluster": {"mode": "swarm"}}, "cluster.registry", "cluster.registry"),
-        ({"cluster": {**SWARM}}, "dockerApiProxy", "dockerApiProxy false"),
         ({"dockerApiProxy": False, "cluster": {**SWARM, "registryUsername": "ci"}}, "registryPassword", "set registryPassword"),
         ({"dockerApiProxy": False, "spawner": {"type": "systemuser"}, "cluster": SWARM}, "spawner.type", "spawner.type docker"),
         (
@@ -127,13 +126,13 @@ def run_swarm() -> ProgramRun:
         patch.setattr(preflight, "check_neighbours", lambda *args: None)
         patch.setattr(preflight, "swarm_nodes", lambda config: ("node-1", "node-2", "node-3"))
         cluster = json.dumps({**SWARM, "userPlacement": ["node.role == worker"]})
-        return run_program(ProviderEchoMocks(), config={"dockerApiProxy": "false", "cluster": cluster})
+        return run_program(ProviderEchoMocks(), config={"cluster": cluster})
 
 
 def test_proxy_hub_and_users_share_an_attachable_overlay(run_swarm: ProgramRun) -> None:
     network = run_swarm.get(NETWORK, "network").inputs
     assert (network["driver"], network["attachable"]) == ("overlay", True)
-    assert {c.name for c in run_swarm.of_type(CONTAINER)} == {"proxy", "hub"}  # plain containers on the manager
+    assert {c.name for c in run_swarm.of_type(CONTAINER)} == {"proxy", "hub", "docker-api-proxy"}  # containers on the manager
 
 
 def test_the_notebook_image_alone_is_pushed_to_the_registry(run_swarm: ProgramRun) -> None:
@@ -178,3 +177,11 @@ def test_shared_homes_give_every_server_the_drivers_mount() -> None:
     assert traits["SwarmSpawner"]["volume_driver"] == "local"
     assert traits["SwarmSpawner"]["volume_driver_options"] == options
     assert traits["SwarmSpawner"]["sticky_homes"] is False
+
+
+def test_the_filter_pins_users_services_to_the_digest_and_the_placement(run_swarm: ProgramRun) -> None:
+    uploads = {u["file"]: u["content"] for u in run_swarm.get(CONTAINER, "docker-api-proxy").inputs["uploads"]}
+    policy = json.loads(uploads["/etc/docker-api-filter/policy.json"])
+    assert policy["images"] == [run_swarm.exports["notebookImageInUse"]]
+    assert policy["swarm"] == {"constraints": ["node.role == worker"], "stickyHomes": True, "volumeDriver": None}
+    assert policy["network"] == "jupyterhub-dev"
