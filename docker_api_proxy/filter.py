@@ -11,10 +11,14 @@ it shares with the hub alone, that attacker can still:
     CPU limits no larger than the configured ones, publishing nothing; choose the command they start with;
   - inspect, start, stop and remove this deployment's user containers; list them;
     inspect the allowed images; read the engine's version.
+  - in swarm mode (policy.json has a swarm section), the same for users' Swarm
+    services: create one as the spawner makes it (the same pins, plus limits equal to
+    reservations, the deployment's placement and at most a pin to one node, dnsrr,
+    restart none), inspect and remove them, list their tasks, read a node's hostname.
 So a compromised hub controls users' servers and their files, as JupyterHub
 itself does. It cannot: run any other image, user, mount, capability, device,
 namespace or network; touch the hub, proxy, filter or any other container; exec,
-build, pull, or reach the network, volume, image, swarm, plugin or system APIs.
+build, pull, or reach the network, volume, image, swarm, node, plugin or system APIs.
 
 How it holds. Requests are parsed strictly (wire.py) and refused unless they are
 one of the calls above (policy.py). The engine request is built anew from the
