@@ -38,7 +38,7 @@ class Stream(Protocol):
 @dataclass(frozen=True)
 class Request:
     method: str
-    path: str  # no query; segments of safe characters only, no escapes, no dot segments
+    path: str  # no query; segments of safe characters only, no escapes (but %40, read as @), no dot segments
     query: dict[str, str]  # decoded; each name at most once
     body: bytes  # exactly Content-Length bytes
     keep_alive: bool
@@ -88,6 +88,9 @@ def read_request(stream: Stream) -> Request | None:
 
 
 def _checked_path(path: str) -> str:
+    # One escape is read: docker-py writes the '@' of an image digest reference as %40
+    # (an image inspect by digest, in swarm mode); '@' itself is a plain path character.
+    path = path.replace("%40", "@")
     if not _PATH.fullmatch(path) or any(segment in (".", "..") for segment in path.split("/")):
         raise RefusedError("the path has characters, escapes or dot segments that are not accepted")
     return path

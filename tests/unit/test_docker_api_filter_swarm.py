@@ -5,6 +5,7 @@ tasks and nodes are read only as SwarmSpawner needs, and only this deployment's.
 from __future__ import annotations
 
 import copy
+import io
 import json
 from http import HTTPStatus
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 
 from docker_api_proxy.filter import perform
 from docker_api_proxy.policy import Forward, ListUserTasks, Policy, SwarmPolicy, route
-from docker_api_proxy.wire import RefusedError, Request
+from docker_api_proxy.wire import RefusedError, Request, read_request
 
 NOTEBOOK = "registry.example.org:5000/jh-notebook@sha256:" + "1" * 64
 SWARM = SwarmPolicy(constraints=("node.role == worker",), sticky_homes=True, volume_driver=None)
@@ -233,3 +234,16 @@ def test_a_node_read_gives_its_hostname_and_nothing_else() -> None:
             Request("POST", f"/v1.45/services/{SERVICE_ID}/update", {"version": "1"}, json.dumps(spawner_body()).encode(), True),
             POLICY,
         )
+
+
+def test_the_spawner_reads_an_allowed_image_by_digest_as_docker_py_writes_it() -> None:
+    """DockerSpawner asks for the image's command; docker-py escapes the digest's '@' as %40."""
+    escaped = NOTEBOOK.replace("@", "%40")
+    request = read_request(io.BytesIO(f"GET /v1.45/images/{escaped}/json HTTP/1.1\r\nHost: d\r\n\r\n".encode()))
+    assert route(request, POLICY) == Forward("GET", f"/v1.41/images/{NOTEBOOK}/json", {})
+    other = "registry.example.org:5000/jh-notebook%40sha256:" + "2" * 64
+    with pytest.raises(RefusedError, match="notebook images"):
+        route(read_request(io.BytesIO(f"GET /v1.45/images/{other}/json HTTP/1.1\r\nHost: d\r\n\r\n".encode())), POLICY)
+    for path in ("/v1.45/images/a%2540b/json", "/v1.45/images/a%2Fb/json", "/v1.45/images/%40/../json"):
+        with pytest.raises(RefusedError, match="escapes"):
+            read_request(io.BytesIO(f"GET {path} HTTP/1.1\r\nHost: d\r\n\r\n".encode()))
