@@ -238,12 +238,15 @@ def test_a_node_read_gives_its_hostname_and_nothing_else() -> None:
 
 def test_the_spawner_reads_an_allowed_image_by_digest_as_docker_py_writes_it() -> None:
     """DockerSpawner asks for the image's command; docker-py escapes the digest's '@' as %40."""
-    escaped = NOTEBOOK.replace("@", "%40")
-    request = read_request(io.BytesIO(f"GET /v1.45/images/{escaped}/json HTTP/1.1\r\nHost: d\r\n\r\n".encode()))
-    assert route(request, POLICY) == Forward("GET", f"/v1.41/images/{NOTEBOOK}/json", {})
-    other = "registry.example.org:5000/jh-notebook%40sha256:" + "2" * 64
+
+    def image_inspect(image: str) -> Request:
+        request = read_request(io.BytesIO(f"GET /v1.45/images/{image}/json HTTP/1.1\r\nHost: d\r\n\r\n".encode()))
+        assert request is not None
+        return request
+
+    assert route(image_inspect(NOTEBOOK.replace("@", "%40")), POLICY) == Forward("GET", f"/v1.41/images/{NOTEBOOK}/json", {})
     with pytest.raises(RefusedError, match="notebook images"):
-        route(read_request(io.BytesIO(f"GET /v1.45/images/{other}/json HTTP/1.1\r\nHost: d\r\n\r\n".encode())), POLICY)
+        route(image_inspect("registry.example.org:5000/jh-notebook%40sha256:" + "2" * 64), POLICY)
     for path in ("/v1.45/images/a%2540b/json", "/v1.45/images/a%2Fb/json", "/v1.45/images/%40/../json"):
         with pytest.raises(RefusedError, match="escapes"):
             read_request(io.BytesIO(f"GET {path} HTTP/1.1\r\nHost: d\r\n\r\n".encode()))
