@@ -40,8 +40,8 @@ def user_server_images(config: StackConfig, built_notebook_image: str) -> UserSe
     return UserServerImages(default, {BUILT_IMAGE_LABEL: default, **config.spawner.extra_images})
 
 
-def _docker_spawner_traitlets(config: StackConfig, images: UserServerImages) -> Traitlets:
-    """What DockerSpawner and SystemUserSpawner share."""
+def _server_traits(config: StackConfig, images: UserServerImages) -> dict[str, Any]:
+    """What every backend's spawner is told: the image, names, network, limits and timeouts."""
     spawner, names = config.spawner, config.names
     traits: dict[str, Any] = {
         "image": images.default,
@@ -49,10 +49,27 @@ def _docker_spawner_traitlets(config: StackConfig, images: UserServerImages) -> 
         "port": NOTEBOOK_PORT,
         "network_name": names.network,
         "use_internal_ip": True,
+        # Servers are routed to by name: a container's IP may change (after a Docker
+        # daemon restart), and a Swarm service's name resolves to its one task (dnsrr).
+        "use_internal_hostname": True,
+        "mem_limit": spawner.mem_limit,
+        "cpu_limit": spawner.cpu_limit,
+        "start_timeout": spawner.start_timeout_seconds,
+        "http_timeout": spawner.start_timeout_seconds,
+        "extra_create_kwargs": {"labels": names.labels},
+    }
+    if len(images.choices) > 1:
+        traits["allowed_images"] = dict(images.choices)
+    return traits
+
+
+def _docker_spawner_traitlets(config: StackConfig, images: UserServerImages) -> Traitlets:
+    """What DockerSpawner and SystemUserSpawner share."""
+    spawner = config.spawner
+    traits = _server_traits(config, images) | {
         # A user's container comes back after a Docker daemon restart (restart policy;
         # Docker refuses one together with AutoRemove, and remove=True still deletes the
-        # container when its server stops) and is routed to by name, as its IP may change.
-        "use_internal_hostname": True,
+        # container when its server stops).
         # A process limit keeps a fork bomb inside its own container.
         "extra_host_config": {
             "auto_remove": False,
@@ -63,14 +80,7 @@ def _docker_spawner_traitlets(config: StackConfig, images: UserServerImages) -> 
         # A stopped server's container is removed, so the next start uses the
         # current image and settings; the user's files live in the home volume.
         "remove": True,
-        "mem_limit": spawner.mem_limit,
-        "cpu_limit": spawner.cpu_limit,
-        "start_timeout": spawner.start_timeout_seconds,
-        "http_timeout": spawner.start_timeout_seconds,
-        "extra_create_kwargs": {"labels": names.labels},
     }
-    if len(images.choices) > 1:
-        traits["allowed_images"] = dict(images.choices)
     return {"DockerSpawner": traits}
 
 
@@ -123,31 +133,18 @@ def _swarm_policy(config: StackConfig, images: UserServerImages) -> dict[str, An
 
 def _swarm_traitlets(config: StackConfig, images: UserServerImages) -> Traitlets:
     """SwarmSpawner's, with hub_config/spawners.py's own: one service per server."""
-    spawner, cluster, names = config.spawner, config.cluster, config.names
-    traits: dict[str, Any] = {
-        "image": images.default,
-        "name_template": names.user_server_template,
-        "port": NOTEBOOK_PORT,
-        "network_name": names.network,
-        "use_internal_ip": True,
-        "use_internal_hostname": True,  # a service is reached by its name (dnsrr: its one task's address)
+    cluster, names = config.cluster, config.names
+    traits = _server_traits(config, images) | {
         "notebook_dir": NOTEBOOK_HOME,
         "volumes": {names.home_volume_template: NOTEBOOK_HOME},
         "home_volume_labels": names.labels,
-        "mem_limit": spawner.mem_limit,
-        "cpu_limit": spawner.cpu_limit,
-        "pids_limit": spawner.pids_limit,
+        "pids_limit": config.spawner.pids_limit,
         "log_config": {"Name": config.logs.driver, "Options": config.logs.options},
         "user_constraints": list(cluster.user_placement),
         "sticky_homes": cluster.homes == "sticky",
-        "start_timeout": spawner.start_timeout_seconds,
-        "http_timeout": spawner.start_timeout_seconds,
-        "extra_create_kwargs": {"labels": names.labels},
     }
     if cluster.homes == "shared":
         traits |= {"volume_driver": cluster.home_volume_driver, "volume_driver_options": dict(cluster.home_volume_options)}
-    if len(images.choices) > 1:
-        traits["allowed_images"] = dict(images.choices)
     return {"SwarmSpawner": traits}
 
 

@@ -218,7 +218,10 @@ def route(request: Request, policy: Policy) -> Call:
     if version is None or int(version["minor"]) < MIN_CLIENT_API_MINOR:
         raise RefusedError(f"calls need an API version prefix from v1.{MIN_CLIENT_API_MINOR} (e.g. /v1.41/...)")
     rest = version["rest"]
-    if method == "POST" and rest == "/containers/create":
+    # In swarm mode users' servers are services only: no container call passes (a
+    # container would run on the manager, outside the placement and the reservations).
+    containers = policy.swarm is None
+    if containers and method == "POST" and rest == "/containers/create":
         query, body, home_volume = _container_create(request, policy)
         volume = {"Name": home_volume, "Labels": {policy.deployment_label: policy.deployment}}
         return CreateUserContainer(
@@ -234,7 +237,7 @@ def route(request: Request, policy: Policy) -> Call:
         raise RefusedError("only a container or service create may carry a body")
     if policy.swarm is not None and (swarm_call := _swarm_read(method, rest, request.query)) is not None:
         return swarm_call
-    if method == "GET" and rest == "/containers/json":
+    if containers and method == "GET" and rest == "/containers/json":
         return _listing(request.query)
     parts = rest.split("/")  # ["", "containers", ref, action?]
     if method == "GET" and len(parts) >= 4 and parts[1] == "images" and parts[-1] == "json":
@@ -242,7 +245,7 @@ def route(request: Request, policy: Policy) -> Call:
         if image not in policy.images or request.query:
             raise RefusedError("only the deployment's notebook images may be inspected, with no query")
         return Forward("GET", versioned(f"/images/{image}/json"), {})
-    if len(parts) in (3, 4) and parts[1] == "containers" and _CONTAINER_REF.fullmatch(parts[2]):
+    if containers and len(parts) in (3, 4) and parts[1] == "containers" and _CONTAINER_REF.fullmatch(parts[2]):
         action = _CONTAINER_ACTIONS.get((method, parts[3] if len(parts) == 4 else None))
         if action is not None:
             return OnUserContainer(action, parts[2], _CONTAINER_QUERIES[action](request.query))

@@ -250,3 +250,17 @@ def test_the_spawner_reads_an_allowed_image_by_digest_as_docker_py_writes_it() -
     for path in ("/v1.45/images/a%2540b/json", "/v1.45/images/a%2Fb/json", "/v1.45/images/%40/../json"):
         with pytest.raises(RefusedError, match="escapes"):
             read_request(io.BytesIO(f"GET {path} HTTP/1.1\r\nHost: d\r\n\r\n".encode()))
+
+
+def test_in_swarm_mode_no_container_call_passes() -> None:
+    """A container would run on the manager, outside the placement and the reservations."""
+    body = json.dumps({"Image": NOTEBOOK, "Labels": LABELS, "HostConfig": {"NetworkMode": "jh"}}).encode()
+    for method, path, query, raw in [
+        ("POST", "/v1.45/containers/create", {"name": "jupyter-jh_ada"}, body),
+        ("GET", "/v1.45/containers/json", {}, b""),
+        ("GET", "/v1.45/containers/jupyter-jh_ada/json", {}, b""),
+        ("POST", "/v1.45/containers/jupyter-jh_ada/start", {}, b""),
+        ("DELETE", "/v1.45/containers/jupyter-jh_ada", {}, b""),
+    ]:
+        with pytest.raises(RefusedError, match=r"not a call the spawner needs|carry a body"):
+            route(Request(method, path, query, raw, True), POLICY)
