@@ -49,8 +49,8 @@ class PromptStartMixin:
     async def start(self):  # type: ignore[no-untyped-def]
         host, port = await super().start()  # type: ignore[misc]
         deadline = time.monotonic() + self.http_timeout
-        # The name is looked up again only after LOOKUP_AGAIN_S of failed connections: a
-        # Swarm service made again under its old name may first resolve to its old task.
+        # The name is looked up again after LOOKUP_AGAIN_S of failed connections (a first
+        # answer may be an address that is gone).
         address, looked_up = None, 0.0
         while time.monotonic() < deadline:
             try:
@@ -157,6 +157,7 @@ class HomeVolumeSwarmSpawner(SwarmSpawner):
     log_config = Dict(config=True, help="The task's log driver: {Name, Options}")
     home_volume_labels = Dict(config=True, help="Labels of a home volume the node creates")
     home_node = ""  # the hostname of the node that holds the home volume (sticky homes)
+    task_address = ""  # the running task's address on the deployment's network
 
     def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)
@@ -233,6 +234,7 @@ class HomeVolumeSwarmSpawner(SwarmSpawner):
             status = task["Status"]
             state = status["State"]
             if state == "running":
+                self.task_address = self._address_on_network(task)
                 await self._remember_home_node(task["NodeID"])
                 return
             if UNSCHEDULABLE in status.get("Err", ""):
@@ -254,6 +256,17 @@ class HomeVolumeSwarmSpawner(SwarmSpawner):
             f"No node of the cluster can take your server now ({error}): every node that may run it is full, "
             "paused, drained or down. Try again later, or ask an administrator to add a node."
         )
+
+    def _address_on_network(self, task: dict[str, Any]) -> str:
+        for attachment in task.get("NetworksAttachments") or []:
+            if attachment["Network"]["Spec"]["Name"] == self.network_name and attachment.get("Addresses"):
+                return str(attachment["Addresses"][0]).split("/")[0]
+        raise RuntimeError(f"Service {self.service_name} has no address on the network {self.network_name}")
+
+    async def get_ip_and_port(self) -> tuple[str, int]:
+        """The task's own address: a service made again under its name may resolve to its
+        old task for seconds (dnsrr), and a task never moves (restart condition none)."""
+        return self.task_address, self.port
 
     async def _remember_home_node(self, node_id: str) -> None:
         if self.sticky_homes and not self.home_node:
