@@ -5,7 +5,9 @@ Pure: everything read from the host comes in `HostFacts` (components/preflight.p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import pulumi
 import pulumi_random as random
@@ -27,19 +29,27 @@ from components.proxy import Proxy, ProxyArgs, ProxyMetrics, ProxyTls
 from components.swarm import ImagePrePull, ImagePrePullArgs
 from components.user_servers import BUILT_IMAGE_LABEL, UserServerImages, backend_of, user_server_images
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class PinnedImages:
     """Swarm mode's users' images: registry digests, known once pushed or pulled."""
 
-    default_ref: pulumi.Output[str]
+    default: pulumi.Output[str]
     choices: dict[str, pulumi.Output[str]]  # picker label -> digest
 
     @property
     def resolved(self) -> pulumi.Output[UserServerImages]:
-        return pulumi.Output.all(self.default_ref, pulumi.Output.all(**self.choices)).apply(
+        return pulumi.Output.all(self.default, pulumi.Output.all(**self.choices)).apply(
             lambda both: UserServerImages(both[0], both[1])
         )
+
+
+def made_from(images: UserServerImages | PinnedImages, make: Callable[[UserServerImages], T]) -> pulumi.Input[T]:
+    """What is made from the users' images (hub settings, filter policy): at once on one host,
+    once the digests are known in swarm mode."""
+    return make(images) if isinstance(images, UserServerImages) else images.resolved.apply(make)
 
 
 def registry_login(config: StackConfig) -> RegistryLogin | None:
@@ -76,9 +86,7 @@ class Deployment(pulumi.ComponentResource):
     backup: Backup | None = None
     prometheus: Prometheus | None = None
 
-    def _host_images(
-        self, config: StackConfig, host: HostFacts, child: pulumi.ResourceOptions
-    ) -> tuple[UserServerImages, list[pulumi.Resource]]:
+    def _host_images(self, config: StackConfig, child: pulumi.ResourceOptions) -> tuple[UserServerImages, list[pulumi.Resource]]:
         """Single host: users' images by name; each must be on the host before the hub offers it."""
         images = user_server_images(config, self.images["notebook"].ref)
         notebook_image: pulumi.Resource = self.images["notebook"].image
@@ -91,7 +99,7 @@ class Deployment(pulumi.ComponentResource):
         return images, [notebook_image, *extra_images]
 
     def _swarm_images(
-        self, config: StackConfig, host: HostFacts, child: pulumi.ResourceOptions
+        self, config: StackConfig, host: HostFacts, login: RegistryLogin | None, child: pulumi.ResourceOptions
     ) -> tuple[PinnedImages, list[pulumi.Resource]]:
         """Swarm: users' images by registry digest, each pre-pulled on every eligible node before the hub offers it."""
         default: pulumi.Output[str] = self.images["notebook"].image.repo_digest
@@ -100,7 +108,6 @@ class Deployment(pulumi.ComponentResource):
         choices = {BUILT_IMAGE_LABEL: default}
         for label, ref in config.spawner.extra_images.items():
             choices[label] = HostImage(f"extra-image-{label}", HostImageArgs(ref), child).image.repo_digest
-        login = registry_login(config)
         pre_pulls: list[pulumi.Resource] = [
             ImagePrePull(
                 f"pre-pull-{label}",
@@ -144,8 +151,8 @@ class Deployment(pulumi.ComponentResource):
                 ),
                 child,
             )
-        images, images_ready = (self._swarm_images if swarm else self._host_images)(config, host, child)
-        self.notebook_image_in_use = images.default if isinstance(images, UserServerImages) else images.default_ref
+        images, images_ready = self._swarm_images(config, host, login, child) if swarm else self._host_images(config, child)
+        self.notebook_image_in_use = images.default
 
         proxy_auth_token = generated_token("proxy-auth-token", child)
         metrics = config.metrics
@@ -192,9 +199,7 @@ class Deployment(pulumi.ComponentResource):
                     container_name=names.docker_api_container,
                     image_ref=self.images["docker-api"].image.image_name,
                     network_name=docker_api_network_name,
-                    policy=policy(config, images)
-                    if isinstance(images, UserServerImages)
-                    else images.resolved.apply(lambda resolved: policy(config, resolved)),
+                    policy=made_from(images, lambda resolved: policy(config, resolved)),
                     labels=names.labels,
                     logs=config.logs,
                     start_after=images_ready,
@@ -212,9 +217,7 @@ class Deployment(pulumi.ComponentResource):
                 network_name=self.network.network.name,
                 data_volume_name=names.hub_data_volume,
                 config_files=host.hub_config_files,
-                settings=hub_settings(config, names, images, addons)
-                if isinstance(images, UserServerImages)
-                else images.resolved.apply(lambda resolved: hub_settings(config, names, resolved, addons)),
+                settings=made_from(images, lambda resolved: hub_settings(config, names, resolved, addons)),
                 secret_envs=hub_secret_envs(config, proxy_auth_token, addons),
                 labels=names.labels,
                 logs=config.logs,

@@ -49,8 +49,8 @@ def _server_traits(config: StackConfig, images: UserServerImages) -> dict[str, A
         "port": NOTEBOOK_PORT,
         "network_name": names.network,
         "use_internal_ip": True,
-        # Servers are routed to by name: a container's IP may change (after a Docker
-        # daemon restart), and a Swarm service's name resolves to its one task (dnsrr).
+        # A container is routed to by name: its IP may change after a Docker daemon
+        # restart. (A Swarm server is routed to by its task's address: spawners.py.)
         "use_internal_hostname": True,
         "mem_limit": spawner.mem_limit,
         "cpu_limit": spawner.cpu_limit,

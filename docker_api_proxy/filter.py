@@ -128,15 +128,33 @@ def perform(call: Call, policy: Policy, send: Callable[[Forward], Response]) -> 
     if isinstance(call, (OnUserService, ListUserTasks, ReadNode)):
         return _perform_swarm(call, policy, send)
     assert isinstance(call, OnUserContainer)
-    status, headers, payload = send(Forward("GET", versioned(f"/containers/{call.ref}/json"), {}))
+    return _on_user_object(
+        send,
+        versioned(f"/containers/{call.ref}/json"),
+        policy.is_user_container,
+        "only this deployment's user containers may be inspected, started, stopped or removed",
+        None if call.action == "inspect" else lambda details: container_action(call, details),
+    )
+
+
+def _on_user_object(
+    send: Callable[[Forward], Response],
+    inspect_path: str,
+    is_ours: Callable[[Any], bool],
+    refusal: str,
+    action: Callable[[Any], Forward] | None,
+) -> Response:
+    """Inspect an object; if it is one of this deployment's users' objects, answer the
+    inspect (action None) or send the action built from what was inspected."""
+    status, headers, payload = send(Forward("GET", inspect_path, {}))
     if status != HTTPStatus.OK:  # e.g. 404: the spawner looks before it creates
         return status, headers, payload
     details = _json(payload)
-    if not policy.is_user_container(details):
-        raise RefusedError("only this deployment's user containers may be inspected, started, stopped or removed")
-    if call.action == "inspect":
+    if not is_ours(details):
+        raise RefusedError(refusal)
+    if action is None:
         return status, headers, payload
-    return send(container_action(call, details))
+    return send(action(details))
 
 
 def _perform_swarm(
@@ -148,15 +166,15 @@ def _perform_swarm(
             payload = json.dumps(node_summary(_json(payload))).encode()
         return status, headers, payload
     if isinstance(call, OnUserService):
-        status, headers, payload = send(Forward("GET", versioned(f"/services/{call.ref}"), {}))
-        if status != HTTPStatus.OK:
-            return status, headers, payload
-        details = _json(payload)
-        if not policy.is_user_service(details):
-            raise RefusedError("only this deployment's user services may be inspected or removed")
-        if call.action == "inspect":
-            return status, headers, payload
-        return send(Forward("DELETE", versioned(f"/services/{swarm_id(details)}"), {}))
+        return _on_user_object(
+            send,
+            versioned(f"/services/{call.ref}"),
+            policy.is_user_service,
+            "only this deployment's user services may be inspected or removed",
+            None
+            if call.action == "inspect"
+            else lambda details: Forward("DELETE", versioned(f"/services/{swarm_id(details)}"), {}),
+        )
     # Tasks: of this deployment's user services only (of the one asked for, if any).
     label = json.dumps({"label": [f"{policy.deployment_label}={policy.deployment}"]})
     status, headers, payload = send(Forward("GET", versioned("/services"), {"filters": label}))

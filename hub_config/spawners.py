@@ -27,7 +27,6 @@ from dockerspawner import DockerSpawner, SwarmSpawner, SystemUserSpawner
 from traitlets import Bool, Dict, Int, List, Unicode
 
 PORT_POLL_S = 0.05
-LOOKUP_AGAIN_S = 0.5
 TASK_POLL_S = 0.1
 # Swarm task states before "running" (api/types/swarm/task.go), and those that end a task.
 TASK_STARTING = {"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
@@ -49,18 +48,14 @@ class PromptStartMixin:
     async def start(self):  # type: ignore[no-untyped-def]
         host, port = await super().start()  # type: ignore[misc]
         deadline = time.monotonic() + self.http_timeout
-        # The name is looked up again after LOOKUP_AGAIN_S of failed connections (a first
-        # answer may be an address that is gone).
-        address, looked_up = None, 0.0
+        address = None  # the container's name is looked up once, not at every poll
         while time.monotonic() < deadline:
             try:
                 if address is None:
                     found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-                    address, looked_up = str(found[0][4][0]), time.monotonic()
+                    address = str(found[0][4][0])
                 _, writer = await asyncio.open_connection(address, port)
             except OSError:
-                if time.monotonic() - looked_up > LOOKUP_AGAIN_S:
-                    address = None
                 await asyncio.sleep(PORT_POLL_S)
                 continue
             writer.close()

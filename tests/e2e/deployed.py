@@ -8,6 +8,8 @@ its own, so no scenario depends on the order the others run in.
 
 from __future__ import annotations
 
+import base64
+import json
 import shutil
 import subprocess
 import sys
@@ -56,6 +58,38 @@ class Deployed:
         result = self.harness.up(config)
         wait_for(f"{self.base_url}/hub/api/", 60)
         return result
+
+
+# Run in the hub container: send each raw request to the filter; the status codes it answered.
+SEND_RAW = """
+import base64, json, re, socket, sys
+outcome = {}
+for name, raw in json.loads(sys.argv[1]):
+    connection = socket.create_connection((sys.argv[2], 2375), timeout=10)
+    connection.sendall(base64.b64decode(raw))
+    connection.shutdown(socket.SHUT_WR)
+    received = b""
+    try:
+        while chunk := connection.recv(65536):
+            received += chunk
+    except TimeoutError:
+        received += b" timed-out"
+    connection.close()
+    outcome[name] = [int(code) for code in re.findall(rb"HTTP/1\\.[01] ([0-9]{3}) ", received)]
+print(json.dumps(outcome))
+"""
+
+
+def raw_requests_from_the_hub(
+    client: docker.DockerClient, names: DeploymentNames, requests: dict[str, bytes]
+) -> dict[str, list[int]]:
+    """An attacker with a shell in the hub: raw HTTP to the Docker API filter, by name."""
+    hub = client.containers.get(names.hub_container)
+    payload = json.dumps([[name, base64.b64encode(raw).decode()] for name, raw in requests.items()])
+    result = hub.exec_run(["python3", "-c", SEND_RAW, payload, names.docker_api_container])
+    assert result.exit_code == 0, result.output.decode(errors="replace")
+    answers: dict[str, list[int]] = json.loads(result.output.decode().strip().splitlines()[-1])
+    return answers
 
 
 def admin_command(project_dir: Path, module: str, *options: str, timeout_s: float = 600) -> subprocess.CompletedProcess[str]:

@@ -11,7 +11,6 @@ only the real engine can tell whether they worked.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -24,26 +23,9 @@ from components.names import LABEL as DEPLOYMENT_LABEL
 from components.names import DeploymentNames
 from components.neighbours import check_neighbours
 from testkit.harness import HARNESS_LABEL
-from tests.e2e.deployed import E2E_NAME, NAMES, Deployed
+from tests.e2e.deployed import E2E_NAME, NAMES, Deployed, raw_requests_from_the_hub
 
 ATTACKER = "mallory"
-SEND_RAW = """
-import base64, json, re, socket, sys
-outcome = {}
-for name, raw in json.loads(sys.argv[1]):
-    connection = socket.create_connection((sys.argv[2], 2375), timeout=10)
-    connection.sendall(base64.b64decode(raw))
-    connection.shutdown(socket.SHUT_WR)
-    received = b""
-    try:
-        while chunk := connection.recv(65536):
-            received += chunk
-    except TimeoutError:
-        received += b" timed-out"
-    connection.close()
-    outcome[name] = [int(code) for code in re.findall(rb"HTTP/1\\.[01] ([0-9]{3}) ", received)]
-print(json.dumps(outcome))
-"""
 
 
 def spawner_body(deployed: Deployed, user: str) -> dict[str, Any]:
@@ -184,12 +166,7 @@ def clean_engine(deployed: Deployed) -> Iterator[docker.DockerClient]:
 
 
 def send_from_the_hub(deployed: Deployed, requests: dict[str, bytes]) -> dict[str, list[int]]:
-    hub = deployed.client.containers.get(NAMES.hub_container)
-    payload = json.dumps([[name, base64.b64encode(raw).decode()] for name, raw in requests.items()])
-    result = hub.exec_run(["python3", "-c", SEND_RAW, payload, NAMES.docker_api_container])
-    assert result.exit_code == 0, result.output.decode(errors="replace")
-    answers: dict[str, list[int]] = json.loads(result.output.decode().strip().splitlines()[-1])
-    return answers
+    return raw_requests_from_the_hub(deployed.client, NAMES, requests)
 
 
 def deployment_containers(client: docker.DockerClient) -> dict[str, tuple[str, str]]:

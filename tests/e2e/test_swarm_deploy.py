@@ -4,7 +4,6 @@ services spread over the nodes, reached through the proxy on the manager."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import time
@@ -12,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
@@ -26,8 +26,7 @@ from testkit.probe import Probe
 from testkit.program_runner import copy_project
 from testkit.swarm_cluster import SwarmCluster, node_command
 from tests.e2e.conftest import SWARM_PUBLIC_PORT
-from tests.e2e.deployed import ARTIFACTS, measure, set_stack_config
-from tests.e2e.test_1_docker_api_attacks import SEND_RAW
+from tests.e2e.deployed import ARTIFACTS, measure, raw_requests_from_the_hub, set_stack_config
 
 NAME = "jhe2e-sw"
 NAMES = DeploymentNames(NAME)
@@ -259,33 +258,25 @@ def test_the_filter_refuses_a_privileged_service_from_inside_the_hub(
         "hub database": {**container, "Mounts": [{"Type": "volume", "Source": NAMES.hub_data_volume, "Target": "/d"}]},
         "other image": {**container, "Image": "debian:trixie-slim"},
     }
-    requests = {}
-    for name, spec in attacks.items():
-        body = json.dumps({**base, "TaskTemplate": {**base["TaskTemplate"], "ContainerSpec": spec}}).encode()  # type: ignore[dict-item]
-        requests[name] = b"POST /v1.41/services/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\n" + (
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
-        )
     published = {
         **base,
         "EndpointSpec": {"Mode": "vip", "Ports": [{"TargetPort": 22, "PublishedPort": 2222, "PublishMode": "host"}]},
     }
-    body = json.dumps(published).encode()
-    requests["published port"] = (
-        b"POST /v1.41/services/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\n"
-        + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
-        + body
-    )
+    bodies = {name: {**base, "TaskTemplate": {**base["TaskTemplate"], "ContainerSpec": spec}} for name, spec in attacks.items()}  # type: ignore[dict-item]
+    requests = {name: service_create(body) for name, body in {**bodies, "published port": published}.items()}
     for name, path in {
         "swarm join token": "/v1.41/swarm",
         "node list": "/v1.41/nodes",
         "all services": "/v1.41/services",
     }.items():
         requests[name] = f"GET {path} HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n".encode()
-    hub = swarm_deployed.manager.containers.get(NAMES.hub_container)
-    payload = json.dumps([[name, base64.b64encode(raw).decode()] for name, raw in requests.items()])
-    result = hub.exec_run(["python3", "-c", SEND_RAW, payload, NAMES.docker_api_container])
-    assert result.exit_code == 0, result.output.decode(errors="replace")
-    answers = json.loads(result.output.decode().strip().splitlines()[-1])
+    answers = raw_requests_from_the_hub(swarm_deployed.manager, NAMES, requests)
     assert answers == {name: [403] for name in requests}, answers
     with pytest.raises(docker.errors.NotFound):
         swarm_deployed.manager.services.get(NAMES.user_server("mallory"))
+
+
+def service_create(body: dict[str, Any]) -> bytes:
+    raw = json.dumps(body).encode()
+    head = "POST /v1.41/services/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\n"
+    return f"{head}Content-Length: {len(raw)}\r\nConnection: close\r\n\r\n".encode() + raw

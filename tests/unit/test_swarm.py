@@ -185,3 +185,17 @@ def test_the_filter_pins_users_services_to_the_digest_and_the_placement(run_swar
     assert policy["images"] == [run_swarm.exports["notebookImageInUse"]]
     assert policy["swarm"] == {"constraints": ["node.role == worker"], "stickyHomes": True, "volumeDriver": None}
     assert policy["network"] == "jupyterhub-dev"
+
+
+def test_a_rollback_image_is_used_and_pre_pulled_by_its_registry_digest() -> None:
+    previous = f"{REGISTRY}/jupyterhub-dev-notebook:0123456789ab"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(preflight, "check_public_port", lambda *args: None)
+        patch.setattr(preflight, "check_neighbours", lambda *args: None)
+        patch.setattr(preflight, "swarm_nodes", lambda config: ("node-1", "node-2"))
+        run = run_program(ProviderEchoMocks(), config={"cluster": json.dumps(SWARM), "notebookRollbackImage": previous})
+    digest = run.exports["notebookImageInUse"]
+    assert digest.startswith(f"{REGISTRY}/jupyterhub-dev-notebook@sha256:") and digest != run.exports["notebookImage"]
+    assert run.get("docker:index/remoteImage:RemoteImage", "notebook-rollback-image").inputs["name"] == previous
+    assert run.get(SERVICE, "pre-pull-default").inputs["taskSpec"]["containerSpec"]["image"] == digest
+    assert run.get(SERVICE, "pre-pull-default").inputs["mode"] == {"replicated": {"replicas": 2}}
