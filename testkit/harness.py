@@ -693,7 +693,9 @@ def _healthcheck(spec: dict[str, Any] | None) -> dict[str, Any] | None:
 def _repo_digest(name: str, image: dict[str, Any]) -> str:
     """TF determineRepoDigest: the RepoDigests entry of the name without its tag, else the first, else ''."""
     digests = image.get("RepoDigests") or []
-    repository = name.split("@")[0].rsplit(":", 1)[0] if ":" in name.split("/")[-1] else name.split("@")[0]
+    repository = name.split("@")[0]
+    if ":" in repository.rsplit("/", 1)[-1]:  # a tag, not a registry's port
+        repository = repository.rsplit(":", 1)[0]
     return next((d for d in digests if d.startswith(repository + "@")), digests[0] if digests else "")
 
 

@@ -20,6 +20,7 @@ from testkit.harness import (
     EngineMocks,
     UntranslatedInputError,
     _duration_ns,
+    _repo_digest,
     refresh_is_always,
 )
 from testkit.program_runner import Registration
@@ -88,3 +89,18 @@ def test_healthcheck_durations_are_read_as_go_durations() -> None:
     assert [_duration_ns(text) for text in ("3s", "500ms", "1m30s", "0s")] == [3 * 10**9, 5 * 10**8, 90 * 10**9, 0]
     with pytest.raises(UntranslatedInputError):
         _duration_ns("3 seconds")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("reg:5000/x:tag", "reg:5000/x@sha256:1"),  # the tag is trimmed, the registry's port kept
+        ("reg:5000/x@sha256:1", "reg:5000/x@sha256:1"),
+        ("reg:5000/x", "reg:5000/x@sha256:1"),
+        ("elsewhere/y:1", "other@sha256:2"),  # no entry of its repository: the first
+    ],
+)
+def test_a_remote_images_repo_digest_is_the_engines_entry_for_its_repository(name: str, expected: str) -> None:
+    """TF determineRepoDigest."""
+    assert _repo_digest(name, {"RepoDigests": ["other@sha256:2", "reg:5000/x@sha256:1"]}) == expected
+    assert _repo_digest(name, {"RepoDigests": []}) == ""
