@@ -256,8 +256,7 @@ def _swarm_read(method: str, rest: str, query: Mapping[str, str]) -> Call | None
     """What SwarmSpawner reads and removes: its services, their tasks, a node's hostname."""
     parts = rest.split("/")
     if len(parts) == 3 and parts[1] == "services" and _CONTAINER_REF.fullmatch(parts[2]) and method in ("GET", "DELETE"):
-        if query and (method == "DELETE" or set(query) != {"insertDefaults"} or query["insertDefaults"] not in _BOOLEAN_QUERY):
-            raise RefusedError("a service inspect takes only insertDefaults; a remove takes no query")
+        _no_query(query)
         return OnUserService("inspect" if method == "GET" else "remove", parts[2])
     if method == "GET" and rest == "/tasks":
         if set(query) - {"filters"}:

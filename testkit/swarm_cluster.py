@@ -105,6 +105,15 @@ def _wait_for_engine(node: str) -> None:
         raise ClusterError(f"{error} (docker logs {node})") from None
 
 
+def _api_for_this_host_only(manager: str, gateway: str) -> None:
+    """The manager's plain-TCP API answers only what this host publishes (it arrives from the
+    cluster network's gateway): containers on any node, the hub's and users' servers too,
+    would otherwise reach it (as the node's address, or their bridge's gateway) past the
+    deployment's Docker API filter."""
+    node_command(manager, "iptables", "-I", "INPUT", "-p", "tcp", "--dport", str(NODE_API_PORT), "!", "-s", gateway,
+                 "-j", "REJECT", "--reject-with", "tcp-reset")  # fmt: skip
+
+
 def load_image(image: str, node: str) -> None:
     """Copy an image of this host's engine into a node's engine."""
     with subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE) as save:
@@ -160,6 +169,7 @@ def up(
             raise ClusterError(f"starting {node} failed: {started.stderr.strip()[-1000:]}")
     for node in names:
         _wait_for_engine(node)
+    _api_for_this_host_only(names[0], client.networks.get(network).attrs["IPAM"]["Config"][0]["Gateway"])
     _log(f"{nodes} engines answer; forming the swarm")
     node_command(names[0], "docker", "swarm", "init", "--advertise-addr", "eth0")
     token = node_command(names[0], "docker", "swarm", "join-token", "--quiet", "worker")

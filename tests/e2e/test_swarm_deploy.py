@@ -28,6 +28,18 @@ from testkit.swarm_cluster import SwarmCluster, node_command
 from tests.e2e.conftest import SWARM_PUBLIC_PORT
 from tests.e2e.deployed import ARTIFACTS, measure, raw_requests_from_the_hub, set_stack_config
 
+# Run in the hub: can it open the manager's engine port at an address, and at its gateway?
+ENGINE_PROBE = """
+import socket, sys
+routes = [line.split() for line in open("/proc/net/route")]
+gateway = next(".".join(str(b) for b in bytes.fromhex(r[2])[::-1]) for r in routes if r[1] == "00000000")
+for address in (sys.argv[1], gateway):
+    try:
+        socket.create_connection((address, 2375), timeout=3).close()
+        print("open")
+    except OSError:
+        print("closed")
+"""
 NAME = "jhe2e-sw"
 NAMES = DeploymentNames(NAME)
 USERS = ["ada", "bob", "cyd", "dan", "eve", "fay"]  # no character DockerSpawner escapes in service names
@@ -272,6 +284,12 @@ def test_the_filter_refuses_a_privileged_service_from_inside_the_hub(
         requests[name] = f"GET {path} HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n".encode()
     answers = raw_requests_from_the_hub(swarm_deployed.manager, NAMES, requests)
     assert answers == {name: [403] for name in requests}, answers
+    # The filter is the only way to an engine: the manager's own API is not reachable from the hub.
+    node = docker.from_env().containers.get(swarm_deployed.cluster.manager)
+    manager_address = node.attrs["NetworkSettings"]["Networks"][f"{swarm_deployed.cluster.name}-net"]["IPAddress"]
+    hub = swarm_deployed.manager.containers.get(NAMES.hub_container)
+    probe = hub.exec_run(["python3", "-c", ENGINE_PROBE, manager_address])
+    assert probe.output.decode().split() == ["closed", "closed"], probe.output.decode()
     with pytest.raises(docker.errors.NotFound):
         swarm_deployed.manager.services.get(NAMES.user_server("mallory"))
 
