@@ -207,6 +207,7 @@ class EngineMocks(pulumi.runtime.Mocks):
         self.monitor: RecordingMonitor | None = None
         self.lock = threading.Lock()
         self.in_flight = 0
+        self.stopped = False  # the update ended (failed): no operation starts after that
 
     # --- bookkeeping -------------------------------------------------------
     def _save(self) -> None:
@@ -217,6 +218,8 @@ class EngineMocks(pulumi.runtime.Mocks):
 
     def wait_for_operations(self) -> None:
         """Like the Pulumi engine after a failure: let operations already under way finish."""
+        with self.lock:
+            self.stopped = True
         deadline = time.monotonic() + OPERATIONS_WAIT_S
         while self.in_flight and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -238,6 +241,8 @@ class EngineMocks(pulumi.runtime.Mocks):
         if not args.custom:  # a component: nothing to apply
             return f"{args.name}-component", {}
         with self.lock:
+            if self.stopped:  # the Pulumi engine starts no step after a failed one
+                raise ApplyError(f"{args.typ} {args.name}: not applied, the update had already failed")
             self.in_flight += 1
         try:
             return self._apply(args)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
 
 from testkit.harness import (
@@ -17,6 +18,7 @@ from testkit.harness import (
     NETWORK,
     REMOTE_IMAGE,
     VOLUME,
+    ApplyError,
     EngineMocks,
     UntranslatedInputError,
     _duration_ns,
@@ -104,3 +106,14 @@ def test_a_remote_images_repo_digest_is_the_engines_entry_for_its_repository(nam
     """TF determineRepoDigest."""
     assert _repo_digest(name, {"RepoDigests": ["other@sha256:2", "reg:5000/x@sha256:1"]}) == expected
     assert _repo_digest(name, {"RepoDigests": []}) == ""
+
+
+def test_no_operation_starts_after_the_update_has_ended(tmp_path: Path) -> None:
+    """A step still queued when an update fails is not applied (as the Pulumi engine stops);
+    it would otherwise race the next update's writes to the same state file."""
+    mocks = EngineMocks(client=None, state_file=tmp_path / "state.json", run_id="t")  # type: ignore[arg-type]
+    mocks.wait_for_operations()
+    late = pulumi.runtime.MockResourceArgs("docker:index/network:Network", "net", {}, None, "", True)
+    with pytest.raises(ApplyError, match="docker:index/network:Network net: not applied"):
+        mocks.new_resource(late)
+    assert not (tmp_path / "state.json").exists()
