@@ -240,6 +240,16 @@ class HomeVolumeSwarmSpawner(SwarmSpawner):
             await asyncio.sleep(TASK_POLL_S)
         raise TimeoutError(f"Service {self.service_name} did not start within {self.start_timeout} s")
 
+    async def poll(self) -> int | str | None:
+        """Ended when the manager no longer wants the task running, whatever the task last
+        reported: a task on a node that went down stays "running" (its node reports no more)."""
+        task = await self.get_task()
+        if task is None:
+            return 0
+        if task["DesiredState"] == "running" and task["Status"]["State"] in {"running", *TASK_STARTING}:
+            return None
+        return pformat({"DesiredState": task["DesiredState"], **task["Status"]})
+
     def _unschedulable_message(self, error: str) -> str:
         if self.sticky_homes and self.home_node:
             return (

@@ -174,3 +174,28 @@ def test_a_failed_listing_falls_back_to_one_inspect_each(spawners: Any) -> None:
 
     StandInSpawner.listing_fails = False  # the next turn lists again: a failure is not remembered
     assert asyncio.run(scenario()) == [0, 0] and StandInSpawner.listing_calls == 2
+
+
+@pytest.mark.parametrize(
+    ("desired", "state", "running"),
+    [
+        ("running", "running", True),
+        ("running", "preparing", True),
+        ("shutdown", "running", False),  # its node went down: the manager gave up on it, the node reports no more
+        ("running", "failed", False),
+        ("shutdown", "complete", False),
+    ],
+)
+def test_a_swarm_server_runs_only_while_the_manager_wants_its_task_running(
+    spawners: Any, desired: str, state: str, running: bool
+) -> None:
+    spawner = spawners.HomeVolumeSwarmSpawner("jupyter-jh_ada")
+
+    async def get_task() -> dict[str, Any]:
+        return {"DesiredState": desired, "Status": {"State": state, "Message": "m"}}
+
+    spawner.get_task = get_task
+    ended = asyncio.run(spawner.poll())
+    assert (ended is None) == running
+    if not running:
+        assert f"'DesiredState': '{desired}'" in ended and f"'State': '{state}'" in ended
