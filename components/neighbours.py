@@ -7,7 +7,8 @@ filter refuses a home volume labelled for another deployment, but whichever side
 makes a volume first labels it, and the engine hands an existing volume to a
 create of the same name as it is. So a deployment is refused before anything is
 made when a volume it would use belongs to another deployment, or when another
-deployment on the engine has names that can run into its own.
+deployment on the engine (or, on a Swarm manager, with services in the swarm) has
+names that can run into its own.
 """
 
 from __future__ import annotations
@@ -67,4 +68,14 @@ def check_neighbours(names: DeploymentNames) -> None:
         return
     owners = {volume.name: str((volume.attrs.get("Labels") or {}).get(LABEL, "")) for volume in volumes}
     deployments = set(owners.values()) | {str(container.labels.get(LABEL, "")) for container in containers}
-    refuse_claimed_names(names, owners, deployments - {""})
+    refuse_claimed_names(names, owners, (deployments | _swarm_deployments(client)) - {""})
+
+
+def _swarm_deployments(client: docker.DockerClient) -> set[str]:
+    """On a Swarm manager: every deployment with services anywhere in the swarm. Their home
+    volumes are on the workers, which the manager's volume list does not show."""
+    try:
+        services = client.services.list(filters={"label": LABEL})
+    except docker.errors.APIError:  # not a manager: no services to list
+        return set()
+    return {str((service.attrs["Spec"].get("Labels") or {}).get(LABEL, "")) for service in services}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+import docker.errors
 import pytest
 
 from components import neighbours
@@ -47,11 +48,24 @@ def test_a_volume_this_deployment_uses_that_another_one_labelled_is_refused() ->
 
 
 class Engine:
-    def __init__(self, volumes: dict[str, dict[str, str] | None], containers: list[dict[str, str]]) -> None:
+    def __init__(
+        self,
+        volumes: dict[str, dict[str, str] | None],
+        containers: list[dict[str, str]],
+        services: list[dict[str, str]] | None = None,  # None: not a Swarm manager
+    ) -> None:
         self.volumes = SimpleNamespace(
             list=lambda filters: [SimpleNamespace(name=n, attrs={"Labels": labels}) for n, labels in volumes.items()]
         )
         self.containers = SimpleNamespace(list=lambda all, filters: [SimpleNamespace(labels=c) for c in containers])
+        self.services = SimpleNamespace(list=lambda filters: self._services(services, filters))
+
+    @staticmethod
+    def _services(services: list[dict[str, str]] | None, filters: dict[str, str]) -> list[SimpleNamespace]:
+        assert filters == {"label": LABEL}
+        if services is None:
+            raise docker.errors.APIError("503 Server Error: This node is not a swarm manager.")
+        return [SimpleNamespace(attrs={"Spec": {"Labels": labels}}) for labels in services]
 
 
 def test_the_engine_is_asked_by_label(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -62,3 +76,12 @@ def test_the_engine_is_asked_by_label(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match="deployment c on this engine"):
         check_neighbours(DeploymentNames("c-home"))
     check_neighbours(DeploymentNames("d"))
+
+
+def test_on_a_swarm_manager_deployments_with_services_on_the_workers_count_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Their homes are volumes on the workers: the manager's own volumes and containers do not show them."""
+    engine: Any = Engine({}, [], services=[{LABEL: "w"}, {}])
+    monkeypatch.setattr(neighbours.docker, "DockerClient", lambda **kwargs: engine)
+    with pytest.raises(ConfigError, match="deployment w on this engine can name volumes this one uses"):
+        check_neighbours(DeploymentNames("w-home"))
+    check_neighbours(DeploymentNames("v"))
