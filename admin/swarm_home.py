@@ -5,9 +5,11 @@
     python -m admin.swarm_home --stack prod --user ada --release        # next start on any node
 
 Run against the manager (the stack's `docker:host`), with the user's server stopped.
-A move copies the home volume from its node to the other over the deployment's overlay
-network (two one-off services of the notebook image, `tar` as root, owners kept), and
-refuses a target node that already holds a non-empty home of that user. The old volume
+A move copies the home volume from its node to the other over an internal overlay
+network of its own (two one-off services of the notebook image running admin/home_copy.py,
+`tar` as root, owners kept), and refuses a target node that already holds a non-empty
+home of that user. The user must not start their server during the move (checked when
+the copy is done, not while it runs). The old volume
 stays where it was until you remove it. Changing the pin stops the hub for a few seconds
 (it keeps the spawner's state in memory): running notebooks are not interrupted.
 """
@@ -23,9 +25,11 @@ from typing import Any
 
 import docker
 import docker.errors
+from docker.models.networks import Network
 from docker.models.services import Service
 from docker.types import EndpointSpec, LogConfig, Mount, RestartPolicy, ServiceMode
 
+from admin.home_copy import HOME_NOT_EMPTY
 from admin.hub_database import escaped_user
 from admin.spawner_state import RELEASE
 from admin.stack import command_line, open_stack
@@ -37,38 +41,17 @@ DATABASE = f"{HUB_DATA_DIR}/jupyterhub.sqlite"  # hub_config/jupyterhub_config.p
 STATE_SCRIPT = Path(__file__).with_name("spawner_state.py")
 COPY_PORT = 7000
 COPY_TIMEOUT_S = 3600
-CONNECT_TIMEOUT_S = 120
 HUB_STOP_TIMEOUT_S = 30
+NETWORK_RELEASE_WAIT_S = 60
 HUB_HEALTHY_WAIT_S = 90
 TASK_POLL_S = 0.5
+TASK_START_WAIT_S = 300  # a pull of the image, if the node lacks it
 TASK_ENDED = {"complete", "failed", "shutdown", "rejected", "orphaned", "remove"}
+TASK_UNDER_WAY = {"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting", "running"}
 ROOT = "0:0"  # tar keeps every file's owner only as root
-
-# The copy's two ends, run with python3 of the notebook image. The sender serves one
-# connection; the receiver refuses a home that already has files (exit 3).
-SEND = f"""
-import socket, subprocess, sys
-server = socket.create_server(("", {COPY_PORT}))
-server.settimeout({CONNECT_TIMEOUT_S})
-connection, _ = server.accept()
-sys.exit(subprocess.run(["tar", "-C", "/home/from", "--numeric-owner", "-c", "."], stdout=connection.fileno()).returncode)
-"""
-RECEIVE = f"""
-import os, socket, subprocess, sys, time
-if os.listdir("/home/to"):
-    sys.exit("the home volume on this node already has files")
-deadline = time.monotonic() + {CONNECT_TIMEOUT_S}
-while True:
-    try:
-        connection = socket.create_connection((sys.argv[1], {COPY_PORT}), timeout=10)
-        break
-    except OSError:
-        if time.monotonic() > deadline:
-            raise
-        time.sleep(0.5)
-connection.settimeout(None)
-sys.exit(subprocess.run(["tar", "-C", "/home/to", "--numeric-owner", "-p", "-x"], stdin=connection.fileno()).returncode)
-"""
+SEND_CAPABILITIES = ["CAP_DAC_READ_SEARCH"]  # read every file
+RECEIVE_CAPABILITIES = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID"]  # write them back as they were
+COPY_SCRIPTS = Path(__file__).with_name("home_copy.py")
 
 
 class HomeError(Exception):
@@ -93,6 +76,11 @@ def check_target(nodes: Sequence[SwarmNode], target: str, source: str, constrain
         raise HomeError(
             f"the home's node {source} is {'not in the swarm' if old is None else 'down'}: nothing can be copied from it. "
             "Fix: bring it back, or --release the pin (the user starts with an empty home elsewhere)"
+        )
+    if not old.active:
+        raise HomeError(
+            f"the home's node {source} takes no new tasks (paused or drained), and the copy runs one there. Fix: docker "
+            f"node update --availability active {source} for the copy (pause it again afterwards)"
         )
 
 
@@ -131,61 +119,105 @@ class SwarmHomes:
         hub.stop(timeout=HUB_STOP_TIMEOUT_S)
         report = [f"stopped {hub.name}"]
         try:
+            self._stopped(user)  # not started while the home was copied
             self._spawner_state(user, change)
         except docker.errors.ContainerError as error:
             raise HomeError(_stderr(error)) from None
         finally:
             hub.start()
-            report.append(f"started {hub.name}: {self._hub_health(hub.id)}")
-        return report
+        self._wait_until_healthy(hub.id)
+        return [*report, f"started {hub.name}"]
 
-    def _hub_health(self, hub_id: str) -> str:
+    def _wait_until_healthy(self, hub_id: str) -> None:
         deadline = time.monotonic() + HUB_HEALTHY_WAIT_S
-        status = ""
         while time.monotonic() < deadline:
-            state = self.client.containers.get(hub_id).attrs["State"]
-            status = (state.get("Health") or {}).get("Status", state["Status"])
-            if status in ("healthy", "running"):
-                break
+            if (self.client.containers.get(hub_id).attrs["State"].get("Health") or {}).get("Status") == "healthy":
+                return
             time.sleep(1)
-        return status
+        raise HomeError(
+            f"the hub is not healthy {HUB_HEALTHY_WAIT_S}s after its start. Fix: see docker logs {self.names.hub_container}"
+        )
 
     # --- moving the volume -----------------------------------------------
     def _stopped(self, user: str) -> None:
+        """Refused while the user's server runs or starts. A service left by a server that ended
+        (e.g. its node went down: the hub polled it ended and never called stop) is removed, as
+        the hub's next start of the server would."""
         name = self.names.user_server(escaped_user(user))
-        if any(service.name == name for service in self.client.services.list(filters={"name": name})):
-            raise HomeError(f"{user}'s server is running (service {name}). Fix: stop it (hub admin page), then run this again")
+        for service in self.client.services.list(filters={"name": name}):
+            if service.name != name:
+                continue
+            if any(t["DesiredState"] == "running" and t["Status"]["State"] in TASK_UNDER_WAY for t in service.tasks()):
+                raise HomeError(
+                    f"{user}'s server is running (service {name}). Fix: stop it (hub admin page), then run this again"
+                )
+            service.remove()
 
-    def _copy_service(self, role: str, user: str, node: str, script: str, args: list[str], read_only: bool) -> Service:
+    def _copy_service(self, role: str, user: str, node: str, network: str, args: list[str]) -> Service:
         home = self.names.home_volume(escaped_user(user))
         image = self.client.services.get(self.names.pre_pull_service("default")).attrs["Spec"]["TaskTemplate"]
+        sending = role == "from"
         return self.client.services.create(
             image["ContainerSpec"]["Image"],
-            ["python3", "-c", script, *args],
-            name=f"{self.names.deployment}-home-{role}-{escaped_user(user)}",
+            ["python3", "-c", COPY_SCRIPTS.read_text(), "send" if sending else "receive", f"/home/{role}", *args],
+            name=self._copy_service_name(role, user),
             user=ROOT,
-            mounts=[Mount(f"/home/{role}", home, type="volume", read_only=read_only, labels=self.names.labels)],
-            networks=[self.names.network],
+            cap_drop=["ALL"],
+            cap_add=SEND_CAPABILITIES if sending else RECEIVE_CAPABILITIES,
+            mounts=[Mount(f"/home/{role}", home, type="volume", read_only=sending, labels=self.names.labels)],
+            networks=[network],
             constraints=[f"node.hostname=={node}"],
             restart_policy=RestartPolicy(condition="none"),
             endpoint_spec=EndpointSpec(mode="dnsrr"),
             mode=ServiceMode("replicated", 1),
+            log_driver="json-file",  # what the error report reads, whatever the nodes' default
             labels=self.names.labels,
         )
 
+    def _copy_service_name(self, role: str, user: str) -> str:
+        return f"{self.names.deployment}-{role}-{escaped_user(user)}"
+
+    def _copy_network_name(self, user: str) -> str:
+        return f"{self.names.deployment}-move-{escaped_user(user)}"
+
+    def _remove_leftovers(self, user: str) -> None:
+        """What a copy interrupted by a kill left: its services, then its network."""
+        for role in ("from", "to"):
+            name = self._copy_service_name(role, user)
+            for service in self.client.services.list(filters={"name": name}):
+                if service.name == name:
+                    service.remove()
+        for network in self.client.networks.list(names=[self._copy_network_name(user)]):
+            _remove_when_unused(network)
+
     def _copy(self, user: str, source: str, target: str) -> None:
-        sender = self._copy_service("from", user, source, SEND, [], read_only=True)
+        """Over an internal overlay network of the copy's own: users' servers, on the deployment's
+        network, cannot reach the sender (which hands the home to whoever connects first)."""
+        self._remove_leftovers(user)
+        network = self.client.networks.create(
+            self._copy_network_name(user), driver="overlay", internal=True, labels=self.names.labels
+        )
+        volume = self.names.home_volume(escaped_user(user))
+        partial = f"The pin is unchanged; the partial copy on {target} must go before a new try: docker volume rm {volume} there"
         try:
-            receiver = self._copy_service("to", user, target, RECEIVE, [sender.name], read_only=False)
-            try:
-                status = _task_end(receiver, COPY_TIMEOUT_S)["Status"]
-                if status["State"] != "complete":
-                    logs = b"".join(receiver.logs(stdout=True, stderr=True)).decode(errors="replace").strip()
-                    raise HomeError(f"copying to {target} failed ({status.get('Err', status['State'])}): {logs[-800:]}")
-            finally:
-                receiver.remove()
+            sender = self._copy_service("from", user, source, network.id, [str(COPY_PORT)])
+            sending = _task_reached(sender, {"running"}, TASK_START_WAIT_S)
+            if sending["Status"]["State"] != "running":
+                raise HomeError(f"the copy's sender on {source} did not start: {sending['Status']}: {_logs(sender)}")
+            receiver = self._copy_service("to", user, target, network.id, [sender.name, str(COPY_PORT)])
+            received = _task_reached(receiver, set(), COPY_TIMEOUT_S)
+            if received["Status"].get("ContainerStatus", {}).get("ExitCode") == HOME_NOT_EMPTY:
+                raise HomeError(
+                    f"{target} already holds a home volume {volume} with files, left alone. Fix: check it; remove it "
+                    "there (docker volume rm) and run this again, or --release the pin"
+                )
+            if received["Status"]["State"] != "complete":
+                raise HomeError(f"receiving on {target} failed ({received['Status'].get('Err')}): {_logs(receiver)}. {partial}")
+            sent = _task_reached(sender, set(), TASK_START_WAIT_S)
+            if sent["Status"]["State"] != "complete":
+                raise HomeError(f"sending from {source} failed ({sent['Status'].get('Err')}): {_logs(sender)}. {partial}")
         finally:
-            sender.remove()
+            self._remove_leftovers(user)
 
     # --- the commands ----------------------------------------------------
     def move(self, user: str, target: str) -> list[str]:
@@ -210,16 +242,36 @@ class SwarmHomes:
         return [*report, f"{user}'s next server starts on any node, with that node's home (the one on {source} is not copied)"]
 
 
-def _task_end(service: Service, timeout_s: float) -> dict[str, Any]:
+def _task_reached(service: Service, states: set[str], timeout_s: float) -> dict[str, Any]:
+    """The service's one task once it is in one of `states` or has ended; refused at once if no node can take it."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         tasks = service.tasks()
-        if tasks and tasks[0]["Status"]["State"] in TASK_ENDED:
+        if tasks and tasks[0]["Status"]["State"] in states | TASK_ENDED:
             return dict(tasks[0])
         if tasks and "no suitable node" in tasks[0]["Status"].get("Err", ""):
             raise HomeError(f"{service.name} cannot run: {tasks[0]['Status']['Err']}")
         time.sleep(TASK_POLL_S)
-    raise HomeError(f"{service.name} did not end within {timeout_s:.0f}s (docker service ps {service.name})")
+    raise HomeError(f"{service.name} did not get there within {timeout_s:.0f}s (docker service ps {service.name})")
+
+
+def _remove_when_unused(network: Network) -> None:
+    """A removed service's tasks leave the network within seconds; until then it is in use."""
+    deadline = time.monotonic() + NETWORK_RELEASE_WAIT_S
+    while True:
+        try:
+            network.remove()
+            return
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError:
+            if time.monotonic() > deadline:
+                raise HomeError(f"network {network.name} is still in use. Fix: docker network rm {network.name}") from None
+            time.sleep(TASK_POLL_S)
+
+
+def _logs(service: Service) -> str:
+    return b"".join(service.logs(stdout=True, stderr=True)).decode(errors="replace").strip()[-800:]
 
 
 def _stderr(error: docker.errors.ContainerError) -> str:
@@ -245,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
             report = [f"{args.user}'s home: {homes.pinned_node(args.user) or 'not pinned to a node'}"]
     except HomeError as error:
         print(f"swarm_home: {error}", file=sys.stderr)
+        return 2
+    except docker.errors.DockerException as error:
+        print(f"swarm_home: the manager's engine refused: {error}. Fix: see the message; run this again", file=sys.stderr)
         return 2
     for line in report:
         print(f"swarm_home: {line}")

@@ -116,7 +116,6 @@ def main() -> None:
                 "name": "jhbench-sw",
                 "publicIp": "0.0.0.0",
                 "publicPort": str(SWARM_PORT),
-                "dockerApiProxy": False,
                 "spawner": LIMITS,
                 "cluster": {"mode": "swarm", "registry": cluster.registry},
             }

@@ -63,12 +63,13 @@ def check_neighbours(names: DeploymentNames) -> None:
         client = provider_client()
         volumes = client.volumes.list(filters={"label": LABEL})
         containers = client.containers.list(all=True, filters={"label": LABEL})
+        in_the_swarm = _swarm_deployments(client)
     except docker.errors.DockerException as error:
         pulumi.log.warn(f"the Docker engine could not be asked which deployments it holds: {error}")
         return
     owners = {volume.name: str((volume.attrs.get("Labels") or {}).get(LABEL, "")) for volume in volumes}
     deployments = set(owners.values()) | {str(container.labels.get(LABEL, "")) for container in containers}
-    refuse_claimed_names(names, owners, (deployments | _swarm_deployments(client)) - {""})
+    refuse_claimed_names(names, owners, (deployments | in_the_swarm) - {""})
 
 
 def _swarm_deployments(client: docker.DockerClient) -> set[str]:

@@ -18,6 +18,7 @@ import docker.errors
 import pytest
 import yaml
 
+from admin import swarm_home
 from components.names import LABEL, DeploymentNames
 from testkit.endpoints import wait_for, wait_until
 from testkit.harness import CONTAINER, SERVICE, ApplyResult, Harness
@@ -44,6 +45,8 @@ NAME = "jhe2e-sw"
 NAMES = DeploymentNames(NAME)
 USERS = ["ada", "bob", "cyd", "dan", "eve", "fay"]  # no character DockerSpawner escapes in service names
 HUB_WAIT_S = 90
+LOST_SERVER_WAIT_S = 120  # node down (~15 s of missed heartbeats) plus the hub's poll (every 30 s)
+READY_AGAIN_WAIT_S = 90
 
 
 @dataclass
@@ -292,6 +295,90 @@ def test_the_filter_refuses_a_privileged_service_from_inside_the_hub(
     assert probe.output.decode().split() == ["closed", "closed"], probe.output.decode()
     with pytest.raises(docker.errors.NotFound):
         swarm_deployed.manager.services.get(NAMES.user_server("mallory"))
+
+
+def test_an_admin_moves_a_users_home_to_another_node(
+    swarm_deployed: SwarmDeployed, swarm_users: dict[str, HubUser], capsys: pytest.CaptureFixture[str]
+) -> None:
+    user = swarm_users[USERS[5]]
+    source = swarm_deployed.node_of(user.name)
+    target = next(node for node in swarm_deployed.cluster.nodes if node != source)
+    user.write_file("moved.txt", b"from one node to another")
+    user.stop_server()
+    command = ["--stack", "dev", "--project-dir", str(swarm_deployed.project_dir), "--user", user.name]
+    assert swarm_home.main([*command, "--move-to", target]) == 0
+    manager = swarm_deployed.manager
+    copy_parts = (f"{NAME}-from-", f"{NAME}-to-", f"{NAME}-move-")
+    assert [s.name for s in manager.services.list() if s.name.startswith(copy_parts)] == []  # the copy's services are gone
+    assert [n.name for n in manager.networks.list() if n.name.startswith(copy_parts)] == []  # and its network
+    wait_for(f"{swarm_deployed.base_url}/hub/api/", HUB_WAIT_S)
+    user.start_server()
+    assert swarm_deployed.node_of(user.name) == target
+    assert user.read_file("moved.txt") == b"from one node to another"
+    owner = user.run_code("import os; (os.stat('moved.txt').st_uid, os.getuid())")
+    assert owner == "(1000, 1000)", owner  # owners kept: the user may still write their own files
+    user.write_file("moved.txt", b"written again")
+    assert swarm_home.main([*command, "--move-to", source]) == 2
+    assert f"{user.name}'s server is running" in capsys.readouterr().err
+    user.stop_server()
+    assert swarm_home.main([*command, "--move-to", source]) == 2
+    assert f"{source} already holds a home volume" in capsys.readouterr().err  # the old copy: never overwritten
+    assert swarm_home.main([*command, "--release"]) == 0
+    wait_for(f"{swarm_deployed.base_url}/hub/api/", HUB_WAIT_S)
+    user.start_server()  # on any node
+    assert user.run_code("1+1") == "2"
+
+
+def test_a_stopped_worker_costs_only_its_own_users_their_servers(
+    swarm_deployed: SwarmDeployed, swarm_users: dict[str, HubUser]
+) -> None:
+    """A worker node stops (its engine killed, as in a crash): servers on the other nodes
+    answer throughout; the hub reports the lost server stopped; its user's next start fails
+    at once naming the node (their home is there) until the node is back, then resumes there."""
+    nodes = {name: swarm_deployed.node_of(name) for name in swarm_users}
+    workers = sorted({node for node in nodes.values() if node != swarm_deployed.cluster.manager})
+    worker = workers[0]
+    lost = swarm_users[next(name for name, node in nodes.items() if node == worker)]
+    kept = {name: swarm_users[name] for name, node in nodes.items() if node != worker}
+    lost.write_file("survives.txt", b"on the stopped node")
+    probes = [
+        Probe(f"{swarm_deployed.base_url}/user/{name}/api/status", headers={"Authorization": f"token {u.token}"}, interval_s=0.5)
+        for name, u in kept.items()
+    ]
+    node_container = docker.from_env().containers.get(worker)
+    with contextlib.ExitStack() as running:
+        for probe in probes:
+            running.enter_context(probe)
+        stopped = time.monotonic()
+        node_container.kill()
+
+        def reported_stopped() -> bool:
+            model = lost.model()
+            return not model["servers"] and not model["pending"]
+
+        wait_until(reported_stopped, LOST_SERVER_WAIT_S, 1, f"the hub to report {lost.name}'s server on {worker} stopped")
+        measure(f"swarm: {worker} killed; the hub reported {lost.name}'s server stopped after {time.monotonic() - stopped:.1f}s")
+    failed = [outcome for probe in probes for outcome in probe.failed]
+    measure(f"swarm: {len(failed)} of {sum(len(p.outcomes) for p in probes)} requests failed to servers on other nodes")
+    assert failed == [], failed[:5]
+    assert all(probe.outcomes for probe in probes)
+    try:
+        response = lost.api("POST", f"/hub/api/users/{lost.name}/server")
+        assert response.status_code in (201, 202, 500), response.text
+        wait_until(reported_stopped, 30, 0.2, f"{lost.name}'s spawn to fail")
+        progress = lost.api("GET", f"/hub/api/users/{lost.name}/server/progress")
+        assert "Spawn failed" in progress.text and worker in progress.text and "home" in progress.text, progress.text[-2000:]
+    finally:
+        node_container.start()
+        wait_until(
+            lambda: swarm_deployed.manager.nodes.get(worker).attrs["Status"]["State"] == "ready",
+            READY_AGAIN_WAIT_S,
+            1,
+            f"{worker} ready again",
+        )
+    lost.start_server()
+    assert swarm_deployed.node_of(lost.name) == worker
+    assert lost.read_file("survives.txt") == b"on the stopped node"
 
 
 def service_create(body: dict[str, Any]) -> bytes:

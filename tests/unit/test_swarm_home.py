@@ -5,14 +5,22 @@ may take the user's server, from a node that is up."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
+import docker.errors
 import pytest
 
+from admin.home_copy import HOME_NOT_EMPTY
 from admin.spawner_state import RELEASE, pinned_node
 from admin.swarm_home import HomeError, SwarmHomes, check_target
 from components.config import parse_config
+from testkit.endpoints import free_loopback_port
+from testkit.program_runner import REPO_ROOT
 from tests.unit.test_swarm import node
 
 OTHER_STATE = {"object_id": "abc", "object_name": "jupyter-x_ada"}
@@ -99,3 +107,111 @@ def test_only_sticky_swarm_homes_have_a_pin(cluster: dict) -> None:
     config = parse_config({"dockerApiProxy": False, "cluster": cluster}, {})
     with pytest.raises(HomeError, match=r"only with cluster\.mode swarm and cluster\.homes sticky"):
         SwarmHomes(None, config)  # type: ignore[arg-type]
+
+
+def copied(source: Path, target: Path) -> tuple[int, int]:
+    """Run both ends of admin/home_copy.py here, over this host's loopback: (sender's, receiver's) exit codes."""
+    port = free_loopback_port()
+    script = str(REPO_ROOT / "admin" / "home_copy.py")
+    with subprocess.Popen([sys.executable, script, "send", str(source), str(port)]) as sender:
+        receiver = subprocess.run([sys.executable, script, "receive", str(target), "127.0.0.1", str(port)], timeout=60)
+        return sender.wait(timeout=60), receiver.returncode
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="owners are kept only by root, as the copy's services run")
+def test_a_home_is_copied_with_hidden_files_owners_modes_links_and_sparse_files(tmp_path: Path) -> None:
+    source, target = tmp_path / "from", tmp_path / "to"
+    (source / "work" / ".ipynb_checkpoints").mkdir(parents=True)
+    target.mkdir()
+    (source / ".bashrc").write_text("hidden")
+    (source / "work" / "secret.txt").write_text("only mine")
+    (source / "work" / "secret.txt").chmod(0o600)
+    (source / "work" / "link").symlink_to("/etc/passwd")
+    with open(source / "sparse.bin", "wb") as sparse:
+        sparse.truncate(64 * 1024**2)
+    for path in [source, *source.rglob("*")]:
+        os.lchown(path, 1000, 1000)
+
+    assert copied(source, target) == (0, 0)
+
+    def described(root: Path) -> dict[str, tuple[int, int, int]]:
+        return {str(p.relative_to(root)): (p.lstat().st_mode, p.lstat().st_uid, p.lstat().st_gid) for p in root.rglob("*")}
+
+    assert described(target) == described(source)
+    assert (target.stat().st_uid, target.stat().st_mode) == (1000, source.stat().st_mode)  # the home folder itself
+    assert (target / "work" / "secret.txt").read_text() == "only mine"
+    assert os.readlink(target / "work" / "link") == "/etc/passwd"  # a link, not what it points to
+    assert (target / "sparse.bin").stat().st_blocks < 1024  # kept sparse: 64 MB of holes take no disk
+
+
+def test_a_target_home_with_files_is_left_alone(tmp_path: Path) -> None:
+    source, target = tmp_path / "from", tmp_path / "to"
+    source.mkdir()
+    target.mkdir()
+    (source / "new.txt").write_text("new")
+    (target / "old.txt").write_text("old")
+    port = free_loopback_port()
+    script = str(REPO_ROOT / "admin" / "home_copy.py")
+    refused = subprocess.run([sys.executable, script, "receive", str(target), "127.0.0.1", str(port)], timeout=60)
+    assert refused.returncode == HOME_NOT_EMPTY
+    assert [p.name for p in target.iterdir()] == ["old.txt"]
+
+
+def test_a_failed_send_fails_the_copy(tmp_path: Path) -> None:
+    (tmp_path / "to").mkdir()
+    sent, received = copied(tmp_path / "missing", tmp_path / "to")
+    assert sent != 0 and received != 0
+
+
+class Hub:
+    def __init__(self, calls: list[str]) -> None:
+        self.calls, self.id, self.name = calls, "hub-id", "jh-hub"
+        self.image = SimpleNamespace(id="hub-image")
+        self.attrs = {"Config": {"User": ""}, "State": {"Health": {"Status": "healthy"}}}
+
+    def stop(self, timeout: int) -> None:
+        self.calls.append("stop hub")
+
+    def start(self) -> None:
+        self.calls.append("start hub")
+
+
+class Manager:
+    """The manager's engine as admin/swarm_home.py uses it to change a pin."""
+
+    def __init__(self, edit_fails: bool = False, server_tasks: list[dict] | None = None) -> None:
+        self.calls: list[str] = []
+        hub = Hub(self.calls)
+        self.containers = SimpleNamespace(get=lambda name: hub, run=self._run)
+        self.edit_fails = edit_fails
+        service = SimpleNamespace(name="jupyter-jh_ada", tasks=lambda: server_tasks or [], remove=lambda: self.calls.append("rm"))
+        self.services = SimpleNamespace(list=lambda filters: [service] if server_tasks is not None else [])
+
+    def _run(self, image: str, command: list[str], **kwargs: object) -> bytes:
+        self.calls.append(f"edit {command[4:]}" if len(command) > 5 else "read")
+        if self.edit_fails:
+            raise docker.errors.ContainerError("c", 1, command, image, b"the hub has no user 'ada' with a server")
+        return b'"node-2"'
+
+
+STICKY = parse_config({"name": "jh", "dockerApiProxy": False, "cluster": {"mode": "swarm", "registry": "r:5000"}}, {})
+
+
+def test_a_pin_is_changed_only_with_the_hub_stopped_and_the_hub_starts_again_on_failure() -> None:
+    manager = Manager()
+    SwarmHomes(manager, STICKY)._set_pin("ada", "node-2")  # type: ignore[arg-type]
+    assert manager.calls == ["stop hub", "edit ['ada', 'node-2']", "start hub"]
+    failing = Manager(edit_fails=True)
+    with pytest.raises(HomeError, match="no user 'ada'"):
+        SwarmHomes(failing, STICKY)._set_pin("ada", "node-2")  # type: ignore[arg-type]
+    assert failing.calls == ["stop hub", "edit ['ada', 'node-2']", "start hub"]
+
+
+def test_a_running_server_stops_a_change_and_a_server_that_ended_is_cleared() -> None:
+    running = Manager(server_tasks=[{"DesiredState": "running", "Status": {"State": "running"}}])
+    with pytest.raises(HomeError, match="ada's server is running"):
+        SwarmHomes(running, STICKY)._set_pin("ada", "node-2")  # type: ignore[arg-type]
+    assert running.calls == ["stop hub", "start hub"]  # checked again with the hub stopped: nothing edited
+    on_a_lost_node = Manager(server_tasks=[{"DesiredState": "shutdown", "Status": {"State": "running"}}])
+    SwarmHomes(on_a_lost_node, STICKY).release("ada")  # type: ignore[arg-type]
+    assert on_a_lost_node.calls[:3] == ["rm", "read", "stop hub"]
