@@ -299,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"swarm_home: {error}", file=sys.stderr)
         return 2
     except docker.errors.DockerException as error:
-        print(f"swarm_home: the manager's engine refused: {error}. Fix: see the message; run this again", file=sys.stderr)
+        fix = "Fix what it names, then run this again (it first removes what an interrupted copy left)"
+        print(f"swarm_home: the manager's engine answered: {error}. {fix}", file=sys.stderr)
         return 2
     for line in report:
         print(f"swarm_home: {line}")
