@@ -4,11 +4,14 @@ services spread over the nodes, reached through the proxy on the manager."""
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,7 @@ import pytest
 import yaml
 
 from admin import swarm_home
-from components.names import LABEL, DeploymentNames
+from components.names import HUB_PORT, LABEL, DeploymentNames
 from testkit.endpoints import wait_for, wait_until
 from testkit.harness import CONTAINER, SERVICE, ApplyResult, Harness
 from testkit.hub_user import HubUser, user_with_a_server
@@ -40,6 +43,19 @@ for address in (sys.argv[1], gateway):
         print("open")
     except OSError:
         print("closed")
+"""
+# Run in another user's kernel: can it reach the copy's sender (by its service name) while a home is moved?
+SENDER_PROBE = """
+import socket, time
+socket.create_connection(("{hub}", {hub_port}), timeout=5).close()  # this kernel does reach services by name
+reached, began = [], time.time()
+while time.time() < began + 30:
+    try:
+        socket.create_connection(("{sender}", 7000), timeout=0.5).close()
+        reached.append(time.time())
+    except OSError:
+        time.sleep(0.1)
+(reached, began, time.time())
 """
 NAME = "jhe2e-sw"
 NAMES = DeploymentNames(NAME)
@@ -306,7 +322,20 @@ def test_an_admin_moves_a_users_home_to_another_node(
     user.write_file("moved.txt", b"from one node to another")
     user.stop_server()
     command = ["--stack", "dev", "--project-dir", str(swarm_deployed.project_dir), "--user", user.name]
-    assert swarm_home.main([*command, "--move-to", target]) == 0
+    # Meanwhile another user's kernel tries to reach the copy's sender, which hands the home to whoever connects.
+    neighbour = swarm_users[USERS[0]]
+    with ThreadPoolExecutor(1) as pool:
+        probe = SENDER_PROBE.format(sender=f"{NAME}-from-{user.name}", hub=NAMES.hub_container, hub_port=HUB_PORT)
+        tried = pool.submit(neighbour.run_code, probe, 120)
+        wait_until(lambda: _kernels(neighbour), 30, 0.2, "the neighbour's kernel")
+        time.sleep(2)  # its loop has begun
+        moved_at = time.time()
+        assert swarm_home.main([*command, "--move-to", target]) == 0
+        copied = re.search(r"copied \S+ from \S+ to \S+ in ([0-9.]+)s", capsys.readouterr().out)
+        assert copied, "no copy reported"
+        reached, tried_from, tried_until = ast.literal_eval(tried.result())
+    assert tried_from < moved_at and moved_at + float(copied[1]) < tried_until  # the sender lived within the tries
+    assert reached == [], reached
     manager = swarm_deployed.manager
     copy_parts = (f"{NAME}-from-", f"{NAME}-to-", f"{NAME}-move-")
     assert [s.name for s in manager.services.list() if s.name.startswith(copy_parts)] == []  # the copy's services are gone
@@ -379,6 +408,11 @@ def test_a_stopped_worker_costs_only_its_own_users_their_servers(
     lost.start_server()
     assert swarm_deployed.node_of(lost.name) == worker
     assert lost.read_file("survives.txt") == b"on the stopped node"
+
+
+def _kernels(user: HubUser) -> bool:
+    response = user.api("GET", f"/user/{user.name}/api/kernels")
+    return response.status_code == 200 and bool(response.json())
 
 
 def service_create(body: dict[str, Any]) -> bytes:
