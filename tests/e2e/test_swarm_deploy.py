@@ -399,12 +399,13 @@ def test_a_stopped_worker_costs_only_its_own_users_their_servers(
         assert "Spawn failed" in progress.text and worker in progress.text and "home" in progress.text, progress.text[-2000:]
     finally:
         node_container.start()
-        wait_until(
-            lambda: swarm_deployed.manager.nodes.get(worker).attrs["Status"]["State"] == "ready",
-            READY_AGAIN_WAIT_S,
-            1,
-            f"{worker} ready again",
-        )
+
+        def ready_again() -> bool:
+            node_container.reload()
+            assert node_container.status == "running", node_container.logs(tail=5).decode(errors="replace")
+            return bool(swarm_deployed.manager.nodes.get(worker).attrs["Status"]["State"] == "ready")
+
+        wait_until(ready_again, READY_AGAIN_WAIT_S, 1, f"{worker} ready again")
     lost.start_server()
     assert swarm_deployed.node_of(lost.name) == worker
     assert lost.read_file("survives.txt") == b"on the stopped node"
