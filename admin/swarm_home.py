@@ -96,22 +96,22 @@ class SwarmHomes:
     # --- the pin, in the hub's database ---------------------------------
     def _spawner_state(self, user: str, change: str | None) -> str:
         hub = self.client.containers.get(self.names.hub_container)
-        output = self.client.containers.run(
-            hub.image.id,
-            ["python3", "-c", STATE_SCRIPT.read_text(), DATABASE, user, *([change] if change else [])],
-            user=hub.attrs["Config"]["User"] or ROOT,
-            mounts=[Mount(HUB_DATA_DIR, self.names.hub_data_volume, type="volume", read_only=change is None)],
-            network_disabled=True,
-            log_config=LogConfig(type="json-file"),  # what docker-py reads the output from
-            remove=True,
-        )
+        try:
+            output = self.client.containers.run(
+                hub.image.id,
+                ["python3", "-c", STATE_SCRIPT.read_text(), DATABASE, user, *([change] if change else [])],
+                user=hub.attrs["Config"]["User"] or ROOT,
+                mounts=[Mount(HUB_DATA_DIR, self.names.hub_data_volume, type="volume", read_only=change is None)],
+                network_disabled=True,
+                log_config=LogConfig(type="json-file"),  # what docker-py reads the output from
+                remove=True,
+            )
+        except docker.errors.ContainerError as error:
+            raise HomeError(_stderr(error)) from None
         return str(json.loads(output))
 
     def pinned_node(self, user: str) -> str:
-        try:
-            return self._spawner_state(user, None)
-        except docker.errors.ContainerError as error:
-            raise HomeError(_stderr(error)) from None
+        return self._spawner_state(user, None)
 
     def _set_pin(self, user: str, change: str) -> list[str]:
         """Stop the hub, change the state, start the hub (the hub reads states only when it starts)."""
@@ -121,8 +121,6 @@ class SwarmHomes:
         try:
             self._stopped(user)  # not started while the home was copied
             self._spawner_state(user, change)
-        except docker.errors.ContainerError as error:
-            raise HomeError(_stderr(error)) from None
         finally:
             hub.start()
         self._wait_until_healthy(hub.id)
