@@ -224,7 +224,7 @@ class SwarmHomes:
         if not source:
             raise HomeError(f"{user}'s home is not pinned to a node yet (their server never ran): nothing to move")
         nodes = [swarm_node(node.attrs) for node in self.client.nodes.list()]
-        check_target(nodes, target, source, self.config.cluster.user_placement)
+        check_target(nodes, target, source, self.config.cluster.server_placement)
         started, volume = time.monotonic(), self.names.home_volume(escaped_user(user))
         self._copy(user, source, target)
         report = [f"copied {volume} from {source} to {target} in {time.monotonic() - started:.1f}s"]

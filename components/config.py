@@ -248,6 +248,12 @@ class SpawnerConfig:
             optional=True,
         ),
     )
+    max_servers: int = setting(
+        200,
+        "users' servers at once (the hub turns more away; the Docker API filter refuses more, pending ones included)",
+        low=1,
+        high=100_000,
+    )
     extra_images: Mapping[str, str] = setting(
         {},
         "more images (`label: name:tag`) users pick from at spawn; each must be on the host (checked before the hub "
@@ -336,6 +342,7 @@ class MetricsConfig:
 
 
 CLUSTER_MODES = ("single", "swarm")
+WORKERS_ONLY = "node.role == worker"
 HOME_MODES = ("sticky", "shared")
 
 
@@ -365,6 +372,11 @@ class ClusterConfig:
             )
         ),
     )
+    managers_run_servers: bool = setting(
+        False,
+        "swarm: users' servers may run on managers too (beside the hub, proxy, filter and the swarm's Raft store); "
+        "else they run on workers only (`node.role == worker` is added to `userPlacement`)",
+    )
     homes: str = setting(
         "sticky",
         "swarm: `sticky` (a home is a volume on one node and its user's server returns there) or `shared` (a volume "
@@ -379,6 +391,13 @@ class ClusterConfig:
     @property
     def swarm(self) -> bool:
         return self.mode == "swarm"
+
+    @property
+    def server_placement(self) -> tuple[str, ...]:
+        """Where users' servers may run: `userPlacement`, and on workers only unless managers may run them."""
+        if self.managers_run_servers or WORKERS_ONLY in self.user_placement:
+            return self.user_placement
+        return (*self.user_placement, WORKERS_ONLY)
 
 
 @dataclass(frozen=True)
@@ -575,8 +594,10 @@ def parse_config(raw: Mapping[str, Any], secrets: Mapping[str, pulumi.Output[str
 def _check_cluster(config: StackConfig) -> None:
     cluster = config.cluster
     if not cluster.swarm:
-        swarm_only = [("cluster.registry", cluster.registry), ("cluster.userPlacement", list(cluster.user_placement))]
+        swarm_only: list[tuple[str, object]] = [("cluster.registry", cluster.registry)]
+        swarm_only += [("cluster.userPlacement", list(cluster.user_placement))]
         swarm_only += [("cluster.homes", cluster.homes if cluster.homes != "sticky" else "")]
+        swarm_only += [("cluster.managersRunServers", cluster.managers_run_servers)]
         for key, value in swarm_only:
             if value:
                 raise _fail(
@@ -600,6 +621,11 @@ def _check_cluster(config: StackConfig) -> None:
         raise _fail(
             "backup.enabled", True, "backups read the homes on the Docker host, and in swarm mode they live on the workers",
             "pulumi config set --path backup.enabled false, and back up the nodes' volumes (README, Swarm mode)",
+        )  # fmt: skip
+    if templates := {key: value for key, value in cluster.home_volume_options.items() if "{{" in value}:
+        raise _fail(
+            "cluster.homeVolumeOptions", templates, "Swarm runs '{{' in a volume option as a template, on every node",
+            "write the option without '{{' (only {username} is replaced, by the spawner)",
         )  # fmt: skip
     if cluster.homes == "shared" and cluster.home_volume_driver == "local" and not cluster.home_volume_options:
         raise _fail(

@@ -115,7 +115,7 @@ class Deployment(pulumi.ComponentResource):
                     config.names.pre_pull_service(label),
                     digest,
                     len(host.swarm_nodes),
-                    config.cluster.user_placement,
+                    config.cluster.server_placement,
                     config.names.labels,
                     login,
                 ),

@@ -187,7 +187,7 @@ def swarm_nodes(config: StackConfig) -> tuple[str, ...]:
             f"config 'cluster.mode' = 'swarm': the Docker engine could not be asked about its swarm ({error}). "
             "Fix: make the manager reachable (docker:host stack config or DOCKER_HOST)"
         ) from None
-    return eligible_nodes(nodes, config.cluster.user_placement)
+    return eligible_nodes(nodes, config.cluster.server_placement)
 
 
 def preflight(config: StackConfig) -> HostFacts:

@@ -8,6 +8,7 @@ overlay so that they and the users' services (on any node) share it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,9 @@ import pulumi_docker as docker
 
 from components.built_image import RegistryLogin
 from components.config import PLACEMENT_CONSTRAINT, ConfigError, set_command
+
+# The first engine that applies a service's CapabilityDrop and Pids limit (API 1.41); an older one ignores both.
+MIN_ENGINE = (20, 10)
 
 PRE_PULL_TIMEOUT = "10m"  # converge: every eligible node has pulled the image and runs its holder task
 HOLDER_MEMORY_BYTES = 16 * 1024**2
@@ -31,6 +35,7 @@ class SwarmNode:
     ready: bool  # Status.State == ready
     active: bool  # Spec.Availability == active
     attributes: dict[str, str]  # constraint attribute -> value (node.labels.* and engine.labels.* included)
+    engine_version: str = ""  # Description.Engine.EngineVersion
 
 
 def swarm_node(node: Mapping[str, Any]) -> SwarmNode:
@@ -52,7 +57,14 @@ def swarm_node(node: Mapping[str, Any]) -> SwarmNode:
         (node.get("Status") or {}).get("State") == "ready",
         spec.get("Availability") == "active",
         attributes,
+        str((description.get("Engine") or {}).get("EngineVersion", "")),
     )
+
+
+def engine_release(version: str) -> tuple[int, int] | None:
+    """(major, minor) of an engine version such as 26.1.5 or 20.10.24+dfsg1."""
+    match = re.match(r"([0-9]+)\.([0-9]+)", version)
+    return (int(match[1]), int(match[2])) if match else None
 
 
 def satisfies(node: SwarmNode, constraints: Sequence[str]) -> bool:
@@ -83,7 +95,7 @@ def check_swarm_manager(info: Mapping[str, Any], engine: str) -> None:
 
 def eligible_nodes(nodes: Sequence[SwarmNode], constraints: Sequence[str]) -> tuple[str, ...]:
     """Hostnames of the ready, active nodes users' servers may run on; refused when there is none."""
-    eligible = tuple(sorted(n.hostname for n in nodes if n.ready and n.active and satisfies(n, constraints)))
+    eligible = sorted((n for n in nodes if n.ready and n.active and satisfies(n, constraints)), key=lambda n: n.hostname)
     if not eligible:
         seen = ", ".join(
             f"{n.hostname} ({n.role}, {'ready' if n.ready else 'down'}, {'active' if n.active else 'not active'})" for n in nodes
@@ -91,9 +103,19 @@ def eligible_nodes(nodes: Sequence[SwarmNode], constraints: Sequence[str]) -> tu
         raise ConfigError(
             f"config 'cluster.userPlacement' = {list(constraints)!r}: no ready, active node of the swarm may run users' "
             f"servers (nodes: {seen}). Fix: {set_command('cluster.userPlacement', '<constraints a node meets>')}, "
-            "or make a node available (docker node update --availability active <node>)"
+            "make a node available (docker node update --availability active <node>), or, on a swarm without workers, "
+            f"{set_command('cluster.managersRunServers', 'true')}"
         )
-    return eligible
+    for node in eligible:
+        release = engine_release(node.engine_version)
+        if release is None or release < MIN_ENGINE:
+            raise ConfigError(
+                f"config 'cluster.userPlacement' = {list(constraints)!r}: node {node.hostname} may run users' servers and "
+                f"runs Docker engine {node.engine_version or '(unknown)'}, which ignores a service's capability drop and "
+                f"process limit (both from {'.'.join(map(str, MIN_ENGINE))}). Fix: upgrade its engine, or keep servers off it: "
+                f"add 'node.hostname != {node.hostname}' to cluster.userPlacement"
+            )
+    return tuple(node.hostname for node in eligible)
 
 
 @dataclass(frozen=True)

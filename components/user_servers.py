@@ -118,6 +118,7 @@ def _docker_policy(config: StackConfig, images: UserServerImages) -> dict[str, A
         "maxCpuQuota": int(spawner.cpu_limit * CPU_PERIOD_US),
         "maxPids": spawner.pids_limit,
         "logConfig": {"Type": config.logs.driver, "Config": config.logs.options},
+        "maxServers": spawner.max_servers,
         "swarm": {},
     }
 
@@ -127,7 +128,12 @@ def _swarm_policy(config: StackConfig, images: UserServerImages) -> dict[str, An
     cluster = config.cluster
     shared = cluster.homes == "shared"
     driver = {"Name": cluster.home_volume_driver, "Options": dict(cluster.home_volume_options)} if shared else None
-    swarm = {"constraints": list(cluster.user_placement), "stickyHomes": not shared, "volumeDriver": driver}
+    swarm = {
+        "constraints": list(cluster.server_placement),
+        "stickyHomes": not shared,
+        "volumeDriver": driver,
+        "managersRunServers": cluster.managers_run_servers,
+    }
     return _docker_policy(config, images) | {"swarm": swarm}
 
 
@@ -140,7 +146,7 @@ def _swarm_traitlets(config: StackConfig, images: UserServerImages) -> Traitlets
         "home_volume_labels": names.labels,
         "pids_limit": config.spawner.pids_limit,
         "log_config": {"Name": config.logs.driver, "Options": config.logs.options},
-        "user_constraints": list(cluster.user_placement),
+        "user_constraints": list(cluster.server_placement),
         "sticky_homes": cluster.homes == "sticky",
     }
     if cluster.homes == "shared":
@@ -158,7 +164,9 @@ class Backend:
     docker_api_policy: Callable[[StackConfig, UserServerImages], dict[str, Any]] | None
 
     def hub_settings(self, config: StackConfig, images: UserServerImages) -> dict[str, Any]:
-        return {"class": self.spawner_class, "traitlets": self.traitlets(config, images)}
+        # The hub turns away a start past the cap politely (429) before the filter refuses it.
+        hub_limit = {"JupyterHub": {"active_server_limit": config.spawner.max_servers}}
+        return {"class": self.spawner_class, "traitlets": self.traitlets(config, images) | hub_limit}
 
 
 BACKENDS = {

@@ -33,19 +33,23 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import secrets
 import socket
 import socketserver
 import sys
 import threading
+import time
 from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from docker_api_proxy import home_check
 from docker_api_proxy.policy import (
     Call,
     CreateUserContainer,
+    CreateUserService,
     Forward,
     ListUserContainers,
     ListUserTasks,
@@ -54,7 +58,10 @@ from docker_api_proxy.policy import (
     Policy,
     ReadNode,
     container_action,
+    excluding,
+    home_check_job,
     listing_query,
+    node_facts,
     node_summary,
     route,
     swarm_id,
@@ -68,6 +75,12 @@ CLIENT_TIMEOUT_S = 30  # per read, and for an idle kept-alive connection
 ENGINE_TIMEOUT_S = 60  # a stop waits up to the container's grace period
 MAX_CONNECTIONS = 32
 PASSED_RESPONSE_HEADERS = ("content-type", "api-version", "docker-experimental", "ostype")
+HOME_CHECK_SOURCE = Path(home_check.__file__).read_text()
+HOME_CHECK_TIMEOUT_S = 60  # the image is on every eligible node (pre-pulled): a task takes ~1 s
+HOME_CHECK_NO_TASK_S = 3  # a job no node may run gets no task
+TASK_POLL_S = 0.2
+TASK_ENDED = ("complete", "failed", "shutdown", "rejected", "orphaned", "remove")
+verified_homes: set[tuple[str, str]] = set()  # (node ID, volume) a node's engine said is this deployment's home
 
 Response = tuple[int, dict[str, str], bytes]
 
@@ -111,9 +124,13 @@ def perform(call: Call, policy: Policy, send: Callable[[Forward], Response]) -> 
     if isinstance(call, Forward):
         return send(call)
     if isinstance(call, CreateUserContainer):
+        _under_the_cap(policy, send)
         status, headers, payload = send(call.home_volume_lookup)
         if status == HTTPStatus.OK and not policy.may_be_home(_json(payload)):
-            raise RefusedError("the user's home volume name belongs to another deployment's volume")
+            raise RefusedError(
+                "a volume of the user's home's name is not a home of this deployment (another deployment's label, or not "
+                "the local driver with no options): it is never mounted. An admin removes or renames it"
+            )
         if status not in (HTTPStatus.OK, HTTPStatus.NOT_FOUND):
             return status, headers, payload
         status, headers, payload = send(call.home_volume)
@@ -127,12 +144,14 @@ def perform(call: Call, policy: Policy, send: Callable[[Forward], Response]) -> 
         return status, headers, payload
     if isinstance(call, (OnUserService, ListUserTasks, ReadNode)):
         return _perform_swarm(call, policy, send)
+    if isinstance(call, CreateUserService):
+        return _create_user_service(call, policy, send)
     assert isinstance(call, OnUserContainer)
     return _on_user_object(
         send,
         versioned(f"/containers/{call.ref}/json"),
         policy.is_user_container,
-        "only this deployment's user containers may be inspected, started, stopped or removed",
+        f"No such container: {call.ref}",
         None if call.action == "inspect" else lambda details: container_action(call, details),
     )
 
@@ -141,20 +160,110 @@ def _on_user_object(
     send: Callable[[Forward], Response],
     inspect_path: str,
     is_ours: Callable[[Any], bool],
-    refusal: str,
+    not_found: str,
     action: Callable[[Any], Forward] | None,
 ) -> Response:
     """Inspect an object; if it is one of this deployment's users' objects, answer the
-    inspect (action None) or send the action built from what was inspected."""
+    inspect (action None) or send the action built from what was inspected. Any other
+    object is answered as the engine answers a missing one: the hub learns nothing of it."""
     status, headers, payload = send(Forward("GET", inspect_path, {}))
+    if status == HTTPStatus.OK and not is_ours(_json(payload)):
+        return HTTPStatus.NOT_FOUND, {"content-type": "application/json"}, json.dumps({"message": not_found}).encode()
     if status != HTTPStatus.OK:  # e.g. 404: the spawner looks before it creates
         return status, headers, payload
-    details = _json(payload)
-    if not is_ours(details):
-        raise RefusedError(refusal)
     if action is None:
         return status, headers, payload
-    return send(action(details))
+    return send(action(_json(payload)))
+
+
+def _under_the_cap(policy: Policy, send: Callable[[Forward], Response]) -> None:
+    """Refused when the deployment has its most users' servers (pending ones included)."""
+    label = json.dumps({"label": [f"{policy.deployment_label}={policy.deployment}"]})
+    if policy.swarm is None:
+        listing, ours = Forward("GET", versioned("/containers/json"), {"all": "1", "filters": label}), policy.is_user_container
+    else:
+        listing, ours = Forward("GET", versioned("/services"), {"filters": label}), policy.is_user_service
+    status, _, payload = send(listing)
+    if status != HTTPStatus.OK:
+        raise RefusedError("the engine did not list the deployment's servers, so the cap on them cannot be checked")
+    if sum(1 for found in _json(payload) if ours(found)) >= policy.max_servers:
+        raise RefusedError(
+            f"the deployment runs its most users' servers at once ({policy.max_servers}, spawner.maxServers): "
+            "stop one, or raise spawner.maxServers"
+        )
+
+
+def _create_user_service(call: CreateUserService, policy: Policy, send: Callable[[Forward], Response]) -> Response:
+    swarm = policy.swarm
+    assert swarm is not None
+    _under_the_cap(policy, send)
+    status, headers, payload = send(Forward("GET", versioned("/nodes"), {}))
+    if status != HTTPStatus.OK:
+        return status, headers, payload
+    nodes = [node_facts(node) for node in _json(payload)]
+    candidates = nodes
+    if call.pinned_node is not None:
+        candidates = [node for node in nodes if node.hostname == call.pinned_node]
+        if len(candidates) != 1:
+            raise RefusedError(f"the home's node {call.pinned_node} is not in the swarm: an admin moves or releases the home")
+        if candidates[0].manager and not swarm.managers_run_servers:
+            raise RefusedError(f"{call.pinned_node} is a manager, and cluster.managersRunServers is false")
+    unchecked = [node.node_id for node in candidates if (node.node_id, call.home_volume) not in verified_homes]
+    answers = _ask_the_nodes(call, policy, send) if unchecked else {}
+    if foreign := [node.hostname for node in candidates if answers.get(node.node_id) == home_check.FOREIGN]:
+        raise RefusedError(
+            f"{foreign[0]} holds a volume {call.home_volume} that is not this deployment's home (another deployment's, "
+            "or other driver options): it is never mounted. An admin removes or renames it there"
+        )
+    for node_id, answer in answers.items():
+        if answer == home_check.OURS:
+            verified_homes.add((node_id, call.home_volume))
+    confirmed = {node_id for node_id, answer in answers.items() if answer in (home_check.OURS, home_check.ABSENT)}
+    kept_off = [node.node_id for node in nodes if node.node_id in unchecked and node.node_id not in confirmed]
+    if call.pinned_node is not None and kept_off:
+        raise RefusedError(
+            f"your home's node {call.pinned_node} cannot run your server now (down, paused or drained; its home could "
+            "not be checked). Ask an administrator to make it available, or to move your home"
+        )
+    return send(Forward("POST", versioned("/services/create"), {}, excluding(call.spec, kept_off)))
+
+
+def _ask_the_nodes(call: CreateUserService, policy: Policy, send: Callable[[Forward], Response]) -> dict[str, int]:
+    """node ID -> home_check's answer, from each node that could take the service and answered in time."""
+    assert policy.swarm is not None
+    name = f"{policy.deployment}-home-check-{secrets.token_hex(4)}"
+    job = home_check_job(call, policy, policy.swarm, name, HOME_CHECK_SOURCE)
+    status, _, payload = send(Forward("POST", versioned("/services/create"), {}, job))
+    if status != HTTPStatus.CREATED:
+        raise RefusedError(f"the home check could not start: {_escaped(payload.decode(errors='replace'), 200)}")
+    job_id = swarm_id(_json(payload))
+    try:
+        tasks = _ended_tasks(job_id, send)
+    finally:
+        send(Forward("DELETE", versioned(f"/services/{job_id}"), {}))
+    answers = {}
+    for task in tasks:
+        exit_code = ((task.get("Status") or {}).get("ContainerStatus") or {}).get("ExitCode")
+        node_id = task.get("NodeID")
+        if isinstance(node_id, str) and type(exit_code) is int:
+            answers[node_id] = exit_code
+    return answers
+
+
+def _ended_tasks(job_id: str, send: Callable[[Forward], Response]) -> list[dict[str, Any]]:
+    """The job's tasks once every one has ended (or none came, or the time is up)."""
+    began = time.monotonic()
+    query = {"filters": json.dumps({"service": [job_id]})}
+    tasks: list[dict[str, Any]] = []
+    while time.monotonic() < began + HOME_CHECK_TIMEOUT_S:
+        status, _, payload = send(Forward("GET", versioned("/tasks"), query))
+        tasks = _json(payload) if status == HTTPStatus.OK else []
+        if tasks and all((t.get("Status") or {}).get("State") in TASK_ENDED for t in tasks):
+            return tasks
+        if not tasks and time.monotonic() > began + HOME_CHECK_NO_TASK_S:
+            return []
+        time.sleep(TASK_POLL_S)
+    return [t for t in tasks if (t.get("Status") or {}).get("State") in TASK_ENDED]
 
 
 def _perform_swarm(
@@ -170,7 +279,7 @@ def _perform_swarm(
             send,
             versioned(f"/services/{call.ref}"),
             policy.is_user_service,
-            "only this deployment's user services may be inspected or removed",
+            f"service {call.ref} not found",
             None
             if call.action == "inspect"
             else lambda details: Forward("DELETE", versioned(f"/services/{swarm_id(details)}"), {}),

@@ -42,15 +42,23 @@ _SWARM_ID = re.compile(r"[0-9a-z]{25}")  # a service, task or node ID
 _NODE_HOSTNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,252}")
 TASK_DESIRED_STATES = ("running", "shutdown", "accepted")
 NANO_CPUS_PER_CPU = 1_000_000_000
+# Swarm runs these as Go templates, on the leader while it validates a create and on the node
+# that starts a task (swarmkit template/expand.go: ExpandContainerSpec, ExpandNetworks).
+TEMPLATE_ACTION = "{{"
+MAX_SERVICE_SPEC_BYTES = 64 * 1024  # a spec goes into every manager's Raft log; the spawner's is ~3 KiB
+HOME_CHECK_SOCKET = "/var/run/docker.sock"  # the node's engine, as docker_api_proxy/home_check.py asks it
+HOME_CHECK_MEMORY_BYTES = 64 * 1024**2
+HOME_CHECK_PIDS = 32
 
 
 @dataclass(frozen=True)
 class SwarmPolicy:
     """Swarm mode: what a user's service is pinned to besides the container's rules."""
 
-    constraints: tuple[str, ...]  # cluster.userPlacement, sent as they are
+    constraints: tuple[str, ...]  # cluster.userPlacement (and `node.role == worker`), sent as they are
     sticky_homes: bool  # one more constraint may pin the server to its home's node
     volume_driver: dict[str, Any] | None  # the homes' DriverConfig {Name, Options}, options with {username}
+    managers_run_servers: bool = False  # cluster.managersRunServers: a pin may name a manager
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> SwarmPolicy:
@@ -58,10 +66,19 @@ class SwarmPolicy:
             "constraints": list,
             "stickyHomes": bool,
             "volumeDriver": (dict, type(None)),
+            "managersRunServers": bool,
         }
         if set(document) != set(expected) or any(not isinstance(document[k], t) for k, t in expected.items()):
             raise ValueError(f"the policy's swarm section must have exactly these keys and types: {expected}")
-        return cls(tuple(document["constraints"]), document["stickyHomes"], document["volumeDriver"])
+        return cls(
+            tuple(document["constraints"]), document["stickyHomes"], document["volumeDriver"], document["managersRunServers"]
+        )
+
+    def home_driver(self) -> tuple[str, dict[str, str]]:
+        """The driver and options a home volume of this deployment has (options with {username} unformatted)."""
+        if self.volume_driver is None:
+            return "local", {}
+        return self.volume_driver["Name"], dict(self.volume_driver.get("Options") or {})
 
 
 @dataclass(frozen=True)
@@ -82,6 +99,7 @@ class Policy:
     max_cpu_quota: int
     max_pids: int
     log_config: dict[str, Any]  # {"Type": driver, "Config": options}: every user container's
+    max_servers: int  # users' containers or services at once, pending ones included
     swarm: SwarmPolicy | None = None  # swarm mode: users' servers are services
 
     @classmethod
@@ -90,7 +108,7 @@ class Policy:
             "deployment": str, "deploymentLabel": str, "network": str, "userContainerTemplate": str,
             "homeVolumeTemplate": str, "notebookHome": str, "notebookUser": str, "notebookPort": int,
             "images": list, "maxMemoryBytes": int, "cpuPeriod": int, "maxCpuQuota": int, "maxPids": int,
-            "logConfig": dict, "swarm": dict,
+            "logConfig": dict, "maxServers": int, "swarm": dict,
         }  # fmt: skip
         if set(document) != set(expected) or any(type(document[k]) is not t for k, t in expected.items()):
             raise ValueError(f"the policy must have exactly these keys and types: {expected}")
@@ -101,7 +119,7 @@ class Policy:
             document["deployment"], document["deploymentLabel"], document["network"], document["userContainerTemplate"],
             document["homeVolumeTemplate"], document["notebookHome"], document["notebookUser"], document["notebookPort"],
             frozenset(document["images"]), document["maxMemoryBytes"], document["cpuPeriod"], document["maxCpuQuota"],
-            document["maxPids"], document["logConfig"],
+            document["maxPids"], document["logConfig"], document["maxServers"],
             SwarmPolicy.from_document(document["swarm"]) if document["swarm"] else None,
         )  # fmt: skip
 
@@ -116,9 +134,15 @@ class Policy:
         )
 
     def may_be_home(self, volume: Mapping[str, Any]) -> bool:
-        """An engine's inspect of a volume that is this deployment's, or no deployment's."""
+        """An engine's inspect of a volume that is this deployment's, or no deployment's (an adopted
+        one), as a home is made: the local driver with no options (bind options would mount any folder)."""
         labels = volume.get("Labels") or {}
-        return isinstance(labels, dict) and labels.get(self.deployment_label, self.deployment) == self.deployment
+        return (
+            isinstance(labels, dict)
+            and labels.get(self.deployment_label, self.deployment) == self.deployment
+            and volume.get("Driver") == "local"
+            and not volume.get("Options")
+        )
 
     def is_user_service(self, details: Mapping[str, Any]) -> bool:
         """An engine's inspect (or list entry) of one of this deployment's user services."""
@@ -165,6 +189,17 @@ class CreateUserContainer:
 
 
 @dataclass(frozen=True)
+class CreateUserService:
+    """Under the cap of servers, on a node that exists (and may run servers, if pinned) and
+    whose engine said the home there is this deployment's or not there yet (home_check.py);
+    every node that did not say so is excluded from the service's placement."""
+
+    spec: dict[str, Any]  # written anew
+    home_volume: str
+    pinned_node: str | None  # the hostname of a sticky home's node
+
+
+@dataclass(frozen=True)
 class OnUserContainer:
     """Inspect `ref`; if it is this deployment's user container, do `action` on its full ID."""
 
@@ -202,7 +237,16 @@ class ReadNode:
     node_id: str
 
 
-Call = Forward | CreateUserContainer | OnUserContainer | ListUserContainers | OnUserService | ListUserTasks | ReadNode
+Call = (
+    Forward
+    | CreateUserContainer
+    | CreateUserService
+    | OnUserContainer
+    | ListUserContainers
+    | OnUserService
+    | ListUserTasks
+    | ReadNode
+)
 
 
 def versioned(path: str) -> str:
@@ -232,7 +276,7 @@ def route(request: Request, policy: Policy) -> Call:
     if method == "POST" and rest == "/services/create" and policy.swarm is not None:
         if request.query:
             raise RefusedError("a service create takes no query parameters")
-        return Forward("POST", versioned("/services/create"), {}, _service_create(request, policy, policy.swarm))
+        return _service_create(request, policy, policy.swarm)
     if request.body:
         raise RefusedError("only a container or service create may carry a body")
     if policy.swarm is not None and (swarm_call := _swarm_read(method, rest, request.query)) is not None:
@@ -288,6 +332,22 @@ def swarm_id(details: Mapping[str, Any]) -> str:
     if not isinstance(found, str) or not _SWARM_ID.fullmatch(found):
         raise RefusedError("the engine's inspect did not give a Swarm ID")
     return found
+
+
+@dataclass(frozen=True)
+class NodeFacts:
+    node_id: str
+    hostname: str
+    manager: bool
+
+
+def node_facts(details: Mapping[str, Any]) -> NodeFacts:
+    """A node of the engine's /nodes listing, checked before its ID goes into a constraint."""
+    summary = node_summary(details)
+    role = (details.get("Spec") or {}).get("Role")
+    if role not in ("worker", "manager"):
+        raise RefusedError("the engine's node listing did not give a node's role")
+    return NodeFacts(summary["ID"], summary["Description"]["Hostname"], role == "manager")
 
 
 def node_summary(details: Mapping[str, Any]) -> dict[str, Any]:
@@ -503,7 +563,7 @@ def _container_create(request: Request, policy: Policy) -> tuple[dict[str, str],
 # --- a user service (swarm mode) -----------------------------------------------------
 
 
-def _service_create(request: Request, policy: Policy, swarm: SwarmPolicy) -> dict[str, Any]:
+def _service_create(request: Request, policy: Policy, swarm: SwarmPolicy) -> CreateUserService:
     """hub_config/spawners.py HomeVolumeSwarmSpawner's service, checked and written anew."""
     body = parse_json(request.body)
     name = _text(_CONTAINER_REF, 128)(body.get("Name") if isinstance(body, dict) else None, "the service.Name")
@@ -582,7 +642,7 @@ def _service_create(request: Request, policy: Policy, swarm: SwarmPolicy) -> dic
     if "Args" in container:
         spec_container["Args"] = container["Args"]
     resources = {"MemoryBytes": limits["MemoryBytes"], "NanoCPUs": limits["NanoCPUs"]}
-    return {
+    spec = {
         "Name": name,
         "Labels": labels,
         "TaskTemplate": {
@@ -596,6 +656,78 @@ def _service_create(request: Request, policy: Policy, swarm: SwarmPolicy) -> dic
         "Mode": {"Replicated": {"Replicas": 1}},
         "EndpointSpec": {"Mode": "dnsrr"},
     }
+    if templates := [where for where, text in expanded_fields(spec) if TEMPLATE_ACTION in text]:
+        raise RefusedError(
+            f"{', '.join(templates[:3])} holds '{TEMPLATE_ACTION}', which Swarm would run as a template: refused "
+            "(in swarm mode a user name or setting with '{{' cannot reach a server)"
+        )
+    if len(json.dumps(spec)) > MAX_SERVICE_SPEC_BYTES:
+        raise RefusedError(f"a user service's spec is at most {MAX_SERVICE_SPEC_BYTES} bytes")
+    pins = [c.removeprefix("node.hostname==") for c in constraints[len(swarm.constraints) :]]
+    return CreateUserService(spec, home_volume, pins[0] if pins else None)
+
+
+def expanded_fields(spec: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Every string of a service spec that Swarm expands as a template, by where it is
+    (swarmkit template/expand.go: env values, hostname, mounts' source, target, volume
+    labels and driver options; networks' aliases and driver options)."""
+    task = spec.get("TaskTemplate") or {}
+    container = task.get("ContainerSpec") or {}
+    found = [(f"env {entry.partition('=')[0][:40]}", entry.partition("=")[2]) for entry in container.get("Env") or []]
+    found.append(("the hostname", container.get("Hostname", "")))
+    for index, mount in enumerate(container.get("Mounts") or []):
+        volume = mount.get("VolumeOptions") or {}
+        driver_options = (volume.get("DriverConfig") or {}).get("Options") or {}
+        found += [(f"mount {index} source", mount.get("Source", "")), (f"mount {index} target", mount.get("Target", ""))]
+        found += [(f"mount {index} label {k}", v) for k, v in (volume.get("Labels") or {}).items()]
+        found += [(f"mount {index} driver option {k}", v) for k, v in driver_options.items()]
+    for index, network in enumerate(task.get("Networks") or []):
+        found += [(f"network {index} alias", alias) for alias in network.get("Aliases") or []]
+        found += [(f"network {index} driver option {k}", v) for k, v in (network.get("DriverOpts") or {}).items()]
+    return found
+
+
+def home_check_job(call: CreateUserService, policy: Policy, swarm: SwarmPolicy, name: str, source: str) -> dict[str, Any]:
+    """A global job of the service's own image on every node that could take the service: each
+    task runs home_check.py (`source`) against its node's engine and answers by its exit code.
+    As root (the socket is root's), with no capability, no network and nothing else mounted."""
+    task = call.spec["TaskTemplate"]
+    driver, options = swarm.home_driver()
+    user = policy.user_of(call.spec["Name"])
+    expected = {
+        "volume": call.home_volume,
+        "driver": driver,
+        "options": {key: value.format(username=user) for key, value in options.items()},
+        "label": policy.deployment_label,
+        "deployment": policy.deployment,
+    }
+    socket_mount = {"Type": "bind", "Source": HOME_CHECK_SOCKET, "Target": HOME_CHECK_SOCKET, "ReadOnly": True}
+    return {
+        "Name": name,
+        "Labels": {policy.deployment_label: policy.deployment},
+        "TaskTemplate": {
+            "ContainerSpec": {
+                "Image": task["ContainerSpec"]["Image"],
+                "Command": ["python3", "-I", "-S", "-c", source, json.dumps(expected, sort_keys=True)],
+                "User": "0",
+                "Dir": "/",
+                "Mounts": [socket_mount],
+                "CapabilityDrop": ["ALL"],
+            },
+            "Resources": {"Limits": {"MemoryBytes": HOME_CHECK_MEMORY_BYTES, "Pids": HOME_CHECK_PIDS}},
+            "RestartPolicy": {"Condition": "none"},
+            "Placement": {"Constraints": task["Placement"]["Constraints"]},
+            "LogDriver": {"Name": "json-file"},
+        },
+        "Mode": {"GlobalJob": {}},
+    }
+
+
+def excluding(spec: dict[str, Any], node_ids: Sequence[str]) -> dict[str, Any]:
+    """The spec kept off these nodes (Swarm ANDs constraints)."""
+    task = spec["TaskTemplate"]
+    constraints = [*task["Placement"]["Constraints"], *(f"node.id!={node_id}" for node_id in node_ids)]
+    return {**spec, "TaskTemplate": {**task, "Placement": {"Constraints": constraints}}}
 
 
 def _user_driver(driver: dict[str, Any] | None, user: str) -> dict[str, Any] | None:

@@ -53,6 +53,7 @@ POLICY = Policy(
     max_cpu_quota=100_000,
     max_pids=4096,
     log_config={"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}},
+    max_servers=3,
 )
 ADA_ID = "a" * 64
 HUB_ID = "b" * 64
@@ -488,7 +489,7 @@ POLICY_DOCUMENT = {
     "userContainerTemplate": "jupyter-{username}", "homeVolumeTemplate": "jh-home-{username}", "notebookHome": "/home/jovyan",
     "notebookUser": "1000", "notebookPort": 8888, "images": [NOTEBOOK, "quay.io/jupyter/base-notebook:2025-01-01"],
     "maxMemoryBytes": 2 * 1024**3, "cpuPeriod": 100_000, "maxCpuQuota": 100_000, "maxPids": 4096,
-    "logConfig": {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}}, "swarm": {},
+    "logConfig": {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}}, "maxServers": 3, "swarm": {},
 }  # fmt: skip
 
 
@@ -514,11 +515,16 @@ class FakeEngine:
         "jupyter-eve": {"Id": "c" * 64, "Name": "/jupyter-eve", "Config": {"Labels": {POLICY.deployment_label: "other"}}},
     }
 
-    # jh-home-ada is this deployment's; jh-home-old an adopted one (no label); jh-home-mal another deployment's.
+    # jh-home-ada is this deployment's; jh-home-old an adopted one (no label); jh-home-mal another deployment's;
+    # jh-home-bnd (no label) and jh-home-lbd (this deployment's label) are local volumes with bind options.
+    BIND: ClassVar[dict[str, str]] = {"type": "none", "o": "bind", "device": "/"}
     VOLUMES: ClassVar[dict[str, dict[str, Any]]] = {
-        "jh-home-ada": {"Name": "jh-home-ada", "Labels": {POLICY.deployment_label: "jh"}},
-        "jh-home-old": {"Name": "jh-home-old", "Labels": None},
-        "jh-home-mal": {"Name": "jh-home-mal", "Labels": {POLICY.deployment_label: "jh-home"}},
+        "jh-home-ada": {"Name": "jh-home-ada", "Driver": "local", "Labels": {POLICY.deployment_label: "jh"}, "Options": None},
+        "jh-home-old": {"Name": "jh-home-old", "Driver": "local", "Labels": None, "Options": {}},
+        "jh-home-mal": {"Name": "jh-home-mal", "Driver": "local", "Labels": {POLICY.deployment_label: "jh-home"}},
+        "jh-home-bnd": {"Name": "jh-home-bnd", "Driver": "local", "Labels": None, "Options": BIND},
+        "jh-home-lbd": {"Name": "jh-home-lbd", "Driver": "local", "Labels": {POLICY.deployment_label: "jh"}, "Options": BIND},
+        "jh-home-plg": {"Name": "jh-home-plg", "Driver": "vieux/sshfs", "Labels": None, "Options": None},
     }
 
     def __init__(self) -> None:
@@ -595,6 +601,11 @@ def http(method: str, target: str, body: bytes = b"", extra: str = "") -> bytes:
     return f"{method} {target} HTTP/1.1\r\nHost: jh-docker-api:2375\r\n{extra}Content-Length: {len(body)}\r\n\r\n".encode() + body
 
 
+CAP_CHECK = Forward(
+    "GET", "/v1.41/containers/json", {"all": "1", "filters": json.dumps({"label": ["org.jupyterhub-docker.deployment=jh"]})}
+)
+
+
 def test_a_spawn_and_a_stop_reach_the_engine_as_built_by_the_filter() -> None:
     body = json.dumps(dockerspawner_create_body()).encode()
     answers, engine, _ = exchange(
@@ -608,6 +619,7 @@ def test_a_spawn_and_a_stop_reach_the_engine_as_built_by_the_filter() -> None:
     inspect = Forward("GET", f"/v1.41/containers/{ADA_ID}/json", {})
     assert engine.calls == [
         Forward("GET", "/v1.41/containers/jupyter-ada/json", {}),
+        CAP_CHECK,
         Forward("GET", "/v1.41/volumes/jh-home-ada", {}),
         Forward("POST", "/v1.41/volumes/create", {}, {"Name": "jh-home-ada", "Labels": {POLICY.deployment_label: "jh"}}),
         Forward("POST", "/v1.41/containers/create", {"name": "jupyter-ada"}, EXPECTED_CREATE_BODY),
@@ -625,9 +637,10 @@ def test_a_spawn_and_a_stop_reach_the_engine_as_built_by_the_filter() -> None:
 def test_no_other_container_is_inspected_started_stopped_or_removed(target: str, action: tuple[str, str]) -> None:
     method, verb = action
     answers, engine, logged = exchange(http(method, f"/v1.41/containers/{target}" + (f"/{verb}" if verb else "")))
-    assert answers[0][0] == 403 and b"only this deployment's user containers" in answers[0][1]
+    # as the engine answers a container that does not exist: the hub learns nothing of others
+    assert answers == [(404, json.dumps({"message": f"No such container: {target}"}).encode())]
     assert [call.method for call in engine.calls] == ["GET"]  # the look-up, and nothing after it
-    assert logged and logged[0].startswith("refused ")
+    assert logged == [f"{method} /v1.41/containers/{target}{f'/{verb}' if verb else ''} -> 404"]
 
 
 def test_a_listing_shows_only_this_deployments_user_containers_and_asks_the_engine_for_them_by_label() -> None:
@@ -930,7 +943,8 @@ def test_a_policy_needs_a_home_volume_template_naming_the_user() -> None:
     document = {
         "deployment": "jh", "deploymentLabel": "l", "network": "jh", "userContainerTemplate": "jupyter-{username}",
         "homeVolumeTemplate": "jh-home", "notebookHome": "/home/jovyan", "notebookUser": "1000", "notebookPort": 8888,
-        "images": [NOTEBOOK], "maxMemoryBytes": 1, "cpuPeriod": 1, "maxCpuQuota": 1, "maxPids": 1, "logConfig": {}, "swarm": {},
+        "images": [NOTEBOOK], "maxMemoryBytes": 1, "cpuPeriod": 1, "maxCpuQuota": 1, "maxPids": 1, "logConfig": {},
+        "maxServers": 1, "swarm": {},
     }  # fmt: skip
     with pytest.raises(ValueError, match="username"):
         Policy.from_document(document)
@@ -1164,7 +1178,8 @@ def test_a_create_whose_home_volume_the_engine_refuses_creates_no_container() ->
     body = json.dumps(dockerspawner_create_body()).encode()
     answers, engine, logged = exchange(http("POST", "/v1.41/containers/create?name=jupyter-ada", body), VolumeRefused())
     assert answers == [(500, b'{"message": "volume driver failed"}')]
-    assert [call.path for call in engine.calls] == ["/v1.41/volumes/jh-home-ada", "/v1.41/volumes/create"]
+    assert engine.calls[1:] == [Forward("GET", "/v1.41/volumes/jh-home-ada", {}), engine.calls[-1]]
+    assert engine.calls[0] == CAP_CHECK and engine.calls[-1].path == "/v1.41/volumes/create"
     assert logged == ["POST /v1.41/containers/create name=jupyter-ada -> 500"]
 
 
@@ -1172,26 +1187,29 @@ def test_a_home_volume_of_another_deployment_is_refused_and_an_unlabelled_one_is
     def body_for(user: str) -> bytes:
         return json.dumps(dockerspawner_create_body(binds={f"jh-home-{user}": {"bind": "/home/jovyan", "mode": "rw"}})).encode()
 
-    answers, engine, logged = exchange(http("POST", "/v1.41/containers/create?name=jupyter-mal", body_for("mal")))
-    assert answers[0][0] == 403 and b"belongs to another deployment" in answers[0][1]
-    assert engine.calls == [Forward("GET", "/v1.41/volumes/jh-home-mal", {})]
-    assert logged[0].startswith("refused POST /v1.41/containers/create")
+    for user in ("mal", "bnd", "lbd", "plg"):
+        answers, engine, logged = exchange(http("POST", f"/v1.41/containers/create?name=jupyter-{user}", body_for(user)))
+        assert answers[0][0] == 403 and b"not a home of this deployment" in answers[0][1], user
+        assert engine.calls == [CAP_CHECK, Forward("GET", f"/v1.41/volumes/jh-home-{user}", {})]
+        assert logged[0].startswith("refused POST /v1.41/containers/create")
     answers, engine, _ = exchange(http("POST", "/v1.41/containers/create?name=jupyter-old", body_for("old")))
     assert answers[0][0] == 201
-    created = ["/v1.41/volumes/jh-home-old", "/v1.41/volumes/create", "/v1.41/containers/create"]
+    created = ["/v1.41/containers/json", "/v1.41/volumes/jh-home-old", "/v1.41/volumes/create", "/v1.41/containers/create"]
     assert [call.path for call in engine.calls] == created
 
 
 def test_a_failed_home_volume_lookup_is_passed_back_and_nothing_is_created() -> None:
     class LookupFails(FakeEngine):
         def __call__(self, forward: Forward) -> tuple[int, dict[str, str], bytes]:
+            if not forward.path.startswith("/v1.41/volumes/"):
+                return super().__call__(forward)
             self.calls.append(forward)
             return 500, {"Content-Type": "application/json"}, b'{"message": "engine trouble"}'
 
     body = json.dumps(dockerspawner_create_body()).encode()
     answers, engine, _ = exchange(http("POST", "/v1.41/containers/create?name=jupyter-ada", body), LookupFails())
     assert answers == [(500, b'{"message": "engine trouble"}')]
-    assert [call.path for call in engine.calls] == ["/v1.41/volumes/jh-home-ada"]
+    assert engine.calls == [CAP_CHECK, Forward("GET", "/v1.41/volumes/jh-home-ada", {})]
 
 
 def test_the_filter_runs_as_a_module_and_documents_its_arguments() -> None:

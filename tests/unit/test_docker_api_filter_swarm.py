@@ -12,10 +12,23 @@ from typing import Any
 
 import docker
 import docker.types
+import hypothesis
+import hypothesis.strategies as st
 import pytest
 
+from docker_api_proxy import filter as api_filter
+from docker_api_proxy import home_check
 from docker_api_proxy.filter import perform
-from docker_api_proxy.policy import Forward, ListUserTasks, Policy, SwarmPolicy, route
+from docker_api_proxy.policy import (
+    CreateUserService,
+    Forward,
+    ListUserTasks,
+    Policy,
+    SwarmPolicy,
+    expanded_fields,
+    home_check_job,
+    route,
+)
 from docker_api_proxy.wire import RefusedError, Request, read_request
 
 NOTEBOOK = "registry.example.org:5000/jh-notebook@sha256:" + "1" * 64
@@ -25,7 +38,7 @@ POLICY = Policy(
     user_container_template="jupyter-jh_{username}", home_volume_template="jh-home-{username}",
     notebook_home="/home/jovyan", notebook_user="1000", notebook_port=8888, images=frozenset({NOTEBOOK}),
     max_memory_bytes=2 * 1024**3, cpu_period=100_000, max_cpu_quota=100_000, max_pids=4096,
-    log_config={"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}}, swarm=SWARM,
+    log_config={"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}}, max_servers=3, swarm=SWARM,
 )  # fmt: skip
 LABELS = {"org.jupyterhub-docker.deployment": "jh"}
 SERVICE_ID = "a" * 25
@@ -55,10 +68,14 @@ def spawner_body(constraints: list[str] | None = None, **container: Any) -> dict
     return json.loads(json.dumps({k: v for k, v in sent.items() if v is not None}))  # as _post_json sends it
 
 
-def create(body: dict[str, Any], policy: Policy = POLICY) -> dict[str, Any]:
+def create_call(body: dict[str, Any], policy: Policy = POLICY) -> CreateUserService:
     call = route(Request("POST", "/v1.45/services/create", {}, json.dumps(body).encode(), True), policy)
-    assert isinstance(call, Forward) and call.path == "/v1.41/services/create" and call.body is not None
-    return call.body
+    assert isinstance(call, CreateUserService)
+    return call
+
+
+def create(body: dict[str, Any], policy: Policy = POLICY) -> dict[str, Any]:
+    return create_call(body, policy).spec
 
 
 def test_the_spawners_service_is_written_anew_with_the_user_pinned_and_no_capabilities() -> None:
@@ -183,12 +200,16 @@ def test_only_this_deployments_user_services_are_inspected_or_removed() -> None:
                      ("DELETE", f"/v1.41/services/{SERVICE_ID}"): {}})  # fmt: skip
     status, _, _ = perform(route(Request("DELETE", f"/v1.45/services/{SERVICE_ID}", {}, b"", True), POLICY), POLICY, engine)
     assert status == HTTPStatus.OK and engine.sent[-1] == Forward("DELETE", f"/v1.41/services/{SERVICE_ID}", {})
-    with pytest.raises(RefusedError, match="only this deployment's user services"):
-        perform(route(Request("DELETE", "/v1.45/services/jh-hub-service", {}, b"", True), POLICY), POLICY, engine)
+    # Another object answers as a missing one does: the hub learns nothing of it.
+    status, _, payload = perform(
+        route(Request("DELETE", "/v1.45/services/jh-hub-service", {}, b"", True), POLICY), POLICY, engine
+    )
+    assert (status, json.loads(payload)) == (HTTPStatus.NOT_FOUND, {"message": "service jh-hub-service not found"})
+    assert engine.sent[-1].method == "GET"
     other = user_service(labels={"org.jupyterhub-docker.deployment": "other"})
     engine.answers[("GET", f"/v1.41/services/{SERVICE_ID}")] = other
-    with pytest.raises(RefusedError):
-        perform(route(Request("GET", f"/v1.45/services/{SERVICE_ID}", {}, b"", True), POLICY), POLICY, engine)
+    status, _, payload = perform(route(Request("GET", f"/v1.45/services/{SERVICE_ID}", {}, b"", True), POLICY), POLICY, engine)
+    assert (status, json.loads(payload)) == (HTTPStatus.NOT_FOUND, {"message": f"service {SERVICE_ID} not found"})
     status, _, _ = perform(route(Request("GET", "/v1.45/services/jupyter-jh_bob", {}, b"", True), POLICY), POLICY, engine)
     assert status == HTTPStatus.NOT_FOUND  # the spawner looks before it creates
 
@@ -264,3 +285,285 @@ def test_in_swarm_mode_no_container_call_passes() -> None:
     ]:
         with pytest.raises(RefusedError, match=r"not a call the spawner needs|carry a body"):
             route(Request(method, path, query, raw, True), POLICY)
+
+
+# --- templates: Swarm expands some fields as Go templates ----------------------------
+
+
+def test_every_field_swarm_expands_is_found_by_where_it_is() -> None:
+    """swarmkit template/expand.go: ExpandContainerSpec (env values, hostname, mounts' source, target,
+    volume labels and driver options) and ExpandNetworks (aliases, driver options)."""
+    spec = {
+        "TaskTemplate": {
+            "ContainerSpec": {
+                "Env": ["A=a", "B"],
+                "Hostname": "h",
+                "Mounts": [
+                    {
+                        "Source": "s",
+                        "Target": "t",
+                        "VolumeOptions": {"Labels": {"l": "lv"}, "DriverConfig": {"Options": {"o": "ov"}}},
+                    }
+                ],
+            },
+            "Networks": [{"Target": "jh", "Aliases": ["al"], "DriverOpts": {"d": "dv"}}],
+        }
+    }
+    assert expanded_fields(spec) == [
+        ("env A", "a"),
+        ("env B", ""),
+        ("the hostname", "h"),
+        ("mount 0 source", "s"),
+        ("mount 0 target", "t"),
+        ("mount 0 label l", "lv"),
+        ("mount 0 driver option o", "ov"),
+        ("network 0 alias", "al"),
+        ("network 0 driver option d", "dv"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["{{", "{{.Node.Hostname}}", "a{{printf `%0999999d` 1}}", "{{{", "x{{- /* */ -}}", "{{if .Task.ID}}x{{end}}"],
+)
+def test_an_env_value_swarm_would_run_as_a_template_is_refused(value: str) -> None:
+    with pytest.raises(RefusedError, match=r"env PROBE holds '\{\{', which Swarm would run as a template"):
+        create(changed(["TaskTemplate", "ContainerSpec", "Env"], ["JUPYTERHUB_API_TOKEN=secret", f"PROBE={value}"]))
+
+
+def test_braces_that_start_no_template_pass_unchanged() -> None:
+    env = ["JUPYTERHUB_USER=a{b}c", "X={ {", "Y=}}", "Z={"]
+    assert create(changed(["TaskTemplate", "ContainerSpec", "Env"], env))["TaskTemplate"]["ContainerSpec"]["Env"] == env
+
+
+def test_a_volume_driver_option_with_a_template_never_reaches_the_engine() -> None:
+    """The operator's options pass the config check; the filter refuses them again, whatever the program sent."""
+    driver = {"Name": "local", "Options": {"o": "addr={{.Node.Hostname}}"}}
+    policy = Policy(**{**POLICY.__dict__, "swarm": SwarmPolicy(SWARM.constraints, True, driver)})
+    driver_config = docker.types.DriverConfig("local", {"o": "addr={{.Node.Hostname}}"})
+    mount = docker.types.Mount("/home/jovyan", "jh-home-ada", type="volume", labels=LABELS, driver_config=driver_config)
+    with pytest.raises(RefusedError):  # the spawner's options are not the policy's (format reads '{{' as '{')
+        create(changed(["TaskTemplate", "ContainerSpec", "Mounts"], [json.loads(json.dumps(mount))]), policy)
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(env=st.lists(st.tuples(st.from_regex(r"[A-Z_]{1,8}", fullmatch=True), st.text(alphabet="{}.ab ", max_size=12))))
+def test_no_spec_the_filter_forwards_holds_a_template_in_a_field_swarm_expands(env: list[tuple[str, str]]) -> None:
+    body = changed(["TaskTemplate", "ContainerSpec", "Env"], [f"{name}={value}" for name, value in env])
+    try:
+        spec = create(body)
+    except RefusedError:
+        assert any("{{" in value for _, value in env)
+        return
+    assert all("{{" not in text for _, text in expanded_fields(spec))
+    assert spec["TaskTemplate"]["ContainerSpec"]["Env"] == [f"{name}={value}" for name, value in env]
+
+
+def test_a_spec_is_at_most_64_kib() -> None:
+    padding = "x" * 4000
+    create(changed(["TaskTemplate", "ContainerSpec", "Env"], [f"V{i}={padding}" for i in range(15)]))
+    with pytest.raises(RefusedError, match="at most 65536 bytes"):
+        create(changed(["TaskTemplate", "ContainerSpec", "Env"], [f"V{i}={padding}" for i in range(17)]))
+
+
+# --- the cap, the pin, and the home checked on the nodes -----------------------------
+
+MANAGER, WORKER_1, WORKER_2 = "m" * 25, "1" * 25, "2" * 25
+NODES = [
+    {"ID": MANAGER, "Description": {"Hostname": "node-1"}, "Spec": {"Role": "manager"}},
+    {"ID": WORKER_1, "Description": {"Hostname": "node-2"}, "Spec": {"Role": "worker"}},
+    {"ID": WORKER_2, "Description": {"Hostname": "node-3"}, "Spec": {"Role": "worker"}},
+]
+JOB_ID = "j" * 25
+
+
+class SwarmEngine:
+    """A fake manager: its services, its nodes, and a home-check job whose tasks end with the given exit codes."""
+
+    def __init__(self, exit_codes: dict[str, int], services: list[dict[str, Any]] | None = None) -> None:
+        self.exit_codes = exit_codes
+        self.services = services or []
+        self.sent: list[Forward] = []
+
+    def __call__(self, forward: Forward) -> tuple[int, dict[str, str], bytes]:
+        self.sent.append(forward)
+        if (forward.method, forward.path) == ("GET", "/v1.41/services"):
+            return HTTPStatus.OK, {}, json.dumps(self.services).encode()
+        if (forward.method, forward.path) == ("GET", "/v1.41/nodes"):
+            return HTTPStatus.OK, {}, json.dumps(NODES).encode()
+        if (forward.method, forward.path) == ("POST", "/v1.41/services/create"):
+            return (
+                HTTPStatus.CREATED,
+                {},
+                json.dumps({"ID": JOB_ID if "GlobalJob" in (forward.body or {})["Mode"] else SERVICE_ID}).encode(),
+            )
+        if (forward.method, forward.path) == ("GET", "/v1.41/tasks"):
+            tasks = [
+                {
+                    "NodeID": node,
+                    "Status": {"State": "complete" if code == 0 else "failed", "ContainerStatus": {"ExitCode": code}},
+                }
+                for node, code in self.exit_codes.items()
+            ]
+            return HTTPStatus.OK, {}, json.dumps(tasks).encode()
+        return HTTPStatus.OK, {}, b"{}"
+
+    def created(self) -> list[dict[str, Any]]:
+        return [f.body for f in self.sent if f.path == "/v1.41/services/create" and f.body is not None]
+
+
+@pytest.fixture(autouse=True)
+def no_verified_homes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(api_filter, "verified_homes", set())
+
+
+def spawn(engine: SwarmEngine, constraints: list[str] | None = None) -> tuple[int, dict[str, Any]]:
+    status, _, _ = perform(create_call(spawner_body(constraints)), POLICY, engine)
+    return status, engine.created()[-1]
+
+
+def test_the_home_is_checked_on_the_nodes_by_a_job_of_the_servers_image_before_the_service_is_created() -> None:
+    engine = SwarmEngine({WORKER_1: home_check.ABSENT, WORKER_2: home_check.OURS})
+    status, service = spawn(engine)
+    assert status == HTTPStatus.CREATED
+    job, created = engine.created()
+    spec = job["TaskTemplate"]["ContainerSpec"]
+    assert job["Mode"] == {"GlobalJob": {}} and job["Labels"] == LABELS and job["Name"].startswith("jh-home-check-")
+    assert spec["Image"] == NOTEBOOK and spec["User"] == "0" and spec["Dir"] == "/" and spec["CapabilityDrop"] == ["ALL"]
+    assert spec["Command"][:4] == ["python3", "-I", "-S", "-c"] and spec["Command"][4] == api_filter.HOME_CHECK_SOURCE
+    assert json.loads(spec["Command"][5]) == {
+        "volume": "jh-home-ada", "driver": "local", "options": {}, "label": LABELS_KEY, "deployment": "jh",
+    }  # fmt: skip
+    assert spec["Mounts"] == [
+        {"Type": "bind", "Source": "/var/run/docker.sock", "Target": "/var/run/docker.sock", "ReadOnly": True}
+    ]
+    assert "Networks" not in job["TaskTemplate"] and "Env" not in spec
+    assert job["TaskTemplate"]["Placement"] == {"Constraints": ["node.role == worker"]}  # where the server may go
+    assert Forward("DELETE", f"/v1.41/services/{JOB_ID}", {}) in engine.sent  # the job is removed
+    # the manager did not answer (no task there): the server is kept off it
+    assert service["TaskTemplate"]["Placement"]["Constraints"] == ["node.role == worker", f"node.id!={MANAGER}"]
+    assert created == service and service["Name"] == "jupyter-jh_ada"
+
+
+def test_a_home_of_another_deployment_or_with_other_options_on_a_node_that_could_take_the_server_is_refused() -> None:
+    engine = SwarmEngine({WORKER_1: home_check.ABSENT, WORKER_2: home_check.FOREIGN})
+    with pytest.raises(RefusedError, match="node-3 holds a volume jh-home-ada that is not this deployment's home"):
+        perform(create_call(spawner_body()), POLICY, engine)
+    assert [body["Mode"] for body in engine.created()] == [{"GlobalJob": {}}]  # no user service
+
+
+@pytest.mark.parametrize("answer", [home_check.UNKNOWN, 127, None])
+def test_a_node_that_did_not_say_its_home_is_ours_or_absent_is_kept_off(answer: int | None) -> None:
+    codes = {WORKER_1: home_check.ABSENT} | ({WORKER_2: answer} if answer is not None else {})
+    status, service = spawn(SwarmEngine(codes))
+    assert status == HTTPStatus.CREATED
+    assert service["TaskTemplate"]["Placement"]["Constraints"] == [
+        "node.role == worker", f"node.id!={MANAGER}", f"node.id!={WORKER_2}",
+    ]  # fmt: skip
+
+
+def test_a_pinned_home_is_checked_on_its_node_and_once_ours_is_not_asked_again() -> None:
+    engine = SwarmEngine({WORKER_1: home_check.OURS})
+    status, service = spawn(engine, ["node.role == worker", "node.hostname==node-2"])
+    assert status == HTTPStatus.CREATED
+    job = engine.created()[0]
+    assert job["TaskTemplate"]["Placement"]["Constraints"] == ["node.role == worker", "node.hostname==node-2"]
+    assert service["TaskTemplate"]["Placement"]["Constraints"] == ["node.role == worker", "node.hostname==node-2"]
+    again = SwarmEngine({})
+    spawn(again, ["node.role == worker", "node.hostname==node-2"])
+    assert [body["Mode"] for body in again.created()] == [{"Replicated": {"Replicas": 1}}]  # no job this time
+
+
+def test_a_home_that_was_absent_is_asked_again() -> None:
+    spawn(SwarmEngine({WORKER_1: home_check.ABSENT}), ["node.role == worker", "node.hostname==node-2"])
+    again = SwarmEngine({WORKER_1: home_check.ABSENT})
+    spawn(again, ["node.role == worker", "node.hostname==node-2"])
+    assert len(again.created()) == 2
+
+
+@pytest.mark.parametrize(
+    ("pin", "answers", "reason"),
+    [
+        ("node-9", {}, "the home's node node-9 is not in the swarm"),
+        ("node-1", {MANAGER: home_check.ABSENT}, "node-1 is a manager, and cluster.managersRunServers is false"),
+        ("node-2", {}, "your home's node node-2 cannot run your server now"),
+        ("node-2", {WORKER_1: home_check.UNKNOWN}, "your home's node node-2 cannot run your server now"),
+    ],
+)
+def test_a_pin_to_a_node_that_is_missing_a_manager_or_unchecked_is_refused(
+    pin: str, answers: dict[str, int], reason: str
+) -> None:
+    engine = SwarmEngine(answers)
+    with pytest.raises(RefusedError, match=reason):
+        perform(create_call(spawner_body(["node.role == worker", f"node.hostname=={pin}"])), POLICY, engine)
+    assert not [body for body in engine.created() if "Replicated" in body["Mode"]]
+
+
+def test_managers_may_run_servers_when_the_operator_says_so() -> None:
+    swarm = SwarmPolicy((), sticky_homes=True, volume_driver=None, managers_run_servers=True)
+    policy = Policy(**{**POLICY.__dict__, "swarm": swarm})
+    engine = SwarmEngine({MANAGER: home_check.ABSENT})
+    status, _, _ = perform(create_call(spawner_body(["node.hostname==node-1"]), policy), policy, engine)
+    assert status == HTTPStatus.CREATED
+
+
+def test_the_cap_counts_this_deployments_user_services_pending_ones_too() -> None:
+    ours = [user_service(f"jupyter-jh_u{i}", service_id=f"{i}" * 25) for i in range(3)]
+    others = [user_service("jh-image-default", service_id="p" * 25), user_service("jupyter-jh_x", {"l": "other"})]
+    engine = SwarmEngine({WORKER_1: home_check.ABSENT}, ours[:2] + others)
+    assert spawn(engine)[0] == HTTPStatus.CREATED
+    engine = SwarmEngine({WORKER_1: home_check.ABSENT}, ours + others)
+    with pytest.raises(RefusedError, match=r"its most users' servers at once \(3, spawner.maxServers\)"):
+        perform(create_call(spawner_body()), POLICY, engine)
+    assert engine.created() == []
+
+
+def test_a_home_check_that_cannot_start_creates_nothing() -> None:
+    class NoJobs(SwarmEngine):
+        def __call__(self, forward: Forward) -> tuple[int, dict[str, str], bytes]:
+            if forward.path == "/v1.41/services/create":
+                self.sent.append(forward)
+                return HTTPStatus.BAD_REQUEST, {}, b'{"message": "no jobs here\\x1b[2J"}'
+            return super().__call__(forward)
+
+    engine = NoJobs({})
+    with pytest.raises(RefusedError, match=r"the home check could not start: .*no jobs here\\\\x1b"):
+        perform(create_call(spawner_body()), POLICY, engine)
+    assert len(engine.created()) == 1
+
+
+# --- home_check.py: the verdict from the node's own engine ---------------------------
+
+LABELS_KEY = "org.jupyterhub-docker.deployment"
+BIND = {"type": "none", "o": "bind", "device": "/"}
+EXPECTED = {"volume": "jh-home-ada", "driver": "local", "options": {}, "label": LABELS_KEY, "deployment": "jh"}
+
+
+@pytest.mark.parametrize(
+    ("status", "volume", "verdict"),
+    [
+        (404, None, home_check.ABSENT),
+        (200, {"Name": "jh-home-ada", "Driver": "local", "Labels": LABELS, "Options": None}, home_check.OURS),
+        (200, {"Name": "jh-home-ada", "Driver": "local", "Labels": LABELS, "Options": {}}, home_check.OURS),
+        (200, {"Name": "jh-home-ada", "Driver": "local", "Labels": {LABELS_KEY: "jh-home"}}, home_check.FOREIGN),
+        (200, {"Name": "jh-home-ada", "Driver": "local", "Labels": None}, home_check.FOREIGN),
+        (200, {"Name": "jh-home-ada", "Driver": "local", "Labels": LABELS, "Options": BIND}, home_check.FOREIGN),
+        (200, {"Name": "jh-home-ada", "Driver": "sshfs", "Labels": LABELS}, home_check.FOREIGN),
+        (200, {"Name": "jh-home-bob", "Driver": "local", "Labels": LABELS}, home_check.UNKNOWN),
+        (200, [], home_check.UNKNOWN),
+        (500, None, home_check.UNKNOWN),
+    ],
+)  # fmt: skip
+def test_the_nodes_engine_answer_is_read_strictly(status: int, volume: Any, verdict: int) -> None:
+    assert home_check.verdict(status, json.dumps(volume).encode(), EXPECTED) == verdict
+    assert home_check.verdict(200, b"not json", EXPECTED) == home_check.UNKNOWN
+
+
+def test_shared_homes_are_ours_only_with_the_configured_driver_and_this_users_options() -> None:
+    driver = {"Name": "local", "Options": {"type": "nfs", "device": ":/homes/{username}"}}
+    swarm = SwarmPolicy((), sticky_homes=False, volume_driver=driver)
+    policy = Policy(**{**POLICY.__dict__, "swarm": swarm})
+    call = CreateUserService(create(spawner_body()), "jh-home-ada", None)
+    job = home_check_job(call, policy, swarm, "jh-home-check-1", "source")
+    expected = json.loads(job["TaskTemplate"]["ContainerSpec"]["Command"][-1])
+    assert expected["options"] == {"type": "nfs", "device": ":/homes/ada"}

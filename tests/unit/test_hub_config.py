@@ -132,6 +132,7 @@ COMMON = {
         "cleanup_servers": False,
         "last_activity_interval": 5,
         "spawner_class": "spawners.PromptDockerSpawner",
+        "active_server_limit": 200,  # spawner.maxServers
         "load_roles": [
             {
                 "name": "idle-culler",
@@ -347,7 +348,8 @@ def test_each_backend_says_whether_the_filter_can_pin_its_servers() -> None:
     assert BACKENDS["docker"].docker_api_policy is not None and BACKENDS["systemuser"].docker_api_policy is None
     settings = settings_of({"spawner": {"type": "systemuser"}, "dockerApiProxy": False})["spawner"]
     assert settings["class"] == "spawners.PromptSystemUserSpawner"
-    assert set(settings["traitlets"]) == {"DockerSpawner", "SystemUserSpawner"}
+    assert set(settings["traitlets"]) == {"DockerSpawner", "SystemUserSpawner", "JupyterHub"}
+    assert settings["traitlets"]["JupyterHub"] == {"active_server_limit": 200}
 
 
 def test_the_user_server_images_are_the_built_one_or_the_rollback_plus_the_extras() -> None:

@@ -27,11 +27,17 @@ def parse(raw: dict[str, Any], secrets: dict[str, Any] | None = None) -> StackCo
     return parse_config(raw, secrets or {})
 
 
-def node(hostname: str, role: str = "worker", state: str = "ready", availability: str = "active", **labels: str) -> SwarmNode:
+def node(
+    hostname: str, role: str = "worker", state: str = "ready", availability: str = "active", engine: str = "26.1.5", **labels: str
+) -> SwarmNode:
     return swarm_node(
         {
             "ID": f"id-{hostname}",
-            "Description": {"Hostname": hostname, "Platform": {"OS": "linux", "Architecture": "x86_64"}},
+            "Description": {
+                "Hostname": hostname,
+                "Platform": {"OS": "linux", "Architecture": "x86_64"},
+                "Engine": {"EngineVersion": engine},
+            },
             "Spec": {"Role": role, "Availability": availability, "Labels": labels},
             "Status": {"State": state},
         }
@@ -100,6 +106,26 @@ def test_only_ready_active_nodes_that_match_may_run_servers() -> None:
     assert eligible_nodes(nodes, []) == ("m", "w1")
     with pytest.raises(ConfigError, match=r"cluster.userPlacement.*w2 \(worker, down, active\).*docker node update"):
         eligible_nodes(nodes, ["node.labels.gpu == true"])
+    with pytest.raises(ConfigError, match=r"without workers, pulumi config set --path cluster.managersRunServers true"):
+        eligible_nodes([node("m", role="manager")], ["node.role == worker"])
+
+
+@pytest.mark.parametrize(
+    ("version", "eligible"),
+    [("20.10.0", True), ("20.10.24+dfsg1", True), ("26.1.5", True), ("20.9.9", False), ("19.03.15", False), ("", False)],
+)
+def test_a_node_whose_engine_ignores_a_services_capability_drop_and_process_limit_may_not_run_servers(
+    version: str, eligible: bool
+) -> None:
+    nodes = [node("w1"), node("w2", engine=version)]
+    if eligible:
+        assert eligible_nodes(nodes, []) == ("w1", "w2")
+        return
+    with pytest.raises(
+        ConfigError, match=r"node w2 .* ignores a service's capability drop and process limit .*'node.hostname != w2"
+    ):
+        eligible_nodes(nodes, [])
+    assert eligible_nodes(nodes, ["node.hostname != w2"]) == ("w1",)  # the fix the message names
 
 
 @pytest.mark.parametrize(
@@ -183,7 +209,12 @@ def test_the_filter_pins_users_services_to_the_digest_and_the_placement(run_swar
     uploads = {u["file"]: u["content"] for u in run_swarm.get(CONTAINER, "docker-api-proxy").inputs["uploads"]}
     policy = json.loads(uploads["/etc/docker-api-filter/policy.json"])
     assert policy["images"] == [run_swarm.exports["notebookImageInUse"]]
-    assert policy["swarm"] == {"constraints": ["node.role == worker"], "stickyHomes": True, "volumeDriver": None}
+    assert policy["swarm"] == {
+        "constraints": ["node.role == worker"],
+        "stickyHomes": True,
+        "volumeDriver": None,
+        "managersRunServers": False,
+    }
     assert policy["network"] == "jupyterhub-dev"
 
 
