@@ -32,7 +32,7 @@ from docker.models.containers import Container
 
 from admin.archives import packed, read_file
 from admin.hub_database import AdoptedDatabase, AdoptionError, adopt_database, check_cookie_secret, escaped_user
-from admin.stack import command_line, open_stack
+from admin.stack import command_line, open_stack, printable
 from components.names import HUB_DATA_DIR, LABEL, USER_SERVER_PREFIX, DeploymentNames
 
 DATABASE = "jupyterhub.sqlite"  # the names this project's hub uses (hub_config/jupyterhub_config.py)
@@ -230,7 +230,7 @@ def summary(adopted: AdoptedDatabase, names: DeploymentNames) -> list[str]:
 
 
 def say(line: str) -> None:
-    print(f"adopt: {line}", flush=True)
+    print(f"adopt: {printable(line)}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
             without_homes=args.without_homes,
         )
     except AdoptionError as error:
-        print(f"adopt: {error}", file=sys.stderr)
+        print(f"adopt: {printable(str(error))}", file=sys.stderr)
         return 2
     say(f"done. Next: pulumi up --stack {args.stack}")
     return 0

@@ -30,7 +30,7 @@ from docker.types import Mount
 
 from admin.archives import packed, read_file
 from admin.hub_database import escaped_user
-from admin.stack import command_line, open_stack
+from admin.stack import command_line, open_stack, printable
 from components.names import BACKUP_SETTINGS_PATH, BACKUP_VOLUMES_DIR, LABEL, USER_SERVER_PREFIX, DeploymentNames
 
 RESTORE_CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "FOWNER"]
@@ -174,14 +174,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.list:
             for snapshot in snapshots(client, backup_container(client, config.names)):
-                print(f"{snapshot['short_id']}  {snapshot['time'][:19]}  {len(homes_in(snapshot))} homes")
+                print(printable(f"{snapshot['short_id']}  {snapshot['time'][:19]}  {len(homes_in(snapshot))} homes"))
             return 0
         report = restore(client, config.names, args.snapshot, args.user, args.stop_servers)
     except RestoreError as error:
-        print(f"restore: {error}", file=sys.stderr)
+        print(f"restore: {printable(str(error))}", file=sys.stderr)
         return 2
     for line in report:
-        print(f"restore: {line}")
+        print(f"restore: {printable(line)}")
     return 0
 
 

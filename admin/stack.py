@@ -51,6 +51,12 @@ def read_stack(project_dir: Path, stack: str) -> tuple[StackConfig, str]:
     return parse_config(raw, secrets), engine
 
 
+def printable(text: str) -> str:
+    """What a command prints of text a container or the hub's database gave it: no control
+    character (a terminal's escape sequences) and no non-ASCII, each escaped instead; lines kept."""
+    return "\n".join(line.encode("unicode_escape").decode("ascii") for line in text.split("\n"))
+
+
 def command_line(module: str, doc: str) -> argparse.ArgumentParser:
     """An admin command's parser, with --stack and --project-dir."""
     parser = argparse.ArgumentParser(prog=f"python -m {module}", description=doc.split("\n\n")[0])

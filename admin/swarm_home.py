@@ -32,7 +32,7 @@ from docker.types import EndpointSpec, LogConfig, Mount, RestartPolicy, ServiceM
 from admin.home_copy import HOME_NOT_EMPTY
 from admin.hub_database import escaped_user
 from admin.spawner_state import RELEASE
-from admin.stack import command_line, open_stack
+from admin.stack import command_line, open_stack, printable
 from components.config import StackConfig
 from components.names import HUB_DATA_DIR
 from components.swarm import SwarmNode, satisfies, swarm_node
@@ -49,6 +49,10 @@ TASK_START_WAIT_S = 300  # a pull of the image, if the node lacks it
 TASK_ENDED = {"complete", "failed", "shutdown", "rejected", "orphaned", "remove"}
 TASK_UNDER_WAY = {"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting", "running"}
 ROOT = "0:0"  # tar keeps every file's owner only as root
+# Each one-off runs Python isolated (no environment, no user site, not the working directory on the
+# path) from `/`: the hub's data folder is writable by the hub, and a module planted there must not run.
+PYTHON = ["python3", "-I"]
+WORKDIR = "/"
 SEND_CAPABILITIES = ["CAP_DAC_READ_SEARCH"]  # read every file
 RECEIVE_CAPABILITIES = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID"]  # write them back as they were
 COPY_SCRIPTS = Path(__file__).with_name("home_copy.py")
@@ -99,8 +103,11 @@ class SwarmHomes:
         try:
             output = self.client.containers.run(
                 hub.image.id,
-                ["python3", "-c", STATE_SCRIPT.read_text(), DATABASE, user, *([change] if change else [])],
+                [*PYTHON, "-c", STATE_SCRIPT.read_text(), DATABASE, user, *([change] if change else [])],
                 user=hub.attrs["Config"]["User"] or ROOT,
+                working_dir=WORKDIR,
+                cap_drop=["ALL"],  # the database is the hub user's own file
+                security_opt=["no-new-privileges"],
                 mounts=[Mount(HUB_DATA_DIR, self.names.hub_data_volume, type="volume", read_only=change is None)],
                 network_disabled=True,
                 log_config=LogConfig(type="json-file"),  # what docker-py reads the output from
@@ -157,9 +164,10 @@ class SwarmHomes:
         sending = role == "from"
         return self.client.services.create(
             image["ContainerSpec"]["Image"],
-            ["python3", "-c", COPY_SCRIPTS.read_text(), "send" if sending else "receive", f"/home/{role}", *args],
+            [*PYTHON, "-c", COPY_SCRIPTS.read_text(), "send" if sending else "receive", f"/home/{role}", *args],
             name=self._copy_service_name(role, user),
             user=ROOT,
+            workdir=WORKDIR,
             cap_drop=["ALL"],
             cap_add=SEND_CAPABILITIES if sending else RECEIVE_CAPABILITIES,
             mounts=[Mount(f"/home/{role}", home, type="volume", read_only=sending, labels=self.names.labels)],
@@ -294,14 +302,14 @@ def main(argv: list[str] | None = None) -> int:
         else:
             report = [f"{args.user}'s home: {homes.pinned_node(args.user) or 'not pinned to a node'}"]
     except HomeError as error:
-        print(f"swarm_home: {error}", file=sys.stderr)
+        print(f"swarm_home: {printable(str(error))}", file=sys.stderr)
         return 2
     except docker.errors.DockerException as error:
         fix = "Fix what it names, then run this again (it first removes what an interrupted copy left)"
-        print(f"swarm_home: the manager's engine answered: {error}. {fix}", file=sys.stderr)
+        print(f"swarm_home: the manager's engine answered: {printable(str(error))}. {fix}", file=sys.stderr)
         return 2
     for line in report:
-        print(f"swarm_home: {line}")
+        print(f"swarm_home: {printable(line)}")
     return 0
 
 

@@ -11,10 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
+from unittest import mock
 
 import docker.errors
 import pytest
 
+from admin import swarm_home
 from admin.home_copy import HOME_NOT_EMPTY
 from admin.spawner_state import RELEASE, pinned_node
 from admin.swarm_home import HomeError, SwarmHomes, check_target
@@ -188,7 +190,7 @@ class Manager:
         self.services = SimpleNamespace(list=lambda filters: [service] if server_tasks is not None else [])
 
     def _run(self, image: str, command: list[str], **kwargs: object) -> bytes:
-        self.calls.append(f"edit {command[4:]}" if len(command) > 5 else "read")
+        self.calls.append(f"edit {command[5:]}" if len(command) > 6 else "read")
         if self.edit_fails:
             raise docker.errors.ContainerError("c", 1, command, image, b"the hub has no user 'ada' with a server")
         return b'"node-2"'
@@ -215,3 +217,21 @@ def test_a_running_server_stops_a_change_and_a_server_that_ended_is_cleared() ->
     on_a_lost_node = Manager(server_tasks=[{"DesiredState": "shutdown", "Status": {"State": "running"}}])
     SwarmHomes(on_a_lost_node, STICKY).release("ada")  # type: ignore[arg-type]
     assert on_a_lost_node.calls[:3] == ["rm", "read", "stop hub"]
+
+
+def test_what_a_container_or_the_hubs_database_says_is_printed_without_terminal_control() -> None:
+    from admin.stack import printable
+
+    assert printable("node-2\n\x1b]0;owned\x07é\r") == "node-2\n\\x1b]0;owned\\x07\\xe9\\r"
+
+
+def test_every_one_off_runs_isolated_python_from_the_root_folder() -> None:
+    assert swarm_home.PYTHON == ["python3", "-I"] and swarm_home.WORKDIR == "/"
+    client = mock.MagicMock()
+    client.containers.run.return_value = b'"node-2"'
+    homes = swarm_home.SwarmHomes(client, parse_config({"cluster": {"mode": "swarm", "registry": "r:5000"}}, {}))
+    assert homes.pinned_node("ada") == "node-2"
+    options = client.containers.run.call_args.kwargs
+    assert client.containers.run.call_args.args[1][:3] == ["python3", "-I", "-c"]
+    assert (options["working_dir"], options["cap_drop"], options["security_opt"]) == ("/", ["ALL"], ["no-new-privileges"])
+    assert options["network_disabled"] is True
