@@ -208,8 +208,14 @@ def _create_user_service(call: CreateUserService, policy: Policy, send: Callable
             raise RefusedError(f"the home's node {call.pinned_node} is not in the swarm: an admin moves or releases the home")
         if candidates[0].manager and not swarm.managers_run_servers:
             raise RefusedError(f"{call.pinned_node} is a manager, and cluster.managersRunServers is false")
+        if not candidates[0].available:
+            raise RefusedError(
+                f"your home's node {call.pinned_node} cannot run your server now (down, paused or drained). Ask an "
+                "administrator to make it available again, or to move your home (README: Swarm mode, Move a user's home)"
+            )
     unchecked = [node.node_id for node in candidates if (node.node_id, call.home_volume) not in verified_homes]
-    answers = _ask_the_nodes(call, policy, send) if unchecked else {}
+    available = {node.node_id for node in nodes if node.available}
+    answers = _ask_the_nodes(call, policy, send, available) if unchecked else {}
     if foreign := [node.hostname for node in candidates if answers.get(node.node_id) == home_check.FOREIGN]:
         raise RefusedError(
             f"{foreign[0]} holds a volume {call.home_volume} that is not this deployment's home (another deployment's, "
@@ -222,13 +228,15 @@ def _create_user_service(call: CreateUserService, policy: Policy, send: Callable
     kept_off = [node.node_id for node in nodes if node.node_id in unchecked and node.node_id not in confirmed]
     if call.pinned_node is not None and kept_off:
         raise RefusedError(
-            f"your home's node {call.pinned_node} cannot run your server now (down, paused or drained; its home could "
-            "not be checked). Ask an administrator to make it available, or to move your home"
+            f"your home on the node {call.pinned_node} could not be checked (the node's engine did not answer in time). "
+            "Try again; if it goes on, an administrator looks at that node"
         )
     return send(Forward("POST", versioned("/services/create"), {}, excluding(call.spec, kept_off)))
 
 
-def _ask_the_nodes(call: CreateUserService, policy: Policy, send: Callable[[Forward], Response]) -> dict[str, int]:
+def _ask_the_nodes(
+    call: CreateUserService, policy: Policy, send: Callable[[Forward], Response], available: set[str]
+) -> dict[str, int]:
     """node ID -> home_check's answer, from each node that could take the service and answered in time."""
     assert policy.swarm is not None
     name = f"{policy.deployment}-home-check-{secrets.token_hex(4)}"
@@ -238,7 +246,7 @@ def _ask_the_nodes(call: CreateUserService, policy: Policy, send: Callable[[Forw
         raise RefusedError(f"the home check could not start: {_escaped(payload.decode(errors='replace'), 200)}")
     job_id = swarm_id(_json(payload))
     try:
-        tasks = _ended_tasks(job_id, send)
+        tasks = _ended_tasks(job_id, send, available)
     finally:
         send(Forward("DELETE", versioned(f"/services/{job_id}"), {}))
     answers = {}
@@ -250,20 +258,20 @@ def _ask_the_nodes(call: CreateUserService, policy: Policy, send: Callable[[Forw
     return answers
 
 
-def _ended_tasks(job_id: str, send: Callable[[Forward], Response]) -> list[dict[str, Any]]:
-    """The job's tasks once every one has ended (or none came, or the time is up)."""
+def _ended_tasks(job_id: str, send: Callable[[Forward], Response], available: set[str]) -> list[dict[str, Any]]:
+    """The job's ended tasks, once those on nodes that take new tasks have ended (or none came, or the time is up)."""
     began = time.monotonic()
     query = {"filters": json.dumps({"service": [job_id]})}
-    tasks: list[dict[str, Any]] = []
+    ended: list[dict[str, Any]] = []
     while time.monotonic() < began + HOME_CHECK_TIMEOUT_S:
         status, _, payload = send(Forward("GET", versioned("/tasks"), query))
         tasks = _json(payload) if status == HTTPStatus.OK else []
-        if tasks and all((t.get("Status") or {}).get("State") in TASK_ENDED for t in tasks):
-            return tasks
-        if not tasks and time.monotonic() > began + HOME_CHECK_NO_TASK_S:
-            return []
+        ended = [t for t in tasks if (t.get("Status") or {}).get("State") in TASK_ENDED]
+        running = [t for t in tasks if t not in ended and t.get("NodeID") in available]
+        if (tasks and not running) or (not tasks and time.monotonic() > began + HOME_CHECK_NO_TASK_S):
+            return ended
         time.sleep(TASK_POLL_S)
-    return [t for t in tasks if (t.get("Status") or {}).get("State") in TASK_ENDED]
+    return ended
 
 
 def _perform_swarm(

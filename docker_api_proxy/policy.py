@@ -339,15 +339,17 @@ class NodeFacts:
     node_id: str
     hostname: str
     manager: bool
+    available: bool  # ready and active: it takes new tasks
 
 
 def node_facts(details: Mapping[str, Any]) -> NodeFacts:
     """A node of the engine's /nodes listing, checked before its ID goes into a constraint."""
     summary = node_summary(details)
-    role = (details.get("Spec") or {}).get("Role")
-    if role not in ("worker", "manager"):
+    spec = details.get("Spec") or {}
+    if spec.get("Role") not in ("worker", "manager"):
         raise RefusedError("the engine's node listing did not give a node's role")
-    return NodeFacts(summary["ID"], summary["Description"]["Hostname"], role == "manager")
+    available = spec.get("Availability") == "active" and (details.get("Status") or {}).get("State") == "ready"
+    return NodeFacts(summary["ID"], summary["Description"]["Hostname"], spec["Role"] == "manager", available)
 
 
 def node_summary(details: Mapping[str, Any]) -> dict[str, Any]:

@@ -370,10 +370,14 @@ def test_a_spec_is_at_most_64_kib() -> None:
 
 MANAGER, WORKER_1, WORKER_2 = "m" * 25, "1" * 25, "2" * 25
 NODES = [
-    {"ID": MANAGER, "Description": {"Hostname": "node-1"}, "Spec": {"Role": "manager"}},
-    {"ID": WORKER_1, "Description": {"Hostname": "node-2"}, "Spec": {"Role": "worker"}},
-    {"ID": WORKER_2, "Description": {"Hostname": "node-3"}, "Spec": {"Role": "worker"}},
+    {"ID": MANAGER, "Description": {"Hostname": "node-1"}, "Spec": {"Role": "manager", "Availability": "active"}},
+    {"ID": WORKER_1, "Description": {"Hostname": "node-2"}, "Spec": {"Role": "worker", "Availability": "active"}},
+    {"ID": WORKER_2, "Description": {"Hostname": "node-3"}, "Spec": {"Role": "worker", "Availability": "active"}},
+    {"ID": "p" * 25, "Description": {"Hostname": "node-4"}, "Spec": {"Role": "worker", "Availability": "pause"}},
+    {"ID": "d" * 25, "Description": {"Hostname": "node-5"}, "Spec": {"Role": "worker", "Availability": "active"}},
 ]
+for listed in NODES:
+    listed["Status"] = {"State": "down" if listed["ID"] == "d" * 25 else "ready"}
 JOB_ID = "j" * 25
 
 
@@ -440,8 +444,10 @@ def test_the_home_is_checked_on_the_nodes_by_a_job_of_the_servers_image_before_t
     assert "Networks" not in job["TaskTemplate"] and "Env" not in spec
     assert job["TaskTemplate"]["Placement"] == {"Constraints": ["node.role == worker"]}  # where the server may go
     assert Forward("DELETE", f"/v1.41/services/{JOB_ID}", {}) in engine.sent  # the job is removed
-    # the manager did not answer (no task there): the server is kept off it
-    assert service["TaskTemplate"]["Placement"]["Constraints"] == ["node.role == worker", f"node.id!={MANAGER}"]
+    # the manager and the paused and down nodes did not answer (no task there): the server is kept off them
+    assert service["TaskTemplate"]["Placement"]["Constraints"] == [
+        "node.role == worker", f"node.id!={MANAGER}", f"node.id!={'p' * 25}", f"node.id!={'d' * 25}",
+    ]  # fmt: skip
     assert created == service and service["Name"] == "jupyter-jh_ada"
 
 
@@ -457,9 +463,8 @@ def test_a_node_that_did_not_say_its_home_is_ours_or_absent_is_kept_off(answer: 
     codes = {WORKER_1: home_check.ABSENT} | ({WORKER_2: answer} if answer is not None else {})
     status, service = spawn(SwarmEngine(codes))
     assert status == HTTPStatus.CREATED
-    assert service["TaskTemplate"]["Placement"]["Constraints"] == [
-        "node.role == worker", f"node.id!={MANAGER}", f"node.id!={WORKER_2}",
-    ]  # fmt: skip
+    kept_off = [MANAGER, WORKER_2, "p" * 25, "d" * 25]
+    assert service["TaskTemplate"]["Placement"]["Constraints"] == ["node.role == worker", *(f"node.id!={n}" for n in kept_off)]
 
 
 def test_a_pinned_home_is_checked_on_its_node_and_once_ours_is_not_asked_again() -> None:
@@ -486,8 +491,10 @@ def test_a_home_that_was_absent_is_asked_again() -> None:
     [
         ("node-9", {}, "the home's node node-9 is not in the swarm"),
         ("node-1", {MANAGER: home_check.ABSENT}, "node-1 is a manager, and cluster.managersRunServers is false"),
-        ("node-2", {}, "your home's node node-2 cannot run your server now"),
-        ("node-2", {WORKER_1: home_check.UNKNOWN}, "your home's node node-2 cannot run your server now"),
+        ("node-4", {}, "your home's node node-4 cannot run your server now .*paused"),
+        ("node-5", {}, "your home's node node-5 cannot run your server now .*down"),
+        ("node-2", {}, "your home on the node node-2 could not be checked"),
+        ("node-2", {WORKER_1: home_check.UNKNOWN}, "your home on the node node-2 could not be checked"),
     ],
 )
 def test_a_pin_to_a_node_that_is_missing_a_manager_or_unchecked_is_refused(
