@@ -65,7 +65,7 @@ SEND_RAW = """
 import base64, json, re, socket, sys
 outcome = {}
 for name, raw in json.loads(sys.argv[1]):
-    connection = socket.create_connection((sys.argv[2], 2375), timeout=10)
+    connection = socket.create_connection((sys.argv[2], 2375), timeout=30)
     connection.sendall(base64.b64decode(raw))
     connection.shutdown(socket.SHUT_WR)
     received = b""
@@ -75,7 +75,8 @@ for name, raw in json.loads(sys.argv[1]):
     except TimeoutError:
         received += b" timed-out"
     connection.close()
-    outcome[name] = [int(code) for code in re.findall(rb"HTTP/1\\.[01] ([0-9]{3}) ", received)]
+    codes = [int(code) for code in re.findall(rb"HTTP/1\\.[01] ([0-9]{3}) ", received)]
+    outcome[name] = {"codes": codes, "text": received[-1000:].decode(errors="replace")}
 print(json.dumps(outcome))
 """
 
@@ -83,12 +84,19 @@ print(json.dumps(outcome))
 def raw_requests_from_the_hub(
     client: docker.DockerClient, names: DeploymentNames, requests: dict[str, bytes]
 ) -> dict[str, list[int]]:
-    """An attacker with a shell in the hub: raw HTTP to the Docker API filter, by name."""
+    """An attacker with a shell in the hub: raw HTTP to the Docker API filter, by name; the status codes."""
+    return {name: answer["codes"] for name, answer in raw_answers_from_the_hub(client, names, requests).items()}
+
+
+def raw_answers_from_the_hub(
+    client: docker.DockerClient, names: DeploymentNames, requests: dict[str, bytes]
+) -> dict[str, dict[str, Any]]:
+    """The same, with each answer's status codes ("codes") and the end of its text ("text")."""
     hub = client.containers.get(names.hub_container)
     payload = json.dumps([[name, base64.b64encode(raw).decode()] for name, raw in requests.items()])
     result = hub.exec_run(["python3", "-c", SEND_RAW, payload, names.docker_api_container])
     assert result.exit_code == 0, result.output.decode(errors="replace")
-    answers: dict[str, list[int]] = json.loads(result.output.decode().strip().splitlines()[-1])
+    answers: dict[str, dict[str, Any]] = json.loads(result.output.decode().strip().splitlines()[-1])
     return answers
 
 

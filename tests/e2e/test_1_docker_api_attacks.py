@@ -183,6 +183,8 @@ def test_attacks_from_the_hub_create_and_change_nothing_on_the_real_engine(
     before = deployment_containers(clean_engine)
     assert len(before) == 3
     answers = send_from_the_hub(deployed, attacks(deployed))
+    # Another container answers as a missing one does (404): the hub learns nothing of it.
+    assert answers.pop("stop the proxy") == [404]
     assert {name: codes for name, codes in answers.items() if codes != [403]} == {}
     created = clean_engine.containers.list(all=True, filters={"name": NAMES.user_server(ATTACKER)})
     assert [c.name for c in created] == []
@@ -215,21 +217,25 @@ def test_a_home_volume_of_another_deployment_is_refused_and_an_adopted_one_is_mo
     deployed: Deployed, clean_engine: docker.DockerClient
 ) -> None:
     """User `hub-data`'s home would be `jhe2e-home-hub-data`: deployment `jhe2e-home`'s hub database."""
-    victim, adopted = "hub-data", f"{ATTACKER}-adopted"
+    victim, adopted, bound = "hub-data", f"{ATTACKER}-adopted", f"{ATTACKER}-bound"
     foreign = clean_engine.volumes.create(
         NAMES.home_volume(victim), labels={DEPLOYMENT_LABEL: f"{E2E_NAME}-home", HARNESS_LABEL: "1"}
     )
     kept = clean_engine.volumes.create(NAMES.home_volume(adopted))  # an old deployment's: no labels
+    # No label, as an adopted home has, but bind options: it would mount the host's /etc as a home.
+    bind = clean_engine.volumes.create(NAMES.home_volume(bound), driver_opts={"type": "none", "o": "bind", "device": "/etc"})
     try:
         answers = send_from_the_hub(
             deployed,
             {
                 "another deployment's volume": create(victim, json.dumps(spawner_body(deployed, victim))),
+                "a bind volume": create(bound, json.dumps(spawner_body(deployed, bound))),
                 "an adopted volume": create(adopted, json.dumps(spawner_body(deployed, adopted))),
             },
         )
-        assert answers == {"another deployment's volume": [403], "an adopted volume": [201]}
-        assert clean_engine.containers.list(all=True, filters={"name": NAMES.user_server(victim)}) == []
+        assert answers == {"another deployment's volume": [403], "a bind volume": [403], "an adopted volume": [201]}
+        for refused in (victim, bound):
+            assert clean_engine.containers.list(all=True, filters={"name": NAMES.user_server(refused)}) == []
         mounted = clean_engine.containers.get(NAMES.user_server(adopted)).attrs["HostConfig"]["Binds"]
         assert mounted == [f"{NAMES.home_volume(adopted)}:/home/jovyan:rw"]
         assert clean_engine.volumes.get(kept.name).attrs["Labels"] in (None, {})  # kept as it was
@@ -238,6 +244,7 @@ def test_a_home_volume_of_another_deployment_is_refused_and_an_adopted_one_is_mo
             container.remove(force=True)
         foreign.remove(force=True)
         kept.remove(force=True)
+        bind.remove(force=True)
 
 
 def test_a_volume_claimed_for_a_future_deployment_stops_that_deployment_before_it_starts(

@@ -22,15 +22,15 @@ import pytest
 import yaml
 
 from admin import swarm_home
-from components.names import HUB_PORT, LABEL, DeploymentNames
+from components.names import HUB_DATA_DIR, HUB_PORT, LABEL, NOTEBOOK_HOME, DeploymentNames
 from testkit.endpoints import wait_for, wait_until
 from testkit.harness import CONTAINER, SERVICE, ApplyResult, Harness
 from testkit.hub_user import HubUser, user_with_a_server
 from testkit.probe import Probe
 from testkit.program_runner import copy_project
-from testkit.swarm_cluster import SwarmCluster, node_command
+from testkit.swarm_cluster import ClusterError, SwarmCluster, node_command
 from tests.e2e.conftest import SWARM_PUBLIC_PORT
-from tests.e2e.deployed import ARTIFACTS, measure, raw_requests_from_the_hub, set_stack_config
+from tests.e2e.deployed import ARTIFACTS, measure, raw_answers_from_the_hub, raw_requests_from_the_hub, set_stack_config
 
 # Run in the hub: can it open the manager's engine port at an address, and at its gateway?
 ENGINE_PROBE = """
@@ -61,6 +61,7 @@ NAME = "jhe2e-sw"
 NAMES = DeploymentNames(NAME)
 USERS = ["ada", "bob", "cyd", "dan", "eve", "fay"]  # no character DockerSpawner escapes in service names
 HUB_WAIT_S = 90
+MAX_SERVERS = 12  # spawner.maxServers: the six users' servers and those the tests add fit
 LOST_SERVER_WAIT_S = 120  # node down (~15 s of missed heartbeats) plus the hub's poll (every 30 s)
 READY_AGAIN_WAIT_S = 90
 
@@ -76,6 +77,10 @@ class SwarmDeployed:
     @property
     def manager(self) -> docker.DockerClient:
         return self.cluster.client()
+
+    @property
+    def workers(self) -> list[str]:
+        return [node for node in self.cluster.nodes if node != self.cluster.manager]
 
     def node_of(self, user: str) -> str:
         """The hostname of the node running the user's server."""
@@ -101,7 +106,7 @@ def swarm_deployed(swarm_cluster: SwarmCluster, tmp_path_factory: pytest.TempPat
         "name": NAME,
         "publicIp": "0.0.0.0",  # inside the manager; the test cluster publishes it on this host's loopback only
         "publicPort": str(SWARM_PUBLIC_PORT),
-        "spawner": {"memLimit": "512M", "cpuLimit": "0.25"},
+        "spawner": {"memLimit": "512M", "cpuLimit": "0.25", "maxServers": MAX_SERVERS},
         "cluster": {"mode": "swarm", "registry": swarm_cluster.registry},
     }
     set_stack_config(project, settings)
@@ -140,8 +145,9 @@ def test_the_notebook_image_is_on_every_node_by_digest_before_the_hub_uses_it(sw
     assert digest.startswith(f"{swarm_deployed.cluster.registry}/{NAME}-notebook@sha256:")
     pre_pull = swarm_deployed.manager.services.get(NAMES.pre_pull_service("default"))
     running = [t for t in pre_pull.tasks({"desired-state": "running"}) if t["Status"]["State"] == "running"]
-    assert len({t["NodeID"] for t in running}) == 3
-    for node in swarm_deployed.cluster.nodes:
+    holders = {swarm_deployed.manager.nodes.get(t["NodeID"]).attrs["Description"]["Hostname"] for t in running}
+    assert holders == set(swarm_deployed.workers)  # users' servers run on workers only (cluster.managersRunServers false)
+    for node in swarm_deployed.workers:
         assert node_command(node, "docker", "image", "inspect", "--format", "{{.Id}}", digest)
     assert swarm_deployed.first_apply.run.get(SERVICE, "pre-pull-default")
 
@@ -152,6 +158,7 @@ def test_six_users_are_served_from_at_least_two_nodes(swarm_deployed: SwarmDeplo
         assert user.run_code("1+1") == "2"
     measure(f"swarm: 6 users' servers on nodes {sorted(set(nodes.values()))}")
     assert len(set(nodes.values())) >= 2, nodes
+    assert set(nodes.values()) <= set(swarm_deployed.workers), nodes  # never on the manager
     spec = swarm_deployed.manager.services.get(NAMES.user_server(USERS[0])).attrs["Spec"]
     task = spec["TaskTemplate"]
     assert task["RestartPolicy"]["Condition"] == "none"
@@ -313,15 +320,200 @@ def test_the_filter_refuses_a_privileged_service_from_inside_the_hub(
         swarm_deployed.manager.services.get(NAMES.user_server("mallory"))
 
 
+def spawner_service(
+    deployed: SwarmDeployed, user: str, env: list[str], constraints: tuple[str, ...] = ("node.role == worker",)
+) -> dict[str, Any]:
+    """A service as the deployment's spawner makes it (docker-py's body), for a shell in the hub to send."""
+    log_driver = deployed.manager.services.get(NAMES.user_server(USERS[0])).attrs["Spec"]["TaskTemplate"]["LogDriver"]
+    limits = {"mem_limit": 512 * 1024**2, "cpu_limit": 250_000_000}
+    resources = docker.types.Resources(**limits, mem_reservation=limits["mem_limit"], cpu_reservation=limits["cpu_limit"])
+    resources["Limits"]["Pids"] = 4096
+    mount = docker.types.Mount(NOTEBOOK_HOME, NAMES.home_volume(user), type="volume", labels=NAMES.labels)
+    image = deployed.first_apply.run.exports["notebookImageInUse"]
+    task = docker.types.TaskTemplate(
+        container_spec=docker.types.ContainerSpec(image, args=["sleep", "600"], env=env, mounts=[mount]),
+        resources=resources,
+        restart_policy=docker.types.RestartPolicy(condition="none"),
+        placement=docker.types.Placement(constraints=list(constraints)),
+        networks=[NAMES.network],
+        log_driver=docker.types.DriverConfig(log_driver["Name"], log_driver.get("Options")),
+    )
+    body = {"Name": NAMES.user_server(user), "Labels": NAMES.labels, "TaskTemplate": task, "EndpointSpec": {"Mode": "dnsrr"}}
+    return dict(json.loads(json.dumps(body)))
+
+
+def changed_service(body: dict[str, Any], change: Any) -> dict[str, Any]:
+    """A deep copy of body, changed in place by change(copy)."""
+    copied = json.loads(json.dumps(body))
+    change(copied)
+    return dict(copied)
+
+
+def dockerd_peak_kib(node: str) -> int:
+    """The node's dockerd's peak resident memory (VmHWM), in KiB."""
+    status = node_command(node, "sh", "-c", "cat /proc/$(pidof dockerd)/status")
+    return int(re.search(r"VmHWM:\s+([0-9]+) kB", status)[1])  # type: ignore[index]
+
+
+def remove_user_service(deployed: SwarmDeployed, user: str) -> None:
+    """The service and its home volume, on whichever node holds it (the volume is in use until the task is gone)."""
+    with contextlib.suppress(docker.errors.NotFound):
+        deployed.manager.services.get(NAMES.user_server(user)).remove()
+    volume = NAMES.home_volume(user)
+
+    def removed_everywhere() -> bool:
+        try:
+            for node in deployed.workers:
+                node_command(node, "docker", "volume", "rm", "-f", volume)
+        except ClusterError:  # still in use by the ending task
+            return False
+        return True
+
+    wait_until(removed_everywhere, 60, 1, f"{volume} removed")
+
+
+def test_no_template_reaches_a_field_swarm_expands(swarm_deployed: SwarmDeployed, swarm_users: dict[str, HubUser]) -> None:
+    """A shell in the hub asks for services with Go templates in every field swarmkit expands
+    (template/expand.go): each is refused, and the manager's dockerd never evaluates one; a value
+    with braces that start no template passes and reaches the task's container exactly as sent."""
+    base = spawner_service(swarm_deployed, "tpl", ["JUPYTERHUB_USER=tpl"])
+    spec = "TaskTemplate", "ContainerSpec"
+
+    def container(change: Any) -> Any:
+        return lambda body: change(body[spec[0]][spec[1]])
+
+    attacks = {
+        "env": spawner_service(swarm_deployed, "tpl", ["PROBE={{.Node.Hostname}}/{{.Node.ID}}/{{.Task.Name}}"]),
+        "env memory": spawner_service(swarm_deployed, "tpl", ['PROBE={{printf "%010000000d" 0}}']),
+        "env on a worker": spawner_service(swarm_deployed, "tpl", ["PROBE={{if .Task.ID}}{{.Service.Labels}}{{end}}"]),
+        "user name": spawner_service(swarm_deployed, "tpl", ["JUPYTERHUB_USER={{.Service.Name}}"]),
+        "hostname": changed_service(base, container(lambda c: c.update(Hostname="{{.Node.Hostname}}"))),
+        "mount source": changed_service(base, container(lambda c: c["Mounts"][0].update(Source="{{.Node.ID}}"))),
+        "mount target": changed_service(base, container(lambda c: c["Mounts"][0].update(Target="/home/{{.Task.Name}}"))),
+        "volume label": changed_service(
+            base, container(lambda c: c["Mounts"][0]["VolumeOptions"]["Labels"].update({LABEL: "{{.Node.ID}}"}))
+        ),
+        "driver option": changed_service(
+            base,
+            container(
+                lambda c: c["Mounts"][0]["VolumeOptions"].update(DriverConfig={"Name": "local", "Options": {"o": "{{.Node.ID}}"}})
+            ),
+        ),
+        "network alias": changed_service(
+            base, lambda b: b["TaskTemplate"].update(Networks=[{"Target": NAMES.network, "Aliases": ["{{.Node.ID}}"]}])
+        ),
+    }
+    peak_before = dockerd_peak_kib(swarm_deployed.cluster.manager)
+    answers = raw_answers_from_the_hub(swarm_deployed.manager, NAMES, {k: service_create(v) for k, v in attacks.items()})
+    assert {name: answer["codes"] for name, answer in answers.items()} == {name: [403] for name in attacks}, answers
+    for name in ("env", "env memory", "env on a worker", "user name"):
+        assert "which Swarm would run as a template" in answers[name]["text"], answers[name]
+    growth = dockerd_peak_kib(swarm_deployed.cluster.manager) - peak_before
+    measure(f"swarm: the manager's dockerd peak memory grew {growth} KiB across the template probes (one asks ~10 MB)")
+    assert growth < 4096
+    with pytest.raises(docker.errors.NotFound):
+        swarm_deployed.manager.services.get(NAMES.user_server("tpl"))
+    # Braces that start no template: the service's spec and the container's env hold them as sent.
+    env = ["JUPYTERHUB_USER=t{p}l", "PROBE=a{b}c}} { .Node.ID }"]
+    plain = raw_answers_from_the_hub(
+        swarm_deployed.manager, NAMES, {"plain": service_create(spawner_service(swarm_deployed, "tpl", env))}
+    )
+    try:
+        assert plain["plain"]["codes"] == [201], plain
+        service = swarm_deployed.manager.services.get(NAMES.user_server("tpl"))
+        assert service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"] == env
+
+        def running_task() -> dict[str, Any] | None:
+            tasks = [t for t in service.tasks() if t["Status"]["State"] == "running"]
+            return tasks[0] if tasks else None
+
+        task = wait_until(running_task, 120, 0.5, "the service's task running")
+        node = swarm_deployed.manager.nodes.get(task["NodeID"]).attrs["Description"]["Hostname"]
+        inspected = node_command(
+            node, "docker", "inspect", "--format", "{{json .Config.Env}}", task["Status"]["ContainerStatus"]["ContainerID"]
+        )
+        assert [entry for entry in json.loads(inspected) if entry.split("=")[0] in ("JUPYTERHUB_USER", "PROBE")] == env
+    finally:
+        remove_user_service(swarm_deployed, "tpl")
+
+
+def test_a_volume_of_a_homes_name_that_is_not_this_deployments_home_is_never_mounted(
+    swarm_deployed: SwarmDeployed, swarm_users: dict[str, HubUser]
+) -> None:
+    """On a worker, a volume named as a user's home but another deployment's (with a file in it),
+    and on the other a local volume with bind options labelled as this deployment's: neither user's
+    server starts, no container mounts either, and once an admin removes them each starts with a home of its own."""
+    (first, second), planted = swarm_deployed.workers, {"ivy": "another", "jay": NAME}
+    node_command(first, "docker", "volume", "create", "--label", f"{LABEL}=another", NAMES.home_volume("ivy"))
+    node_command(first, "sh", "-c", f"echo theirs > /var/lib/docker/volumes/{NAMES.home_volume('ivy')}/_data/theirs.txt")
+    bind = ["-o", "type=none", "-o", "o=bind", "-o", "device=/etc"]
+    node_command(second, "docker", "volume", "create", *bind, "--label", f"{LABEL}={NAME}", NAMES.home_volume("jay"))
+    users = {}
+    try:
+        for name, node in (("ivy", first), ("jay", second)):
+            users[name] = user = HubUser(swarm_deployed.base_url, name, f"{name}-e2e-password")
+            user.sign_up()
+            user.log_in()
+            response = user.api("POST", f"/hub/api/users/{name}/server")
+            assert response.status_code in (201, 202, 500), response.text
+
+            def failed(user: HubUser = user) -> str | None:
+                model = user.model()
+                return None if model["pending"] or model["servers"] else "stopped"
+
+            wait_until(failed, 60, 0.2, f"{name}'s spawn to fail")
+            progress = user.api("GET", f"/hub/api/users/{name}/server/progress").text
+            assert "Spawn failed" in progress and f"{node} holds a volume {NAMES.home_volume(name)}" in progress, progress[-2000:]
+            assert "not this deployment's home" in progress
+            with pytest.raises(docker.errors.NotFound):
+                swarm_deployed.manager.services.get(NAMES.user_server(name))
+            assert node_command(node, "docker", "ps", "-aq", "--filter", f"volume={NAMES.home_volume(name)}") == ""
+        assert planted
+    finally:
+        node_command(first, "docker", "volume", "rm", "-f", NAMES.home_volume("ivy"))
+        node_command(second, "docker", "volume", "rm", "-f", NAMES.home_volume("jay"))
+    for user in users.values():
+        user.start_server()
+        assert user.run_code("import os; sorted(os.listdir('.'))") == "[]"
+        user.stop_server()
+
+
+def test_a_pin_to_the_manager_or_to_no_node_is_refused(swarm_deployed: SwarmDeployed, swarm_users: dict[str, HubUser]) -> None:
+    manager = swarm_deployed.cluster.manager
+    requests = {
+        "manager": spawner_service(swarm_deployed, "pin", [], ("node.role == worker", f"node.hostname=={manager}")),
+        "no such node": spawner_service(swarm_deployed, "pin", [], ("node.role == worker", "node.hostname==no-such-node")),
+        "managers only": spawner_service(swarm_deployed, "pin", [], ("node.role == manager",)),
+        "no placement": spawner_service(swarm_deployed, "pin", [], ()),
+    }
+    answers = raw_answers_from_the_hub(swarm_deployed.manager, NAMES, {k: service_create(v) for k, v in requests.items()})
+    assert {name: answer["codes"] for name, answer in answers.items()} == {name: [403] for name in requests}, answers
+    assert f"{manager} is a manager" in answers["manager"]["text"]
+    assert "no-such-node is not in the swarm" in answers["no such node"]["text"]
+    with pytest.raises(docker.errors.NotFound):
+        swarm_deployed.manager.services.get(NAMES.user_server("pin"))
+
+
 def test_an_admin_moves_a_users_home_to_another_node(
     swarm_deployed: SwarmDeployed, swarm_users: dict[str, HubUser], capsys: pytest.CaptureFixture[str]
 ) -> None:
     user = swarm_users[USERS[5]]
     source = swarm_deployed.node_of(user.name)
-    target = next(node for node in swarm_deployed.cluster.nodes if node != source)
+    target = next(node for node in swarm_deployed.workers if node != source)
     user.write_file("moved.txt", b"from one node to another")
     user.stop_server()
     command = ["--stack", "dev", "--project-dir", str(swarm_deployed.project_dir), "--user", user.name]
+    # A shell in the hub plants a module in the hub's data folder (its image's working directory),
+    # which the admin command's one-off container of the hub image mounts.
+    hub = swarm_deployed.manager.containers.get(NAMES.hub_container)
+    planted = f"import socket; open('{HUB_DATA_DIR}/planted-ran', 'a').write(socket.gethostname())"
+    assert hub.exec_run(["python3", "-c", f"open('{HUB_DATA_DIR}/json.py', 'w').write({planted!r})"]).exit_code == 0
+    try:
+        assert swarm_home.main(command) == 0
+        assert capsys.readouterr().out == f"swarm_home: {user.name}'s home: {source}\n"
+        assert hub.exec_run(["test", "-e", f"{HUB_DATA_DIR}/planted-ran"]).exit_code == 1  # never ran
+    finally:
+        hub.exec_run(["rm", "-f", f"{HUB_DATA_DIR}/json.py", f"{HUB_DATA_DIR}/planted-ran"])
     # Meanwhile another user's kernel tries to reach the copy's sender, which hands the home to whoever connects.
     neighbour = swarm_users[USERS[0]]
     with ThreadPoolExecutor(1) as pool:
@@ -409,6 +601,24 @@ def test_a_stopped_worker_costs_only_its_own_users_their_servers(
     lost.start_server()
     assert swarm_deployed.node_of(lost.name) == worker
     assert lost.read_file("survives.txt") == b"on the stopped node"
+
+
+def test_the_cap_on_users_servers_holds_from_a_shell_in_the_hub(
+    swarm_deployed: SwarmDeployed, swarm_users: dict[str, HubUser]
+) -> None:
+    """spawner.maxServers: the filter counts the deployment's user services, running or pending."""
+    ours = [
+        s for s in swarm_deployed.manager.services.list(filters={"label": f"{LABEL}={NAME}"}) if s.name.startswith("jupyter-")
+    ]
+    extra = [f"cap{index}" for index in range(MAX_SERVERS - len(ours))]
+    try:
+        requests = {name: service_create(spawner_service(swarm_deployed, name, [])) for name in [*extra, "over"]}
+        answers = raw_answers_from_the_hub(swarm_deployed.manager, NAMES, requests)
+        assert {name: answers[name]["codes"] for name in extra} == {name: [201] for name in extra}, answers
+        assert answers["over"]["codes"] == [403] and f"({MAX_SERVERS}, spawner.maxServers)" in answers["over"]["text"]
+    finally:
+        for name in extra:
+            remove_user_service(swarm_deployed, name)
 
 
 def _kernels(user: HubUser) -> bool:
