@@ -59,7 +59,7 @@ from docker_api_proxy.policy import (
     ReadNode,
     container_action,
     excluding,
-    home_check_job,
+    home_check_service,
     listing_query,
     node_facts,
     node_summary,
@@ -76,8 +76,8 @@ ENGINE_TIMEOUT_S = 60  # a stop waits up to the container's grace period
 MAX_CONNECTIONS = 32
 PASSED_RESPONSE_HEADERS = ("content-type", "api-version", "docker-experimental", "ostype")
 HOME_CHECK_SOURCE = Path(home_check.__file__).read_text()
-HOME_CHECK_TIMEOUT_S = 60  # the image is on every eligible node (pre-pulled): a task takes ~1 s
-HOME_CHECK_NO_TASK_S = 3  # a job no node may run gets no task
+HOME_CHECK_TIMEOUT_S = 20  # the image is on every eligible node (pre-pulled): a task takes ~1 s; the spawner waits 60 s
+HOME_CHECK_NO_TASK_S = 3  # a check no node may run gets no task
 TASK_POLL_S = 0.2
 TASK_ENDED = ("complete", "failed", "shutdown", "rejected", "orphaned", "remove")
 verified_homes: set[tuple[str, str]] = set()  # (node ID, volume) a node's engine said is this deployment's home
@@ -240,15 +240,15 @@ def _ask_the_nodes(
     """node ID -> home_check's answer, from each node that could take the service and answered in time."""
     assert policy.swarm is not None
     name = f"{policy.deployment}-home-check-{secrets.token_hex(4)}"
-    job = home_check_job(call, policy, policy.swarm, name, HOME_CHECK_SOURCE)
-    status, _, payload = send(Forward("POST", versioned("/services/create"), {}, job))
+    check = home_check_service(call, policy, policy.swarm, name, HOME_CHECK_SOURCE)
+    status, _, payload = send(Forward("POST", versioned("/services/create"), {}, check))
     if status != HTTPStatus.CREATED:
         raise RefusedError(f"the home check could not start: {_escaped(payload.decode(errors='replace'), 200)}")
-    job_id = swarm_id(_json(payload))
+    check_id = swarm_id(_json(payload))
     try:
-        tasks = _ended_tasks(job_id, send, available)
+        tasks = _ended_tasks(check_id, send, available)
     finally:
-        send(Forward("DELETE", versioned(f"/services/{job_id}"), {}))
+        send(Forward("DELETE", versioned(f"/services/{check_id}"), {}))
     answers = {}
     for task in tasks:
         exit_code = ((task.get("Status") or {}).get("ContainerStatus") or {}).get("ExitCode")
@@ -258,10 +258,10 @@ def _ask_the_nodes(
     return answers
 
 
-def _ended_tasks(job_id: str, send: Callable[[Forward], Response], available: set[str]) -> list[dict[str, Any]]:
-    """The job's ended tasks, once those on nodes that take new tasks have ended (or none came, or the time is up)."""
+def _ended_tasks(check_id: str, send: Callable[[Forward], Response], available: set[str]) -> list[dict[str, Any]]:
+    """The check's ended tasks, once those on nodes that take new tasks have ended (or none came, or the time is up)."""
     began = time.monotonic()
-    query = {"filters": json.dumps({"service": [job_id]})}
+    query = {"filters": json.dumps({"service": [check_id]})}
     ended: list[dict[str, Any]] = []
     while time.monotonic() < began + HOME_CHECK_TIMEOUT_S:
         status, _, payload = send(Forward("GET", versioned("/tasks"), query))

@@ -4,7 +4,8 @@ In swarm mode the filter holds only the manager's socket, which cannot see a wor
 volumes, and a node's engine mounts an existing volume of the home's name as it is
 (another deployment's, or a hand-made `local` volume with bind options). So before a
 user's service is created the filter runs this file on the nodes that could take it,
-as a one-off global job of the service's own image:
+as a one-off global service of the service's own image (restart none: a Swarm job
+would run a task again that exits non-zero):
 
     python3 -I -S -c <this file> '<expected, JSON>'
 

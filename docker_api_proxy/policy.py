@@ -689,8 +689,8 @@ def expanded_fields(spec: Mapping[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
-def home_check_job(call: CreateUserService, policy: Policy, swarm: SwarmPolicy, name: str, source: str) -> dict[str, Any]:
-    """A global job of the service's own image on every node that could take the service: each
+def home_check_service(call: CreateUserService, policy: Policy, swarm: SwarmPolicy, name: str, source: str) -> dict[str, Any]:
+    """A one-off global service of the service's own image on every node that could take the service: each
     task runs home_check.py (`source`) against its node's engine and answers by its exit code.
     As root (the socket is root's), with no capability, no network and nothing else mounted."""
     task = call.spec["TaskTemplate"]
@@ -721,7 +721,7 @@ def home_check_job(call: CreateUserService, policy: Policy, swarm: SwarmPolicy, 
             "Placement": {"Constraints": task["Placement"]["Constraints"]},
             "LogDriver": {"Name": "json-file"},
         },
-        "Mode": {"GlobalJob": {}},
+        "Mode": {"Global": {}},  # not a job: Swarm runs a job's task again when it exits non-zero
     }
 
 

@@ -13,7 +13,7 @@ import requests
 import websocket
 
 XSRF_FIELD = re.compile(r'name="_xsrf"\s+value="([^"]+)"')
-REQUEST_TIMEOUT_S = 10
+REQUEST_TIMEOUT_S = 30  # a spawn's POST may last JupyterHub's slow_spawn_timeout (10 s) and more
 
 
 class KernelDiedError(AssertionError):

@@ -26,7 +26,7 @@ from docker_api_proxy.policy import (
     Policy,
     SwarmPolicy,
     expanded_fields,
-    home_check_job,
+    home_check_service,
     route,
 )
 from docker_api_proxy.wire import RefusedError, Request, read_request
@@ -399,7 +399,7 @@ class SwarmEngine:
             return (
                 HTTPStatus.CREATED,
                 {},
-                json.dumps({"ID": JOB_ID if "GlobalJob" in (forward.body or {})["Mode"] else SERVICE_ID}).encode(),
+                json.dumps({"ID": JOB_ID if "Global" in (forward.body or {})["Mode"] else SERVICE_ID}).encode(),
             )
         if (forward.method, forward.path) == ("GET", "/v1.41/tasks"):
             tasks = [
@@ -432,7 +432,8 @@ def test_the_home_is_checked_on_the_nodes_by_a_job_of_the_servers_image_before_t
     assert status == HTTPStatus.CREATED
     job, created = engine.created()
     spec = job["TaskTemplate"]["ContainerSpec"]
-    assert job["Mode"] == {"GlobalJob": {}} and job["Labels"] == LABELS and job["Name"].startswith("jh-home-check-")
+    assert job["Mode"] == {"Global": {}} and job["TaskTemplate"]["RestartPolicy"] == {"Condition": "none"}
+    assert job["Labels"] == LABELS and job["Name"].startswith("jh-home-check-")
     assert spec["Image"] == NOTEBOOK and spec["User"] == "0" and spec["Dir"] == "/" and spec["CapabilityDrop"] == ["ALL"]
     assert spec["Command"][:4] == ["python3", "-I", "-S", "-c"] and spec["Command"][4] == api_filter.HOME_CHECK_SOURCE
     assert json.loads(spec["Command"][5]) == {
@@ -455,7 +456,7 @@ def test_a_home_of_another_deployment_or_with_other_options_on_a_node_that_could
     engine = SwarmEngine({WORKER_1: home_check.ABSENT, WORKER_2: home_check.FOREIGN})
     with pytest.raises(RefusedError, match="node-3 holds a volume jh-home-ada that is not this deployment's home"):
         perform(create_call(spawner_body()), POLICY, engine)
-    assert [body["Mode"] for body in engine.created()] == [{"GlobalJob": {}}]  # no user service
+    assert [body["Mode"] for body in engine.created()] == [{"Global": {}}]  # no user service
 
 
 @pytest.mark.parametrize("answer", [home_check.UNKNOWN, 127, None])
@@ -571,6 +572,6 @@ def test_shared_homes_are_ours_only_with_the_configured_driver_and_this_users_op
     swarm = SwarmPolicy((), sticky_homes=False, volume_driver=driver)
     policy = Policy(**{**POLICY.__dict__, "swarm": swarm})
     call = CreateUserService(create(spawner_body()), "jh-home-ada", None)
-    job = home_check_job(call, policy, swarm, "jh-home-check-1", "source")
+    job = home_check_service(call, policy, swarm, "jh-home-check-1", "source")
     expected = json.loads(job["TaskTemplate"]["ContainerSpec"]["Command"][-1])
     assert expected["options"] == {"type": "nfs", "device": ":/homes/ada"}
