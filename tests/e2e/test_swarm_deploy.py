@@ -329,7 +329,8 @@ def spawner_service(
     resources = docker.types.Resources(**limits, mem_reservation=limits["mem_limit"], cpu_reservation=limits["cpu_limit"])
     resources["Limits"]["Pids"] = 4096
     mount = docker.types.Mount(NOTEBOOK_HOME, NAMES.home_volume(user), type="volume", labels=NAMES.labels)
-    image = deployed.first_apply.run.exports["notebookImageInUse"]
+    pre_pull = deployed.manager.services.get(NAMES.pre_pull_service("default"))
+    image = pre_pull.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]  # the one in use now
     task = docker.types.TaskTemplate(
         container_spec=docker.types.ContainerSpec(image, args=["sleep", "600"], env=env, mounts=[mount]),
         resources=resources,
@@ -474,7 +475,7 @@ def test_a_volume_of_a_homes_name_that_is_not_this_deployments_home_is_never_mou
         node_command(second, "docker", "volume", "rm", "-f", NAMES.home_volume("jay"))
     for user in users.values():
         user.start_server()
-        assert user.run_code("import os; sorted(os.listdir('.'))") == "[]"
+        assert "theirs.txt" not in user.run_code("import os; os.listdir('.')")  # a home of its own
         user.stop_server()
 
 
