@@ -81,6 +81,8 @@ HOME_CHECK_NO_TASK_S = 3  # a check no node may run gets no task
 TASK_POLL_S = 0.2
 TASK_ENDED = ("complete", "failed", "shutdown", "rejected", "orphaned", "remove")
 verified_homes: set[tuple[str, str]] = set()  # (node ID, volume) a node's engine said is this deployment's home
+# Held from the count of users' servers to the create: creates at once cannot pass the cap together.
+creating = threading.Lock()
 
 Response = tuple[int, dict[str, str], bytes]
 
@@ -124,19 +126,8 @@ def perform(call: Call, policy: Policy, send: Callable[[Forward], Response]) -> 
     if isinstance(call, Forward):
         return send(call)
     if isinstance(call, CreateUserContainer):
-        _under_the_cap(policy, send)
-        status, headers, payload = send(call.home_volume_lookup)
-        if status == HTTPStatus.OK and not policy.may_be_home(_json(payload)):
-            raise RefusedError(
-                "a volume of the user's home's name is not a home of this deployment (another deployment's label, or not "
-                "the local driver with no options): it is never mounted. An admin removes or renames it"
-            )
-        if status not in (HTTPStatus.OK, HTTPStatus.NOT_FOUND):
-            return status, headers, payload
-        status, headers, payload = send(call.home_volume)
-        if status not in (HTTPStatus.OK, HTTPStatus.CREATED):
-            return status, headers, payload
-        return send(call.container)
+        with creating:
+            return _create_user_container(call, policy, send)
     if isinstance(call, ListUserContainers):
         status, headers, payload = send(Forward("GET", versioned("/containers/json"), listing_query(call, policy)))
         if status == HTTPStatus.OK:
@@ -176,6 +167,22 @@ def _on_user_object(
     return send(action(_json(payload)))
 
 
+def _create_user_container(call: CreateUserContainer, policy: Policy, send: Callable[[Forward], Response]) -> Response:
+    _under_the_cap(policy, send)
+    status, headers, payload = send(call.home_volume_lookup)
+    if status == HTTPStatus.OK and not policy.may_be_home(_json(payload)):
+        raise RefusedError(
+            "a volume of the user's home's name is not a home of this deployment (another deployment's label, or not "
+            "the local driver with no options): it is never mounted. An admin removes or renames it"
+        )
+    if status not in (HTTPStatus.OK, HTTPStatus.NOT_FOUND):
+        return status, headers, payload
+    status, headers, payload = send(call.home_volume)
+    if status not in (HTTPStatus.OK, HTTPStatus.CREATED):
+        return status, headers, payload
+    return send(call.container)
+
+
 def _under_the_cap(policy: Policy, send: Callable[[Forward], Response]) -> None:
     """Refused when the deployment has its most users' servers (pending ones included)."""
     label = json.dumps({"label": [f"{policy.deployment_label}={policy.deployment}"]})
@@ -196,7 +203,7 @@ def _under_the_cap(policy: Policy, send: Callable[[Forward], Response]) -> None:
 def _create_user_service(call: CreateUserService, policy: Policy, send: Callable[[Forward], Response]) -> Response:
     swarm = policy.swarm
     assert swarm is not None
-    _under_the_cap(policy, send)
+    _under_the_cap(policy, send)  # before the home check too: past the cap, no check runs
     status, headers, payload = send(Forward("GET", versioned("/nodes"), {}))
     if status != HTTPStatus.OK:
         return status, headers, payload
@@ -231,7 +238,9 @@ def _create_user_service(call: CreateUserService, policy: Policy, send: Callable
             f"your home on the node {call.pinned_node} could not be checked (the node's engine did not answer in time). "
             "Try again; if it goes on, an administrator looks at that node"
         )
-    return send(Forward("POST", versioned("/services/create"), {}, excluding(call.spec, kept_off)))
+    with creating:
+        _under_the_cap(policy, send)
+        return send(Forward("POST", versioned("/services/create"), {}, excluding(call.spec, kept_off)))
 
 
 def _ask_the_nodes(
@@ -239,7 +248,7 @@ def _ask_the_nodes(
 ) -> dict[str, int]:
     """node ID -> home_check's answer, from each node that could take the service and answered in time."""
     assert policy.swarm is not None
-    name = f"{policy.deployment}-home-check-{secrets.token_hex(4)}"
+    name = f"{policy.deployment[:40]}-home-check-{secrets.token_hex(4)}"  # a service name has at most 63 characters
     check = home_check_service(call, policy, policy.swarm, name, HOME_CHECK_SOURCE)
     status, _, payload = send(Forward("POST", versioned("/services/create"), {}, check))
     if status != HTTPStatus.CREATED:

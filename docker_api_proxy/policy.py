@@ -665,7 +665,7 @@ def _service_create(request: Request, policy: Policy, swarm: SwarmPolicy) -> Cre
         )
     if len(json.dumps(spec)) > MAX_SERVICE_SPEC_BYTES:
         raise RefusedError(f"a user service's spec is at most {MAX_SERVICE_SPEC_BYTES} bytes")
-    pins = [c.removeprefix("node.hostname==") for c in constraints[len(swarm.constraints) :]]
+    pins = [c.removeprefix("node.hostname==") for c in constraints[len(swarm.constraints) :] if c not in swarm.constraints]
     return CreateUserService(spec, home_volume, pins[0] if pins else None)
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import copy
 import io
 import json
+import threading
+import time
 from http import HTTPStatus
 from typing import Any
 
@@ -575,3 +577,44 @@ def test_shared_homes_are_ours_only_with_the_configured_driver_and_this_users_op
     job = home_check_service(call, policy, swarm, "jh-home-check-1", "source")
     expected = json.loads(job["TaskTemplate"]["ContainerSpec"]["Command"][-1])
     assert expected["options"] == {"type": "nfs", "device": ":/homes/ada"}
+
+
+def test_creates_at_once_do_not_pass_the_cap_together() -> None:
+    """Each create counts and creates under one lock: with one place left, one of two creates at once gets it."""
+    ours = [user_service(f"jupyter-jh_u{i}", service_id=f"{i}" * 25) for i in range(2)]
+
+    class Growing(SwarmEngine):
+        def __call__(self, forward: Forward) -> tuple[int, dict[str, str], bytes]:
+            answer = super().__call__(forward)
+            if forward.path == "/v1.41/services/create" and "Replicated" in (forward.body or {})["Mode"]:
+                time.sleep(0.2)  # the engine takes its time; the other create must wait, not count meanwhile
+                self.services.append(user_service(forward.body["Name"], service_id="n" * 25))  # type: ignore[index]
+            return answer
+
+    engine = Growing({WORKER_1: home_check.ABSENT}, ours)
+    outcomes: list[str] = []
+
+    def spawn_one(user: str) -> None:
+        body = spawner_body()
+        body["Name"] = f"jupyter-jh_{user}"
+        body["TaskTemplate"]["ContainerSpec"]["Mounts"][0]["Source"] = f"jh-home-{user}"
+        try:
+            perform(create_call(body), POLICY, engine)
+            outcomes.append("created")
+        except RefusedError as error:
+            outcomes.append(str(error))
+
+    threads = [threading.Thread(target=spawn_one, args=(user,)) for user in ("ada", "bob")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert sorted(outcomes)[0] == "created" and "spawner.maxServers" in sorted(outcomes)[1], outcomes
+
+
+def test_the_home_checks_name_fits_a_service_name_whatever_the_deployments_name() -> None:
+    policy = Policy(**{**POLICY.__dict__, "deployment": "d" * 50})
+    engine = SwarmEngine({WORKER_1: home_check.ABSENT})
+    perform(create_call(spawner_body(), POLICY), policy, engine)
+    check = engine.created()[0]["Name"]
+    assert check.startswith("d" * 40 + "-home-check-") and len(check) == 60  # a service name has at most 63
