@@ -421,6 +421,7 @@ class SwarmEngine:
 @pytest.fixture(autouse=True)
 def no_verified_homes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(api_filter, "verified_homes", set())
+    monkeypatch.setattr(api_filter, "HOME_CHECK_NO_TASK_S", 0.3)  # a check no node runs: not 3 s per test
 
 
 def spawn(engine: SwarmEngine, constraints: list[str] | None = None) -> tuple[int, dict[str, Any]]:
