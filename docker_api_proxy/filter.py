@@ -215,6 +215,8 @@ def _create_user_service(call: CreateUserService, policy: Policy, send: Callable
             raise RefusedError(f"the home's node {call.pinned_node} is not in the swarm: an admin moves or releases the home")
         if candidates[0].manager and not swarm.managers_run_servers:
             raise RefusedError(f"{call.pinned_node} is a manager, and cluster.managersRunServers is false")
+        if not candidates[0].engine_ok:
+            raise RefusedError(f"{call.pinned_node}'s engine is older than 20.10: it would ignore the capability drop")
         if not candidates[0].available:
             raise RefusedError(
                 f"your home's node {call.pinned_node} cannot run your server now (down, paused or drained). Ask an "
@@ -232,12 +234,16 @@ def _create_user_service(call: CreateUserService, policy: Policy, send: Callable
         if answer == home_check.OURS:
             verified_homes.add((node_id, call.home_volume))
     confirmed = {node_id for node_id, answer in answers.items() if answer in (home_check.OURS, home_check.ABSENT)}
-    kept_off = [node.node_id for node in nodes if node.node_id in unchecked and node.node_id not in confirmed]
-    if call.pinned_node is not None and kept_off:
-        raise RefusedError(
-            f"your home on the node {call.pinned_node} could not be checked (the node's engine did not answer in time). "
-            "Try again; if it goes on, an administrator looks at that node"
-        )
+    kept_off = [
+        node.node_id for node in nodes if not node.engine_ok or (node.node_id in unchecked and node.node_id not in confirmed)
+    ]
+    if call.pinned_node is not None:
+        if candidates[0].node_id in kept_off:
+            raise RefusedError(
+                f"your home on the node {call.pinned_node} could not be checked (the node's engine did not answer in "
+                "time). Try again; if it goes on, an administrator looks at that node"
+            )
+        kept_off = []  # the pin keeps the server on its checked node
     with creating:
         _under_the_cap(policy, send)
         return send(Forward("POST", versioned("/services/create"), {}, excluding(call.spec, kept_off)))

@@ -42,6 +42,7 @@ _SWARM_ID = re.compile(r"[0-9a-z]{25}")  # a service, task or node ID
 _NODE_HOSTNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,252}")
 TASK_DESIRED_STATES = ("running", "shutdown", "accepted")
 NANO_CPUS_PER_CPU = 1_000_000_000
+MIN_SWARM_ENGINE = (20, 10)  # an older node's engine ignores a service's CapabilityDrop and Pids limit
 # Swarm runs these as Go templates, on the leader while it validates a create and on the node
 # that starts a task (swarmkit template/expand.go: ExpandContainerSpec, ExpandNetworks).
 TEMPLATE_ACTION = "{{"
@@ -340,6 +341,7 @@ class NodeFacts:
     hostname: str
     manager: bool
     available: bool  # ready and active: it takes new tasks
+    engine_ok: bool  # an engine that applies a service's CapabilityDrop and Pids limit
 
 
 def node_facts(details: Mapping[str, Any]) -> NodeFacts:
@@ -349,7 +351,10 @@ def node_facts(details: Mapping[str, Any]) -> NodeFacts:
     if spec.get("Role") not in ("worker", "manager"):
         raise RefusedError("the engine's node listing did not give a node's role")
     available = spec.get("Availability") == "active" and (details.get("Status") or {}).get("State") == "ready"
-    return NodeFacts(summary["ID"], summary["Description"]["Hostname"], spec["Role"] == "manager", available)
+    version = ((details.get("Description") or {}).get("Engine") or {}).get("EngineVersion")
+    release = re.match(r"([0-9]+)\.([0-9]+)\.", version) if isinstance(version, str) else None
+    engine_ok = release is not None and (int(release[1]), int(release[2])) >= MIN_SWARM_ENGINE
+    return NodeFacts(summary["ID"], summary["Description"]["Hostname"], spec["Role"] == "manager", available, engine_ok)
 
 
 def node_summary(details: Mapping[str, Any]) -> dict[str, Any]:

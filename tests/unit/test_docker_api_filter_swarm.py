@@ -370,16 +370,28 @@ def test_a_spec_is_at_most_64_kib() -> None:
 
 # --- the cap, the pin, and the home checked on the nodes -----------------------------
 
-MANAGER, WORKER_1, WORKER_2 = "m" * 25, "1" * 25, "2" * 25
+MANAGER, WORKER_1, WORKER_2, PAUSED, DOWN, OLD = "m" * 25, "1" * 25, "2" * 25, "p" * 25, "d" * 25, "o" * 25
+
+
+def listed_node(node_id: str, hostname: str, role: str = "worker", availability: str = "active", state: str = "ready",
+                engine: str = "26.1.5") -> dict[str, Any]:  # fmt: skip
+    """A node as the engine's /nodes lists it."""
+    return {
+        "ID": node_id,
+        "Description": {"Hostname": hostname, "Engine": {"EngineVersion": engine}},
+        "Spec": {"Role": role, "Availability": availability},
+        "Status": {"State": state},
+    }
+
+
 NODES = [
-    {"ID": MANAGER, "Description": {"Hostname": "node-1"}, "Spec": {"Role": "manager", "Availability": "active"}},
-    {"ID": WORKER_1, "Description": {"Hostname": "node-2"}, "Spec": {"Role": "worker", "Availability": "active"}},
-    {"ID": WORKER_2, "Description": {"Hostname": "node-3"}, "Spec": {"Role": "worker", "Availability": "active"}},
-    {"ID": "p" * 25, "Description": {"Hostname": "node-4"}, "Spec": {"Role": "worker", "Availability": "pause"}},
-    {"ID": "d" * 25, "Description": {"Hostname": "node-5"}, "Spec": {"Role": "worker", "Availability": "active"}},
+    listed_node(MANAGER, "node-1", role="manager"),
+    listed_node(WORKER_1, "node-2"),
+    listed_node(WORKER_2, "node-3"),
+    listed_node(PAUSED, "node-4", availability="pause"),
+    listed_node(DOWN, "node-5", state="down"),
+    listed_node(OLD, "node-6", engine="19.03.15"),  # its engine ignores a service's capability drop
 ]
-for listed in NODES:
-    listed["Status"] = {"State": "down" if listed["ID"] == "d" * 25 else "ready"}
 JOB_ID = "j" * 25
 
 
@@ -450,7 +462,7 @@ def test_the_home_is_checked_on_the_nodes_by_a_job_of_the_servers_image_before_t
     assert Forward("DELETE", f"/v1.41/services/{JOB_ID}", {}) in engine.sent  # the job is removed
     # the manager and the paused and down nodes did not answer (no task there): the server is kept off them
     assert service["TaskTemplate"]["Placement"]["Constraints"] == [
-        "node.role == worker", f"node.id!={MANAGER}", f"node.id!={'p' * 25}", f"node.id!={'d' * 25}",
+        "node.role == worker", f"node.id!={MANAGER}", f"node.id!={PAUSED}", f"node.id!={DOWN}", f"node.id!={OLD}",
     ]  # fmt: skip
     assert created == service and service["Name"] == "jupyter-jh_ada"
 
@@ -467,7 +479,7 @@ def test_a_node_that_did_not_say_its_home_is_ours_or_absent_is_kept_off(answer: 
     codes = {WORKER_1: home_check.ABSENT} | ({WORKER_2: answer} if answer is not None else {})
     status, service = spawn(SwarmEngine(codes))
     assert status == HTTPStatus.CREATED
-    kept_off = [MANAGER, WORKER_2, "p" * 25, "d" * 25]
+    kept_off = [MANAGER, WORKER_2, PAUSED, DOWN, OLD]
     assert service["TaskTemplate"]["Placement"]["Constraints"] == ["node.role == worker", *(f"node.id!={n}" for n in kept_off)]
 
 
@@ -496,6 +508,7 @@ def test_a_home_that_was_absent_is_asked_again() -> None:
         ("node-9", {}, "the home's node node-9 is not in the swarm"),
         ("node-1", {MANAGER: home_check.ABSENT}, "node-1 is a manager, and cluster.managersRunServers is false"),
         ("node-4", {}, "your home's node node-4 cannot run your server now .*paused"),
+        ("node-6", {OLD: home_check.OURS}, "node-6's engine is older than 20.10"),
         ("node-5", {}, "your home's node node-5 cannot run your server now .*down"),
         ("node-2", {}, "your home on the node node-2 could not be checked"),
         ("node-2", {WORKER_1: home_check.UNKNOWN}, "your home on the node node-2 could not be checked"),
