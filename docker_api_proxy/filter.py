@@ -211,16 +211,12 @@ def _create_user_service(call: CreateUserService, policy: Policy, send: Callable
     candidates = nodes
     if call.pinned_node is not None:
         candidates = [node for node in nodes if node.hostname == call.pinned_node]
-        if len(candidates) != 1:
-            raise RefusedError(f"the home's node {call.pinned_node} is not in the swarm: an admin moves or releases the home")
-        if candidates[0].manager and not swarm.managers_run_servers:
-            raise RefusedError(f"{call.pinned_node} is a manager, and cluster.managersRunServers is false")
-        if not candidates[0].engine_ok:
-            raise RefusedError(f"{call.pinned_node}'s engine is older than 20.10: it would ignore the capability drop")
-        if not candidates[0].available:
+        usable = [n for n in candidates if n.available and n.engine_ok and (swarm.managers_run_servers or not n.manager)]
+        if len(candidates) != 1 or not usable:  # one answer for every reason: the hub learns no more of the nodes
             raise RefusedError(
-                f"your home's node {call.pinned_node} cannot run your server now (down, paused or drained). Ask an "
-                "administrator to make it available again, or to move your home (README: Swarm mode, Move a user's home)"
+                f"your home's node {call.pinned_node} cannot run your server now (down, paused, drained, not in the swarm, "
+                "or not one that may run servers). Ask an administrator to make it available again, or to move your home "
+                "(README: Swarm mode, Move a user's home)"
             )
     unchecked = [node.node_id for node in candidates if (node.node_id, call.home_volume) not in verified_homes]
     available = {node.node_id for node in nodes if node.available}

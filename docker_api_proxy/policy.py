@@ -156,6 +156,11 @@ class Policy:
             and labels.get(self.deployment_label) == self.deployment
         )
 
+    def names_a_user_object(self, ref: str, full_id: re.Pattern[str]) -> bool:
+        """A reference the engine reads as one object: a full ID, or a user server's name. A short
+        ID is a prefix, which the engine answers as ambiguous when it matches others' objects too."""
+        return bool(full_id.fullmatch(ref)) or self.user_of(ref) is not None
+
     def user_of(self, container_name: str) -> str | None:
         """The (escaped) user a user container's name is for; None for any other name."""
         prefix, suffix = self.user_container_template.split("{username}")
@@ -280,7 +285,7 @@ def route(request: Request, policy: Policy) -> Call:
         return _service_create(request, policy, policy.swarm)
     if request.body:
         raise RefusedError("only a container or service create may carry a body")
-    if policy.swarm is not None and (swarm_call := _swarm_read(method, rest, request.query)) is not None:
+    if policy.swarm is not None and (swarm_call := _swarm_read(method, rest, request.query, policy)) is not None:
         return swarm_call
     if containers and method == "GET" and rest == "/containers/json":
         return _listing(request.query)
@@ -290,17 +295,18 @@ def route(request: Request, policy: Policy) -> Call:
         if image not in policy.images or request.query:
             raise RefusedError("only the deployment's notebook images may be inspected, with no query")
         return Forward("GET", versioned(f"/images/{image}/json"), {})
-    if containers and len(parts) in (3, 4) and parts[1] == "containers" and _CONTAINER_REF.fullmatch(parts[2]):
+    if containers and len(parts) in (3, 4) and parts[1] == "containers" and policy.names_a_user_object(parts[2], _CONTAINER_ID):
         action = _CONTAINER_ACTIONS.get((method, parts[3] if len(parts) == 4 else None))
         if action is not None:
             return OnUserContainer(action, parts[2], _CONTAINER_QUERIES[action](request.query))
     raise RefusedError(f"{method} {rest[:80]} is not a call the spawner needs")
 
 
-def _swarm_read(method: str, rest: str, query: Mapping[str, str]) -> Call | None:
+def _swarm_read(method: str, rest: str, query: Mapping[str, str], policy: Policy) -> Call | None:
     """What SwarmSpawner reads and removes: its services, their tasks, a node's hostname."""
     parts = rest.split("/")
-    if len(parts) == 3 and parts[1] == "services" and _CONTAINER_REF.fullmatch(parts[2]) and method in ("GET", "DELETE"):
+    service = len(parts) == 3 and parts[1] == "services" and policy.names_a_user_object(parts[2], _SWARM_ID)
+    if service and method in ("GET", "DELETE"):
         _no_query(query)
         return OnUserService("inspect" if method == "GET" else "remove", parts[2])
     if method == "GET" and rest == "/tasks":

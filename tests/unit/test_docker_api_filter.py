@@ -632,7 +632,7 @@ def test_a_spawn_and_a_stop_reach_the_engine_as_built_by_the_filter() -> None:
     ]
 
 
-@pytest.mark.parametrize("target", ["jh-hub", HUB_ID, "jupyter-eve"])
+@pytest.mark.parametrize("target", [HUB_ID, "jupyter-eve"])
 @pytest.mark.parametrize("action", [("GET", "json"), ("POST", "start"), ("POST", "stop"), ("DELETE", "")])
 def test_no_other_container_is_inspected_started_stopped_or_removed(target: str, action: tuple[str, str]) -> None:
     method, verb = action
@@ -641,6 +641,14 @@ def test_no_other_container_is_inspected_started_stopped_or_removed(target: str,
     assert answers == [(404, json.dumps({"message": f"No such container: {target}"}).encode())]
     assert [call.method for call in engine.calls] == ["GET"]  # the look-up, and nothing after it
     assert logged == [f"{method} /v1.41/containers/{target}{f'/{verb}' if verb else ''} -> 404"]
+
+
+@pytest.mark.parametrize("target", ["jh-hub", "b", "bbbbbbbbbbbb", "b" * 63, "7f", "jupyter-"])
+def test_a_container_is_named_only_by_its_full_id_or_a_user_servers_name(target: str) -> None:
+    """A short ID is a prefix: the engine's "multiple IDs found" would tell the hub of other containers."""
+    answers, engine, _ = exchange(http("GET", f"/v1.41/containers/{target}/json"))
+    assert answers[0][0] == 403 and b"not a call the spawner needs" in answers[0][1]
+    assert engine.calls == []
 
 
 def test_a_listing_shows_only_this_deployments_user_containers_and_asks_the_engine_for_them_by_label() -> None:

@@ -197,17 +197,21 @@ class Engine:
 
 
 def test_only_this_deployments_user_services_are_inspected_or_removed() -> None:
-    ours, hub = user_service(), user_service("jh-hub-service", service_id="h" * 25)
-    engine = Engine({("GET", f"/v1.41/services/{SERVICE_ID}"): ours, ("GET", "/v1.41/services/jh-hub-service"): hub,
+    ours, hub = user_service(), user_service("jupyter-jh_hub", labels={}, service_id="h" * 25)
+    engine = Engine({("GET", f"/v1.41/services/{SERVICE_ID}"): ours, ("GET", "/v1.41/services/jupyter-jh_hub"): hub,
                      ("DELETE", f"/v1.41/services/{SERVICE_ID}"): {}})  # fmt: skip
     status, _, _ = perform(route(Request("DELETE", f"/v1.45/services/{SERVICE_ID}", {}, b"", True), POLICY), POLICY, engine)
     assert status == HTTPStatus.OK and engine.sent[-1] == Forward("DELETE", f"/v1.41/services/{SERVICE_ID}", {})
     # Another object answers as a missing one does: the hub learns nothing of it.
     status, _, payload = perform(
-        route(Request("DELETE", "/v1.45/services/jh-hub-service", {}, b"", True), POLICY), POLICY, engine
+        route(Request("DELETE", "/v1.45/services/jupyter-jh_hub", {}, b"", True), POLICY), POLICY, engine
     )
-    assert (status, json.loads(payload)) == (HTTPStatus.NOT_FOUND, {"message": "service jh-hub-service not found"})
+    assert (status, json.loads(payload)) == (HTTPStatus.NOT_FOUND, {"message": "service jupyter-jh_hub not found"})
     assert engine.sent[-1].method == "GET"
+    # A name that is no user's server, or a short ID (a prefix the engine may find ambiguous), is not even looked up.
+    for ref in ("jh-hub-service", "a", "a" * 24, "jupyter-jh_"):
+        with pytest.raises(RefusedError, match="not a call the spawner needs"):
+            route(Request("GET", f"/v1.45/services/{ref}", {}, b"", True), POLICY)
     other = user_service(labels={"org.jupyterhub-docker.deployment": "other"})
     engine.answers[("GET", f"/v1.41/services/{SERVICE_ID}")] = other
     status, _, payload = perform(route(Request("GET", f"/v1.45/services/{SERVICE_ID}", {}, b"", True), POLICY), POLICY, engine)
@@ -502,14 +506,17 @@ def test_a_home_that_was_absent_is_asked_again() -> None:
     assert len(again.created()) == 2
 
 
+UNUSABLE = r"your home's node {node} cannot run your server now \(down, paused, drained, not in the swarm, or not one"
+
+
 @pytest.mark.parametrize(
     ("pin", "answers", "reason"),
     [
-        ("node-9", {}, "the home's node node-9 is not in the swarm"),
-        ("node-1", {MANAGER: home_check.ABSENT}, "node-1 is a manager, and cluster.managersRunServers is false"),
-        ("node-4", {}, "your home's node node-4 cannot run your server now .*paused"),
-        ("node-6", {OLD: home_check.OURS}, "node-6's engine is older than 20.10"),
-        ("node-5", {}, "your home's node node-5 cannot run your server now .*down"),
+        ("node-9", {}, UNUSABLE.format(node="node-9")),
+        ("node-1", {MANAGER: home_check.ABSENT}, UNUSABLE.format(node="node-1")),
+        ("node-4", {}, UNUSABLE.format(node="node-4")),
+        ("node-6", {OLD: home_check.OURS}, UNUSABLE.format(node="node-6")),
+        ("node-5", {}, UNUSABLE.format(node="node-5")),
         ("node-2", {}, "your home on the node node-2 could not be checked"),
         ("node-2", {WORKER_1: home_check.UNKNOWN}, "your home on the node node-2 could not be checked"),
     ],
