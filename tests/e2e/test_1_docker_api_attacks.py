@@ -142,6 +142,9 @@ def attacks(deployed: Deployed) -> dict[str, bytes]:
     )
     add("exec in the proxy", lambda u, b: http("POST", f"/v1.41/containers/{E2E_NAME}-proxy/exec", b'{"Cmd": ["id"]}'))
     add("stop the proxy", lambda u, b: http("POST", f"/v1.41/containers/{E2E_NAME}-proxy/stop"))
+    # A short ID is a prefix: the engine's "multiple IDs found" would name others' containers.
+    for prefix in ("0", "7", "a", "f0"):
+        add(f"short ID {prefix}", lambda u, b, prefix=prefix: http("GET", f"/v1.41/containers/{prefix}/json"))
     add("encoded path", lambda u, b: http("POST", f"/v1.41/containers/{E2E_NAME}-proxy%2Fstop"))
     add("dot segments", lambda u, b: http("POST", f"/v1.41/containers/jupyter-x/../{E2E_NAME}-proxy/stop"))
     add("pull an image", lambda u, b: http("POST", "/v1.41/images/create?fromImage=busybox&tag=latest"))
