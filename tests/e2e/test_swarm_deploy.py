@@ -487,8 +487,13 @@ def test_a_pin_to_the_manager_or_to_no_node_is_refused(swarm_deployed: SwarmDepl
         "managers only": spawner_service(swarm_deployed, "pin", [], ("node.role == manager",)),
         "no placement": spawner_service(swarm_deployed, "pin", [], ()),
     }
-    answers = raw_answers_from_the_hub(swarm_deployed.manager, NAMES, {k: service_create(v) for k, v in requests.items()})
-    assert {name: answer["codes"] for name, answer in answers.items()} == {name: [403] for name in requests}, answers
+    creates = {name: service_create(body) for name, body in requests.items()}
+    # A short ID is a prefix: the engine's "ambiguous" would tell of others' services.
+    short = {
+        f"short ID {c}": f"GET /v1.41/services/{c} HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n".encode() for c in "0a1x"
+    }
+    answers = raw_answers_from_the_hub(swarm_deployed.manager, NAMES, {**creates, **short})
+    assert {name: answer["codes"] for name, answer in answers.items()} == {name: [403] for name in answers}, answers
     # one answer whatever the reason: the hub learns no more of the nodes than whether its server could run there
     for name, node in (("manager", manager), ("no such node", "no-such-node")):
         assert f"your home's node {node} cannot run your server now" in answers[name]["text"], answers[name]
@@ -605,21 +610,34 @@ def test_a_stopped_worker_costs_only_its_own_users_their_servers(
     assert lost.read_file("survives.txt") == b"on the stopped node"
 
 
+def user_services(deployed: SwarmDeployed) -> list[Any]:
+    return [s for s in deployed.manager.services.list(filters={"label": f"{LABEL}={NAME}"}) if s.name.startswith("jupyter-")]
+
+
 def test_the_cap_on_users_servers_holds_from_a_shell_in_the_hub(
     swarm_deployed: SwarmDeployed, swarm_users: dict[str, HubUser]
 ) -> None:
-    """spawner.maxServers: the filter counts the deployment's user services, running or pending."""
-    ours = [
-        s for s in swarm_deployed.manager.services.list(filters={"label": f"{LABEL}={NAME}"}) if s.name.startswith("jupyter-")
-    ]
-    extra = [f"cap{index}" for index in range(MAX_SERVERS - len(ours))]
+    """spawner.maxServers: the filter counts the deployment's user services, running or pending,
+    and creates at once for the last place get it once."""
+    extra = [f"cap{index}" for index in range(MAX_SERVERS - len(user_services(swarm_deployed)) - 1)]
+    racing = ["race0", "race1", "race2"]  # each create's home check takes a second or more: they overlap
+
+    def create_one(name: str) -> dict[str, Any]:
+        return raw_answers_from_the_hub(
+            swarm_deployed.manager, NAMES, {name: service_create(spawner_service(swarm_deployed, name, []))}
+        )[name]
+
     try:
-        requests = {name: service_create(spawner_service(swarm_deployed, name, [])) for name in [*extra, "over"]}
+        requests = {name: service_create(spawner_service(swarm_deployed, name, [])) for name in extra}
         answers = raw_answers_from_the_hub(swarm_deployed.manager, NAMES, requests)
         assert {name: answers[name]["codes"] for name in extra} == {name: [201] for name in extra}, answers
-        assert answers["over"]["codes"] == [403] and f"({MAX_SERVERS}, spawner.maxServers)" in answers["over"]["text"]
+        with ThreadPoolExecutor(len(racing)) as pool:
+            raced = list(pool.map(create_one, racing))
+        assert sorted(answer["codes"][0] for answer in raced) == [201, 403, 403], raced
+        assert all(f"({MAX_SERVERS}, spawner.maxServers)" in a["text"] for a in raced if a["codes"] == [403]), raced
+        assert len(user_services(swarm_deployed)) == MAX_SERVERS  # what the engine holds
     finally:
-        for name in extra:
+        for name in [*extra, *racing]:
             remove_user_service(swarm_deployed, name)
 
 
