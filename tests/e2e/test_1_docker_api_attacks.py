@@ -23,7 +23,7 @@ from components.names import LABEL as DEPLOYMENT_LABEL
 from components.names import DeploymentNames
 from components.neighbours import check_neighbours
 from testkit.harness import HARNESS_LABEL
-from tests.e2e.deployed import E2E_NAME, NAMES, Deployed, raw_requests_from_the_hub
+from tests.e2e.deployed import E2E_NAME, NAMES, Deployed, raw_answers_from_the_hub, raw_requests_from_the_hub
 
 ATTACKER = "mallory"
 
@@ -186,8 +186,6 @@ def test_attacks_from_the_hub_create_and_change_nothing_on_the_real_engine(
     before = deployment_containers(clean_engine)
     assert len(before) == 3
     answers = send_from_the_hub(deployed, attacks(deployed))
-    # Another container answers as a missing one does (404): the hub learns nothing of it.
-    assert answers.pop("stop the proxy") == [404]
     assert {name: codes for name, codes in answers.items() if codes != [403]} == {}
     created = clean_engine.containers.list(all=True, filters={"name": NAMES.user_server(ATTACKER)})
     assert [c.name for c in created] == []
@@ -268,3 +266,22 @@ def test_a_volume_claimed_for_a_future_deployment_stops_that_deployment_before_i
             container.remove(force=True)
         for volume in clean_engine.volumes.list(filters={"name": NAMES.home_volume(claimer)}):
             volume.remove(force=True)
+
+
+def test_another_deployments_container_answers_as_a_missing_one(deployed: Deployed, clean_engine: docker.DockerClient) -> None:
+    """A container named as one of this deployment's users' servers but labelled for another deployment:
+    the hub gets the engine's own "no such container", as for a name nobody has."""
+    ghost, nobody = NAMES.user_server(f"{ATTACKER}-ghost"), NAMES.user_server(f"{ATTACKER}-nobody")
+    other = clean_engine.containers.create(
+        "debian:trixie-slim", ["true"], name=ghost, labels={DEPLOYMENT_LABEL: "another", HARNESS_LABEL: "1"}
+    )
+    try:
+        requests = {name: http("GET", f"/v1.41/containers/{name}/json") for name in (ghost, nobody)}
+        answers = raw_answers_from_the_hub(deployed.client, NAMES, requests)
+        bodies = {name: json.loads(answer["text"].split("\r\n\r\n", 1)[1]) for name, answer in answers.items()}
+        assert (answers[ghost]["codes"], answers[nobody]["codes"]) == ([404], [404]), answers
+        assert bodies == {ghost: {"message": f"No such container: {ghost}"}, nobody: {"message": f"No such container: {nobody}"}}
+        stop = raw_answers_from_the_hub(deployed.client, NAMES, {"stop": http("POST", f"/v1.41/containers/{ghost}/stop")})
+        assert stop["stop"]["codes"] == [404] and clean_engine.containers.get(other.id).status == "created"
+    finally:
+        other.remove(force=True)
