@@ -47,6 +47,7 @@ from urllib.parse import quote
 
 from docker_api_proxy import home_check
 from docker_api_proxy.policy import (
+    EXCLUSION,
     Call,
     CreateUserContainer,
     CreateUserService,
@@ -83,6 +84,8 @@ TASK_ENDED = ("complete", "failed", "shutdown", "rejected", "orphaned", "remove"
 verified_homes: set[tuple[str, str]] = set()  # (node ID, volume) a node's engine said is this deployment's home
 # Held from the count of users' servers to the create: creates at once cannot pass the cap together.
 creating = threading.Lock()
+home_checks = threading.BoundedSemaphore(4)  # one-off root tasks on every eligible node: a few at a time
+NAME_IN_USE = {"message": "Conflict. The name is already in use by another server"}  # the engine's text names the holder
 
 Response = tuple[int, dict[str, str], bytes]
 
@@ -180,7 +183,7 @@ def _create_user_container(call: CreateUserContainer, policy: Policy, send: Call
     status, headers, payload = send(call.home_volume)
     if status not in (HTTPStatus.OK, HTTPStatus.CREATED):
         return status, headers, payload
-    return send(call.container)
+    return _without_the_holder(send(call.container))
 
 
 def _under_the_cap(policy: Policy, send: Callable[[Forward], Response]) -> None:
@@ -208,7 +211,8 @@ def _create_user_service(call: CreateUserService, policy: Policy, send: Callable
     if status != HTTPStatus.OK:
         return status, headers, payload
     nodes = [node_facts(node) for node in _json(payload)]
-    candidates = nodes
+    # Managers are kept off by the placement itself (node.role == worker) unless they may run servers.
+    candidates = eligible = [node for node in nodes if swarm.managers_run_servers or not node.manager]
     if call.pinned_node is not None:
         candidates = [node for node in nodes if node.hostname == call.pinned_node]
         usable = [n for n in candidates if n.available and n.engine_ok and (swarm.managers_run_servers or not n.manager)]
@@ -218,9 +222,15 @@ def _create_user_service(call: CreateUserService, policy: Policy, send: Callable
                 "or not one that may run servers). Ask an administrator to make it available again, or to move your home "
                 "(README: Swarm mode, Move a user's home)"
             )
+    status, _, _ = send(Forward("GET", versioned(f"/services/{call.spec['Name']}"), {}))
+    if status != HTTPStatus.NOT_FOUND:  # taken (by whomever: the same answer), or the engine cannot tell: no check
+        return _without_the_holder((HTTPStatus.CONFLICT, {}, b""))
     unchecked = [node.node_id for node in candidates if (node.node_id, call.home_volume) not in verified_homes]
     available = {node.node_id for node in nodes if node.available}
-    answers = _ask_the_nodes(call, policy, send, available) if unchecked else {}
+    answers = {}
+    if unchecked:
+        with home_checks:
+            answers = _ask_the_nodes(call, policy, send, available)
     if foreign := [node.hostname for node in candidates if answers.get(node.node_id) == home_check.FOREIGN]:
         raise RefusedError(
             f"{foreign[0]} holds a volume {call.home_volume} that is not this deployment's home (another deployment's, "
@@ -231,7 +241,7 @@ def _create_user_service(call: CreateUserService, policy: Policy, send: Callable
             verified_homes.add((node_id, call.home_volume))
     confirmed = {node_id for node_id, answer in answers.items() if answer in (home_check.OURS, home_check.ABSENT)}
     kept_off = [
-        node.node_id for node in nodes if not node.engine_ok or (node.node_id in unchecked and node.node_id not in confirmed)
+        node.node_id for node in eligible if not node.engine_ok or (node.node_id in unchecked and node.node_id not in confirmed)
     ]
     if call.pinned_node is not None:
         if candidates[0].node_id in kept_off:
@@ -242,7 +252,35 @@ def _create_user_service(call: CreateUserService, policy: Policy, send: Callable
         kept_off = []  # the pin keeps the server on its checked node
     with creating:
         _under_the_cap(policy, send)
-        return send(Forward("POST", versioned("/services/create"), {}, excluding(call.spec, kept_off)))
+        return _without_the_holder(send(Forward("POST", versioned("/services/create"), {}, excluding(call.spec, kept_off))))
+
+
+def _without_the_holder(response: Response) -> Response:
+    """A create's answer; a name conflict without the engine's text, which names (and on one host gives the ID of)
+    the object that holds the name."""
+    if response[0] == HTTPStatus.CONFLICT:
+        return HTTPStatus.CONFLICT, {"content-type": "application/json"}, json.dumps(NAME_IN_USE).encode()
+    return response
+
+
+def _without_exclusions(response: Response) -> Response:
+    """What the hub reads of its services and tasks, without the nodes the filter kept them off (their IDs
+    would name the nodes that are down, drained or paused)."""
+    status, headers, payload = response
+    if status != HTTPStatus.OK:
+        return response
+
+    def shown(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                key: [c for c in item if not (isinstance(c, str) and c.startswith(EXCLUSION))]
+                if key == "Constraints" and isinstance(item, list)
+                else shown(item)
+                for key, item in value.items()
+            }
+        return [shown(item) for item in value] if isinstance(value, list) else value
+
+    return status, headers, json.dumps(shown(_json(payload))).encode()
 
 
 def _ask_the_nodes(
@@ -294,14 +332,16 @@ def _perform_swarm(
             payload = json.dumps(node_summary(_json(payload))).encode()
         return status, headers, payload
     if isinstance(call, OnUserService):
-        return _on_user_object(
-            send,
-            versioned(f"/services/{call.ref}"),
-            policy.is_user_service,
-            f"service {call.ref} not found",
-            None
-            if call.action == "inspect"
-            else lambda details: Forward("DELETE", versioned(f"/services/{swarm_id(details)}"), {}),
+        return _without_exclusions(
+            _on_user_object(
+                send,
+                versioned(f"/services/{call.ref}"),
+                policy.is_user_service,
+                f"service {call.ref} not found",
+                None
+                if call.action == "inspect"
+                else lambda details: Forward("DELETE", versioned(f"/services/{swarm_id(details)}"), {}),
+            )
         )
     # Tasks: of this deployment's user services only (of the one asked for, if any).
     label = json.dumps({"label": [f"{policy.deployment_label}={policy.deployment}"]})
@@ -312,7 +352,7 @@ def _perform_swarm(
     wanted = [swarm_id(s) for s in services if call.service is None or call.service in (s["ID"], s["Spec"]["Name"])]
     if not wanted:
         return HTTPStatus.OK, {"content-type": "application/json"}, b"[]"
-    return send(Forward("GET", versioned("/tasks"), tasks_query(call, wanted)))
+    return _without_exclusions(send(Forward("GET", versioned("/tasks"), tasks_query(call, wanted))))
 
 
 def _escaped(text: str, limit: int = 120) -> str:

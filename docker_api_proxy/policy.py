@@ -50,6 +50,7 @@ MAX_SERVICE_SPEC_BYTES = 64 * 1024  # a spec goes into every manager's Raft log;
 HOME_CHECK_SOCKET = "/var/run/docker.sock"  # the node's engine, as docker_api_proxy/home_check.py asks it
 HOME_CHECK_MEMORY_BYTES = 64 * 1024**2
 HOME_CHECK_PIDS = 32
+EXCLUSION = "node.id!="  # how the filter keeps a service off a node (Swarm ANDs constraints)
 
 
 @dataclass(frozen=True)
@@ -739,7 +740,7 @@ def home_check_service(call: CreateUserService, policy: Policy, swarm: SwarmPoli
 def excluding(spec: dict[str, Any], node_ids: Sequence[str]) -> dict[str, Any]:
     """The spec kept off these nodes (Swarm ANDs constraints)."""
     task = spec["TaskTemplate"]
-    constraints = [*task["Placement"]["Constraints"], *(f"node.id!={node_id}" for node_id in node_ids)]
+    constraints = [*task["Placement"]["Constraints"], *(f"{EXCLUSION}{node_id}" for node_id in node_ids)]
     return {**spec, "TaskTemplate": {**task, "Placement": {"Constraints": constraints}}}
 
 

@@ -499,6 +499,13 @@ def test_a_pin_to_the_manager_or_to_no_node_is_refused(swarm_deployed: SwarmDepl
         assert f"your home's node {node} cannot run your server now" in answers[name]["text"], answers[name]
     with pytest.raises(docker.errors.NotFound):
         swarm_deployed.manager.services.get(NAMES.user_server("pin"))
+    # A taken name: the same conflict for any holder, without the engine's text, and no check on the nodes.
+    checks_before = [s for s in swarm_deployed.manager.services.list() if "-home-check-" in s.name]
+    taken = raw_answers_from_the_hub(
+        swarm_deployed.manager, NAMES, {"taken": service_create(spawner_service(swarm_deployed, USERS[0], []))}
+    )["taken"]
+    assert taken["codes"] == [409] and "already in use by another server" in taken["text"], taken
+    assert checks_before == [] and not [s for s in swarm_deployed.manager.services.list() if "-home-check-" in s.name]
 
 
 def test_an_admin_moves_a_users_home_to_another_node(

@@ -1300,3 +1300,20 @@ def test_an_unknown_container_is_answered_with_the_engines_404() -> None:
     assert answers == [(404, b'{"message": "No such container"}')]
     assert engine.calls == [Forward("GET", "/v1.41/containers/jupyter-nobody/json", {})]
     assert logged == ["GET /v1.41/containers/jupyter-nobody/json -> 404"]
+
+
+def test_a_name_conflict_on_create_is_answered_without_the_holders_id() -> None:
+    """The engine's 409 names the container that holds the name, by its full ID: another deployment's, maybe."""
+
+    class Taken(FakeEngine):
+        def __call__(self, forward: Forward) -> tuple[int, dict[str, str], bytes]:
+            if forward.path == "/v1.41/containers/create":
+                self.calls.append(forward)
+                message = f'Conflict. The container name "/jupyter-ada" is already in use by container "{"c" * 64}".'
+                return 409, {"Content-Type": "application/json"}, json.dumps({"message": message}).encode()
+            return super().__call__(forward)
+
+    answers, _, _ = exchange(
+        http("POST", "/v1.41/containers/create?name=jupyter-ada", json.dumps(dockerspawner_create_body()).encode()), Taken()
+    )
+    assert answers == [(409, json.dumps(api_filter.NAME_IN_USE).encode())]

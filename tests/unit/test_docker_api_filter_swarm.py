@@ -428,6 +428,10 @@ class SwarmEngine:
                 for node, code in self.exit_codes.items()
             ]
             return HTTPStatus.OK, {}, json.dumps(tasks).encode()
+        if forward.method == "GET" and forward.path.startswith("/v1.41/services/"):
+            ref = forward.path.removeprefix("/v1.41/services/")
+            found = [s for s in self.services if ref in (s["ID"], s["Spec"]["Name"])]
+            return (HTTPStatus.OK, {}, json.dumps(found[0]).encode()) if found else (HTTPStatus.NOT_FOUND, {}, b"{}")
         return HTTPStatus.OK, {}, b"{}"
 
     def created(self) -> list[dict[str, Any]]:
@@ -464,9 +468,10 @@ def test_the_home_is_checked_on_the_nodes_by_a_job_of_the_servers_image_before_t
     assert "Networks" not in job["TaskTemplate"] and "Env" not in spec
     assert job["TaskTemplate"]["Placement"] == {"Constraints": ["node.role == worker"]}  # where the server may go
     assert Forward("DELETE", f"/v1.41/services/{JOB_ID}", {}) in engine.sent  # the job is removed
-    # the manager and the paused and down nodes did not answer (no task there): the server is kept off them
+    # the paused and down nodes did not answer (no task there), the old one may not run servers: kept off them;
+    # the manager is kept off by the placement itself
     assert service["TaskTemplate"]["Placement"]["Constraints"] == [
-        "node.role == worker", f"node.id!={MANAGER}", f"node.id!={PAUSED}", f"node.id!={DOWN}", f"node.id!={OLD}",
+        "node.role == worker", f"node.id!={PAUSED}", f"node.id!={DOWN}", f"node.id!={OLD}",
     ]  # fmt: skip
     assert created == service and service["Name"] == "jupyter-jh_ada"
 
@@ -483,7 +488,7 @@ def test_a_node_that_did_not_say_its_home_is_ours_or_absent_is_kept_off(answer: 
     codes = {WORKER_1: home_check.ABSENT} | ({WORKER_2: answer} if answer is not None else {})
     status, service = spawn(SwarmEngine(codes))
     assert status == HTTPStatus.CREATED
-    kept_off = [MANAGER, WORKER_2, PAUSED, DOWN, OLD]
+    kept_off = [WORKER_2, PAUSED, DOWN, OLD]
     assert service["TaskTemplate"]["Placement"]["Constraints"] == ["node.role == worker", *(f"node.id!={n}" for n in kept_off)]
 
 
@@ -639,3 +644,73 @@ def test_the_home_checks_name_fits_a_service_name_whatever_the_deployments_name(
     perform(create_call(spawner_body(), POLICY), policy, engine)
     check = engine.created()[0]["Name"]
     assert check.startswith("d" * 40 + "-home-check-") and len(check) == 60  # a service name has at most 63
+
+
+def test_a_taken_name_is_answered_without_its_holder_and_before_any_home_check() -> None:
+    """The engine's conflict text would tell of another deployment's service (Swarm compares names
+    without case): the same 409 for ours and others', and no one-off task on the nodes."""
+    for holder in (user_service(), user_service(labels={"org.jupyterhub-docker.deployment": "other"})):
+        engine = SwarmEngine({WORKER_1: home_check.ABSENT}, [holder])
+        status, _, payload = perform(create_call(spawner_body()), POLICY, engine)
+        assert (status, json.loads(payload)) == (HTTPStatus.CONFLICT, api_filter.NAME_IN_USE)
+        assert engine.created() == []
+
+
+def test_an_engines_conflict_on_create_is_answered_without_its_text() -> None:
+    class Raced(SwarmEngine):
+        def __call__(self, forward: Forward) -> tuple[int, dict[str, str], bytes]:
+            if forward.path == "/v1.41/services/create" and "Replicated" in (forward.body or {})["Mode"]:
+                return HTTPStatus.CONFLICT, {}, b'{"message": "service jupyter-jh_ada already exists: ' + b"x" * 25 + b'"}'
+            return super().__call__(forward)
+
+    status, _, payload = perform(create_call(spawner_body()), POLICY, Raced({WORKER_1: home_check.ABSENT}))
+    assert (status, json.loads(payload)) == (HTTPStatus.CONFLICT, api_filter.NAME_IN_USE)
+
+
+def test_the_hub_never_reads_back_the_nodes_its_services_were_kept_off() -> None:
+    placement = {"Constraints": ["node.role == worker", f"node.id!={PAUSED}", f"node.id!={DOWN}"]}
+    inspected = {"ID": SERVICE_ID, "Spec": {"Name": "jupyter-jh_ada", "Labels": LABELS, "TaskTemplate": {"Placement": placement}},
+                 "PreviousSpec": {"TaskTemplate": {"Placement": placement}}}  # fmt: skip
+    task = {"ServiceID": SERVICE_ID, "NodeID": WORKER_1, "Spec": {"Placement": placement}}
+    engine = Engine({("GET", f"/v1.41/services/{SERVICE_ID}"): inspected, ("GET", "/v1.41/services"): [inspected],
+                     ("GET", "/v1.41/tasks"): [task]})  # fmt: skip
+    _, _, payload = perform(route(Request("GET", f"/v1.45/services/{SERVICE_ID}", {}, b"", True), POLICY), POLICY, engine)
+    shown = json.loads(payload)
+    assert shown["Spec"]["TaskTemplate"]["Placement"] == shown["PreviousSpec"]["TaskTemplate"]["Placement"]
+    assert shown["Spec"]["TaskTemplate"]["Placement"] == {"Constraints": ["node.role == worker"]}
+    _, _, payload = perform(route(Request("GET", "/v1.45/tasks", {}, b"", True), POLICY), POLICY, engine)
+    assert json.loads(payload) == [{**task, "Spec": {"Placement": {"Constraints": ["node.role == worker"]}}}]
+
+
+def test_at_most_four_home_checks_run_at_once() -> None:
+    running, most = [0], [0]
+    guard = threading.Lock()
+
+    class Slow(SwarmEngine):
+        def __call__(self, forward: Forward) -> tuple[int, dict[str, str], bytes]:
+            check = forward.path == "/v1.41/services/create" and "Global" in (forward.body or {})["Mode"]
+            if check:
+                with guard:
+                    running[0] += 1
+                    most[0] = max(most[0], running[0])
+                time.sleep(0.3)
+            if forward.method == "DELETE":
+                with guard:
+                    running[0] -= 1
+            return super().__call__(forward)
+
+    engine = Slow({WORKER_1: home_check.ABSENT})
+    policy = Policy(**{**POLICY.__dict__, "max_servers": 100})
+
+    def spawn_one(index: int) -> None:
+        body = spawner_body()
+        body["Name"] = f"jupyter-jh_u{index}"
+        body["TaskTemplate"]["ContainerSpec"]["Mounts"][0]["Source"] = f"jh-home-u{index}"
+        perform(create_call(body, policy), policy, engine)
+
+    threads = [threading.Thread(target=spawn_one, args=(index,)) for index in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert most[0] == 4
