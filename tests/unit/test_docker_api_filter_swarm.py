@@ -352,7 +352,7 @@ def test_a_volume_driver_option_with_a_template_never_reaches_the_engine() -> No
         create(changed(["TaskTemplate", "ContainerSpec", "Mounts"], [json.loads(json.dumps(mount))]), policy)
 
 
-@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.settings(max_examples=100, deadline=None)
 @hypothesis.given(env=st.lists(st.tuples(st.from_regex(r"[A-Z_]{1,8}", fullmatch=True), st.text(alphabet="{}.ab ", max_size=12))))
 def test_no_spec_the_filter_forwards_holds_a_template_in_a_field_swarm_expands(env: list[tuple[str, str]]) -> None:
     body = changed(["TaskTemplate", "ContainerSpec", "Env"], [f"{name}={value}" for name, value in env])
