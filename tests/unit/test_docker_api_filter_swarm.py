@@ -29,6 +29,7 @@ from docker_api_proxy.policy import (
     SwarmPolicy,
     expanded_fields,
     home_check_service,
+    node_facts,
     route,
 )
 from docker_api_proxy.wire import RefusedError, Request, read_request
@@ -457,6 +458,8 @@ def test_the_home_is_checked_on_the_nodes_by_a_job_of_the_servers_image_before_t
     spec = job["TaskTemplate"]["ContainerSpec"]
     assert job["Mode"] == {"Global": {}} and job["TaskTemplate"]["RestartPolicy"] == {"Condition": "none"}
     assert job["Labels"] == LABELS and job["Name"].startswith("jh-home-check-")
+    assert job["TaskTemplate"]["Resources"] == {"Limits": {"MemoryBytes": 64 * 1024**2, "Pids": 32}}
+    assert job["TaskTemplate"]["LogDriver"] == {"Name": "json-file"}
     assert spec["Image"] == NOTEBOOK and spec["User"] == "0" and spec["Dir"] == "/" and spec["CapabilityDrop"] == ["ALL"]
     assert spec["Command"][:4] == ["python3", "-I", "-S", "-c"] and spec["Command"][4] == api_filter.HOME_CHECK_SOURCE
     assert json.loads(spec["Command"][5]) == {
@@ -714,3 +717,28 @@ def test_at_most_four_home_checks_run_at_once() -> None:
     for thread in threads:
         thread.join(20)
     assert most[0] == 4
+
+
+@pytest.mark.parametrize("state", ["running", "shutdown", "accepted"])
+def test_a_task_listing_may_ask_for_each_desired_state_swarmspawner_uses(state: str) -> None:
+    query = {"filters": json.dumps({"desired-state": [state]})}
+    assert route(Request("GET", "/v1.45/tasks", query, b"", True), POLICY) == ListUserTasks(None, (state,))
+
+
+def test_a_services_cpus_are_bounded_to_the_nano_cpu() -> None:
+    """cpu_limit 1.0 of the policy is 10**9 nano-CPUs and not one more; the least is 1 ms per 100 ms."""
+    for cpus, allowed in ((10**9, True), (10**9 + 1, False), (10**7, True), (10**7 - 1, False)):
+        body = changed(["TaskTemplate", "Resources", "Limits", "NanoCPUs"], cpus)
+        body["TaskTemplate"]["Resources"]["Reservations"]["NanoCPUs"] = cpus
+        if allowed:
+            assert create(body)["TaskTemplate"]["Resources"]["Limits"]["NanoCPUs"] == cpus
+        else:
+            with pytest.raises(RefusedError, match="NanoCPUs must be a whole number"):
+                create(body)
+
+
+@pytest.mark.parametrize(
+    ("version", "ok"), [("20.10.0", True), ("26.1.5", True), ("20.9.9", False), ("19.03.15", False), ("", False), ("20", False)]
+)
+def test_a_node_with_an_engine_before_20_10_may_not_run_servers(version: str, ok: bool) -> None:
+    assert node_facts(listed_node(WORKER_1, "node-2", engine=version)).engine_ok is ok
