@@ -31,6 +31,7 @@ from docker_api_proxy.policy import (
     home_check_service,
     node_facts,
     route,
+    swarm_id,
 )
 from docker_api_proxy.wire import RefusedError, Request, read_request
 
@@ -742,3 +743,40 @@ def test_a_services_cpus_are_bounded_to_the_nano_cpu() -> None:
 )
 def test_a_node_with_an_engine_before_20_10_may_not_run_servers(version: str, ok: bool) -> None:
     assert node_facts(listed_node(WORKER_1, "node-2", engine=version)).engine_ok is ok
+
+
+def test_service_and_node_reads_take_no_query() -> None:
+    for path in (f"/v1.45/services/{SERVICE_ID}", "/v1.45/services/jupyter-jh_ada", f"/v1.45/nodes/{NODE_ID}"):
+        with pytest.raises(RefusedError, match="takes no query"):
+            route(Request("GET", path, {"insertDefaults": "true"}, b"", True), POLICY)
+
+
+@pytest.mark.parametrize("found", [{"ID": "short"}, {"ID": 5}, {"ID": "A" * 25}, {}])
+def test_an_engines_swarm_id_is_checked_before_it_goes_into_a_path(found: dict[str, Any]) -> None:
+    with pytest.raises(RefusedError, match="did not give a Swarm ID"):
+        swarm_id(found)
+
+
+def test_the_policys_swarm_section_is_read_strictly() -> None:
+    document = {"constraints": ["node.role == worker"], "stickyHomes": True, "volumeDriver": None, "managersRunServers": False}
+    assert SwarmPolicy.from_document(document) == SWARM
+    for broken in (
+        {**document, "extra": 1},
+        {k: v for k, v in document.items() if k != "managersRunServers"},
+        {**document, "stickyHomes": "yes"},
+        {**document, "volumeDriver": []},
+    ):
+        with pytest.raises(ValueError, match="swarm section"):
+            SwarmPolicy.from_document(broken)
+
+
+def test_shared_homes_mount_with_the_configured_driver_and_this_users_options() -> None:
+    driver = {"Name": "local", "Options": {"type": "nfs", "device": ":/homes/{username}"}}
+    policy = Policy(**{**POLICY.__dict__, "swarm": SwarmPolicy(SWARM.constraints, False, driver)})
+    config = docker.types.DriverConfig("local", {"type": "nfs", "device": ":/homes/ada"})
+    mount = docker.types.Mount("/home/jovyan", "jh-home-ada", type="volume", labels=LABELS, driver_config=config)
+    spec = create(changed(["TaskTemplate", "ContainerSpec", "Mounts"], [json.loads(json.dumps(mount))]), policy)
+    assert spec["TaskTemplate"]["ContainerSpec"]["Mounts"][0]["VolumeOptions"] == {
+        "Labels": LABELS,
+        "DriverConfig": {"Name": "local", "Options": {"type": "nfs", "device": ":/homes/ada"}},
+    }
