@@ -332,17 +332,15 @@ def _perform_swarm(
             payload = json.dumps(node_summary(_json(payload))).encode()
         return status, headers, payload
     if isinstance(call, OnUserService):
-        return _without_exclusions(
-            _on_user_object(
-                send,
-                versioned(f"/services/{call.ref}"),
-                policy.is_user_service,
-                f"service {call.ref} not found",
-                None
-                if call.action == "inspect"
-                else lambda details: Forward("DELETE", versioned(f"/services/{swarm_id(details)}"), {}),
-            )
+        removal = (
+            None
+            if call.action == "inspect"
+            else lambda details: Forward("DELETE", versioned(f"/services/{swarm_id(details)}"), {})
         )
+        answer = _on_user_object(
+            send, versioned(f"/services/{call.ref}"), policy.is_user_service, f"service {call.ref} not found", removal
+        )
+        return answer if removal else _without_exclusions(answer)  # a removal's answer is empty
     # Tasks: of this deployment's user services only (of the one asked for, if any).
     label = json.dumps({"label": [f"{policy.deployment_label}={policy.deployment}"]})
     status, headers, payload = send(Forward("GET", versioned("/services"), {"filters": label}))
