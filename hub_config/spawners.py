@@ -224,8 +224,11 @@ class HomeVolumeSwarmSpawner(SwarmSpawner):
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             task = await self.get_task()
-            if task is None:
-                raise RuntimeError(f"Service {self.service_name} not found")
+            if task is None:  # the manager has not made the new service's task yet, or the service is gone
+                if await self.get_object() is None:
+                    raise RuntimeError(f"Service {self.service_name} not found")
+                await asyncio.sleep(TASK_POLL_S)
+                continue
             status = task["Status"]
             state = status["State"]
             if state == "running":

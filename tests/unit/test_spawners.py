@@ -199,3 +199,33 @@ def test_a_swarm_server_runs_only_while_the_manager_wants_its_task_running(
     assert (ended is None) == running
     if not running:
         assert f"'DesiredState': '{desired}'" in ended and f"'State': '{state}'" in ended
+
+
+def test_a_new_service_without_its_task_yet_is_waited_for_and_a_gone_one_fails(
+    spawners: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Swarm makes a service's task a moment after the create: no task yet is not a failure while the service exists."""
+    monkeypatch.setattr(spawners, "TASK_POLL_S", 0)
+    spawner = spawners.HomeVolumeSwarmSpawner("jupyter-jh_ada")
+    spawner.start_timeout, spawner.service_name = 5, "jupyter-jh_ada"
+    tasks = iter([None, None, {"Status": {"State": "running"}, "NodeID": "n1"}])
+    services: list[dict[str, Any] | None] = [{"ID": "s1"}]
+
+    async def get_task() -> dict[str, Any] | None:
+        return next(tasks)
+
+    async def get_object() -> dict[str, Any] | None:
+        return services[0]
+
+    async def ready(node_id: str) -> None:
+        spawner.home_node = node_id
+
+    spawner.get_task, spawner.get_object = get_task, get_object
+    spawner._address_on_network = lambda task: "10.0.0.5"
+    spawner._remember_home_node = ready
+    asyncio.run(spawner.start_object())
+    assert (spawner.task_address, spawner.home_node) == ("10.0.0.5", "n1")
+    services[0] = None
+    tasks = iter([None])
+    with pytest.raises(RuntimeError, match="Service jupyter-jh_ada not found"):
+        asyncio.run(spawner.start_object())
