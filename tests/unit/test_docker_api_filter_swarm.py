@@ -106,6 +106,7 @@ def test_the_spawners_service_is_written_anew_with_the_user_pinned_and_no_capabi
         "Reservations": {"MemoryBytes": 2 * 1024**3, "NanoCPUs": 10**9},
     }
     assert task["RestartPolicy"] == {"Condition": "none"} and task["Networks"] == [{"Target": "jh"}]
+    assert task["LogDriver"] == {"Name": "json-file", "Options": {"max-size": "10m", "max-file": "3"}}
     assert body["EndpointSpec"] == {"Mode": "dnsrr"} and body["Mode"] == {"Replicated": {"Replicas": 1}}
     assert body["Name"] == "jupyter-jh_ada" and body["Labels"] == LABELS
 
@@ -367,6 +368,14 @@ def test_no_spec_the_filter_forwards_holds_a_template_in_a_field_swarm_expands(e
     assert spec["TaskTemplate"]["ContainerSpec"]["Env"] == [f"{name}={value}" for name, value in env]
 
 
+def test_a_spec_of_exactly_64_kib_is_the_largest_accepted() -> None:
+    base = len(json.dumps(create(changed(["TaskTemplate", "ContainerSpec", "Env"], ["V=" + "x" * 60000]))))
+    exact = changed(["TaskTemplate", "ContainerSpec", "Env"], ["V=" + "x" * (60000 + 65536 - base)])
+    assert len(json.dumps(create(exact))) == 65536
+    with pytest.raises(RefusedError, match="at most 65536 bytes"):
+        create(changed(["TaskTemplate", "ContainerSpec", "Env"], ["V=" + "x" * (60000 + 65536 - base + 1)]))
+
+
 def test_a_spec_is_at_most_64_kib() -> None:
     padding = "x" * 4000
     create(changed(["TaskTemplate", "ContainerSpec", "Env"], [f"V{i}={padding}" for i in range(15)]))
@@ -478,6 +487,11 @@ def test_the_home_is_checked_on_the_nodes_by_a_job_of_the_servers_image_before_t
         "node.role == worker", f"node.id!={PAUSED}", f"node.id!={DOWN}", f"node.id!={OLD}",
     ]  # fmt: skip
     assert created == service and service["Name"] == "jupyter-jh_ada"
+    written = create(spawner_body())  # the rest of the service is the spec the filter wrote
+    assert {**service, "TaskTemplate": {**service["TaskTemplate"], "Placement": None}} == {
+        **written,
+        "TaskTemplate": {**written["TaskTemplate"], "Placement": None},
+    }
 
 
 def test_a_home_of_another_deployment_or_with_other_options_on_a_node_that_could_take_the_server_is_refused() -> None:
