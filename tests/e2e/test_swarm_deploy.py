@@ -370,7 +370,10 @@ def remove_user_service(deployed: SwarmDeployed, user: str) -> None:
             return False
         return True
 
-    wait_until(removed_everywhere, 60, 1, f"{volume} removed")
+    # Cleanup, not a check: a node slow to remove the ended task keeps the volume, and the
+    # test Swarm's own teardown removes the nodes with their volumes.
+    with contextlib.suppress(TimeoutError):
+        wait_until(removed_everywhere, 120, 1, f"{volume} removed")
 
 
 def test_no_template_reaches_a_field_swarm_expands(swarm_deployed: SwarmDeployed, swarm_users: dict[str, HubUser]) -> None:
