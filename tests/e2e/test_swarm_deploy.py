@@ -537,7 +537,7 @@ def test_an_admin_moves_a_users_home_to_another_node(
         probe = SENDER_PROBE.format(sender=f"{NAME}-from-{user.name}", hub=NAMES.hub_container, hub_port=HUB_PORT)
         tried = pool.submit(neighbour.run_code, probe, 120)
         wait_until(lambda: _kernels(neighbour), 30, 0.2, "the neighbour's kernel")
-        time.sleep(2)  # its loop has begun
+        time.sleep(5)  # its loop has begun (the kernel runs the code a moment after it is listed)
         moved_at = time.time()
         assert swarm_home.main([*command, "--move-to", target]) == 0
         copied = re.search(r"copied \S+ from \S+ to \S+ in ([0-9.]+)s", capsys.readouterr().out)
