@@ -18,9 +18,7 @@ import pulumi_docker as docker
 
 from components.built_image import RegistryLogin
 from components.config import PLACEMENT_CONSTRAINT, ConfigError, set_command
-
-# The first engine that applies a service's CapabilityDrop and Pids limit (API 1.41); an older one ignores both.
-MIN_ENGINE = (20, 10)
+from docker_api_proxy.policy import MIN_SWARM_ENGINE as MIN_ENGINE  # one threshold for the preview and the filter
 
 PRE_PULL_TIMEOUT = "10m"  # converge: every eligible node has pulled the image and runs its holder task
 HOLDER_MEMORY_BYTES = 16 * 1024**2
