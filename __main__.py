@@ -13,6 +13,7 @@ IMAGE_OUTPUTS = {
     "docker-api": "dockerApiImage",
     "backup": "backupImage",
     "prometheus": "prometheusImage",
+    "tls": "tlsImage",
 }
 
 config = load_config()

@@ -11,6 +11,7 @@ resource is declared.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import ipaddress
 import json
@@ -82,9 +83,13 @@ def setting(
     choices: tuple[str, ...] = (),
     check: Check | None = None,
     secret: bool = False,
+    one_or_list: bool = False,
 ) -> Any:
-    """A field of the registry: a stack config key with its default, its doc and its rule."""
-    metadata = {"doc": doc, "low": low, "high": high, "choices": choices, "check": check, "secret": secret}
+    """A field of the registry: a stack config key with its default, its doc and its rule
+    (`one_or_list`: a list of strings that may also be given as one string)."""
+    metadata = {
+        "doc": doc, "low": low, "high": high, "choices": choices, "check": check, "secret": secret, "one_or_list": one_or_list
+    }  # fmt: skip
     if isinstance(default, dict):
         return dataclasses.field(default_factory=dict, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -341,6 +346,81 @@ class MetricsConfig:
     )
 
 
+TLS_MODES = ("off", "files", "acme")
+ACME_DIRECTORIES = {
+    "letsencrypt": "https://acme-v02.api.letsencrypt.org/directory",
+    "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+}
+_HTTPS_URL = re.compile(r"https://[^\s{}]+")
+_EMAIL = re.compile(r"[^@\s{}]+@[a-z0-9-]+(\.[a-z0-9-]+)+", re.IGNORECASE)
+PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----")
+
+
+def _acme_directory(key: str, value: str) -> None:
+    if value not in ACME_DIRECTORIES and not _HTTPS_URL.fullmatch(value):
+        raise _fail(
+            key, value, "neither a named CA (letsencrypt, letsencrypt-staging) nor an https:// directory URL",
+            set_command(key, "letsencrypt-staging"),
+        )  # fmt: skip
+
+
+def _pem_certificates(key: str, value: str) -> None:
+    if value and not (PEM_CERTIFICATE.search(value) and not PEM_CERTIFICATE.sub("", value).strip()):
+        raise _fail(
+            key, value[:40] + "…" if len(value) > 40 else value, "not PEM certificates (-----BEGIN CERTIFICATE----- …)",
+            f'pulumi config set --path {key} -- "$(cat root.pem)"',
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    mode: str = setting(
+        "off",
+        "`off` (plain HTTP on `publicPort`: dev, or behind your own TLS proxy), `files` (the certificate in "
+        "`tlsCertificate`/`tlsKey`) or `acme` (certificates from an ACME CA such as Let's Encrypt, renewed on their own; "
+        "see Put it on the internet). Not `off`: a TLS terminator (Caddy) serves `publicPort` in front of the proxy",
+        choices=TLS_MODES,
+    )
+    http_port: int = setting(
+        80,
+        "not `off`: the host port of plain HTTP, which redirects to HTTPS and answers the ACME HTTP-01 challenge; `0`: "
+        "none (ACME then validates by TLS-ALPN-01 on `publicPort`, which must be reachable as 443)",
+        low=0,
+        high=65535,
+    )
+    acme_email: str = setting(
+        "",
+        "`acme`: the ACME account's contact address (the CA writes there about expiring certificates)",
+        check=_pattern(_EMAIL, "not an e-mail address", set_command("tls.acmeEmail", "ops@example.org"), optional=True),
+    )
+    acme_directory: str = setting(
+        "letsencrypt",
+        "`acme`: `letsencrypt`, `letsencrypt-staging` (untrusted certificates, generous limits: try it first), or the "
+        "https directory URL of another ACME CA (step-ca, your company's)",
+        check=_acme_directory,
+    )
+    acme_ca_root: str = setting(
+        "", "`acme`: PEM root certificate(s) of a private ACME CA, trusted for its directory's HTTPS", check=_pem_certificates
+    )
+    hsts_max_age_seconds: int = setting(
+        31_536_000,
+        "not `off`: `Strict-Transport-Security` max-age (browsers then refuse plain HTTP and certificate warnings for "
+        "that long); `0`: no header",
+        low=0,
+        high=63_072_000,
+    )
+    renewal_check_seconds: int = setting(
+        600,
+        "`acme`: how often the terminator checks its certificates; it renews one when a third of its lifetime is left",
+        low=5,
+        high=86_400,
+    )
+
+    @property
+    def acme_directory_url(self) -> str:
+        return ACME_DIRECTORIES.get(self.acme_directory, self.acme_directory)
+
+
 CLUSTER_MODES = ("single", "swarm")
 WORKERS_ONLY = "node.role == worker"
 HOME_MODES = ("sticky", "shared")
@@ -413,16 +493,12 @@ class StackConfig:
     )
     public_ip: str = setting("0.0.0.0", "host address the proxy is published on (`127.0.0.1` for dev)", check=_ip_address)
     public_port: int = setting(8000, "host port the proxy is published on", low=1, high=65535)
-    public_host: str = setting(
-        "",
-        "the host name users type, shown in the `publicUrl` output (else `localhost` or `publicIp`)",
-        check=_pattern(_HOST_NAME, "not a host name", "pulumi config set publicHost hub.example.org", optional=True),
-    )
-    http_redirect_port: int = setting(
-        0,
-        "with TLS: a host port whose plain-HTTP requests are redirected to HTTPS (e.g. 80); `0`: plain HTTP off",
-        low=0,
-        high=65535,
+    public_host: tuple[str, ...] = setting(
+        (),
+        "the host name users type (or a list: the first is the `publicUrl` output's, all get certificates with "
+        "`tls.mode acme`); empty: `localhost` or `publicIp`",
+        check=_each(_pattern(_HOST_NAME, "not a host name", "pulumi config set publicHost hub.example.org")),
+        one_or_list=True,
     )
     notebook_rollback_image: str = setting(
         "",
@@ -445,6 +521,7 @@ class StackConfig:
     backup: BackupConfig = setting(BackupConfig(), "")
     metrics: MetricsConfig = setting(MetricsConfig(), "")
     cluster: ClusterConfig = setting(ClusterConfig(), "")
+    tls: TlsConfig = setting(TlsConfig(), "")
     oauth_client_secret: pulumi.Output[str] | None = setting(
         None,
         "the OAuth client's secret (`github`, `generic-oauth`): `pulumi config set --secret oauthClientSecret …`",
@@ -452,7 +529,7 @@ class StackConfig:
     )
     shared_password: pulumi.Output[str] | None = setting(None, "the password of `shared-password`", secret=True)
     tls_certificate: pulumi.Output[str] | None = setting(
-        None, "PEM certificate (chain): the proxy then serves HTTPS on `publicPort`", secret=True
+        None, "`tls.mode files`: the PEM certificate (chain) served on `publicPort`", secret=True
     )
     tls_key: pulumi.Output[str] | None = setting(
         None, 'its PEM key: `pulumi config set --secret tlsKey -- "$(cat key.pem)"`', secret=True
@@ -471,7 +548,15 @@ class StackConfig:
 
     @property
     def serves_tls(self) -> bool:
-        return self.tls_certificate is not None
+        return self.tls.mode != "off"
+
+    @property
+    def public_url(self) -> str:
+        """The URL users type: the first publicHost (else localhost or publicIp), the port unless the scheme's own."""
+        host_name = next(iter(self.public_host), "localhost" if self.publishes_on_loopback else self.public_ip)
+        scheme = "https" if self.serves_tls else "http"
+        port = "" if (scheme, self.public_port) in (("https", 443), ("http", 80)) else f":{self.public_port}"
+        return f"{scheme}://{host_name}{port}/"
 
     @property
     def publishes_on_loopback(self) -> bool:
@@ -534,6 +619,8 @@ def _read(key: str, value: Any, kind: Any, rule: Mapping[str, Any]) -> Any:
             raise _fail(key, value, "must be a string", set_command(key, "<text>"))
         return value
     if kind == tuple[str, ...]:
+        if rule["one_or_list"] and isinstance(value, str):
+            return (value,) if value else ()
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             raise _fail(key, value, "must be a list of strings", f"pulumi config set --path '{key}[0]' <text>")
         return tuple(value)
@@ -674,7 +761,7 @@ def _snake(key: str) -> str:
 
 def _check_home_volumes(config: StackConfig) -> None:
     names = config.names
-    for volume in (names.hub_data_volume, names.backup_state_volume, names.prometheus_data_volume):
+    for volume in (names.hub_data_volume, names.backup_state_volume, names.prometheus_data_volume, names.tls_data_volume):
         if names.is_home_volume(volume):
             raise _fail(
                 "spawner.homeVolumeTemplate",
@@ -702,7 +789,7 @@ def _check_metrics(config: StackConfig) -> None:
     if (metrics.prometheus or metrics.proxy_port) and not metrics.enabled:
         key, value = ("metrics.prometheus", True) if metrics.prometheus else ("metrics.proxyPort", metrics.proxy_port)
         raise _fail(key, value, "needs metrics.enabled", set_command("metrics.enabled", "true"))
-    published = [("publicPort", config.public_port), ("httpRedirectPort", config.http_redirect_port)]
+    published = [("publicPort", config.public_port), ("tls.httpPort", config.tls.http_port if config.serves_tls else 0)]
     published += [("metrics.proxyPort", metrics.proxy_port)]
     if metrics.prometheus:
         published.append(("metrics.prometheusPort", metrics.prometheus_port))
@@ -714,28 +801,52 @@ def _check_metrics(config: StackConfig) -> None:
 
 
 def _check_tls(config: StackConfig) -> None:
-    if (config.tls_certificate is None) != (config.tls_key is None):
-        missing = "tlsKey" if config.tls_key is None else "tlsCertificate"
+    tls = config.tls
+    given = [key for key in ("tlsCertificate", "tlsKey") if secret_value(config, key) is not None]
+    if tls.mode == "files" and len(given) < 2:
+        missing = "tlsKey" if given == ["tlsCertificate"] else "tlsCertificate"
         raise _fail(
-            missing,
-            None,
-            "TLS needs both a certificate and its key",
-            f'pulumi config set --secret {missing} -- "$(cat <PEM file>)", or remove the other one',
-        )
-    if config.http_redirect_port and not config.serves_tls:
+            missing, None, "tls.mode files needs both a certificate and its key",
+            f'pulumi config set --secret {missing} -- "$(cat <PEM file>)"',
+        )  # fmt: skip
+    if tls.mode != "files" and given:
+        fix = "pulumi config set --path tls.mode files" if tls.mode == "off" else f"pulumi config rm {given[0]}"
+        raise _fail(given[0], "[secret]", f"used only with tls.mode files (it is {tls.mode})", fix)
+    if tls.mode == "off":
+        return
+    if tls.http_port == config.public_port:
         raise _fail(
-            "httpRedirectPort",
-            config.http_redirect_port,
-            "redirects to HTTPS, which is off",
-            "set tlsCertificate and tlsKey, or remove it",
+            "tls.httpPort", tls.http_port, "same as publicPort", "choose another port (80 with publicPort 443), or 0 for none"
         )
-    if config.http_redirect_port == config.public_port:
+    if tls.mode == "acme":
+        _check_acme(config)
+
+
+def _check_acme(config: StackConfig) -> None:
+    if not config.public_host:
         raise _fail(
-            "httpRedirectPort",
-            config.http_redirect_port,
-            "same as publicPort",
-            "choose another port (e.g. 80 with publicPort 443)",
-        )
+            "publicHost", "", "tls.mode acme gets certificates for host names, and none is set",
+            "point a DNS record at this host, then pulumi config set publicHost hub.example.org",
+        )  # fmt: skip
+    for host in config.public_host:
+        if _is_ip_address(host) or host == "localhost" or host.endswith(".localhost") or "." not in host:
+            raise _fail(
+                "publicHost", host, "ACME CAs issue certificates only for fully qualified names, not IP addresses or localhost",
+                "use the DNS name users type (pulumi config set publicHost hub.example.org), or tls.mode files",
+            )  # fmt: skip
+    if not config.tls.acme_email:
+        raise _fail(
+            "tls.acmeEmail", "", "required with tls.mode acme (the CA's account contact)",
+            set_command("tls.acmeEmail", "ops@example.org"),
+        )  # fmt: skip
+
+
+def _is_ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def settings_section(section: Any) -> dict[str, Any]:
@@ -745,6 +856,9 @@ def settings_section(section: Any) -> dict[str, Any]:
         for entry in dataclasses.fields(section)
         for value in [getattr(section, entry.name)]
     }
+
+
+MOVED_KEYS = {"httpRedirectPort": "tls.httpPort"}  # keys of earlier versions, and where they went
 
 
 def _top_level_sections() -> tuple[str, ...]:
@@ -757,6 +871,11 @@ def _refuse_unknown_top_level_keys() -> None:
     given = set(pulumi.runtime.config.CONFIG.get()) | set(pulumi.runtime.config.get_config_env())
     known = {config_key(f.name) for f in dataclasses.fields(StackConfig)}
     for key in sorted(k.removeprefix(prefix) for k in given if k.startswith(prefix)):
+        if key in MOVED_KEYS:
+            raise ConfigError(
+                f"config '{key}': moved to {MOVED_KEYS[key]}. "
+                f"Fix: pulumi config rm {key}, then {set_command(MOVED_KEYS[key], '<its value>')}"
+            )
         if key not in known:
             raise ConfigError(
                 f"config '{key}': not a setting of this program (known: {', '.join(sorted(known))}). "
@@ -775,6 +894,10 @@ def load_config() -> StackConfig:
         text = None if entry.metadata["secret"] else config.get(key)
         if text is None:
             continue
+        if entry.metadata["one_or_list"] and text.startswith("["):
+            with contextlib.suppress(json.JSONDecodeError):  # not JSON: the value's own check names it
+                raw[key] = json.loads(text)  # a YAML list reaches the program as JSON text
+                continue
         if key not in sections:
             raw[key] = text
             continue

@@ -25,8 +25,9 @@ from components.names import HUB_METRICS_PATH
 from components.network import Network, NetworkArgs
 from components.preflight import HostFacts
 from components.prometheus import Prometheus, PrometheusArgs, scrape_config
-from components.proxy import Proxy, ProxyArgs, ProxyMetrics, ProxyTls
+from components.proxy import Proxy, ProxyArgs, ProxyMetrics
 from components.swarm import ImagePrePull, ImagePrePullArgs
+from components.tls import TerminatorArgs, TlsTerminator, caddyfile
 from components.user_servers import BUILT_IMAGE_LABEL, UserServerImages, backend_of, user_server_images
 
 T = TypeVar("T")
@@ -83,6 +84,7 @@ class Deployment(pulumi.ComponentResource):
     metrics_token: pulumi.Output[str] | None  # the metrics service's, with metrics.enabled
     metrics_urls: dict[str, str]
     docker_api_proxy: DockerApiProxy | None = None
+    tls_terminator: TlsTerminator | None = None
     backup: Backup | None = None
     prometheus: Prometheus | None = None
 
@@ -163,9 +165,6 @@ class Deployment(pulumi.ComponentResource):
             else None
         )
         proxy_metrics = ProxyMetrics(metrics.publish_ip, metrics.proxy_port, metrics_network_name) if metrics.enabled else None
-        tls = None
-        if config.tls_certificate is not None and config.tls_key is not None:
-            tls = ProxyTls(config.tls_certificate, config.tls_key, config.http_redirect_port)
         self.proxy = Proxy(
             "proxy",
             ProxyArgs(
@@ -173,16 +172,37 @@ class Deployment(pulumi.ComponentResource):
                 image_ref=self.images["proxy"].image.image_name,
                 network_name=self.network.network.name,
                 public_ip=config.public_ip,
-                public_port=config.public_port,
+                public_port=0 if config.serves_tls else config.public_port,
                 hub_url=names.hub_url,
                 auth_token=proxy_auth_token,
                 labels=names.labels,
                 logs=config.logs,
-                tls=tls,
                 metrics=proxy_metrics,
             ),
             child,
         )
+        if config.serves_tls:
+            self.tls_terminator = TlsTerminator(
+                "tls",
+                TerminatorArgs(
+                    container_name=names.tls_container,
+                    image_ref=self.images["tls"].image.image_name,
+                    network_name=self.network.network.name,
+                    data_volume_name=names.tls_data_volume,
+                    caddyfile=caddyfile(config, names),
+                    hosts=config.public_host,
+                    public_ip=config.public_ip,
+                    https_port=config.public_port,
+                    http_port=config.tls.http_port,
+                    labels=names.labels,
+                    logs=config.logs,
+                    certificate=config.tls_certificate,
+                    key=config.tls_key,
+                    acme_ca_root=config.tls.acme_ca_root if config.tls.mode == "acme" else "",
+                    start_after=[self.proxy.container],
+                ),
+                child,
+            )
 
         hub_starts_after: list[pulumi.Resource] = [self.proxy.container, *images_ready]
         addons = merged(hub_addons(config, self.metrics_token if self.metrics_token is not None else ""))
@@ -263,9 +283,7 @@ class Deployment(pulumi.ComponentResource):
                 ),
                 pulumi.ResourceOptions(parent=self, depends_on=[self.hub.container]),
             )
-        scheme = "https" if config.serves_tls else "http"
-        host_name = config.public_host or ("localhost" if config.publishes_on_loopback else config.public_ip)
-        self.public_url = f"{scheme}://{host_name}:{config.public_port}/"
+        self.public_url = config.public_url
         self.metrics_urls = {}  # stack outputs: where to scrape
         if metrics.enabled:
             self.metrics_urls["hubMetricsUrl"] = f"{self.public_url}{HUB_METRICS_PATH.lstrip('/')}"

@@ -30,6 +30,8 @@ def hub_settings(config: StackConfig, names: DeploymentNames, images: UserServer
             "configDir": HUB_CONFIG_DIR,
             "proxyApiUrl": names.proxy_api_url,
             "routeCheckIntervalSeconds": ROUTE_CHECK_INTERVAL_S,
+            # Behind TLS with a name: the hub's redirects and its cookies' Secure flag follow it.
+            "publicUrl": config.public_url if config.serves_tls and config.public_host else "",
         },
         "auth": settings_section(config.auth),
         "spawner": backend_of(config).hub_settings(config, images),

@@ -37,4 +37,6 @@ def image_builds(config: StackConfig, extra_ca_certs: str) -> dict[str, ImageBui
         builds["backup"] = ImageBuild("build.backup", common)
     if config.metrics.prometheus:
         builds["prometheus"] = ImageBuild("build.prometheus", {"BASE_IMAGE": build.base_image, **owner})
+    if config.serves_tls:
+        builds["tls"] = ImageBuild("build.tls", {"BASE_IMAGE": build.base_image, **owner})
     return builds

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 LABEL = "org.jupyterhub-docker.deployment"
 BUILT_FOR_LABEL = "org.jupyterhub-docker.built-for"  # on the images a deployment builds (build arg DEPLOYMENT)
 # The images a deployment builds, `<name>-<role>:<tag>`.
-IMAGE_ROLES = ("proxy", "hub", "notebook", "docker-api", "backup", "prometheus")
+IMAGE_ROLES = ("proxy", "hub", "notebook", "docker-api", "backup", "prometheus", "tls")
 IMAGE_ROLE_LABEL = "org.jupyterhub-docker.image"  # each Dockerfile's own: proxy, hub, notebook, docker-api-filter
 USER_SERVER_PREFIX = "jupyter-"
 # DockerSpawner's escaped user name: [a-z0-9], with '-' escaping everything else.
@@ -33,8 +33,12 @@ HUB_PORT = 8081
 # Inside the proxy container.
 PROXY_PORT = 8000
 PROXY_API_PORT = 8001
-PROXY_REDIRECT_PORT = 8080
 PROXY_METRICS_PORT = 8002  # with metrics.enabled
+
+# Inside the TLS terminator's container (tls.mode files or acme): unprivileged ports.
+TLS_HTTPS_PORT = 8443
+TLS_HTTP_PORT = 8080
+TLS_DATA_DIR = "/data"  # Caddy's ACME account and certificates
 
 # Inside the Docker API filter's container.
 FILTER_PORT = 2375
@@ -81,6 +85,14 @@ class DeploymentNames:
     @property
     def proxy_container(self) -> str:
         return f"{self.deployment}-proxy"
+
+    @property
+    def tls_container(self) -> str:
+        return f"{self.deployment}-tls"
+
+    @property
+    def tls_data_volume(self) -> str:
+        return f"{self.deployment}-tls-data"
 
     @property
     def hub_container(self) -> str:

@@ -13,7 +13,7 @@ import pulumi_docker as docker
 
 from components.config import LogsConfig
 from components.health import gated_container_options, service_container_inputs
-from components.names import PROXY_API_PORT, PROXY_METRICS_PORT, PROXY_PORT, PROXY_REDIRECT_PORT
+from components.names import PROXY_API_PORT, PROXY_METRICS_PORT, PROXY_PORT
 
 START_TIMEOUT_S = 30
 # The image has node and nothing else: a connection to the public port is the check.
@@ -26,15 +26,6 @@ HEALTH_CHECK = [
 # name, unknown while it is replaced, goes on to the host's resolvers; see
 # build.proxy/lookup_cache.mjs).
 DNS_OPTIONS = ["timeout:1"]
-TLS_CERT_PATH = "/etc/chp/tls.crt"
-TLS_KEY_PATH = "/etc/chp/tls.key"
-
-
-@dataclass(frozen=True)
-class ProxyTls:
-    certificate: pulumi.Input[str]  # PEM, a Pulumi secret
-    key: pulumi.Input[str]  # PEM, a Pulumi secret
-    http_redirect_port: int = 0  # host port that redirects plain HTTP to HTTPS; 0: none
 
 
 @dataclass(frozen=True)
@@ -52,12 +43,11 @@ class ProxyArgs:
     image_ref: pulumi.Input[str]
     network_name: pulumi.Input[str]
     public_ip: str
-    public_port: int
+    public_port: int  # 0: not published (the TLS terminator is in front)
     hub_url: str  # e.g. http://jupyterhub-hub:8081
     auth_token: pulumi.Input[str]
     labels: dict[str, str]
     logs: LogsConfig
-    tls: ProxyTls | None = None
     metrics: ProxyMetrics | None = None
 
 
@@ -74,21 +64,13 @@ class Proxy(pulumi.ComponentResource):
             f"--default-target={args.hub_url}",
             f"--error-target={args.hub_url}/hub/error",
         ]
-        ports = [docker.ContainerPortArgs(internal=PROXY_PORT, external=args.public_port, ip=args.public_ip)]
-        uploads = []
-        if args.tls is not None:
-            command += [f"--ssl-cert={TLS_CERT_PATH}", f"--ssl-key={TLS_KEY_PATH}"]
-            uploads = [
-                docker.ContainerUploadArgs(file=TLS_CERT_PATH, content=args.tls.certificate),
-                docker.ContainerUploadArgs(file=TLS_KEY_PATH, content=args.tls.key),
-            ]
-            if args.tls.http_redirect_port:
-                command += [f"--redirect-port={PROXY_REDIRECT_PORT}", f"--redirect-to={args.public_port}"]
-                ports.append(
-                    docker.ContainerPortArgs(
-                        internal=PROXY_REDIRECT_PORT, external=args.tls.http_redirect_port, ip=args.public_ip
-                    )
-                )
+        ports = []
+        if args.public_port:
+            ports.append(docker.ContainerPortArgs(internal=PROXY_PORT, external=args.public_port, ip=args.public_ip))
+        else:
+            # Behind the terminator: its X-Forwarded-Proto (https) reaches the hub as it is;
+            # CHP would append its own (http), and the hub reads the last one.
+            command.append("--no-x-forward")
         networks = [args.network_name]
         if args.metrics is not None:
             command += ["--metrics-ip=", f"--metrics-port={PROXY_METRICS_PORT}"]
@@ -108,7 +90,6 @@ class Proxy(pulumi.ComponentResource):
             envs=[pulumi.Output.concat("CONFIGPROXY_AUTH_TOKEN=", args.auth_token)],
             ports=ports,
             dns_opts=DNS_OPTIONS,
-            uploads=uploads or None,
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network) for network in networks],
             **service_container_inputs(args.labels, args.logs, HEALTH_CHECK, START_TIMEOUT_S),
             opts=gated_container_options(self),

@@ -3,7 +3,7 @@
 The proxy has a fixed name, so a change is delete-before-replace: if the new port
 were taken, the old proxy would already be gone. When the program runs on the
 Docker host (the engine the provider uses is the local socket), try the port; if it
-is busy and not held by this deployment's own proxy container, stop with a clear error.
+is busy and not held by this deployment's own proxy or TLS terminator, stop with a clear error.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import socket
 import docker
 import pulumi
 
-from components.config import ConfigError
+from components.config import ConfigError, set_command
 
 LOCAL_ENGINE = "unix:///var/run/docker.sock"
 
@@ -40,7 +40,8 @@ def _port_holders(port: int) -> set[str]:
     return holders
 
 
-def check_public_port(ip: str, port: int, proxy_container: str, key: str = "publicPort") -> None:
+def check_public_port(ip: str, port: int, ours: tuple[str, ...], key: str = "publicPort") -> None:
+    """`ours`: the deployment's containers that may hold the port (the proxy, the TLS terminator)."""
     if not provider_engine().startswith("unix://"):
         return  # a remote engine: this machine's ports say nothing about its host's
     with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET) as probe:
@@ -57,10 +58,10 @@ def check_public_port(ip: str, port: int, proxy_container: str, key: str = "publ
     except docker.errors.DockerException as error:
         pulumi.log.warn(f"publicPort {port} is in use and the Docker engine could not be asked by whom: {error}")
         return
-    if holders == {proxy_container}:
+    if holders and holders <= set(ours):
         return
-    holder = ", ".join(sorted(holders - {proxy_container})) or "a process on this host that is not a container"
+    holder = ", ".join(sorted(holders - set(ours))) or "a process on this host that is not a container"
     raise ConfigError(
         f"config '{key}' = {port}: already in use on {ip} by {holder}. "
-        f"The running deployment is left as it is. Fix: pulumi config set {key} <a free port>, or free the port"
+        f"The running deployment is left as it is. Fix: {set_command(key, '<a free port>')}, or free the port"
     )

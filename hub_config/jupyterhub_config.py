@@ -57,6 +57,8 @@ def configure(c: Any, settings: Mapping[str, Any], environ: Mapping[str, str]) -
     c.JupyterHub.hub_connect_ip = hub["connectIp"]
     c.JupyterHub.db_url = f"sqlite:///{hub['dataDir']}/jupyterhub.sqlite"
     c.JupyterHub.cookie_secret_file = f"{hub['dataDir']}/jupyterhub_cookie_secret"
+    if hub["publicUrl"]:
+        c.JupyterHub.public_url = hub["publicUrl"]
     # The proxy runs in its own container and keeps running notebooks reachable
     # while the hub restarts; the hub must not stop users' servers when it stops.
     c.ConfigurableHTTPProxy.should_start = False

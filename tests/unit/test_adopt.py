@@ -175,6 +175,7 @@ def test_a_stack_file_gives_the_names_the_program_uses(tmp_path: Path) -> None:
         "  jupyterhub-docker:dockerApiProxy: false\n"
         "  jupyterhub-docker:tlsCertificate:\n    secure: v1:abc\n"
         "  jupyterhub-docker:tlsKey:\n    secure: v1:def\n"
+        "  jupyterhub-docker:tls:\n    mode: files\n"
         "  jupyterhub-docker:spawner:\n    homeVolumeTemplate: jupyterhub-user-{username}\n    pidsLimit: 512\n"
     )
     config, engine = read_stack(tmp_path, "adopt")

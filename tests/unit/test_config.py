@@ -11,9 +11,23 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from components.config import AuthConfig, BuildConfig, ConfigError, CullerConfig, SpawnerConfig, StackConfig, parse_config
+from components.config import (
+    AuthConfig,
+    BuildConfig,
+    ConfigError,
+    CullerConfig,
+    SpawnerConfig,
+    StackConfig,
+    TlsConfig,
+    parse_config,
+)
 
 SECRET = pulumi.Output.secret("s3cret")
+PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+FILES: dict[str, Any] = {"tls": {"mode": "files"}}
+FILES_8000: dict[str, Any] = {"publicPort": "8000"}
+TLS_FILES = {"tlsCertificate": SECRET, "tlsKey": SECRET}
+ACME: dict[str, Any] = {"publicHost": "hub.example.org", "tls": {"mode": "acme", "acmeEmail": "ops@example.org"}}
 GITHUB = {"type": "github", "oauthClientId": "abc", "oauthCallbackUrl": "https://hub.example/hub/oauth_callback"}
 
 
@@ -101,10 +115,26 @@ def test_defaults_are_a_native_authenticator_hub_on_port_8000() -> None:
         ({"spawner": {"memlimit": "4G"}}, {}, "spawner.memlimit", "check its spelling; known here: "),
         ({"spawner": {"type": "systemuser"}}, {}, "dockerApiProxy", "pulumi config set dockerApiProxy false"),
         ({"dockerApiProxy": "maybe"}, {}, "dockerApiProxy", "pulumi config set dockerApiProxy true"),
-        ({}, {"tlsCertificate": SECRET}, "tlsKey", "pulumi config set --secret tlsKey"),
-        ({}, {"tlsKey": SECRET}, "tlsCertificate", "pulumi config set --secret tlsCertificate"),
-        ({"httpRedirectPort": "80"}, {}, "httpRedirectPort", "set tlsCertificate and tlsKey"),
-        ({"httpRedirectPort": "8000"}, {"tlsCertificate": SECRET, "tlsKey": SECRET}, "httpRedirectPort", "choose another port"),
+        (FILES, {"tlsCertificate": SECRET}, "tlsKey", "pulumi config set --secret tlsKey"),
+        (FILES, {"tlsKey": SECRET}, "tlsCertificate", "pulumi config set --secret tlsCertificate"),
+        (FILES, {}, "tlsCertificate", "pulumi config set --secret tlsCertificate"),
+        ({}, {"tlsCertificate": SECRET, "tlsKey": SECRET}, "tlsCertificate", "pulumi config set --path tls.mode files"),
+        (ACME, {"tlsKey": SECRET}, "tlsKey", "pulumi config rm tlsKey"),
+        ({"tls": {"mode": "on"}}, {}, "tls.mode", "pulumi config set --path tls.mode off"),
+        ({**FILES_8000, "tls": {"mode": "files", "httpPort": "8000"}}, TLS_FILES, "tls.httpPort", "choose another port"),
+        ({"tls": {"mode": "acme", "acmeEmail": "ops@example.org"}}, {}, "publicHost", "pulumi config set publicHost hub"),
+        ({**ACME, "publicHost": "203.0.113.7"}, {}, "publicHost", "use the DNS name users type"),
+        ({**ACME, "publicHost": ["hub.example.org", "localhost"]}, {}, "publicHost", "or tls.mode files"),
+        ({**ACME, "publicHost": "hub.localhost"}, {}, "publicHost", "use the DNS name users type"),
+        ({**ACME, "publicHost": "hub"}, {}, "publicHost", "use the DNS name users type"),
+        ({**ACME, "publicHost": ["hub.example.org", "Hub_2"]}, {}, "publicHost", "pulumi config set publicHost hub.example.org"),
+        ({"publicHost": "hub.example.org", "tls": {"mode": "acme"}}, {}, "tls.acmeEmail", "--path tls.acmeEmail ops@"),
+        ({**ACME, "tls": {**ACME["tls"], "acmeEmail": "ops"}}, {}, "tls.acmeEmail", "--path tls.acmeEmail"),
+        ({**ACME, "tls": {**ACME["tls"], "acmeDirectory": "letsencrypt-test"}}, {}, "tls.acmeDirectory", "letsencrypt-staging"),
+        ({**ACME, "tls": {**ACME["tls"], "acmeDirectory": "http://ca/dir"}}, {}, "tls.acmeDirectory", "letsencrypt-staging"),
+        ({**ACME, "tls": {**ACME["tls"], "acmeCaRoot": "root.pem"}}, {}, "tls.acmeCaRoot", '"$(cat root.pem)"'),
+        ({**ACME, "tls": {**ACME["tls"], "acmeCaRoot": PEM + "junk"}}, {}, "tls.acmeCaRoot", '"$(cat root.pem)"'),
+        ({**ACME, "tls": {**ACME["tls"], "renewalCheckSeconds": "1"}}, {}, "tls.renewalCheckSeconds", "600"),
     ],
 )
 def test_bad_value_is_refused_naming_key_and_fix(raw: dict, secrets: dict, key: str, fix: str) -> None:
@@ -186,8 +216,18 @@ def test_every_default_is_pinned() -> None:
     """The defaults the prod stack relies on: sign-ups need approval, the filter guards the socket, the culler runs."""
     config = parse({})
     assert config == StackConfig()
-    assert (config.name, config.public_ip, config.public_port, config.public_host) == ("jupyterhub", "0.0.0.0", 8000, "")
-    assert (config.notebook_rollback_image, config.http_redirect_port, config.docker_api_proxy) == ("", 0, True)
+    assert (config.name, config.public_ip, config.public_port, config.public_host) == ("jupyterhub", "0.0.0.0", 8000, ())
+    assert (config.notebook_rollback_image, config.docker_api_proxy) == ("", True)
+    assert config.tls == TlsConfig(
+        mode="off",
+        http_port=80,
+        acme_email="",
+        acme_directory="letsencrypt",
+        acme_ca_root="",
+        hsts_max_age_seconds=31_536_000,
+        renewal_check_seconds=600,
+    )
+    assert config.tls.acme_directory_url == "https://acme-v02.api.letsencrypt.org/directory"
     assert config.auth == AuthConfig(
         type="native",
         admin_users=(),
@@ -223,7 +263,6 @@ def test_every_setting_reaches_its_field(tmp_path: Path) -> None:
         "publicPort": "8443",
         "publicHost": "hub.example.org",
         "notebookRollbackImage": "hub-dev-notebook:abc",
-        "httpRedirectPort": "8080",
         "dockerApiProxy": "false",
         "build": {
             "baseImage": "registry.example/debian:trixie",
@@ -256,6 +295,15 @@ def test_every_setting_reaches_its_field(tmp_path: Path) -> None:
             "extraImages": {"r": "r-notebook:4.4"},
         },
         "culler": {"enabled": "false", "timeoutSeconds": "600"},
+        "tls": {
+            "mode": "files",
+            "httpPort": "8080",
+            "acmeEmail": "ops@example.org",
+            "acmeDirectory": "https://ca.example.org/acme/directory",
+            "acmeCaRoot": PEM,
+            "hstsMaxAgeSeconds": "0",
+            "renewalCheckSeconds": "60",
+        },
     }
     secrets = {"oauthClientSecret": SECRET, "tlsCertificate": SECRET, "tlsKey": SECRET}
     config = parse(raw, secrets)
@@ -263,7 +311,7 @@ def test_every_setting_reaches_its_field(tmp_path: Path) -> None:
         name="hub-dev",
         public_ip="127.0.0.1",
         public_port=8443,
-        public_host="hub.example.org",
+        public_host=("hub.example.org",),
         build=BuildConfig(
             "registry.example/debian:trixie", str(tmp_path), "https://mirror.example/simple", "http://npm.example/"
         ),
@@ -284,8 +332,8 @@ def test_every_setting_reaches_its_field(tmp_path: Path) -> None:
         spawner=SpawnerConfig("systemuser", "512M", 0.5, 256, 60, "jupyterhub-user-{username}", 40, {"r": "r-notebook:4.4"}),
         culler=CullerConfig(enabled=False, timeout_seconds=600),
         notebook_rollback_image="hub-dev-notebook:abc",
-        http_redirect_port=8080,
         docker_api_proxy=False,
+        tls=TlsConfig("files", 8080, "ops@example.org", "https://ca.example.org/acme/directory", PEM, 0, 60),
         oauth_client_secret=SECRET,
         tls_certificate=SECRET,
         tls_key=SECRET,
@@ -300,7 +348,9 @@ def spawner(**values: Any) -> dict[str, Any]:
 RANGES = [
     # (raw config with the value, key it must name): just inside passes, just outside is refused.
     ("publicPort", lambda v: {"publicPort": str(v)}, [1, 65535], [0, 65536, -1]),
-    ("httpRedirectPort", lambda v: {"httpRedirectPort": str(v), "publicPort": "443"}, [0, 1, 65535], [-1, 65536]),
+    ("tls.httpPort", lambda v: {"tls": {"mode": "files", "httpPort": str(v)}, "publicPort": "443"}, [0, 1, 65535], [-1, 65536]),
+    ("tls.hstsMaxAgeSeconds", lambda v: {"tls": {"hstsMaxAgeSeconds": str(v)}}, [0, 63_072_000], [-1, 63_072_001]),
+    ("tls.renewalCheckSeconds", lambda v: {"tls": {"renewalCheckSeconds": str(v)}}, [5, 86_400], [4, 86_401]),
     ("spawner.pidsLimit", lambda v: spawner(pidsLimit=v), [64, 1_048_576], [63, 1_048_577]),
     ("spawner.startTimeoutSeconds", lambda v: spawner(startTimeoutSeconds=v), [5, 3600], [4, 3601]),
     ("spawner.cpuLimit", lambda v: spawner(cpuLimit=v), [0.01, 256, 255.5], [0.0099, 256.001, 0, -1]),
@@ -316,12 +366,13 @@ RANGES = [
 
 @pytest.mark.parametrize(("key", "make", "inside", "outside"), RANGES, ids=[r[0] for r in RANGES])
 def test_ranges_hold_exactly_at_their_limits(key: str, make: Any, inside: list, outside: list) -> None:
-    tls = {"tlsCertificate": SECRET, "tlsKey": SECRET}
     for value in inside:
-        parse(make(value), tls)
+        raw = make(value)
+        parse(raw, TLS_FILES if raw.get("tls", {}).get("mode") == "files" else {})
     for value in outside:
         with pytest.raises(ConfigError, match=f"^config '{re.escape(key)}' = "):
-            parse(make(value), tls)
+            raw = make(value)
+            parse(raw, TLS_FILES if raw.get("tls", {}).get("mode") == "files" else {})
 
 
 @pytest.mark.parametrize("name", ["a", "0", "ada", "a.b_c-d", "ada99", "x" * 64, "9lives"])
@@ -455,7 +506,28 @@ def test_shared_password_is_refused_off_loopback(public_ip: str) -> None:
 
 @pytest.mark.parametrize("host", ["hub", "hub.example.org", "a-b.c", "x" * 63 + ".org", "0hub.example"])
 def test_host_names_are_accepted(host: str) -> None:
-    assert parse({"publicHost": host}).public_host == host
+    assert parse({"publicHost": host}).public_host == (host,)
+
+
+def test_public_host_is_one_name_or_a_list_of_names_and_the_first_is_the_public_url() -> None:
+    both = parse({**ACME, "publicHost": ["hub.example.org", "jupyter.example.org"], "publicPort": "443"})
+    assert both.public_host == ("hub.example.org", "jupyter.example.org")
+    assert both.public_url == "https://hub.example.org/"
+    assert parse({"publicHost": ""}).public_host == ()
+    assert parse({"publicIp": "127.0.0.1"}).public_url == "http://localhost:8000/"
+    assert parse({"publicPort": "80"}).public_url == "http://0.0.0.0/"
+    with pytest.raises(ConfigError, match=r"^config 'publicHost' = \[1\]: must be a list of strings"):
+        parse({"publicHost": [1]})
+
+
+@pytest.mark.parametrize("directory", ["letsencrypt", "letsencrypt-staging", "https://ca.internal:9000/acme/acme/directory"])
+def test_acme_directories_are_named_cas_or_https_urls(directory: str) -> None:
+    config = parse({**ACME, "tls": {**ACME["tls"], "acmeDirectory": directory}})
+    expected = {
+        "letsencrypt": "https://acme-v02.api.letsencrypt.org/directory",
+        "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+    }.get(directory, directory)
+    assert config.tls.acme_directory_url == expected
 
 
 @pytest.mark.parametrize(
@@ -498,9 +570,12 @@ def test_a_ca_certificate_file_is_accepted(tmp_path: Path) -> None:
     assert parse({"build": {"extraCaCertsPath": str(pem)}}).build.extra_ca_certs_path == str(pem)
 
 
-def test_tls_with_a_redirect_port_is_accepted() -> None:
-    config = parse({"publicPort": "443", "httpRedirectPort": "80"}, {"tlsCertificate": SECRET, "tlsKey": SECRET})
-    assert (config.public_port, config.http_redirect_port, config.serves_tls) == (443, 80, True)
+def test_tls_with_files_and_with_acme_is_accepted() -> None:
+    config = parse({"publicPort": "443", "tls": {"mode": "files"}}, TLS_FILES)
+    assert (config.public_port, config.tls.http_port, config.serves_tls) == (443, 80, True)
+    config = parse({**ACME, "publicPort": "443", "tls": {**ACME["tls"], "httpPort": "0", "acmeCaRoot": PEM + PEM}})
+    assert (config.tls.mode, config.tls.http_port, config.tls.acme_ca_root, config.serves_tls) == ("acme", 0, PEM + PEM, True)
+    assert parse({**ACME, "publicHost": "hub.jupyterhub.test"}).public_host == ("hub.jupyterhub.test",)
 
 
 @pytest.mark.parametrize("spawner_type", ["docker", "systemuser"])
@@ -551,14 +626,14 @@ def test_generated_valid_settings_arrive_unchanged(
 @settings(max_examples=150, deadline=None)
 @given(
     key=st.sampled_from(
-        ["publicPort", "httpRedirectPort", "spawner.pidsLimit", "spawner.startTimeoutSeconds", "culler.timeoutSeconds"]
+        ["publicPort", "tls.httpPort", "spawner.pidsLimit", "spawner.startTimeoutSeconds", "culler.timeoutSeconds"]
     ),
     value=st.integers(-(10**7), 10**7) | st.text(max_size=6),
 )
 def test_a_generated_out_of_range_value_is_refused_naming_its_key(key: str, value: int | str) -> None:
     low, high = {
         "publicPort": (1, 65535),
-        "httpRedirectPort": (0, 65535),
+        "tls.httpPort": (0, 65535),
         "spawner.pidsLimit": (64, 1_048_576),
         "spawner.startTimeoutSeconds": (5, 3600),
         "culler.timeoutSeconds": (60, 2_592_000),
@@ -587,7 +662,7 @@ def test_generic_oauth_needs_its_client_secret() -> None:
 
 def test_optional_settings_may_be_empty() -> None:
     config = parse({"publicHost": "", "notebookRollbackImage": "", "build": {"extraCaCertsPath": ""}})
-    assert (config.public_host, config.notebook_rollback_image, config.build.extra_ca_certs_path) == ("", "", "")
+    assert (config.public_host, config.notebook_rollback_image, config.build.extra_ca_certs_path) == ((), "", "")
 
 
 def test_the_name_and_url_errors_say_what_is_allowed() -> None:

@@ -57,6 +57,31 @@ def test_hub_talks_to_the_separate_proxy_and_leaves_servers_running_when_it_stop
     assert c.JupyterHub.cookie_secret_file == "/srv/jupyterhub/jupyterhub_cookie_secret"
 
 
+ACME = {"tls": {"mode": "acme", "acmeEmail": "ops@example.org"}}
+
+
+@pytest.mark.parametrize(
+    ("raw", "public_url"),
+    [
+        ({**ACME, "publicHost": ["hub.example.org", "jupyter.example.org"], "publicPort": "443"}, "https://hub.example.org/"),
+        ({**ACME, "publicHost": "hub.example.org", "publicPort": "8443"}, "https://hub.example.org:8443/"),
+    ],
+)
+def test_behind_tls_the_hub_knows_its_public_https_url(raw: dict[str, Any], public_url: str) -> None:
+    """Its login cookies are then Secure, and its redirects name the host users typed."""
+    assert hub_config(raw).JupyterHub.public_url == public_url
+
+
+@pytest.mark.parametrize(
+    ("raw", "secrets"),
+    [({"publicHost": "hub.example.org"}, {}), ({"tls": {"mode": "files"}}, {"tlsCertificate": "c", "tlsKey": "k"})],
+)
+def test_without_tls_or_without_a_name_the_hub_takes_the_url_from_each_request(
+    raw: dict[str, Any], secrets: dict[str, Any]
+) -> None:
+    assert "public_url" not in hub_config(raw, secrets).JupyterHub
+
+
 def test_docker_spawner_settings() -> None:
     c = hub_config({"spawner": {"memLimit": "512M", "cpuLimit": "0.5", "startTimeoutSeconds": "60"}})
     assert c.JupyterHub.spawner_class == "spawners.PromptDockerSpawner"
@@ -307,6 +332,7 @@ def test_settings_carry_the_stack_configs_own_key_names() -> None:
         "configDir": "/etc/jupyterhub/jupyterhub_config.d",
         "proxyApiUrl": "http://jupyterhub-proxy:8001",
         "routeCheckIntervalSeconds": 5,
+        "publicUrl": "",
     }
 
 

@@ -37,7 +37,8 @@ def test_the_paths_and_ports_the_processes_share() -> None:
         "/etc/jupyterhub/settings.json",
     )
     assert (names.HUB_SETTINGS_ENV, names.HUB_DATA_DIR, names.HUB_PORT) == ("JUPYTERHUB_DOCKER_SETTINGS", "/srv/jupyterhub", 8081)
-    assert (names.PROXY_PORT, names.PROXY_API_PORT, names.PROXY_REDIRECT_PORT) == (8000, 8001, 8080)
+    assert (names.PROXY_PORT, names.PROXY_API_PORT) == (8000, 8001)
+    assert (names.TLS_HTTPS_PORT, names.TLS_HTTP_PORT, names.TLS_DATA_DIR) == (8443, 8080, "/data")
     assert (names.FILTER_PORT, names.FILTER_POLICY_PATH, names.DOCKER_SOCKET) == (
         2375,
         "/etc/docker-api-filter/policy.json",
@@ -80,6 +81,11 @@ def test_the_image_roles_are_the_images_a_deployment_builds() -> None:
     from components.config import parse_config
     from components.images import image_builds
 
-    raw = {"backup": {"enabled": True, "repository": "/b"}, "metrics": {"enabled": True, "prometheus": True}}
+    raw = {
+        "backup": {"enabled": True, "repository": "/b"},
+        "metrics": {"enabled": True, "prometheus": True},
+        "tls": {"mode": "acme", "acmeEmail": "ops@example.org"},
+        "publicHost": "hub.example.org",
+    }
     everything = parse_config(raw, {"backupPassword": "x"})  # type: ignore[dict-item]
     assert tuple(image_builds(everything, "")) == names.IMAGE_ROLES

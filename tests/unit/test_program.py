@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.config import ConfigError
+from components.config import ConfigError, parse_config
+from components.names import DeploymentNames
 from components.preflight import BuildContextError, HubConfigError
+from components.tls import caddyfile
 from testkit.program_runner import REPO_ROOT, ProgramRun, Registration, run_program
 from tests.unit.echo_mocks import FAKE_TOKEN, ProviderEchoMocks
 
@@ -143,51 +145,79 @@ def test_only_the_proxy_publishes_a_port_and_only_its_public_one(run_dev: Progra
 
 
 PROD_SECRETS = {"backupPassword": "backup-password"}  # Pulumi.prod.yaml turns backups on
+# Pulumi.prod.yaml asks for HTTPS by ACME and leaves the name and the e-mail to the operator.
+PROD_CONFIG = {"publicHost": "hub.example.org", "tls": json.dumps({"mode": "acme", "acmeEmail": "ops@example.org"})}
+
+
+def test_the_prod_stack_as_shipped_asks_for_the_host_name_first() -> None:
+    with pytest.raises(ConfigError, match=r"^config 'publicHost' = '': tls.mode acme .* pulumi config set publicHost"):
+        run_program(ProviderEchoMocks(), stack="prod", secrets=PROD_SECRETS)
 
 
 def test_public_address_comes_from_stack_config() -> None:
-    run = run_program(ProviderEchoMocks(), stack="prod", config={"publicPort": "8443"}, secrets=PROD_SECRETS)
+    run = run_program(ProviderEchoMocks(), config={"publicIp": "0.0.0.0", "publicPort": "8443"})
     assert run.get(CONTAINER, "proxy").inputs["ports"] == [{"internal": 8000, "external": 8443, "ip": "0.0.0.0"}]
     assert run.exports["publicUrl"] == "http://0.0.0.0:8443/"
 
 
 def test_public_url_uses_the_host_name_users_type() -> None:
-    run = run_program(ProviderEchoMocks(), stack="prod", config={"publicHost": "hub.example.org"}, secrets=PROD_SECRETS)
+    run = run_program(ProviderEchoMocks(), config={"publicHost": "hub.example.org"})
     assert run.exports["publicUrl"] == "http://hub.example.org:8000/"
-    assert run.get(CONTAINER, "proxy").inputs["ports"] == [{"internal": 8000, "external": 8000, "ip": "0.0.0.0"}]
+    assert run.get(CONTAINER, "proxy").inputs["ports"] == [{"internal": 8000, "external": 8000, "ip": "127.0.0.1"}]
 
 
 PEM_CERT = "-----BEGIN CERTIFICATE-----\nMIIB-cert\n-----END CERTIFICATE-----\n"
 PEM_KEY = "-----BEGIN PRIVATE KEY-----\nMIIE-key\n-----END PRIVATE KEY-----\n"
 
 
-def test_tls_from_secrets_serves_https_and_redirects_http() -> None:
-    run = run_program(
-        ProviderEchoMocks(),
-        stack="prod",
-        config={"publicPort": "443", "httpRedirectPort": "80"},
-        secrets={"tlsCertificate": PEM_CERT, "tlsKey": PEM_KEY, **PROD_SECRETS},
-    )
-    proxy = run.get(CONTAINER, "proxy")
-    assert {"--ssl-cert=/etc/chp/tls.crt", "--ssl-key=/etc/chp/tls.key", "--redirect-port=8080", "--redirect-to=443"} <= set(
-        proxy.inputs["command"]
-    )
-    assert proxy.inputs["ports"] == [
-        {"internal": 8000, "external": 443, "ip": "0.0.0.0"},
+def test_with_acme_the_terminator_alone_publishes_https_and_http_and_keeps_its_certificates() -> None:
+    run = run_program(ProviderEchoMocks(), stack="prod", config=PROD_CONFIG, secrets=PROD_SECRETS)
+    terminator, proxy = run.get(CONTAINER, "tls"), run.get(CONTAINER, "proxy")
+    assert terminator.inputs["ports"] == [
+        {"internal": 8443, "external": 443, "ip": "0.0.0.0"},
         {"internal": 8080, "external": 80, "ip": "0.0.0.0"},
     ]
-    assert "uploads" in proxy.secret_inputs
-    assert {u["file"]: u["content"] for u in proxy.inputs["uploads"]} == {
-        "/etc/chp/tls.crt": PEM_CERT,
-        "/etc/chp/tls.key": PEM_KEY,
-    }
-    assert run.exports["publicUrl"] == "https://0.0.0.0:443/"
+    assert "ports" not in proxy.inputs or proxy.inputs["ports"] == []
+    assert "--no-x-forward" in proxy.inputs["command"]
+    assert terminator.inputs["volumes"] == [{"volumeName": "jupyterhub-tls-data", "containerPath": "/data"}]
+    volume = run.get("docker:index/volume:Volume", "tls-data")
+    assert volume.inputs["labels"] == [{"label": "org.jupyterhub-docker.deployment", "value": "jupyterhub"}]
+    assert volume.retain_on_delete
+    uploads = {u["file"]: u["content"] for u in terminator.inputs["uploads"]}
+    stack = {**PROD_CONFIG, "publicPort": "443", "tls": json.loads(PROD_CONFIG["tls"])}
+    assert uploads == {"/etc/caddy/Caddyfile": caddyfile(parse_config(stack, {}), DeploymentNames("jupyterhub"))}
+    assert terminator.inputs["networksAdvanced"] == [{"name": "jupyterhub", "aliases": ["hub.example.org"]}]
+    assert terminator.inputs["healthcheck"]["tests"] == ["CMD", "/usr/local/bin/tls-health", "8443", "hub.example.org"]
+    assert (terminator.inputs["wait"], terminator.inputs["waitTimeout"]) == (True, 120)
+    assert terminator.delete_before_replace and "healthcheck" in terminator.replace_on_changes
+    assert run.exports["publicUrl"] == "https://hub.example.org/"
+    assert run.exports["tlsImage"].startswith("jupyterhub-tls:")
+
+
+def test_tls_files_are_served_by_the_terminator_as_secrets() -> None:
+    run = run_program(
+        ProviderEchoMocks(),
+        config={"publicPort": "8443", "tls": json.dumps({"mode": "files", "httpPort": 8080})},
+        secrets={"tlsCertificate": PEM_CERT, "tlsKey": PEM_KEY},
+    )
+    terminator = run.get(CONTAINER, "tls")
+    assert terminator.inputs["ports"] == [
+        {"internal": 8443, "external": 8443, "ip": "127.0.0.1"},
+        {"internal": 8080, "external": 8080, "ip": "127.0.0.1"},
+    ]
+    assert "uploads" in terminator.secret_inputs
+    uploads = {u["file"]: u["content"] for u in terminator.inputs["uploads"]}
+    assert (uploads["/etc/caddy/tls.crt"], uploads["/etc/caddy/tls.key"]) == (PEM_CERT, PEM_KEY)
+    assert PEM_KEY not in uploads["/etc/caddy/Caddyfile"]
+    assert terminator.inputs["healthcheck"]["tests"] == ["CMD", "/usr/local/bin/tls-health", "8443"]
+    assert run.exports["publicUrl"] == "https://localhost:8443/"
     assert all(PEM_KEY not in str(value) for value in run.exports.values())
 
 
-def test_without_tls_the_proxy_serves_plain_http_only(run_dev: ProgramRun) -> None:
+def test_without_tls_the_proxy_serves_plain_http_and_there_is_no_terminator(run_dev: ProgramRun) -> None:
     command = run_dev.get(CONTAINER, "proxy").inputs["command"]
-    assert not [flag for flag in command if flag.startswith(("--ssl", "--redirect"))]
+    assert not [flag for flag in command if flag.startswith(("--ssl", "--redirect", "--no-x-forward"))]
+    assert "tls" not in {c.name for c in run_dev.of_type(CONTAINER)}
 
 
 def test_proxy_routes_to_the_hub_and_its_error_page(run_dev: ProgramRun) -> None:
@@ -582,15 +612,12 @@ def test_the_public_port_is_checked_before_the_proxy_is_declared(monkeypatch: py
     calls: list[tuple] = []
     monkeypatch.setattr(preflight, "check_public_port", lambda *args: calls.append(args))
     run_program(ProviderEchoMocks())
-    assert calls == [("127.0.0.1", 8000, "jupyterhub-dev-proxy")]
+    ours = ("jupyterhub-dev-proxy", "jupyterhub-dev-tls")
+    assert calls == [("127.0.0.1", 8000, ours)]
     calls.clear()
-    run_program(
-        ProviderEchoMocks(),
-        stack="prod",
-        config={"publicPort": "443", "httpRedirectPort": "80"},
-        secrets={"tlsCertificate": PEM_CERT, "tlsKey": PEM_KEY, **PROD_SECRETS},
-    )
-    assert calls == [("0.0.0.0", 443, "jupyterhub-proxy"), ("0.0.0.0", 80, "jupyterhub-proxy", "httpRedirectPort")]
+    run_program(ProviderEchoMocks(), stack="prod", config=PROD_CONFIG, secrets=PROD_SECRETS)
+    ours = ("jupyterhub-proxy", "jupyterhub-tls")
+    assert calls == [("0.0.0.0", 443, ours), ("0.0.0.0", 80, ours, "tls.httpPort")]
 
 
 def test_a_refused_public_port_stops_the_program_before_any_container(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -618,7 +645,7 @@ def test_every_top_level_setting_and_secret_is_read_from_the_stack() -> None:
             "publicIp": "127.0.0.1",
             "publicHost": "hub.example.org",
             "publicPort": "443",
-            "httpRedirectPort": "80",
+            "tls": json.dumps({"mode": "files", "httpPort": 80}),
             "notebookRollbackImage": "physics-notebook:0123456789ab",
             "dockerApiProxy": "false",
             "auth": json.dumps({"type": "shared-password"}),
@@ -632,11 +659,12 @@ def test_every_top_level_setting_and_secret_is_read_from_the_stack() -> None:
             "backupCredentials": "A=1",
         },
     )
-    assert run.exports["publicUrl"] == "https://hub.example.org:443/"
+    assert run.exports["publicUrl"] == "https://hub.example.org/"
     assert run.exports["notebookImageInUse"] == "physics-notebook:0123456789ab"
-    assert {c.inputs["name"] for c in run.of_type(CONTAINER)} == {"physics-proxy", "physics-hub", "physics-backup"}
+    names = {"physics-proxy", "physics-hub", "physics-backup", "physics-tls"}
+    assert {c.inputs["name"] for c in run.of_type(CONTAINER)} == names
     assert run.get(CONTAINER, "backup").inputs["envs"][:2] == ["RESTIC_PASSWORD=bp", "A=1"]
-    assert run.get(CONTAINER, "proxy").inputs["ports"][1] == {"internal": 8080, "external": 80, "ip": "127.0.0.1"}
+    assert run.get(CONTAINER, "tls").inputs["ports"][1] == {"internal": 8080, "external": 80, "ip": "127.0.0.1"}
     assert "SHARED_PASSWORD=pw" in run.get(CONTAINER, "hub").inputs["envs"]
     assert hub_settings(run)["services"] == {}
 

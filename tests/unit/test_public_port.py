@@ -11,6 +11,8 @@ import pytest
 from components import public_port
 from components.config import ConfigError
 
+OURS = ("jh-proxy", "jh-tls")
+
 
 @pytest.fixture
 def busy_port() -> Iterator[int]:
@@ -24,30 +26,39 @@ def test_a_free_port_passes() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         free = int(probe.getsockname()[1])
-    public_port.check_public_port("127.0.0.1", free, "jh-proxy")
+    public_port.check_public_port("127.0.0.1", free, OURS)
 
 
 def test_a_port_held_by_a_host_process_is_refused(busy_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(public_port, "_port_holders", lambda port: set())
     with pytest.raises(ConfigError, match=rf"'publicPort' = {busy_port}: already in use on 127.0.0.1 by a process on this host"):
-        public_port.check_public_port("127.0.0.1", busy_port, "jh-proxy")
+        public_port.check_public_port("127.0.0.1", busy_port, OURS)
 
 
 def test_a_port_held_by_another_container_is_refused_naming_it(busy_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(public_port, "_port_holders", lambda port: {"grafana"})
     with pytest.raises(ConfigError, match=r"already in use on 127.0.0.1 by grafana\. .*pulumi config set publicPort"):
-        public_port.check_public_port("127.0.0.1", busy_port, "jh-proxy")
+        public_port.check_public_port("127.0.0.1", busy_port, OURS)
 
 
-def test_our_own_proxy_holding_the_port_is_a_redeploy(busy_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(public_port, "_port_holders", lambda port: {"jh-proxy"})
-    public_port.check_public_port("127.0.0.1", busy_port, "jh-proxy")
+@pytest.mark.parametrize("holders", [{"jh-proxy"}, {"jh-tls"}, {"jh-proxy", "jh-tls"}])
+def test_our_own_proxy_or_terminator_holding_the_port_is_a_redeploy(
+    busy_port: int, monkeypatch: pytest.MonkeyPatch, holders: set[str]
+) -> None:
+    monkeypatch.setattr(public_port, "_port_holders", lambda port: holders)
+    public_port.check_public_port("127.0.0.1", busy_port, OURS)
 
 
-def test_a_busy_redirect_port_is_named_as_such(busy_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ours_beside_another_container_is_refused_naming_the_other(busy_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(public_port, "_port_holders", lambda port: {"jh-tls", "nginx"})
+    with pytest.raises(ConfigError, match=r"already in use on 127.0.0.1 by nginx\. "):
+        public_port.check_public_port("127.0.0.1", busy_port, OURS)
+
+
+def test_a_busy_http_port_is_named_as_such(busy_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(public_port, "_port_holders", lambda port: set())
-    with pytest.raises(ConfigError, match=rf"'httpRedirectPort' = {busy_port}: .*pulumi config set httpRedirectPort"):
-        public_port.check_public_port("127.0.0.1", busy_port, "jh-proxy", "httpRedirectPort")
+    with pytest.raises(ConfigError, match=rf"'tls.httpPort' = {busy_port}: .*pulumi config set --path tls.httpPort"):
+        public_port.check_public_port("127.0.0.1", busy_port, OURS, "tls.httpPort")
 
 
 @pytest.mark.parametrize(
@@ -66,7 +77,7 @@ def test_the_check_asks_the_engine_the_provider_uses_and_skips_a_remote_one(
     monkeypatch.setattr(public_port, "_port_holders", lambda port: {"grafana"})
     try:
         assert public_port.provider_engine() == (stack_host or environment_host)
-        public_port.check_public_port("127.0.0.1", busy_port, "jh-proxy")
+        public_port.check_public_port("127.0.0.1", busy_port, OURS)
     finally:
         pulumi.runtime.set_all_config({})
 
@@ -77,7 +88,7 @@ def test_a_local_docker_host_in_stack_config_is_checked(busy_port: int, monkeypa
     monkeypatch.setattr(public_port, "_port_holders", lambda port: {"grafana"})
     try:
         with pytest.raises(ConfigError, match="by grafana"):
-            public_port.check_public_port("127.0.0.1", busy_port, "jh-proxy")
+            public_port.check_public_port("127.0.0.1", busy_port, OURS)
     finally:
         pulumi.runtime.set_all_config({})
 
@@ -117,7 +128,7 @@ def test_the_engine_names_every_container_publishing_the_port(monkeypatch: pytes
 def test_the_error_lists_every_other_holder_and_the_fix(busy_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(public_port, "_port_holders", lambda port: {"zeta", "jh-proxy", "alpha"})
     with pytest.raises(ConfigError) as error:
-        public_port.check_public_port("127.0.0.1", busy_port, "jh-proxy")
+        public_port.check_public_port("127.0.0.1", busy_port, OURS)
     assert str(error.value) == (
         f"config 'publicPort' = {busy_port}: already in use on 127.0.0.1 by alpha, zeta. "
         "The running deployment is left as it is. Fix: pulumi config set publicPort <a free port>, or free the port"
@@ -132,13 +143,13 @@ def test_an_engine_that_cannot_be_asked_only_warns(busy_port: int, monkeypatch: 
         raise public_port.docker.errors.DockerException("connection refused")
 
     monkeypatch.setattr(public_port, "_port_holders", unreachable)
-    public_port.check_public_port("127.0.0.1", busy_port, "jh-proxy")
+    public_port.check_public_port("127.0.0.1", busy_port, OURS)
     assert warnings == [f"publicPort {busy_port} is in use and the Docker engine could not be asked by whom: connection refused"]
 
 
 def test_an_address_this_host_does_not_have_is_left_to_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(public_port, "_port_holders", lambda port: pytest.fail("only a busy port asks the engine"))
-    public_port.check_public_port("192.0.2.1", 8000, "jh-proxy")  # EADDRNOTAVAIL, not EADDRINUSE
+    public_port.check_public_port("192.0.2.1", 8000, OURS)  # EADDRNOTAVAIL, not EADDRINUSE
 
 
 def test_a_busy_ipv6_port_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -148,7 +159,7 @@ def test_a_busy_ipv6_port_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         port = int(holder.getsockname()[1])
         monkeypatch.setattr(public_port, "_port_holders", lambda port: set())
         with pytest.raises(ConfigError, match=f"'publicPort' = {port}: already in use on ::1"):
-            public_port.check_public_port("::1", port, "jh-proxy")
+            public_port.check_public_port("::1", port, OURS)
 
 
 def test_a_port_left_in_time_wait_is_free() -> None:
@@ -161,4 +172,4 @@ def test_a_port_left_in_time_wait_is_free() -> None:
         served, _ = listener.accept()
         served.close()  # the server side closes first: its port enters TIME_WAIT
         client.close()
-    public_port.check_public_port("127.0.0.1", port, "jh-proxy")
+    public_port.check_public_port("127.0.0.1", port, OURS)
