@@ -80,6 +80,12 @@ def home_volumes(config: dict[str, Any]) -> list[Path]:
     return homes
 
 
+def tls_data(config: dict[str, Any]) -> list[Path]:
+    """The TLS terminator's ACME account and certificates (tls.mode acme), once it has made them."""
+    folder = Path(config["volumesDir"]) / config["tlsDataVolume"] / "_data"
+    return [folder] if config["tlsDataVolume"] and folder.is_dir() else []
+
+
 def stage_hub_data(config: dict[str, Any]) -> None:
     """A consistent copy of the live database (SQLite's online backup) and the cookie secret."""
     hub_data = Path(config["volumesDir"]) / config["hubDataVolume"] / "_data"
@@ -117,9 +123,8 @@ def run_backup(config: dict[str, Any], scheduled: bool) -> dict[str, Any]:
     stage_hub_data(config)
     homes = home_volumes(config)
     tag = SCHEDULED if scheduled else MANUAL
-    output = checked(
-        restic(config, "backup", "--json", "--host", config["deployment"], "--tag", tag, str(STAGE), *map(str, homes))
-    )
+    paths = [str(STAGE), *map(str, homes), *map(str, tls_data(config))]
+    output = checked(restic(config, "backup", "--json", "--host", config["deployment"], "--tag", tag, *paths))
     summary = [json.loads(line) for line in output.splitlines() if '"message_type":"summary"' in line.replace(" ", "")][-1]
     keep = config["keep"]
     # The daily ones are thinned by the policy; one taken by hand (before a change, say) is kept

@@ -51,6 +51,7 @@ def backup_settings(config: StackConfig) -> dict[str, Any]:
         "volumesDir": BACKUP_VOLUMES_DIR,
         "hubDataVolume": names.hub_data_volume,
         "homeVolumeTemplate": names.home_volume_template,
+        "tlsDataVolume": names.tls_data_volume if config.tls.mode == "acme" else "",  # the ACME account and certificates
         "repository": backup.repository,
         "dailyAt": backup.daily_at,
         "keep": {"daily": backup.keep_daily, "weekly": backup.keep_weekly, "monthly": backup.keep_monthly},

@@ -201,10 +201,13 @@ def preflight(config: StackConfig) -> HostFacts:
     settings = hub_settings(config, names, images, addons)
     check_hub_config_loads(files, settings, list(hub_secret_envs(config, "", addons)))
     check_neighbours(names)
-    ours = (names.proxy_container, names.tls_container)
-    check_public_port(config.public_ip, config.public_port, ours)
-    if config.serves_tls and config.tls.http_port:
-        check_public_port(config.public_ip, config.tls.http_port, ours, "tls.httpPort")
+    if config.serves_tls:
+        ours = (names.proxy_container, names.tls_container)
+        check_public_port(config.public_ip, config.public_port, ours)
+        if config.tls.http_port:
+            check_public_port(config.public_ip, config.tls.http_port, ours, "tls.httpPort")
+    else:
+        check_public_port(config.public_ip, config.public_port, (names.proxy_container,), leaving=names.tls_container)
     if config.cluster.swarm:
         return HostFacts(extra_ca_certs, tags, files, swarm_nodes=swarm_nodes(config))
     if not config.backup.enabled:

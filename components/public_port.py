@@ -40,8 +40,10 @@ def _port_holders(port: int) -> set[str]:
     return holders
 
 
-def check_public_port(ip: str, port: int, ours: tuple[str, ...], key: str = "publicPort") -> None:
-    """`ours`: the deployment's containers that may hold the port (the proxy, the TLS terminator)."""
+def check_public_port(ip: str, port: int, ours: tuple[str, ...], key: str = "publicPort", leaving: str = "") -> None:
+    """`ours`: the deployment's containers that may hold the port, since the update replaces them
+    before it binds the port again. `leaving`: one the update removes, which Pulumi does only at its
+    end (the TLS terminator when `tls.mode` turns off): it must not hold the port."""
     if not provider_engine().startswith("unix://"):
         return  # a remote engine: this machine's ports say nothing about its host's
     with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET) as probe:
@@ -60,6 +62,12 @@ def check_public_port(ip: str, port: int, ours: tuple[str, ...], key: str = "pub
         return
     if holders and holders <= set(ours):
         return
+    if leaving in holders:
+        raise ConfigError(
+            f"config '{key}' = {port}: held by {leaving}, which this update removes only after the proxy needs the "
+            "port. The running deployment is left as it is. Fix: turn TLS off on another port first "
+            f"({set_command(key, '<a free port>')}; pulumi up), then set {key} back and pulumi up again"
+        )
     holder = ", ".join(sorted(holders - set(ours))) or "a process on this host that is not a container"
     raise ConfigError(
         f"config '{key}' = {port}: already in use on {ip} by {holder}. "

@@ -8,10 +8,10 @@ cd "$(dirname "$0")/.."
 
 log() { printf 'test: %s\n' "$*" >&2; }
 
-if ! command -v chromium >/dev/null 2>&1; then
-  log "installing chromium (Debian) for the browser test"
+if ! command -v chromium >/dev/null 2>&1 || ! command -v certutil >/dev/null 2>&1; then
+  log "installing chromium and certutil (Debian) for the browser tests"
   DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium libnss3-tools >/dev/null
 fi
 
 if [ ! -x venv/bin/python ]; then

@@ -113,7 +113,7 @@ class HubUser:
         response = self.api("POST", f"/user/{self.name}/api/kernels", json={"name": "python3"})
         assert response.status_code == 201, response.text
         kernel_id = response.json()["id"]
-        ws_url = self.base_url.replace("http://", "ws://") + f"/user/{self.name}/api/kernels/{kernel_id}/channels"
+        ws_url = websocket_url(self.base_url) + f"/user/{self.name}/api/kernels/{kernel_id}/channels"
         connection = websocket.create_connection(ws_url, header=[f"Authorization: token {self.token}"], timeout=timeout_s)
         try:
             msg_id = uuid.uuid4().hex
@@ -143,6 +143,11 @@ class HubUser:
         finally:
             connection.close()
             self.api("DELETE", f"/user/{self.name}/api/kernels/{kernel_id}")
+
+
+def websocket_url(base_url: str) -> str:
+    """ws:// for an http:// hub, wss:// for https://."""
+    return re.sub(r"^http", "ws", base_url)
 
 
 def user_with_a_server(base_url: str, name: str) -> HubUser:

@@ -38,6 +38,7 @@ PROJECT_FILES = (
     "docker_api_proxy",
     "build.backup",
     "build.prometheus",
+    "build.tls",
 )
 
 

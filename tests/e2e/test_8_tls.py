@@ -1,46 +1,337 @@
-"""With a certificate and key set as Pulumi secrets, the proxy serves HTTPS and redirects HTTP."""
+"""HTTPS on the shared deployment: certificates from a real ACME CA (Pebble, Let's Encrypt's test
+CA), renewed with nothing dropped; and a certificate from files. Back to plain HTTP after.
+
+The public name `hub.jupyterhub.test` leads to 127.0.0.1 for this test's own clients (its
+resolver is patched, chromium gets a host rule); on the deployment's network it leads to
+the terminator, where Pebble validates.
+"""
 
 from __future__ import annotations
 
+import json
+import shutil
+import socket
+import ssl
 import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
+import websocket
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page, sync_playwright
 
-from testkit.endpoints import free_loopback_port, wait_for
-from testkit.harness import CONTAINER
-from tests.e2e.deployed import NAMES, Deployed
+from testkit.endpoints import free_loopback_port, wait_until
+from testkit.harness import CONTAINER, ApplyError
+from testkit.hub_user import HubUser, websocket_url
+from testkit.pebble import Pebble, pebble_on
+from tests.e2e.deployed import ARTIFACTS, NAMES, Deployed, measure
+from tests.e2e.test_6_browser import CHROMIUM, CHROMIUM_ARGS
+
+HOST = "hub.jupyterhub.test"
+REFUSED_HOST = "refused.jupyterhub.test"  # Pebble's policy refuses it
+# Long enough for the checks before the renewal test (about a minute), short enough that
+# the renewal (at a third of the lifetime left) comes during that test.
+VALIDITY_S = 240
+RENEWAL_CHECK_S = 5
+TERMINATOR_PORTS = (8080, 8443)  # where Pebble validates: the terminator's inside ports, on the network
+PROBE_INTERVAL_S = 0.05
+
+
+@dataclass
+class Https:
+    deployed: Deployed
+    pebble: Pebble
+    http_port: int
+    ca_bundle: Path  # the roots the test's clients trust
+    roots: list[str] = field(default_factory=list)
+
+    @property
+    def base_url(self) -> str:
+        return f"https://{HOST}:{self.deployed.port}"
+
+    def trust_current_root(self) -> None:
+        self.roots.append(self.pebble.root())
+        self.ca_bundle.write_text("".join(self.roots))
+
+    def acme_config(self, **tls: Any) -> dict[str, str]:
+        settings = {
+            "mode": "acme",
+            "acmeEmail": "ops@jupyterhub.test",
+            "acmeDirectory": self.pebble.directory_url,
+            "acmeCaRoot": self.pebble.listener_ca,
+            "httpPort": self.http_port,
+            "renewalCheckSeconds": RENEWAL_CHECK_S,
+            **tls,
+        }
+        return {"publicHost": HOST, "tls": json.dumps(settings)}
+
+
+def served_certificate(port: int, name: str, ca_bundle: Path) -> dict[str, Any]:
+    """The certificate the terminator serves for name, verified against the trusted roots."""
+    context = ssl.create_default_context(cafile=str(ca_bundle))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, context.wrap_socket(raw, server_hostname=name) as tls:
+        certificate = tls.getpeercert()
+    assert certificate is not None
+    return certificate
+
+
+@pytest.fixture(scope="module")
+def https(deployed: Deployed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Https]:
+    client = deployed.client
+    workdir = tmp_path_factory.mktemp("pebble")
+    pebble = pebble_on(client, NAMES.network, workdir, "debian:trixie-slim")
+    for volume in client.volumes.list(filters={"name": NAMES.tls_data_volume}):
+        volume.remove(force=True)  # a first issuance, whatever ran before
+    state = Https(deployed, pebble, free_loopback_port(), workdir / "trusted-roots.pem")
+    try:
+        pebble.start(VALIDITY_S, TERMINATOR_PORTS, refused=(REFUSED_HOST,))
+        state.trust_current_root()
+        yield state
+    finally:
+        try:
+            # Back to plain HTTP for the scenarios that follow, as the README says: on another
+            # port first (the terminator leaves only at the end of that update), then on its own.
+            deployed.harness.up({"publicPort": str(free_loopback_port())})
+            deployed.apply()
+        finally:
+            pebble.stop()
+            for volume in client.volumes.list(filters={"name": NAMES.tls_data_volume}):
+                volume.remove(force=True)
 
 
 @pytest.fixture
-def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+def resolves_to_loopback(monkeypatch: pytest.MonkeyPatch, https: Https) -> None:
+    """The test's own HTTP and websocket clients find the public names at 127.0.0.1 and trust Pebble's roots."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        return real("127.0.0.1" if host in (HOST, REFUSED_HOST) else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(https.ca_bundle))
+    monkeypatch.setenv("WEBSOCKET_CLIENT_CA_BUNDLE", str(https.ca_bundle))
+
+
+def test_the_first_up_gets_a_certificate_and_users_work_over_https(https: Https, resolves_to_loopback: None) -> None:
+    deployed = https.deployed
+    started = time.monotonic()
+    applied = deployed.harness.up(https.acme_config())
+    measure(f"tls acme: first up with a new terminator, certificate issued by Pebble: {time.monotonic() - started:.1f}s")
+    assert applied.action(CONTAINER, "tls") == "create" and applied.action(CONTAINER, "proxy") == "replace"
+    assert https.pebble.issued() == 1
+    certificate = served_certificate(deployed.port, HOST, https.ca_bundle)  # verified against Pebble's root
+    assert ("DNS", HOST) in certificate["subjectAltName"]
+
+    redirect = requests.get(
+        f"http://127.0.0.1:{https.http_port}/hub/login?next=%2Fx", headers={"Host": HOST}, allow_redirects=False, timeout=10
+    )
+    assert (redirect.status_code, redirect.headers["Location"]) == (308, f"https://{HOST}:{deployed.port}/hub/login?next=%2Fx")
+    plain_on_https = requests.get(f"http://127.0.0.1:{deployed.port}/hub/login", timeout=5)
+    assert plain_on_https.status_code == 400 and "JupyterHub" not in plain_on_https.text  # the terminator's refusal
+
+    login_page = requests.get(f"{https.base_url}/hub/login", timeout=10)
+    assert login_page.status_code == 200
+    assert login_page.headers["Strict-Transport-Security"] == "max-age=31536000"
+    assert login_page.headers["X-Content-Type-Options"] == "nosniff"
+    dora = HubUser(https.base_url, "dora", "dora-e2e-password")
+    dora.sign_up()
+    dora.log_in()
+    session_cookies = [cookie for cookie in dora.session.cookies if cookie.name.startswith("jupyterhub-")]
+    assert session_cookies and all(cookie.secure for cookie in session_cookies), session_cookies
+    spawn_s = dora.start_server()
+    measure(f"tls acme: a spawn over HTTPS answered in {spawn_s:.2f}s")
+    assert dora.run_code("1+1") == "2"
+
+
+def test_jupyterlab_loads_in_chromium_over_https_with_no_certificate_error(https: Https, tmp_path: Path) -> None:
+    """Chromium trusts Pebble's root through its own certificate store (a fresh profile's NSS database)."""
+    assert shutil.which(CHROMIUM) and shutil.which("certutil"), (
+        "chromium and certutil (libnss3-tools): the test command installs them"
+    )
+    home = tmp_path / "home"
+    nss = home / ".pki" / "nssdb"
+    nss.mkdir(parents=True)
+    subprocess.run(["certutil", "-d", f"sql:{nss}", "-N", "--empty-password"], check=True, timeout=30)
+    subprocess.run(
+        ["certutil", "-d", f"sql:{nss}", "-A", "-t", "C,,", "-n", "pebble", "-i", str(https.ca_bundle)], check=True, timeout=30
+    )
+    erin = HubUser(https.base_url, "erin", "erin-e2e-password")
+    host_rule = f"--host-resolver-rules=MAP {HOST} 127.0.0.1"
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, host_rule], headless=True, env={"HOME": str(home)}
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(f"{https.base_url}/hub/signup", timeout=30_000)
+            page.fill("input[name=username]", erin.name)
+            page.fill("input[name=signup_password]", erin.password)
+            page.fill("input[name=signup_password_confirmation]", erin.password)
+            page.click("input[type=submit], button[type=submit]")
+            page.goto(f"{https.base_url}/hub/login", timeout=30_000)
+            page.fill("input[name=username]", erin.name)
+            page.fill("input[name=password]", erin.password)
+            page.click("input[type=submit], button[type=submit]")
+            arrive_in_jupyterlab(page, f"{https.base_url}/user/erin/lab")
+            page.wait_for_selector(".jp-Launcher", timeout=120_000)
+            page.screenshot(path=str(ARTIFACTS / "3-jupyterlab-https.png"))
+            assert page.url.startswith(f"https://{HOST}:")
+            assert "JupyterLab" in page.title()
+        finally:
+            browser.close()
+
+
+NAVIGATION_TRIES = 3
+
+
+def arrive_in_jupyterlab(page: Page, lab_url: str) -> None:
+    """Follow the hub's redirects to JupyterLab. Chromium aborts a navigation when a network
+    interface appears (ERR_NETWORK_CHANGED: the spawn's container brings one up on this host);
+    a person reloads, and so does this, at most NAVIGATION_TRIES times."""
+    for attempt in range(NAVIGATION_TRIES):
+        try:
+            page.wait_for_url("**/user/erin/lab**", timeout=120_000)
+            return
+        except PlaywrightError as error:
+            if "ERR_NETWORK_CHANGED" not in str(error) or attempt == NAVIGATION_TRIES - 1:
+                raise
+            page.goto(lab_url, timeout=120_000)
+
+
+def test_an_unchanged_up_a_replaced_terminator_and_a_hub_reload_ask_the_ca_for_nothing(
+    https: Https, resolves_to_loopback: None
+) -> None:
+    deployed = https.deployed
+    serial = served_certificate(deployed.port, HOST, https.ca_bundle)["serialNumber"]
+    unchanged = deployed.harness.up(https.acme_config())
+    assert unchanged.action(CONTAINER, "tls") == "same"
+    replaced = deployed.harness.up(https.acme_config(hstsMaxAgeSeconds=600))
+    assert replaced.action(CONTAINER, "tls") == "replace"  # its configuration changed; its volume stayed
+    reloaded = deployed.harness.up({**https.acme_config(hstsMaxAgeSeconds=600), "culler": json.dumps({"timeoutSeconds": 1800})})
+    assert reloaded.action(CONTAINER, "hub") == "replace" and reloaded.action(CONTAINER, "tls") == "same"
+    wait_until(lambda: requests.get(f"{https.base_url}/hub/api/", timeout=5).ok, 60, 0.5, "the hub over HTTPS")
+    assert served_certificate(deployed.port, HOST, https.ca_bundle)["serialNumber"] == serial
+    assert https.pebble.issued() == 1
+    assert requests.get(f"{https.base_url}/hub/login", timeout=10).headers["Strict-Transport-Security"] == "max-age=600"
+
+
+@dataclass
+class ProbeLoop:
+    """A request every 50 ms to a running server, through the terminator, until stopped."""
+
+    url: str
+    token: str
+    answered: int = 0
+    failures: list[str] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        session = requests.Session()
+        deadline = time.monotonic() + 600
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            try:
+                response = session.get(self.url, headers={"Authorization": f"token {self.token}"}, timeout=5)
+                if response.status_code == 200:
+                    self.answered += 1
+                else:
+                    self.failures.append(f"HTTP {response.status_code}")
+            except requests.RequestException as error:
+                self.failures.append(type(error).__name__)
+            time.sleep(PROBE_INTERVAL_S)
+
+
+def execute(connection: websocket.WebSocket, code: str, timeout_s: float = 30) -> str:
+    msg_id = uuid.uuid4().hex
+    header = {"msg_id": msg_id, "msg_type": "execute_request", "username": "dora", "session": msg_id}
+    request = {"header": header, "parent_header": {}, "metadata": {}, "content": {"code": code, "silent": False}}
+    connection.send(json.dumps({**request, "channel": "shell"}))
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        text = connection.recv()
+        assert text, "the kernel websocket was closed"
+        message = json.loads(text)
+        if message.get("parent_header", {}).get("msg_id") == msg_id and message["msg_type"] == "execute_result":
+            return str(message["content"]["data"]["text/plain"])
+    raise AssertionError(f"no result for {code!r} within {timeout_s}s")
+
+
+def test_a_renewal_drops_no_request_and_no_open_websocket(https: Https, resolves_to_loopback: None) -> None:
+    deployed = https.deployed
+    dora = HubUser(https.base_url, "dora", "dora-e2e-password")
+    dora.log_in()
+    kernel = dora.api("POST", "/user/dora/api/kernels", json={"name": "python3"})
+    assert kernel.status_code == 201, kernel.text
+    channels = websocket_url(https.base_url) + f"/user/dora/api/kernels/{kernel.json()['id']}/channels"
+    connection = websocket.create_connection(channels, header=[f"Authorization: token {dora.token}"], timeout=30)
+    old = served_certificate(deployed.port, HOST, https.ca_bundle)
+    probes = ProbeLoop(f"{https.base_url}/user/dora/api/status", dora.token)
+    loop = threading.Thread(target=probes.run, daemon=True)
+    loop.start()
+    try:
+        assert execute(connection, "n = 0; n") == "0"
+        started = time.monotonic()
+
+        def renewed() -> dict[str, Any] | None:
+            # A cell on the open websocket each second, as a person works (reading its answers
+            # also answers the server's pings, as a browser does).
+            assert execute(connection, "n += 1; n") != ""
+            served = served_certificate(deployed.port, HOST, https.ca_bundle)
+            return served if served["serialNumber"] != old["serialNumber"] else None
+
+        new = wait_until(renewed, VALIDITY_S, 1, "a renewed certificate")
+        waited_s = time.monotonic() - started
+        measure(f"tls acme: renewed {waited_s:.0f}s into the wait; {probes.answered} requests answered meanwhile")
+        time.sleep(2)
+        cells = int(execute(connection, "n"))  # the same websocket, opened before the renewal
+        assert cells >= waited_s * 0.5
+    finally:
+        probes.stop.set()
+        loop.join(timeout=30)
+        connection.close()
+    assert probes.failures == [] and probes.answered > 100
+    assert new["notAfter"] != old["notAfter"]
+    assert https.pebble.issued() == 2
+
+
+def test_a_ca_that_refuses_fails_the_apply_naming_where_to_look_and_the_valid_certificate_stays(
+    https: Https, resolves_to_loopback: None
+) -> None:
+    deployed = https.deployed
+    serial = served_certificate(deployed.port, HOST, https.ca_bundle)["serialNumber"]
+    with pytest.raises(ApplyError, match="container failed to be in healthy state"):
+        deployed.harness.up({**https.acme_config(), "publicHost": json.dumps([HOST, REFUSED_HOST])})
+    terminator = deployed.client.containers.get(NAMES.tls_container)
+    log = terminator.logs().decode(errors="replace")
+    assert REFUSED_HOST in log and "urn:ietf:params:acme:error:rejectedIdentifier" in log, log[-3000:]
+    health = terminator.attrs["State"]["Health"]["Log"][-1]["Output"]
+    assert f"{REFUSED_HOST}: no certificate served" in health
+    assert served_certificate(deployed.port, HOST, https.ca_bundle)["serialNumber"] == serial  # still served, still valid
+    assert requests.get(f"{https.base_url}/hub/api/", timeout=10).status_code == 200
+
+
+def test_a_certificate_from_files_is_served_for_any_name_and_http_redirects(https: Https, tmp_path: Path) -> None:
+    deployed = https.deployed
     cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
          "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
+        check=True, capture_output=True, timeout=60,
     )  # fmt: skip
-    return cert, key
-
-
-def test_https_with_the_configured_certificate_and_http_redirect(deployed: Deployed, self_signed: tuple[Path, Path]) -> None:
-    cert, key = self_signed
-    redirect_port = free_loopback_port()
-    secrets = {"tlsCertificate": cert.read_text(), "tlsKey": key.read_text()}
-    try:
-        applied = deployed.harness.up({"httpRedirectPort": str(redirect_port)}, secrets)
-        assert applied.action(CONTAINER, "proxy") == "replace"
-        https_url = f"https://127.0.0.1:{deployed.port}"
-        wait_for(f"{https_url}/hub/api/", 60, verify=str(cert))
-        login = requests.get(f"{https_url}/hub/login", verify=str(cert), timeout=10)
-        assert login.status_code == 200 and 'name="password"' in login.text
-        with pytest.raises(requests.ConnectionError):  # plain HTTP on the TLS port is refused
-            requests.get(f"http://127.0.0.1:{deployed.port}/hub/login", timeout=5)
-        redirect = requests.get(f"http://127.0.0.1:{redirect_port}/hub/login", allow_redirects=False, timeout=10)
-        assert redirect.status_code == 301
-        assert redirect.headers["Location"] == f"https://127.0.0.1:{deployed.port}/hub/login"
-        proxy = deployed.client.containers.get(NAMES.proxy_container)
-        assert key.read_text() not in proxy.logs().decode(errors="replace")
-    finally:
-        deployed.apply()  # back to plain HTTP for the scenarios that follow
+    files = {"tls": json.dumps({"mode": "files", "httpPort": https.http_port})}
+    applied = deployed.harness.up(files, {"tlsCertificate": cert.read_text(), "tlsKey": key.read_text()})
+    assert applied.action(CONTAINER, "tls") == "replace"
+    https_url = f"https://127.0.0.1:{deployed.port}"
+    login = requests.get(f"{https_url}/hub/login", verify=str(cert), timeout=10)
+    assert login.status_code == 200 and 'name="password"' in login.text
+    redirect = requests.get(f"http://127.0.0.1:{https.http_port}/hub/login", allow_redirects=False, timeout=10)
+    assert (redirect.status_code, redirect.headers["Location"]) == (308, f"{https_url}/hub/login")
+    terminator = deployed.client.containers.get(NAMES.tls_container)
+    assert key.read_text() not in terminator.logs().decode(errors="replace")

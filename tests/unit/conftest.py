@@ -14,7 +14,7 @@ from tests.unit.echo_mocks import ProviderEchoMocks
 @pytest.fixture(autouse=True)
 def no_host_port_probe(monkeypatch: pytest.MonkeyPatch) -> None:
     """Unit tests touch no host port and no Docker engine (test_public_port.py and test_neighbours.py test them)."""
-    monkeypatch.setattr(preflight, "check_public_port", lambda *args: None)
+    monkeypatch.setattr(preflight, "check_public_port", lambda *args, **named: None)
     monkeypatch.setattr(preflight, "check_neighbours", lambda *args: None)
     monkeypatch.setattr(preflight, "docker_volumes_dir", lambda: "/var/lib/docker/volumes")
     monkeypatch.setattr(preflight, "check_backup_repository", lambda repository: None)
@@ -24,7 +24,7 @@ def no_host_port_probe(monkeypatch: pytest.MonkeyPatch) -> None:
 def run_dev() -> ProgramRun:
     """The dev stack, evaluated once: tests only read it."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(preflight, "check_public_port", lambda *args: None)
+        patch.setattr(preflight, "check_public_port", lambda *args, **named: None)
         patch.setattr(preflight, "check_neighbours", lambda *args: None)
         return run_program(ProviderEchoMocks())
 

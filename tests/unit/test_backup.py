@@ -55,6 +55,7 @@ def test_the_backup_container_reads_volumes_read_only_and_writes_only_the_reposi
         "volumesDir": "/volumes",
         "hubDataVolume": "jupyterhub-dev-hub-data",
         "homeVolumeTemplate": "jupyterhub-dev-home-{username}",
+        "tlsDataVolume": "",
         "repository": "/srv/backups/hub",
         "dailyAt": "02:30",
         "keep": {"daily": 3, "weekly": 4, "monthly": 12},
@@ -63,6 +64,18 @@ def test_the_backup_container_reads_volumes_read_only_and_writes_only_the_reposi
     assert PASSWORD not in json.dumps([r.inputs for r in run.registrations.values() if r.name != "backup"])
     assert run.get(VOLUME, "backup-state").inputs["name"] == "jupyterhub-dev-backup-state"
     assert run.get(IMAGE, "backup-image").inputs["build"]["context"] == "build.backup"
+
+
+def test_with_acme_the_backup_takes_the_certificates_and_account_once_they_exist(tmp_path: Path) -> None:
+    acme = {"publicHost": "hub.example.org", "tls": json.dumps({"mode": "acme", "acmeEmail": "ops@example.org"})}
+    run = run_program(ProviderEchoMocks(), config={**BACKUP, **acme}, secrets={"backupPassword": PASSWORD})
+    settings = json.loads(run.get(CONTAINER, "backup").inputs["uploads"][0]["content"])
+    assert settings["tlsDataVolume"] == "jupyterhub-dev-tls-data"
+    config = {"volumesDir": str(tmp_path), "tlsDataVolume": "jupyterhub-dev-tls-data"}
+    assert script.tls_data(config) == []  # before the terminator's first start
+    (tmp_path / "jupyterhub-dev-tls-data" / "_data").mkdir(parents=True)
+    assert script.tls_data(config) == [tmp_path / "jupyterhub-dev-tls-data" / "_data"]
+    assert script.tls_data({**config, "tlsDataVolume": ""}) == []
 
 
 def test_a_remote_repository_mounts_nothing_and_gets_its_credentials_as_environment() -> None:

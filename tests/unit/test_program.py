@@ -610,10 +610,9 @@ def test_the_public_port_is_checked_before_the_proxy_is_declared(monkeypatch: py
     from components import preflight
 
     calls: list[tuple] = []
-    monkeypatch.setattr(preflight, "check_public_port", lambda *args: calls.append(args))
+    monkeypatch.setattr(preflight, "check_public_port", lambda *args, **named: calls.append((*args, *named.values())))
     run_program(ProviderEchoMocks())
-    ours = ("jupyterhub-dev-proxy", "jupyterhub-dev-tls")
-    assert calls == [("127.0.0.1", 8000, ours)]
+    assert calls == [("127.0.0.1", 8000, ("jupyterhub-dev-proxy",), "jupyterhub-dev-tls")]
     calls.clear()
     run_program(ProviderEchoMocks(), stack="prod", config=PROD_CONFIG, secrets=PROD_SECRETS)
     ours = ("jupyterhub-proxy", "jupyterhub-tls")
@@ -623,7 +622,7 @@ def test_the_public_port_is_checked_before_the_proxy_is_declared(monkeypatch: py
 def test_a_refused_public_port_stops_the_program_before_any_container(monkeypatch: pytest.MonkeyPatch) -> None:
     from components import preflight
 
-    def refuse(*args: object) -> None:
+    def refuse(*args: object, **named: object) -> None:
         raise ConfigError("config 'publicPort' = 8000: already in use")
 
     monkeypatch.setattr(preflight, "check_public_port", refuse)

@@ -55,6 +55,18 @@ def test_ours_beside_another_container_is_refused_naming_the_other(busy_port: in
         public_port.check_public_port("127.0.0.1", busy_port, OURS)
 
 
+def test_the_terminator_leaving_with_tls_turned_off_must_not_hold_the_port(
+    busy_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pulumi removes a resource the program no longer declares only at the end of the update."""
+    monkeypatch.setattr(public_port, "_port_holders", lambda port: {"jh-tls"})
+    refusal = r"held by jh-tls, .* Fix: turn TLS off on another port first \(pulumi config set publicPort"
+    with pytest.raises(ConfigError, match=refusal):
+        public_port.check_public_port("127.0.0.1", busy_port, ("jh-proxy",), leaving="jh-tls")
+    monkeypatch.setattr(public_port, "_port_holders", lambda port: {"jh-proxy"})
+    public_port.check_public_port("127.0.0.1", busy_port, ("jh-proxy",), leaving="jh-tls")
+
+
 def test_a_busy_http_port_is_named_as_such(busy_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(public_port, "_port_holders", lambda port: set())
     with pytest.raises(ConfigError, match=rf"'tls.httpPort' = {busy_port}: .*pulumi config set --path tls.httpPort"):

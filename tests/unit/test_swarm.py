@@ -148,7 +148,7 @@ def test_the_provider_must_point_at_a_swarm_manager(swarm: dict, refused: str | 
 @pytest.fixture(scope="module")
 def run_swarm() -> ProgramRun:
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(preflight, "check_public_port", lambda *args: None)
+        patch.setattr(preflight, "check_public_port", lambda *args, **named: None)
         patch.setattr(preflight, "check_neighbours", lambda *args: None)
         patch.setattr(preflight, "swarm_nodes", lambda config: ("node-1", "node-2", "node-3"))
         cluster = json.dumps({**SWARM, "userPlacement": ["node.role == worker"]})
@@ -221,7 +221,7 @@ def test_the_filter_pins_users_services_to_the_digest_and_the_placement(run_swar
 def test_a_rollback_image_is_used_and_pre_pulled_by_its_registry_digest() -> None:
     previous = f"{REGISTRY}/jupyterhub-dev-notebook:0123456789ab"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(preflight, "check_public_port", lambda *args: None)
+        patch.setattr(preflight, "check_public_port", lambda *args, **named: None)
         patch.setattr(preflight, "check_neighbours", lambda *args: None)
         patch.setattr(preflight, "swarm_nodes", lambda config: ("node-1", "node-2"))
         run = run_program(ProviderEchoMocks(), config={"cluster": json.dumps(SWARM), "notebookRollbackImage": previous})
