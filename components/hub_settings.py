@@ -14,7 +14,7 @@ import pulumi
 
 from components.config import StackConfig, secret_value, settings_section
 from components.hub_addons import HubAddOn
-from components.names import HUB_CONFIG_DIR, HUB_DATA_DIR, HUB_PORT, DeploymentNames
+from components.names import HUB_CONFIG_DIR, HUB_DATA_DIR, HUB_PORT, TLS_HTTPS_PORT, DeploymentNames
 from components.user_servers import UserServerImages, backend_of
 
 ROUTE_CHECK_INTERVAL_S = 5  # a restarted proxy has no routes; the hub re-adds them this often
@@ -37,7 +37,15 @@ def hub_settings(config: StackConfig, names: DeploymentNames, images: UserServer
         "spawner": backend_of(config).hub_settings(config, images),
         "services": addons.services,
         "roles": addons.roles,
+        "certificateMetrics": certificate_metrics(config, names),
     }
+
+
+def certificate_metrics(config: StackConfig, names: DeploymentNames) -> dict[str, Any] | None:
+    """Where the hub asks for each public name's certificate (hub_config/certificate_metrics.py)."""
+    if not (config.metrics.enabled and config.serves_tls):
+        return None
+    return {"host": names.tls_container, "port": TLS_HTTPS_PORT, "names": list(config.public_host) or [""]}
 
 
 def hub_secret_envs(config: StackConfig, proxy_auth_token: pulumi.Input[str], addons: HubAddOn) -> dict[str, pulumi.Input[str]]:

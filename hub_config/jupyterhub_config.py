@@ -88,6 +88,15 @@ def with_api_token(service: Mapping[str, Any], environ: Mapping[str, str]) -> di
     return entry
 
 
+def register_certificate_metrics(settings: Mapping[str, Any], registry: Any) -> None:
+    """With metrics and TLS: each public name's certificate expiry on /hub/metrics."""
+    probe = settings["certificateMetrics"]
+    if probe:
+        from certificate_metrics import CertificateExpiry
+
+        registry.register(CertificateExpiry(probe["host"], probe["port"], probe["names"]))
+
+
 def load_operator_files(c: Any, config_dir: str) -> None:
     """jupyterhub_config.d/*.py, in name order, each with this file's `c`."""
     for path in sorted(Path(config_dir).glob("*.py")):
@@ -98,4 +107,7 @@ if "get_config" in globals():  # loaded by JupyterHub, not imported by a test
     with open(os.environ[SETTINGS_ENV]) as settings_file:
         loaded_settings = json.load(settings_file)
     configure(get_config(), loaded_settings, os.environ)  # type: ignore[name-defined]  # noqa: F821
+    from prometheus_client import REGISTRY
+
+    register_certificate_metrics(loaded_settings, REGISTRY)
     load_operator_files(get_config(), loaded_settings["hub"]["configDir"])  # type: ignore[name-defined]  # noqa: F821

@@ -9,6 +9,7 @@ the terminator, where Pebble validates.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import ssl
@@ -220,6 +221,11 @@ def test_an_unchanged_up_a_replaced_terminator_and_a_hub_reload_ask_the_ca_for_n
     wait_until(lambda: requests.get(f"{https.base_url}/hub/api/", timeout=5).ok, 60, 0.5, "the hub over HTTPS")
     assert served_certificate(deployed.port, HOST, https.ca_bundle)["serialNumber"] == serial
     assert https.pebble.issued() == 1
+    # With metrics.enabled (the shared deployment's), the hub reports the certificate's time left.
+    token = deployed.first_apply.run.exports["metricsToken"]
+    metrics = requests.get(f"{https.base_url}/hub/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=10).text
+    expiry = re.search(rf'jupyterhub_tls_certificate_expiry_seconds{{name="{re.escape(HOST)}"}} ([0-9.e+]+)', metrics)
+    assert expiry and 0 < float(expiry.group(1)) <= VALIDITY_S, metrics[-2000:]
     assert requests.get(f"{https.base_url}/hub/login", timeout=10).headers["Strict-Transport-Security"] == "max-age=600"
 
 

@@ -1,0 +1,159 @@
+"""hub_config/certificate_metrics.py: each public name's certificate expiry on /hub/metrics."""
+
+from __future__ import annotations
+
+import datetime
+import runpy
+import socket
+import ssl
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from prometheus_client import CollectorRegistry, generate_latest
+
+from components.config import parse_config
+from components.hub_addons import hub_addons, merged
+from components.hub_settings import hub_settings
+from components.names import DeploymentNames
+from components.user_servers import user_server_images
+from testkit.program_runner import REPO_ROOT
+
+sys.path.insert(0, str(REPO_ROOT / "hub_config"))
+certificate_metrics = __import__("certificate_metrics")
+register_certificate_metrics = runpy.run_path(str(REPO_ROOT / "hub_config" / "jupyterhub_config.py"))[
+    "register_certificate_metrics"
+]
+DAY_S = 86_400
+
+
+def certificate_files(folder: Path, name: str, days: int) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / f"{name}.crt", folder / f"{name}.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture
+def terminator(tmp_path: Path) -> Iterator[int]:
+    """A TLS server on loopback serving a 30-day certificate for hub.example.org, and a 3-day one for old.example.org."""
+    contexts = {}
+    for name, days in (("hub.example.org", 30), ("old.example.org", 3)):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*certificate_files(tmp_path, name, days))
+        contexts[name] = context
+    default = contexts["hub.example.org"]
+    default.sni_callback = lambda connection, name, _: setattr(connection, "context", contexts.get(name or "", default))
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                raw, _ = listener.accept()
+            except TimeoutError:
+                continue
+            try:
+                with default.wrap_socket(raw, server_side=True):
+                    pass
+            except (ssl.SSLError, OSError):
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield int(listener.getsockname()[1])
+    stop.set()
+    thread.join(timeout=5)
+    listener.close()
+
+
+def samples(registry: CollectorRegistry) -> dict[str, float]:
+    return {
+        sample.labels["name"]: sample.value
+        for family in registry.collect()
+        for sample in family.samples
+        if sample.name == certificate_metrics.METRIC
+    }
+
+
+def test_each_name_gets_the_seconds_left_of_the_certificate_served_for_it(terminator: int) -> None:
+    registry = CollectorRegistry()
+    registry.register(certificate_metrics.CertificateExpiry("127.0.0.1", terminator, ["hub.example.org", "old.example.org"]))
+    left = samples(registry)
+    assert 30 * DAY_S - 120 < left["hub.example.org"] <= 30 * DAY_S
+    assert 3 * DAY_S - 120 < left["old.example.org"] <= 3 * DAY_S
+    assert b'jupyterhub_tls_certificate_expiry_seconds{name="hub.example.org"}' in generate_latest(registry)
+
+
+def test_no_certificate_served_is_no_sample_and_registering_asks_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hub registers the collector as it starts, maybe before the terminator answers."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = int(unused.getsockname()[1])  # nothing listens here
+    asked: list[str] = []
+    real = certificate_metrics.seconds_left
+
+    def recorded(host: str, port: int, name: str) -> float | None:
+        asked.append(name)
+        return real(host, port, name)
+
+    monkeypatch.setattr(certificate_metrics, "seconds_left", recorded)
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(certificate_metrics.CertificateExpiry("127.0.0.1", port, ["hub.example.org"]))
+    assert asked == []
+    assert samples(registry) == {}
+    assert asked == ["hub.example.org"]
+
+
+def settings_of(raw: dict[str, Any], secrets: dict[str, Any] | None = None) -> dict[str, Any]:
+    config = parse_config(raw, secrets or {})
+    return hub_settings(
+        config, DeploymentNames(config.name), user_server_images(config, "notebook:1"), merged(hub_addons(config))
+    )
+
+
+ACME = {"publicHost": ["hub.example.org", "jupyter.example.org"], "tls": {"mode": "acme", "acmeEmail": "ops@example.org"}}
+
+
+def test_the_hub_asks_the_terminator_only_with_metrics_and_tls(terminator: int) -> None:
+    metrics = {"metrics": {"enabled": True}}
+    assert settings_of({**ACME, **metrics})["certificateMetrics"] == {
+        "host": "jupyterhub-tls",
+        "port": 8443,
+        "names": ["hub.example.org", "jupyter.example.org"],
+    }
+    files = settings_of({**metrics, "tls": {"mode": "files"}}, {"tlsCertificate": "c", "tlsKey": "k"})
+    assert files["certificateMetrics"]["names"] == [""]  # the certificate served without a name
+    assert settings_of(ACME)["certificateMetrics"] is None
+    assert settings_of(metrics)["certificateMetrics"] is None
+    registry = CollectorRegistry()
+    register_certificate_metrics({"certificateMetrics": None}, registry)
+    assert samples(registry) == {}
+    register_certificate_metrics(
+        {"certificateMetrics": {"host": "127.0.0.1", "port": terminator, "names": ["hub.example.org"]}}, registry
+    )
+    assert list(samples(registry)) == ["hub.example.org"]
