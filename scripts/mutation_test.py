@@ -47,6 +47,8 @@ FILES = {
     "components/built_image.py": [f"{UNIT}/test_built_image.py", f"{UNIT}/test_program.py", _FROZEN],
     "components/host_image.py": [f"{UNIT}/test_program.py", _FROZEN],
     "components/public_port.py": [f"{UNIT}/test_public_port.py", f"{UNIT}/test_program.py"],
+    "components/tls.py": [f"{UNIT}/test_tls.py", f"{UNIT}/test_program.py", _FROZEN],
+    "hub_config/certificate_metrics.py": [f"{UNIT}/test_certificate_metrics.py"],
     "hub_config/jupyterhub_config.py": [f"{UNIT}/test_hub_config.py", f"{UNIT}/test_program.py"],
     "hub_config/spawners.py": [f"{UNIT}/test_spawners.py"],
     "docker_api_proxy/wire.py": [f"{UNIT}/test_docker_api_filter.py", _FROZEN],

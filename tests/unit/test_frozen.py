@@ -23,6 +23,7 @@ MODULES = [
     "components.docker_api_proxy",
     "components.built_image",
     "components.host_image",
+    "components.tls",
     "docker_api_proxy.wire",
     "docker_api_proxy.policy",
 ]

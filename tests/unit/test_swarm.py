@@ -161,6 +161,19 @@ def test_proxy_hub_and_users_share_an_attachable_overlay(run_swarm: ProgramRun) 
     assert {c.name for c in run_swarm.of_type(CONTAINER)} == {"proxy", "hub", "docker-api-proxy"}  # containers on the manager
 
 
+def test_with_tls_the_terminator_runs_on_the_manager_beside_the_proxy_and_is_not_pushed() -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(preflight, "check_public_port", lambda *args, **named: None)
+        patch.setattr(preflight, "check_neighbours", lambda *args: None)
+        patch.setattr(preflight, "swarm_nodes", lambda config: ("node-1", "node-2"))
+        acme = {"publicHost": "hub.example.org", "tls": json.dumps({"mode": "acme", "acmeEmail": "ops@example.org"})}
+        run = run_program(ProviderEchoMocks(), config={"cluster": json.dumps(SWARM), **acme})
+    assert {c.name for c in run.of_type(CONTAINER)} == {"proxy", "hub", "docker-api-proxy", "tls"}
+    assert run.get(CONTAINER, "tls").inputs["networksAdvanced"] == [{"name": "jupyterhub-dev", "aliases": ["hub.example.org"]}]
+    assert run.get(IMAGE, "tls-image").inputs["skipPush"] is True
+    assert not [s for s in run.of_type(SERVICE) if "tls" in s.inputs["name"]]
+
+
 def test_the_notebook_image_alone_is_pushed_to_the_registry(run_swarm: ProgramRun) -> None:
     pushed = {i.name: i.inputs["imageName"] for i in run_swarm.of_type(IMAGE) if not i.inputs.get("skipPush")}
     assert list(pushed) == ["notebook-image"]
