@@ -102,7 +102,7 @@ class TlsTerminator(pulumi.ComponentResource):
         ports = [docker.ContainerPortArgs(internal=TLS_HTTPS_PORT, external=args.https_port, ip=args.public_ip)]
         if args.http_port:
             ports.append(docker.ContainerPortArgs(internal=TLS_HTTP_PORT, external=args.http_port, ip=args.public_ip))
-        health = ["/usr/local/bin/tls-health", str(TLS_HTTPS_PORT), *args.hosts]
+        health = ["/usr/local/bin/tls-health", args.container_name, str(TLS_HTTPS_PORT), *args.hosts]
         self.container = docker.Container(
             name,
             name=args.container_name,

@@ -318,7 +318,7 @@ def test_a_ca_that_refuses_fails_the_apply_naming_where_to_look_and_the_valid_ce
     log = terminator.logs().decode(errors="replace")
     assert REFUSED_HOST in log and "urn:ietf:params:acme:error:rejectedIdentifier" in log, log[-3000:]
     health = terminator.attrs["State"]["Health"]["Log"][-1]["Output"]
-    assert f"{REFUSED_HOST}: no certificate served" in health
+    assert f"{REFUSED_HOST}: no certificate served; the CA's answer: docker logs {NAMES.tls_container} 2>&1" in health
     assert served_certificate(deployed.port, HOST, https.ca_bundle)["serialNumber"] == serial  # still served, still valid
     assert requests.get(f"{https.base_url}/hub/api/", timeout=10).status_code == 200
 

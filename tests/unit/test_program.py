@@ -187,7 +187,8 @@ def test_with_acme_the_terminator_alone_publishes_https_and_http_and_keeps_its_c
     stack = {**PROD_CONFIG, "publicPort": "443", "tls": json.loads(PROD_CONFIG["tls"])}
     assert uploads == {"/etc/caddy/Caddyfile": caddyfile(parse_config(stack, {}), DeploymentNames("jupyterhub"))}
     assert terminator.inputs["networksAdvanced"] == [{"name": "jupyterhub", "aliases": ["hub.example.org"]}]
-    assert terminator.inputs["healthcheck"]["tests"] == ["CMD", "/usr/local/bin/tls-health", "8443", "hub.example.org"]
+    health = ["CMD", "/usr/local/bin/tls-health", "jupyterhub-tls", "8443", "hub.example.org"]
+    assert terminator.inputs["healthcheck"]["tests"] == health
     assert (terminator.inputs["wait"], terminator.inputs["waitTimeout"]) == (True, 120)
     assert terminator.delete_before_replace and "healthcheck" in terminator.replace_on_changes
     assert run.exports["publicUrl"] == "https://hub.example.org/"
@@ -209,7 +210,7 @@ def test_tls_files_are_served_by_the_terminator_as_secrets() -> None:
     uploads = {u["file"]: u["content"] for u in terminator.inputs["uploads"]}
     assert (uploads["/etc/caddy/tls.crt"], uploads["/etc/caddy/tls.key"]) == (PEM_CERT, PEM_KEY)
     assert PEM_KEY not in uploads["/etc/caddy/Caddyfile"]
-    assert terminator.inputs["healthcheck"]["tests"] == ["CMD", "/usr/local/bin/tls-health", "8443"]
+    assert terminator.inputs["healthcheck"]["tests"] == ["CMD", "/usr/local/bin/tls-health", "jupyterhub-dev-tls", "8443"]
     assert run.exports["publicUrl"] == "https://localhost:8443/"
     assert all(PEM_KEY not in str(value) for value in run.exports.values())
 
