@@ -26,6 +26,7 @@ CADDYFILE_PATH = "/etc/caddy/Caddyfile"
 CERTIFICATE_PATH = "/etc/caddy/tls.crt"  # tls.mode files
 KEY_PATH = "/etc/caddy/tls.key"
 ACME_CA_ROOT_PATH = "/etc/caddy/acme-ca-root.pem"
+CLIENT_FORWARDING_HEADERS = ("X-Real-Ip", "X-Scheme", "Forwarded")
 # A first issuance by Let's Encrypt takes seconds; a failed one is tried again after a minute.
 START_TIMEOUT_S = 120
 
@@ -49,7 +50,8 @@ def caddyfile(config: StackConfig, names: DeploymentNames) -> str:
     if tls.mode == "acme":
         https_site = ", ".join(config.public_host)
         http_site = ", ".join(f"http://{host}" for host in config.public_host)
-        certificate = ""
+        # Without plain HTTP, HTTP-01 cannot pass: the CA is asked for TLS-ALPN-01 only.
+        certificate = "" if tls.http_port else "\ttls {\n\t\tissuer acme {\n\t\t\tdisable_http_challenge\n\t\t}\n\t}\n"
     else:  # files: the one certificate, whatever name is asked for (as CHP served it)
         https_site, http_site = f":{TLS_HTTPS_PORT}", "http://"
         certificate = f"\ttls {CERTIFICATE_PATH} {KEY_PATH}\n"
@@ -59,7 +61,11 @@ def caddyfile(config: StackConfig, names: DeploymentNames) -> str:
     text = "{\n" + "".join(f"\t{option}\n" for option in options) + "}\n\n"
     text += f"{https_site} {{\n{certificate}\theader {{\n"
     text += "".join(f"\t\t{header}\n" for header in headers)
-    text += f"\t}}\n\treverse_proxy {names.proxy_container}:{PROXY_PORT}\n}}\n"
+    # Caddy replaces X-Forwarded-For/-Proto/-Host with its own; the hub (tornado) also believes
+    # X-Real-Ip and X-Scheme, which only the client could have set: they go.
+    text += f"\t}}\n\treverse_proxy {names.proxy_container}:{PROXY_PORT} {{\n"
+    text += "".join(f"\t\theader_up -{header}\n" for header in CLIENT_FORWARDING_HEADERS)
+    text += "\t}\n}\n"
     if tls.http_port:
         text += f"\n{http_site} {{\n\tredir https://{{host}}{port}{{uri}} 308\n}}\n"
     return text

@@ -88,6 +88,14 @@ def with_api_token(service: Mapping[str, Any], environ: Mapping[str, str]) -> di
     return entry
 
 
+def look_names_up_afresh(c: Any, jupyterhub_version: tuple[int, ...]) -> None:
+    """JupyterHub 6's own HTTP client resolves without caching (hub_config/fresh_lookups.py)."""
+    if jupyterhub_version >= (6,):
+        from fresh_lookups import uncached_connector_options
+
+        c.JupyterHubHTTPClient.connector_options = uncached_connector_options()
+
+
 def register_certificate_metrics(settings: Mapping[str, Any], registry: Any) -> None:
     """With metrics and TLS: each public name's certificate expiry on /hub/metrics."""
     probe = settings["certificateMetrics"]
@@ -107,7 +115,9 @@ if "get_config" in globals():  # loaded by JupyterHub, not imported by a test
     with open(os.environ[SETTINGS_ENV]) as settings_file:
         loaded_settings = json.load(settings_file)
     configure(get_config(), loaded_settings, os.environ)  # type: ignore[name-defined]  # noqa: F821
+    from jupyterhub import version_info
     from prometheus_client import REGISTRY
 
+    look_names_up_afresh(get_config(), version_info)  # type: ignore[name-defined]  # noqa: F821
     register_certificate_metrics(loaded_settings, REGISTRY)
     load_operator_files(get_config(), loaded_settings["hub"]["configDir"])  # type: ignore[name-defined]  # noqa: F821

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from testkit.hub_user import HubUser
-from tests.e2e.deployed import E2E_NAME, NAMES, Deployed
+from testkit.hub_user import HubUser, user_with_a_server
+from tests.e2e.deployed import E2E_NAME, NAMES, Deployed, measure
 
 
 def test_user_server_runs_the_built_notebook_image_on_the_network(deployed: Deployed, alice: HubUser) -> None:
@@ -88,3 +88,28 @@ def test_jupyterlab_fetches_no_news_and_asks_nobody_about_it(alice: HubUser) -> 
     defaults = response.json()["schema"]["properties"]
     assert (defaults["fetchNews"]["default"], defaults["checkForUpdates"]["default"]) == ("false", False)
     assert "fetchNews" not in response.json()["settings"]
+
+
+def test_a_server_made_again_on_another_address_is_found_there(deployed: Deployed) -> None:
+    """Between a user's two servers another container takes the first one's address (Docker
+    gives the lowest free one): the hub must look the name up afresh (hub_config/fresh_lookups.py),
+    not keep Docker's 600 s answer, or the second spawn fails after 120 s ("never showed up")."""
+    grace = user_with_a_server(deployed.base_url, "grace")
+    first_address = container_address(deployed, NAMES.user_server("grace"))
+    grace.stop_server()
+    squatter = deployed.client.containers.run(
+        "debian:trixie-slim", ["sleep", "300"], name=f"{E2E_NAME}-test-squatter", labels=NAMES.labels,
+        network=E2E_NAME, detach=True,
+    )  # fmt: skip
+    try:
+        assert container_address(deployed, squatter.name) == first_address, "the engine did not reuse the address"
+        spawn_s = grace.start_server(timeout_s=60)
+        assert container_address(deployed, NAMES.user_server("grace")) != first_address
+        measure(f"a server made again on another address answered in {spawn_s:.2f}s")
+    finally:
+        squatter.remove(force=True)
+        grace.stop_server()
+
+
+def container_address(deployed: Deployed, name: str) -> str:
+    return str(deployed.client.containers.get(name).attrs["NetworkSettings"]["Networks"][E2E_NAME]["IPAddress"])
