@@ -351,8 +351,9 @@ ACME_DIRECTORIES = {
     "letsencrypt": "https://acme-v02.api.letsencrypt.org/directory",
     "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
 }
-_HTTPS_URL = re.compile(r"https://[^\s{}]+")
-_EMAIL = re.compile(r"[^@\s{}]+@[a-z0-9-]+(\.[a-z0-9-]+)+", re.IGNORECASE)
+# Both reach the terminator's Caddyfile as bare words: no space, brace, quote, backslash or '#'.
+_HTTPS_URL = re.compile(r"https://[a-z0-9.-]+(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~%!$&()*+,;=:@/-]*)?")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)+")
 PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----")
 
 

@@ -9,6 +9,7 @@
 #
 # Your own additions go in hub_config/jupyterhub_config.d/*.py: they are loaded after
 # this file, in name order, with the same `c`, and never conflict with updates here.
+import importlib.util
 import json
 import os
 from collections.abc import Mapping
@@ -88,6 +89,16 @@ def with_api_token(service: Mapping[str, Any], environ: Mapping[str, str]) -> di
     return entry
 
 
+def hub_process_hooks(c: Any, settings: Mapping[str, Any]) -> None:
+    """What needs the hub image's packages and modules (hub_config/Dockerfile puts the project's
+    on its path); the preflight's load check runs the config files without them."""
+    from jupyterhub import version_info
+    from prometheus_client import REGISTRY
+
+    look_names_up_afresh(c, version_info)
+    register_certificate_metrics(settings, REGISTRY)
+
+
 def look_names_up_afresh(c: Any, jupyterhub_version: tuple[int, ...]) -> None:
     """JupyterHub 6's own HTTP client resolves without caching (hub_config/fresh_lookups.py)."""
     if jupyterhub_version >= (6,):
@@ -102,7 +113,9 @@ def register_certificate_metrics(settings: Mapping[str, Any], registry: Any) -> 
     if probe:
         from certificate_metrics import CertificateExpiry
 
-        registry.register(CertificateExpiry(probe["host"], probe["port"], probe["names"]))
+        collector = CertificateExpiry(probe["host"], probe["port"], probe["names"])
+        collector.refresh_in_background()
+        registry.register(collector)
 
 
 def load_operator_files(c: Any, config_dir: str) -> None:
@@ -115,9 +128,6 @@ if "get_config" in globals():  # loaded by JupyterHub, not imported by a test
     with open(os.environ[SETTINGS_ENV]) as settings_file:
         loaded_settings = json.load(settings_file)
     configure(get_config(), loaded_settings, os.environ)  # type: ignore[name-defined]  # noqa: F821
-    from jupyterhub import version_info
-    from prometheus_client import REGISTRY
-
-    look_names_up_afresh(get_config(), version_info)  # type: ignore[name-defined]  # noqa: F821
-    register_certificate_metrics(loaded_settings, REGISTRY)
+    if importlib.util.find_spec("fresh_lookups") is not None:  # the hub's own process, not the preflight's check
+        hub_process_hooks(get_config(), loaded_settings)  # type: ignore[name-defined]  # noqa: F821
     load_operator_files(get_config(), loaded_settings["hub"]["configDir"])  # type: ignore[name-defined]  # noqa: F821

@@ -137,10 +137,13 @@ def test_the_first_up_gets_a_certificate_and_users_work_over_https(https: Https,
     plain_on_https = requests.get(f"http://127.0.0.1:{deployed.port}/hub/login", timeout=5)
     assert plain_on_https.status_code == 400 and "JupyterHub" not in plain_on_https.text  # the terminator's refusal
 
-    login_page = requests.get(f"{https.base_url}/hub/login", timeout=10)
+    forged = "203.0.113.9"  # a client's claim to be someone else; the hub must log its real address
+    login_page = requests.get(f"{https.base_url}/hub/login", headers={"X-Real-Ip": forged, "X-Forwarded-For": forged}, timeout=10)
     assert login_page.status_code == 200
     assert login_page.headers["Strict-Transport-Security"] == "max-age=31536000"
     assert login_page.headers["X-Content-Type-Options"] == "nosniff"
+    hub_log = deployed.client.containers.get(NAMES.hub_container).logs().decode(errors="replace")
+    assert "GET /hub/login" in hub_log and forged not in hub_log
     dora = HubUser(https.base_url, "dora", "dora-e2e-password")
     dora.sign_up()
     dora.log_in()

@@ -24,10 +24,11 @@ from components.hub_addons import hub_addons, merged
 from components.hub_settings import hub_settings
 from components.names import DeploymentNames
 from components.user_servers import user_server_images
+from testkit.endpoints import wait_until
 from testkit.program_runner import REPO_ROOT
+from tests.unit.hub_modules import hub_module
 
-sys.path.insert(0, str(REPO_ROOT / "hub_config"))
-certificate_metrics = __import__("certificate_metrics")
+certificate_metrics = hub_module("certificate_metrics")
 register_certificate_metrics = runpy.run_path(str(REPO_ROOT / "hub_config" / "jupyterhub_config.py"))[
     "register_certificate_metrics"
 ]
@@ -66,7 +67,14 @@ def terminator(tmp_path: Path) -> Iterator[int]:
         context.load_cert_chain(*certificate_files(tmp_path, name, days))
         contexts[name] = context
     default = contexts["hub.example.org"]
-    default.sni_callback = lambda connection, name, _: setattr(connection, "context", contexts.get(name or "", default))
+
+    def by_name(connection: ssl.SSLObject, name: str | None, _: ssl.SSLContext) -> int | None:
+        if name not in contexts:
+            return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME  # no certificate for that name
+        connection.context = contexts[name]
+        return None
+
+    default.sni_callback = by_name  # type: ignore[assignment]
     listener = socket.create_server(("127.0.0.1", 0))
     stop = threading.Event()
 
@@ -102,31 +110,39 @@ def samples(registry: CollectorRegistry) -> dict[str, float]:
 
 def test_each_name_gets_the_seconds_left_of_the_certificate_served_for_it(terminator: int) -> None:
     registry = CollectorRegistry()
-    registry.register(certificate_metrics.CertificateExpiry("127.0.0.1", terminator, ["hub.example.org", "old.example.org"]))
+    collector = certificate_metrics.CertificateExpiry("127.0.0.1", terminator, ["hub.example.org", "old.example.org"])
+    registry.register(collector)
+    collector.refresh()
     left = samples(registry)
     assert 30 * DAY_S - 120 < left["hub.example.org"] <= 30 * DAY_S
     assert 3 * DAY_S - 120 < left["old.example.org"] <= 3 * DAY_S
     assert b'jupyterhub_tls_certificate_expiry_seconds{name="hub.example.org"}' in generate_latest(registry)
 
 
-def test_no_certificate_served_is_no_sample_and_registering_asks_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The hub registers the collector as it starts, maybe before the terminator answers."""
-    with socket.socket() as unused:
-        unused.bind(("127.0.0.1", 0))
-        port = int(unused.getsockname()[1])  # nothing listens here
+def test_a_scrape_never_waits_on_the_terminator_and_no_certificate_is_no_sample(
+    terminator: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """JupyterHub answers /hub/metrics on its event loop: registering and collecting read only
+    what the collector's own thread found."""
     asked: list[str] = []
-    real = certificate_metrics.seconds_left
+    real = certificate_metrics.expires_at
 
     def recorded(host: str, port: int, name: str) -> float | None:
         asked.append(name)
         return real(host, port, name)
 
-    monkeypatch.setattr(certificate_metrics, "seconds_left", recorded)
+    monkeypatch.setattr(certificate_metrics, "expires_at", recorded)
     registry = CollectorRegistry(auto_describe=True)
-    registry.register(certificate_metrics.CertificateExpiry("127.0.0.1", port, ["hub.example.org"]))
-    assert asked == []
-    assert samples(registry) == {}
-    assert asked == ["hub.example.org"]
+    collector = certificate_metrics.CertificateExpiry("127.0.0.1", terminator, ["hub.example.org", "gone.example.org"])
+    registry.register(collector)
+    assert samples(registry) == {} and asked == []
+    collector.refresh()
+    assert asked == ["hub.example.org", "gone.example.org"]
+    assert list(samples(registry)) == ["hub.example.org"]  # gone.example.org: the server names no certificate for it
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        closed_port = int(unused.getsockname()[1])
+    assert certificate_metrics.expires_at("127.0.0.1", closed_port, "hub.example.org") is None
 
 
 def settings_of(raw: dict[str, Any], secrets: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -139,7 +155,8 @@ def settings_of(raw: dict[str, Any], secrets: dict[str, Any] | None = None) -> d
 ACME = {"publicHost": ["hub.example.org", "jupyter.example.org"], "tls": {"mode": "acme", "acmeEmail": "ops@example.org"}}
 
 
-def test_the_hub_asks_the_terminator_only_with_metrics_and_tls(terminator: int) -> None:
+def test_the_hub_asks_the_terminator_only_with_metrics_and_tls(terminator: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "certificate_metrics", certificate_metrics)  # as the hub image's path has it
     metrics = {"metrics": {"enabled": True}}
     assert settings_of({**ACME, **metrics})["certificateMetrics"] == {
         "host": "jupyterhub-tls",
@@ -156,4 +173,4 @@ def test_the_hub_asks_the_terminator_only_with_metrics_and_tls(terminator: int) 
     register_certificate_metrics(
         {"certificateMetrics": {"host": "127.0.0.1", "port": terminator, "names": ["hub.example.org"]}}, registry
     )
-    assert list(samples(registry)) == ["hub.example.org"]
+    assert wait_until(lambda: list(samples(registry)), 10, 0.05, "the background refresh") == ["hub.example.org"]

@@ -13,9 +13,9 @@ import pytest
 from traitlets.config import Config
 
 from testkit.program_runner import REPO_ROOT
+from tests.unit.hub_modules import hub_module
 
-sys.path.insert(0, str(REPO_ROOT / "hub_config"))
-fresh_lookups = __import__("fresh_lookups")
+fresh_lookups = hub_module("fresh_lookups")
 look_names_up_afresh = runpy.run_path(str(REPO_ROOT / "hub_config" / "jupyterhub_config.py"))["look_names_up_afresh"]
 
 
@@ -39,7 +39,8 @@ def test_each_lookup_asks_the_system_resolver_again(monkeypatch: pytest.MonkeyPa
     assert asyncio.run(twice()) == ["192.168.128.5", "192.168.128.6"]
 
 
-def test_jupyterhub_6s_client_gets_the_system_resolver_and_no_cache_of_its_own() -> None:
+def test_jupyterhub_6s_client_gets_the_system_resolver_and_no_cache_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "fresh_lookups", fresh_lookups)  # as the hub image's path has it
     c = Config()
     look_names_up_afresh(c, (6, 1, 1))
     options = c.JupyterHubHTTPClient.connector_options

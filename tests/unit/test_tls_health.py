@@ -20,15 +20,15 @@ from cryptography.x509.oid import NameOID
 from testkit.program_runner import REPO_ROOT
 
 SCRIPT = REPO_ROOT / "build.tls" / "tls-health"
-NOW = datetime.datetime.now(datetime.UTC)
 DAY = datetime.timedelta(days=1)
-# name -> (issued, expires): each name's certificate on the test server
+SECOND = datetime.timedelta(seconds=1)
+# name -> (since issued, until expiry) of each name's certificate on the test server
 CERTIFICATES = {
-    "fresh.example.org": (NOW - DAY, NOW + 89 * DAY),  # Let's Encrypt's 90 days, just issued
-    "due.example.org": (NOW - 60 * DAY, NOW + 30 * DAY),  # renewal due: still healthy
-    "late.example.org": (NOW - 84 * DAY, NOW + 6 * DAY),  # under 7 days: renewals failed for weeks
-    "short.example.org": (NOW - datetime.timedelta(seconds=60), NOW + datetime.timedelta(seconds=30)),  # 90 s, 30 s left
-    "ending.example.org": (NOW - datetime.timedelta(seconds=85), NOW + datetime.timedelta(seconds=5)),  # 90 s, 5 s left
+    "fresh.example.org": (DAY, 89 * DAY),  # Let's Encrypt's 90 days, just issued
+    "due.example.org": (60 * DAY, 30 * DAY),  # renewal due: still healthy
+    "late.example.org": (84 * DAY, 6 * DAY),  # under 7 days: renewals failed for weeks
+    "short.example.org": (600 * SECOND, 300 * SECOND),  # 15 minutes: a tenth is 90 s, 300 s left
+    "ending.example.org": (870 * SECOND, 30 * SECOND),  # 15 minutes, 30 s left
 }
 
 
@@ -58,9 +58,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """Serves each name's certificate by SNI; nothing for other names; fresh.example.org without a name."""
     folder = tmp_path_factory.mktemp("certificates")
     contexts = {}
-    for name, (issued, expires) in CERTIFICATES.items():
+    now = datetime.datetime.now(datetime.UTC)
+    for name, (since, until) in CERTIFICATES.items():
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(*pem_files(folder, name, issued, expires))
+        context.load_cert_chain(*pem_files(folder, name, now - since, now + until))
         contexts[name] = context
     default = contexts["fresh.example.org"]
 
