@@ -41,7 +41,11 @@ REFUSED_HOST = "refused.jupyterhub.test"  # Pebble's policy refuses it
 # the renewal (at a third of the lifetime left) comes during that test.
 VALIDITY_S = 240
 RENEWAL_CHECK_S = 5
-TERMINATOR_PORTS = (8080, 8443)  # where Pebble validates: the terminator's inside ports, on the network
+# Where Pebble validates, on the network: HTTP-01 at the terminator's inside HTTP port (the
+# redirect's server, tls.httpPort outside); TLS-ALPN-01 at a closed port, so that the first
+# issuance proves the HTTP-01 path (Caddy picks a challenge at random and tries the other after
+# a failure; the TLS-ALPN-01 path validated in earlier runs of this test).
+TERMINATOR_PORTS = (8080, 5001)
 PROBE_INTERVAL_S = 0.05
 
 
@@ -127,6 +131,8 @@ def test_the_first_up_gets_a_certificate_and_users_work_over_https(https: Https,
     measure(f"tls acme: first up with a new terminator, certificate issued by Pebble: {time.monotonic() - started:.1f}s")
     assert applied.action(CONTAINER, "tls") == "create" and applied.action(CONTAINER, "proxy") == "replace"
     assert https.pebble.issued() == 1
+    terminator_log = deployed.client.containers.get(NAMES.tls_container).logs().decode(errors="replace")
+    assert '"challenge":"http-01"' in terminator_log  # the key authorization served on the redirect's port
     certificate = served_certificate(deployed.port, HOST, https.ca_bundle)  # verified against Pebble's root
     assert ("DNS", HOST) in certificate["subjectAltName"]
 

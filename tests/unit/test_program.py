@@ -193,6 +193,20 @@ def test_with_acme_the_terminator_alone_publishes_https_and_http_and_keeps_its_c
     assert terminator.delete_before_replace and "healthcheck" in terminator.replace_on_changes
     assert run.exports["publicUrl"] == "https://hub.example.org/"
     assert run.exports["tlsImage"].startswith("jupyterhub-tls:")
+    component = next(r for r in run.registrations.values() if not r.custom and r.type.endswith(":TlsTerminator"))
+    assert component.outputs == {"containerName": "jupyterhub-tls", "dataVolumeName": "jupyterhub-tls-data"}
+
+
+def test_a_private_acme_cas_root_is_uploaded_for_the_terminator_to_trust() -> None:
+    root = "-----BEGIN CERTIFICATE-----\nMIIBroot\n-----END CERTIFICATE-----\n"
+    tls = {"mode": "acme", "acmeEmail": "ops@example.org", "acmeDirectory": "https://ca.internal/dir", "acmeCaRoot": root}
+    run = run_program(ProviderEchoMocks(), config={"publicHost": "hub.example.org", "tls": json.dumps(tls)})
+    uploads = {u["file"]: u["content"] for u in run.get(CONTAINER, "tls").inputs["uploads"]}
+    assert uploads["/etc/caddy/acme-ca-root.pem"] == root
+    assert "\tacme_ca_root /etc/caddy/acme-ca-root.pem\n" in uploads["/etc/caddy/Caddyfile"]
+    public_ca = {"publicHost": "hub.example.org", "tls": json.dumps({**tls, "acmeCaRoot": ""})}
+    without = run_program(ProviderEchoMocks(), config=public_ca)
+    assert [u["file"] for u in without.get(CONTAINER, "tls").inputs["uploads"]] == ["/etc/caddy/Caddyfile"]
 
 
 def test_tls_files_are_served_by_the_terminator_as_secrets() -> None:
