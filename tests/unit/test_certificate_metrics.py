@@ -174,3 +174,26 @@ def test_the_hub_asks_the_terminator_only_with_metrics_and_tls(terminator: int, 
         {"certificateMetrics": {"host": "127.0.0.1", "port": terminator, "names": ["hub.example.org"]}}, registry
     )
     assert wait_until(lambda: list(samples(registry)), 10, 0.05, "the background refresh") == ["hub.example.org"]
+
+
+def test_a_terminator_that_accepts_and_never_answers_costs_one_handshake_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(certificate_metrics, "HANDSHAKE_TIMEOUT_S", 0.2)
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts (the backlog), never speaks TLS
+        result: list[float | None] = []
+        asking = threading.Thread(
+            target=lambda: result.append(certificate_metrics.expires_at("127.0.0.1", silent.getsockname()[1], "hub.example.org")),
+            daemon=True,
+        )
+        asking.start()
+        asking.join(timeout=10)
+    assert result == [None]
+
+
+def test_the_metric_says_what_it_is(terminator: int) -> None:
+    registry = CollectorRegistry()
+    collector = certificate_metrics.CertificateExpiry("127.0.0.1", terminator, ["hub.example.org"])
+    registry.register(collector)
+    collector.refresh()
+    text = generate_latest(registry).decode()
+    assert "# HELP jupyterhub_tls_certificate_expiry_seconds Seconds until the certificate served for the name expires" in text
+    assert "# TYPE jupyterhub_tls_certificate_expiry_seconds gauge" in text

@@ -89,3 +89,27 @@ def test_the_image_roles_are_the_images_a_deployment_builds() -> None:
     }
     everything = parse_config(raw, {"backupPassword": "x"})  # type: ignore[dict-item]
     assert tuple(image_builds(everything, "")) == names.IMAGE_ROLES
+
+
+def test_each_image_builds_from_its_folder_with_only_the_args_it_uses() -> None:
+    from components.config import parse_config
+    from components.images import image_builds
+
+    raw = {
+        "backup": {"enabled": True, "repository": "/b"},
+        "metrics": {"enabled": True, "prometheus": True},
+        "tls": {"mode": "acme", "acmeEmail": "ops@example.org"},
+        "publicHost": "hub.example.org",
+        "build": {"baseImage": "base:1", "pipIndexUrl": "https://pypi.example/simple", "npmRegistry": "https://npm.example/"},
+    }
+    builds = image_builds(parse_config(raw, {"backupPassword": "x"}), "CA PEM")  # type: ignore[dict-item]
+    base, owner, ca = {"BASE_IMAGE": "base:1"}, {"DEPLOYMENT": "jupyterhub"}, {"EXTRA_CA_CERTS": "CA PEM"}
+    assert {role: (build.context_dir, build.all_build_args) for role, build in builds.items()} == {
+        "proxy": ("build.proxy", {**base, **ca, **owner, "NPM_CONFIG_REGISTRY": "https://npm.example/"}),
+        "hub": ("hub_config", {**base, **ca, **owner, "PIP_INDEX_URL": "https://pypi.example/simple"}),
+        "notebook": ("build.notebook", {**base, **ca, **owner, "PIP_INDEX_URL": "https://pypi.example/simple"}),
+        "docker-api": ("docker_api_proxy", {**base, **owner}),
+        "backup": ("build.backup", {**base, **ca, **owner}),
+        "prometheus": ("build.prometheus", {**base, **owner}),
+        "tls": ("build.tls", {**base, **owner}),
+    }
