@@ -35,7 +35,14 @@ UNIT = "tests/unit"
 _PROGRAM_TESTS = [f"{UNIT}/test_config.py", f"{UNIT}/test_hub_config.py", f"{UNIT}/test_program.py"]
 _FROZEN = f"{UNIT}/test_frozen.py"  # every dataclass of the program and the filter is frozen
 FILES = {
-    "components/config.py": [*_PROGRAM_TESTS, f"{UNIT}/test_readme.py", _FROZEN],
+    # test_swarm.py and test_backup.py hold the swarm and backup sections' checks.
+    "components/config.py": [
+        *_PROGRAM_TESTS,
+        f"{UNIT}/test_readme.py",
+        f"{UNIT}/test_swarm.py",
+        f"{UNIT}/test_backup.py",
+        _FROZEN,
+    ],
     "components/names.py": [f"{UNIT}/test_names.py", *_PROGRAM_TESTS, _FROZEN],
     "components/user_servers.py": [*_PROGRAM_TESTS, _FROZEN],
     "components/hub_addons.py": [*_PROGRAM_TESTS, _FROZEN],
