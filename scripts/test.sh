@@ -8,10 +8,10 @@ cd "$(dirname "$0")/.."
 
 log() { printf 'test: %s\n' "$*" >&2; }
 
-if ! command -v chromium >/dev/null 2>&1 || ! command -v certutil >/dev/null 2>&1; then
-  log "installing chromium and certutil (Debian) for the browser tests"
+if ! command -v chromium >/dev/null 2>&1 || ! command -v certutil >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
+  log "installing chromium, certutil and openssl (Debian) for the browser and TLS tests"
   DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium libnss3-tools >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium libnss3-tools openssl >/dev/null
 fi
 
 if [ ! -x venv/bin/python ]; then
