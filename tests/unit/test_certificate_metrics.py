@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import runpy
 import socket
-import ssl
 import sys
 import threading
 from collections.abc import Iterator
@@ -13,10 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from prometheus_client import CollectorRegistry, generate_latest
 
 from components.config import parse_config
@@ -27,6 +22,7 @@ from components.user_servers import user_server_images
 from testkit.endpoints import wait_until
 from testkit.program_runner import REPO_ROOT
 from tests.unit.hub_modules import hub_module
+from tests.unit.tls_server import serving
 
 certificate_metrics = hub_module("certificate_metrics")
 register_certificate_metrics = runpy.run_path(str(REPO_ROOT / "hub_config" / "jupyterhub_config.py"))[
@@ -35,68 +31,17 @@ register_certificate_metrics = runpy.run_path(str(REPO_ROOT / "hub_config" / "ju
 DAY_S = 86_400
 
 
-def certificate_files(folder: Path, name: str, days: int) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / f"{name}.crt", folder / f"{name}.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
-
-
 @pytest.fixture
 def terminator(tmp_path: Path) -> Iterator[int]:
     """A TLS server on loopback serving a 30-day certificate for hub.example.org, and a 3-day one for old.example.org."""
-    contexts = {}
-    for name, days in (("hub.example.org", 30), ("old.example.org", 3)):
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(*certificate_files(tmp_path, name, days))
-        contexts[name] = context
-    default = contexts["hub.example.org"]
-
-    def by_name(connection: ssl.SSLObject, name: str | None, _: ssl.SSLContext) -> int | None:
-        if name not in contexts:
-            return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME  # no certificate for that name
-        connection.context = contexts[name]
-        return None
-
-    default.sni_callback = by_name  # type: ignore[assignment]
-    listener = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
-
-    def serve() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                raw, _ = listener.accept()
-            except TimeoutError:
-                continue
-            try:
-                with default.wrap_socket(raw, server_side=True):
-                    pass
-            except (ssl.SSLError, OSError):
-                pass
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield int(listener.getsockname()[1])
-    stop.set()
-    thread.join(timeout=5)
-    listener.close()
+    now = datetime.datetime.now(datetime.UTC)
+    start = now - datetime.timedelta(minutes=1)
+    validity = {
+        "hub.example.org": (start, now + datetime.timedelta(days=30)),
+        "old.example.org": (start, now + datetime.timedelta(days=3)),
+    }
+    with serving(tmp_path, validity, "hub.example.org") as port:
+        yield port
 
 
 def samples(registry: CollectorRegistry) -> dict[str, float]:
