@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import subprocess
 import tempfile
 import uuid
 from pathlib import Path
@@ -29,6 +28,7 @@ from bench.ours import OurStack, copy_of_project, deploy
 from bench.resources import machine, mem_mib
 from bench.users import BenchUser, Spawn, admin_signed_up, spawn, stop_all, users_created
 from components.names import DeploymentNames
+from testkit.certificates import loopback_certificate
 from testkit.endpoints import free_loopback_port
 from testkit.hub_user import HubUser
 
@@ -41,16 +41,6 @@ NAMES = DeploymentNames(OURS)
 
 def log(message: str) -> None:
     print(f"bench.tls: {message}", flush=True)
-
-
-def self_signed(folder: Path) -> tuple[str, str]:
-    cert, key = folder / "tls.crt", folder / "tls.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return cert.read_text(), key.read_text()
 
 
 def as_user_at(base_url: str, user: HubUser) -> HubUser:
@@ -103,10 +93,10 @@ def main() -> None:
             log("plain HTTP")
             plain = measure(stack, client, http_url, users, admin)
 
-            certificate, key = self_signed(workdir)
-            os.environ["REQUESTS_CA_BUNDLE"] = str(workdir / "tls.crt")
+            certificate, key = loopback_certificate(workdir)
+            os.environ["REQUESTS_CA_BUNDLE"] = str(certificate)
             stack.harness.config["tls"] = json.dumps({"mode": "files", "httpPort": 0})
-            stack.harness.secrets.update({"tlsCertificate": certificate, "tlsKey": key})
+            stack.harness.secrets.update({"tlsCertificate": certificate.read_text(), "tlsKey": key.read_text()})
             stack.harness.up()
             https_url = f"https://127.0.0.1:{port}"
             wait_for_hub(https_url)

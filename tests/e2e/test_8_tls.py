@@ -28,6 +28,7 @@ import websocket
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, sync_playwright
 
+from testkit.certificates import loopback_certificate
 from testkit.endpoints import free_loopback_port, wait_until
 from testkit.harness import CONTAINER, ApplyError
 from testkit.hub_user import HubUser, websocket_url
@@ -334,12 +335,7 @@ def test_a_ca_that_refuses_fails_the_apply_naming_where_to_look_and_the_valid_ce
 
 def test_a_certificate_from_files_is_served_for_any_name_and_http_redirects(https: Https, tmp_path: Path) -> None:
     deployed = https.deployed
-    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+    cert, key = loopback_certificate(tmp_path)
     files = {"tls": json.dumps({"mode": "files", "httpPort": https.http_port})}
     applied = deployed.harness.up(files, {"tlsCertificate": cert.read_text(), "tlsKey": key.read_text()})
     assert applied.action(CONTAINER, "tls") == "replace"
