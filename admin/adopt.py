@@ -220,7 +220,7 @@ def adopt(
 def summary(adopted: AdoptedDatabase, names: DeploymentNames) -> list[str]:
     lines = [
         f"adopted into {names.hub_data_volume}: {len(adopted.users)} hub users ({adopted.native_users} signed up "
-        "with NativeAuthenticator passwords), {adopted.api_tokens} API tokens, the cookie secret (logins stay valid)",
+        f"with NativeAuthenticator passwords), {adopted.api_tokens} API tokens, the cookie secret (logins stay valid)",
         f"database schema {adopted.revision}"
         + (": the hub upgrades it on its first start" if adopted.upgraded_on_start else ": current"),
     ]

@@ -17,6 +17,7 @@ import pulumi
 import yaml
 
 from components.config import ConfigError, StackConfig, parse_config
+from components.config.loading import SECRET_NAMES, plain_secret_error
 from components.public_port import LOCAL_ENGINE
 
 ENCRYPTED = "<encrypted in the stack file>"
@@ -45,6 +46,8 @@ def read_stack(project_dir: Path, stack: str) -> tuple[StackConfig, str]:
             continue  # provider settings such as docker:host
         if isinstance(value, dict) and set(value) == {"secure"}:
             secrets[name] = pulumi.Output.secret(ENCRYPTED)
+        elif name in SECRET_NAMES:
+            raise plain_secret_error(name)
         else:
             raw[name] = _as_cli_value(value)
     engine = str(config.get("docker:host") or os.environ.get("DOCKER_HOST") or LOCAL_ENGINE)

@@ -15,6 +15,7 @@ import pulumi_random as random
 from components.backup import Backup, BackupArgs, backup_settings
 from components.built_image import BuiltImage, BuiltImageArgs, RegistryLogin
 from components.config import StackConfig
+from components.config.spawner import BUILT_IMAGE_LABEL
 from components.docker_api_proxy import DockerApiProxy, DockerApiProxyArgs
 from components.host_image import HostImage, HostImageArgs
 from components.hub import Hub, HubArgs
@@ -28,7 +29,7 @@ from components.prometheus import Prometheus, PrometheusArgs, scrape_config
 from components.proxy import Proxy, ProxyArgs, ProxyMetrics
 from components.swarm import ImagePrePull, ImagePrePullArgs
 from components.tls import TerminatorArgs, TlsTerminator, caddyfile
-from components.user_servers import BUILT_IMAGE_LABEL, UserServerImages, backend_of, user_server_images
+from components.user_servers import UserServerImages, backend_of, user_server_images
 
 T = TypeVar("T")
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import pulumi
 
-from components.config import StackConfig, secret_value, settings_section
+from components.config import StackConfig
+from components.config.registry import settings_section
 from components.hub_addons import HubAddOn
 from components.names import HUB_CONFIG_DIR, HUB_DATA_DIR, HUB_PORT, TLS_HTTPS_PORT, DeploymentNames
 from components.user_servers import UserServerImages, backend_of
@@ -52,7 +53,7 @@ def hub_secret_envs(config: StackConfig, proxy_auth_token: pulumi.Input[str], ad
     """The secrets jupyterhub_config.py reads from its environment, by variable name."""
     envs: dict[str, pulumi.Input[str]] = {PROXY_TOKEN_ENV: proxy_auth_token, **addons.secret_envs}
     authenticator = config.auth.authenticator
-    secret = secret_value(config, authenticator.secret) if authenticator.secret else None
+    secret = getattr(config, authenticator.secret) if authenticator.secret else None
     if secret is not None:
         envs[authenticator.secret_env] = secret
     return envs

@@ -17,7 +17,8 @@ import pulumi
 import pulumi_docker as docker
 
 from components.built_image import RegistryLogin
-from components.config import PLACEMENT_CONSTRAINT, ConfigError, set_command
+from components.config import ConfigError, set_command
+from components.config.cluster import PLACEMENT_CONSTRAINT
 from docker_api_proxy.policy import MIN_SWARM_ENGINE as MIN_ENGINE  # one threshold for the preview and the filter
 
 PRE_PULL_TIMEOUT = "10m"  # converge: every eligible node has pulled the image and runs its holder task

@@ -10,19 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from components.config import StackConfig
+from components.config.spawner import BUILT_IMAGE_LABEL
 from components.names import NOTEBOOK_HOME, NOTEBOOK_PORT, NOTEBOOK_UID
-
-if TYPE_CHECKING:
-    from components.config import StackConfig
 
 Traitlets = dict[str, dict[str, Any]]
 CPU_PERIOD_US = 100_000  # DockerSpawner's: the CPU limit is a quota of this period
-
-
-# In the spawner's image picker, the image built from build.notebook.
-BUILT_IMAGE_LABEL = "default"
 
 
 @dataclass(frozen=True)

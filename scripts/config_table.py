@@ -1,4 +1,4 @@
-"""Print the README's stack config table from the key registry (components/config.py).
+"""Print the README's stack config table from the key registry (components/config/).
 
     venv/bin/python scripts/config_table.py
 
@@ -14,7 +14,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from components.config import registry
+from components.config import StackConfig
+from components.config.registry import registry
 
 
 def shown(default: Any) -> str:
@@ -33,7 +34,7 @@ def number(bound: float) -> str:
 
 def config_table() -> str:
     rows = ["| key | default | meaning |", "|---|---|---|"]
-    for key in registry():
+    for key in registry(StackConfig):
         name = f"`{key.key}` (secret)" if key.secret else f"`{key.key}`"
         bounds = f" ({number(key.low)} to {number(key.high)})" if key.low is not None and key.high is not None else ""
         rows.append(f"| {name} | {shown(key.default)} | {key.doc}{bounds} |")

@@ -34,15 +34,22 @@ UNIT = "tests/unit"
 # The files that decide what runs, and the unit tests that speak for each.
 _PROGRAM_TESTS = [f"{UNIT}/test_config.py", f"{UNIT}/test_hub_config.py", f"{UNIT}/test_program.py"]
 _FROZEN = f"{UNIT}/test_frozen.py"  # every dataclass of the program and the filter is frozen
+CONFIG_MODULES = sorted(path.stem for path in (REPO / "components" / "config").glob("*.py") if path.stem != "__init__")
 FILES = {
-    # test_swarm.py and test_backup.py hold the swarm and backup sections' checks.
-    "components/config.py": [
-        *_PROGRAM_TESTS,
-        f"{UNIT}/test_readme.py",
-        f"{UNIT}/test_swarm.py",
-        f"{UNIT}/test_backup.py",
-        _FROZEN,
-    ],
+    # test_swarm.py, test_backup.py and test_adopt.py hold the swarm and backup sections' checks and the admin
+    # commands' reading of a stack file.
+    **{
+        f"components/config/{module}.py": [
+            *_PROGRAM_TESTS,
+            f"{UNIT}/test_readme.py",
+            f"{UNIT}/test_swarm.py",
+            f"{UNIT}/test_backup.py",
+            f"{UNIT}/test_adopt.py",
+            f"{UNIT}/test_imports.py",
+            _FROZEN,
+        ]
+        for module in CONFIG_MODULES
+    },
     "components/names.py": [f"{UNIT}/test_names.py", *_PROGRAM_TESTS, _FROZEN],
     "components/user_servers.py": [*_PROGRAM_TESTS, _FROZEN],
     "components/hub_addons.py": [*_PROGRAM_TESTS, _FROZEN],
@@ -106,7 +113,7 @@ def _skipped_nodes(tree: ast.AST) -> set[int]:
                 skip(getattr(node, field))
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("warn", "log_message"):
             skip(node)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("print", "_fail"):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("print", "fail"):
             skip(node)
     return skipped
 

@@ -11,17 +11,19 @@ from typing import Any
 import pytest
 
 from admin import hub_database
-from admin.adopt import home_volumes_found
+from admin.adopt import home_volumes_found, summary
 from admin.disk import usage_lines
 from admin.hub_database import (
     HUB_HEAD,
     REVISIONS,
+    AdoptedDatabase,
     AdoptionError,
     adopt_database,
     check_cookie_secret,
     escaped_user,
 )
 from admin.stack import read_stack
+from components.config import ConfigError
 from components.names import DeploymentNames
 from testkit.program_runner import copy_project
 
@@ -182,6 +184,9 @@ def test_a_stack_file_gives_the_names_the_program_uses(tmp_path: Path) -> None:
     assert engine == "ssh://admin@hub-host"
     assert (config.names.hub_data_volume, config.names.home_volume("ada")) == ("course-hub-data", "jupyterhub-user-ada")
     assert (config.public_port, config.docker_api_proxy, config.spawner.pids_limit, config.serves_tls) == (8443, False, 512, True)
+    stack.write_text("config:\n  jupyterhub-docker:backupPassword: hunter2\n")  # set without --secret
+    with pytest.raises(ConfigError, match=r"^config 'backupPassword': a secret, set in plain text .* --secret backupPassword"):
+        read_stack(tmp_path, "adopt")
     stack.write_text("config:\n  jupyterhub-docker:nmae: course\n")
     with pytest.raises(ValueError, match="'nmae'"):
         read_stack(tmp_path, "adopt")
@@ -238,4 +243,21 @@ def test_the_disk_report_lists_homes_largest_first_and_the_deployments_images() 
         "images built for hub: 2, 500 MB with shared layers; 1 of them used by no container "
         "(admin.prune_images removes the ones no longer needed)",
         "build cache (all builds on this engine): 3 MB (docker builder prune frees it)",
+    ]
+
+
+def test_the_adoption_summary_says_each_number_and_what_the_hub_does_next() -> None:
+    names = DeploymentNames("course")
+    current = AdoptedDatabase(HUB_HEAD, ("ada", "bob"), api_tokens=3, native_users=1, cleared_servers=())
+    assert summary(current, names) == [
+        "adopted into course-hub-data: 2 hub users (1 signed up with NativeAuthenticator passwords), 3 API tokens, "
+        "the cookie secret (logins stay valid)",
+        f"database schema {HUB_HEAD}: current",
+    ]
+    older = AdoptedDatabase("4621fec11365", ("ada",), api_tokens=0, native_users=0, cleared_servers=("ada", "ada/lab"))
+    assert summary(older, names) == [
+        "adopted into course-hub-data: 1 hub users (0 signed up with NativeAuthenticator passwords), 0 API tokens, "
+        "the cookie secret (logins stay valid)",
+        "database schema 4621fec11365: the hub upgrades it on its first start",
+        "cleared servers the old hub recorded as running: ada, ada/lab",
     ]

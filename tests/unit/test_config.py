@@ -11,16 +11,12 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from components.config import (
-    AuthConfig,
-    BuildConfig,
-    ConfigError,
-    CullerConfig,
-    SpawnerConfig,
-    StackConfig,
-    TlsConfig,
-    parse_config,
-)
+from components.config import ConfigError, StackConfig, parse_config
+from components.config.auth import AuthConfig
+from components.config.build import BuildConfig
+from components.config.culler import CullerConfig
+from components.config.spawner import SpawnerConfig
+from components.config.tls import TlsConfig
 
 SECRET = pulumi.Output.secret("s3cret")
 PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"

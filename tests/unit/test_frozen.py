@@ -10,7 +10,17 @@ import inspect
 import pytest
 
 MODULES = [
-    "components.config",
+    "components.config.auth",
+    "components.config.backup",
+    "components.config.build",
+    "components.config.cluster",
+    "components.config.culler",
+    "components.config.logs",
+    "components.config.metrics",
+    "components.config.registry",
+    "components.config.spawner",
+    "components.config.stack",
+    "components.config.tls",
     "components.names",
     "components.user_servers",
     "components.hub_addons",

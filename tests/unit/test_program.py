@@ -149,6 +149,13 @@ PROD_SECRETS = {"backupPassword": "backup-password"}  # Pulumi.prod.yaml turns b
 PROD_CONFIG = {"publicHost": "hub.example.org", "tls": json.dumps({"mode": "acme", "acmeEmail": "ops@example.org"})}
 
 
+def test_a_secret_set_in_plain_text_is_refused_with_the_command_that_encrypts_it() -> None:
+    plain = {**PROD_CONFIG, **PROD_SECRETS}  # `pulumi config set backupPassword …` without --secret
+    with pytest.raises(ConfigError, match=r"^config 'backupPassword': a secret, set in plain text .* --secret backupPassword"):
+        run_program(ProviderEchoMocks(), stack="prod", config=plain)
+    run_program(ProviderEchoMocks(), stack="prod", config=PROD_CONFIG, secrets=PROD_SECRETS)
+
+
 def test_the_prod_stack_as_shipped_asks_for_the_host_name_first() -> None:
     with pytest.raises(ConfigError, match=r"^config 'publicHost' = '': tls.mode acme .* pulumi config set publicHost"):
         run_program(ProviderEchoMocks(), stack="prod", secrets=PROD_SECRETS)

@@ -1,0 +1,176 @@
+"""Checks across keys and sections, after each value passed its own."""
+
+from __future__ import annotations
+
+from components.config.registry import config_key, fail, set_command
+from components.config.stack import StackConfig
+from components.config.values import is_ip_address
+
+
+def check_stack(config: StackConfig) -> None:
+    """Raise ConfigError for the first combination of settings that cannot work."""
+    _check_auth(config)
+    _check_tls(config)
+    _check_home_volumes(config)
+    _check_backup(config)
+    _check_metrics(config)
+    _check_cluster(config)
+    if config.docker_api_proxy and config.spawner.mounts_host_homes:
+        raise fail(
+            "dockerApiProxy",
+            True,
+            f"spawner.type {config.spawner.type} mounts host home directories, which the Docker API proxy refuses",
+            "pulumi config set dockerApiProxy false (the hub then holds the Docker socket), or use spawner.type docker",
+        )
+
+
+def _check_cluster(config: StackConfig) -> None:
+    cluster = config.cluster
+    if not cluster.swarm:
+        swarm_only: list[tuple[str, object]] = [("cluster.registry", cluster.registry)]
+        swarm_only += [("cluster.userPlacement", list(cluster.user_placement))]
+        swarm_only += [("cluster.homes", cluster.homes if cluster.homes != "sticky" else "")]
+        swarm_only += [("cluster.managersRunServers", cluster.managers_run_servers)]
+        for key, value in swarm_only:
+            if value:
+                raise fail(
+                    key, value, "used only with cluster.mode swarm", f"pulumi config rm --path {key}, or set cluster.mode swarm"
+                )
+        return
+    if not cluster.registry:
+        raise fail(
+            "cluster.registry", "", "required with cluster.mode swarm: every node pulls the notebook image from it",
+            set_command("cluster.registry", "registry.example.org:5000"),
+        )  # fmt: skip
+    if bool(cluster.registry_username) != (config.registry_password is not None):
+        key = "registryPassword" if cluster.registry_username else "cluster.registryUsername"
+        raise fail(key, None, "a registry login needs both the user and the password", f"set {key}, or remove the other one")
+    if config.spawner.type != "docker":
+        raise fail(
+            "spawner.type", config.spawner.type, "cluster.mode swarm runs users' servers as Swarm services with volume homes",
+            "pulumi config set --path spawner.type docker",
+        )  # fmt: skip
+    if config.backup.enabled:
+        raise fail(
+            "backup.enabled", True, "backups read the homes on the Docker host, and in swarm mode they live on the workers",
+            "pulumi config set --path backup.enabled false, and back up the nodes' volumes (README, Swarm mode)",
+        )  # fmt: skip
+    if templates := {key: value for key, value in cluster.home_volume_options.items() if "{{" in value}:
+        raise fail(
+            "cluster.homeVolumeOptions", templates, "Swarm runs '{{' in a volume option as a template, on every node",
+            "write the option without '{{' (only {username} is replaced, by the spawner)",
+        )  # fmt: skip
+    if cluster.homes == "shared" and cluster.home_volume_driver == "local" and not cluster.home_volume_options:
+        raise fail(
+            "cluster.homeVolumeOptions", {}, "with homes shared and the local driver, each node would mount its own empty home",
+            "give the local driver its NFS options (README, Swarm mode), or set cluster.homeVolumeDriver",
+        )  # fmt: skip
+
+
+def _check_auth(config: StackConfig) -> None:
+    auth, authenticator = config.auth, config.auth.authenticator
+    for name in authenticator.required:
+        if not getattr(auth, name):
+            key = f"auth.{config_key(name)}"
+            raise fail(key, "", f"required for auth.type {auth.type}", set_command(key, "<value>"))
+    github_orgs = auth.allowed_organizations if auth.type == "github" else ()
+    if authenticator.needs_allow_rule and not (auth.allow_all or auth.allowed_users or auth.admin_users or github_orgs):
+        raise fail(
+            "auth.allowedUsers",
+            [],
+            "JupyterHub 5+ lets nobody in through OAuth without an allow rule",
+            "set auth.allowedUsers (or auth.allowedOrganizations with github), or auth.allowAll true",
+        )
+    if authenticator.loopback_only and not config.publishes_on_loopback:
+        raise fail(
+            "auth.type",
+            auth.type,
+            f"the dev-only {auth.type} login is refused on a stack published on {config.public_ip}",
+            "use auth.type native, or pulumi config set publicIp 127.0.0.1",
+        )
+    if authenticator.secret and getattr(config, authenticator.secret) is None:
+        key = config_key(authenticator.secret)
+        raise fail(key, None, f"required for auth.type {auth.type}", f"pulumi config set --secret {key} <secret>")
+
+
+def _check_home_volumes(config: StackConfig) -> None:
+    names = config.names
+    for volume in (names.hub_data_volume, names.backup_state_volume, names.prometheus_data_volume, names.tls_data_volume):
+        if names.is_home_volume(volume):
+            raise fail(
+                "spawner.homeVolumeTemplate",
+                config.spawner.home_volume_template,
+                f"a user could be given the deployment's own volume {volume} as their home",
+                "give the template a prefix that is not the start of that name (e.g. jupyterhub-user-{username})",
+            )
+
+
+def _check_backup(config: StackConfig) -> None:
+    if not config.backup.enabled:
+        return
+    if not config.backup.repository:
+        raise fail(
+            "backup.repository", "", "required with backup.enabled", set_command("backup.repository", "/srv/backups/jupyterhub")
+        )
+    if config.backup_password is None:
+        raise fail(
+            "backupPassword", None, "required with backup.enabled", "pulumi config set --secret backupPassword <a long password>"
+        )
+
+
+def _check_metrics(config: StackConfig) -> None:
+    metrics = config.metrics
+    if (metrics.prometheus or metrics.proxy_port) and not metrics.enabled:
+        key, value = ("metrics.prometheus", True) if metrics.prometheus else ("metrics.proxyPort", metrics.proxy_port)
+        raise fail(key, value, "needs metrics.enabled", set_command("metrics.enabled", "true"))
+    published = [("publicPort", config.public_port), ("tls.httpPort", config.tls.http_port if config.serves_tls else 0)]
+    published += [("metrics.proxyPort", metrics.proxy_port)]
+    if metrics.prometheus:
+        published.append(("metrics.prometheusPort", metrics.prometheus_port))
+    taken: dict[int, str] = {}
+    for key, port in published:
+        if port and port in taken:
+            raise fail(key, port, f"the same host port as {taken[port]}", set_command(key, "<another port>"))
+        taken[port] = key
+
+
+def _check_tls(config: StackConfig) -> None:
+    tls = config.tls
+    certificate_and_key = {"tlsCertificate": config.tls_certificate, "tlsKey": config.tls_key}
+    given = [key for key, value in certificate_and_key.items() if value is not None]
+    if tls.mode == "files" and len(given) < 2:
+        missing = "tlsKey" if given == ["tlsCertificate"] else "tlsCertificate"
+        raise fail(
+            missing, None, "tls.mode files needs both a certificate and its key",
+            f'pulumi config set --secret {missing} -- "$(cat <PEM file>)"',
+        )  # fmt: skip
+    if tls.mode != "files" and given:
+        fix = "pulumi config set --path tls.mode files" if tls.mode == "off" else f"pulumi config rm {given[0]}"
+        raise fail(given[0], "[secret]", f"used only with tls.mode files (it is {tls.mode})", fix)
+    if tls.mode == "off":
+        return
+    if tls.http_port == config.public_port:
+        raise fail(
+            "tls.httpPort", tls.http_port, "same as publicPort", "choose another port (80 with publicPort 443), or 0 for none"
+        )
+    if tls.mode == "acme":
+        _check_acme(config)
+
+
+def _check_acme(config: StackConfig) -> None:
+    if not config.public_host:
+        raise fail(
+            "publicHost", "", "tls.mode acme gets certificates for host names, and none is set",
+            "point a DNS record at this host, then pulumi config set publicHost hub.example.org",
+        )  # fmt: skip
+    for host in config.public_host:
+        if is_ip_address(host) or host == "localhost" or host.endswith(".localhost") or "." not in host:
+            raise fail(
+                "publicHost", host, "ACME CAs issue certificates only for fully qualified names, not IP addresses or localhost",
+                "use the DNS name users type (pulumi config set publicHost hub.example.org), or tls.mode files",
+            )  # fmt: skip
+    if not config.tls.acme_email:
+        raise fail(
+            "tls.acmeEmail", "", "required with tls.mode acme (the CA's account contact)",
+            set_command("tls.acmeEmail", "ops@example.org"),
+        )  # fmt: skip
