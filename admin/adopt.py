@@ -18,6 +18,7 @@ unless given --force.
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import sys
 import tempfile
@@ -233,7 +234,7 @@ def say(line: str) -> None:
     print(f"adopt: {printable(line)}", flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     parser = command_line("admin.adopt", __doc__ or "")
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--from-volume", help="the old hub's data volume (deploy-docker: jupyterhub-data)")
@@ -243,7 +244,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stop-old", action="store_true", help="stop the old hub and user servers if they run")
     parser.add_argument("--force", action="store_true", help="replace a database already in the hub data volume")
     parser.add_argument("--without-homes", action="store_true", help="adopt even though no user's home volume is found")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     config, client = open_stack(args, "adopt", timeout_s=120)
     source = Source(args.from_volume or "", args.from_dir.resolve() if args.from_dir else None, args.db, args.cookie_secret)
     try:

@@ -4,11 +4,12 @@
 
 Sizes are the engine's own count (`docker system df -v`). A home volume counts when
 its name fits `spawner.homeVolumeTemplate`, whoever made it. Hard per-user quotas
-need a volume driver or XFS project quotas under Docker's data root (see README).
+need a volume driver or XFS project quotas under Docker's data root (docs/how-to/see-what-uses-the-disk.md).
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import Any
 
@@ -36,8 +37,12 @@ def usage_lines(usage: dict[str, Any], names: DeploymentNames) -> list[str]:
     return lines
 
 
+def parser() -> argparse.ArgumentParser:
+    return command_line("admin.disk", __doc__ or "")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = command_line("admin.disk", __doc__ or "").parse_args(argv)
+    args = parser().parse_args(argv)
     config, client = open_stack(args, "disk", timeout_s=300)
     usage = client.df()
     print("\n".join(usage_lines(usage, config.names)))

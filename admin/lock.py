@@ -66,18 +66,19 @@ def lock_npm(context: Path) -> None:
         raise LockError(f"npm wrote no {context / NPM_LOCK}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m admin.lock", description=__doc__.splitlines()[0])
-    parser.add_argument("--project-dir", type=Path, default=Path("."))
-    parser.add_argument(
-        "--index-url",
-        default=os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple"),
-        help="Python package index to resolve from (default: $PIP_INDEX_URL or PyPI)",
-    )
-    options = parser.parse_args(argv)
+    parser.add_argument("--project-dir", type=Path, default=Path("."), help="the project folder (default: the current one)")
+    parser.add_argument("--index-url", help="Python package index to resolve from (default: $PIP_INDEX_URL or PyPI)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parser().parse_args(argv)
+    index_url = options.index_url or os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple")
     try:
         for folder in PYTHON_CONTEXTS:
-            lock_python(options.project_dir / folder, options.index_url)
+            lock_python(options.project_dir / folder, index_url)
         for folder in NPM_CONTEXTS:
             lock_npm(options.project_dir / folder)
     except LockError as error:

@@ -15,6 +15,7 @@ touched, and an image a container uses is never removed (the engine refuses too)
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections import defaultdict
@@ -110,10 +111,14 @@ def remove(client: docker.DockerClient, image: Image, names: DeploymentNames) ->
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     parser = command_line("admin.prune_images", __doc__ or "")
     parser.add_argument("--apply", action="store_true", help="remove them (without it: only say what would go)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     config, client = open_stack(args, "prune_images", timeout_s=300)
     result = plan(client, config)
     sizes: dict[str, tuple[int, int]] = {

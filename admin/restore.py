@@ -19,6 +19,7 @@ restoring owners and modes needs (CHOWN, DAC_OVERRIDE, FOWNER).
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from typing import Any
@@ -162,14 +163,18 @@ def restore(client: docker.DockerClient, names: DeploymentNames, wanted: str, us
     return [*report, f"restored {what} from snapshot {snapshot['short_id']} of {snapshot['time']}"]
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     parser = command_line("admin.restore", __doc__ or "")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--list", action="store_true", help="list the snapshots")
     what.add_argument("--snapshot", help="an ID from --list, or latest")
     parser.add_argument("--user", action="append", default=[], help="restore only this user's home (repeatable)")
     parser.add_argument("--stop-servers", action="store_true", help="stop the servers of the users being restored")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     config, client = open_stack(args, "restore", timeout_s=3600)
     try:
         if args.list:

@@ -16,6 +16,7 @@ stays where it was until you remove it. Changing the pin stops the hub for a few
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -285,13 +286,17 @@ def _stderr(error: docker.errors.ContainerError) -> str:
     return stderr.strip().splitlines()[-1] if stderr.strip() else str(error)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     parser = command_line("admin.swarm_home", __doc__ or "")
     parser.add_argument("--user", required=True, help="the JupyterHub user name")
     change = parser.add_mutually_exclusive_group()
     change.add_argument("--move-to", metavar="NODE", help="copy the home to this node (its hostname) and pin it there")
     change.add_argument("--release", action="store_true", help="remove the pin: the next start may go to any node")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     config, client = open_stack(args, "swarm_home", timeout_s=COPY_TIMEOUT_S)
     try:
         homes = SwarmHomes(client, config)

@@ -220,7 +220,7 @@ def _create_user_service(call: CreateUserService, policy: Policy, send: Callable
             raise RefusedError(
                 f"your home's node {call.pinned_node} cannot run your server now (down, paused, drained, not in the swarm, "
                 "or not one that may run servers). Ask an administrator to make it available again, or to move your home "
-                "(README: Swarm mode, Move a user's home)"
+                "(docs/how-to/swarm-nodes.md, Move a user's home)"
             )
     status, _, _ = send(Forward("GET", versioned(f"/services/{call.spec['Name']}"), {}))
     if status != HTTPStatus.NOT_FOUND:  # taken (by whomever: the same answer), or the engine cannot tell: no check

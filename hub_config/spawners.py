@@ -258,7 +258,7 @@ class HomeVolumeSwarmSpawner(SwarmSpawner):
             return (
                 f"Your home folder is on the node {self.home_node}, which cannot run your server now ({error}): it is "
                 "paused, drained, down or full. Ask an administrator to make it available again, or to move your home to "
-                "another node (README: Swarm mode, Move a user's home)."
+                "another node (docs/how-to/swarm-nodes.md, Move a user's home)."
             )
         return (
             f"No node of the cluster can take your server now ({error}): every node that may run it is full, "

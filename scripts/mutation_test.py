@@ -36,12 +36,14 @@ _PROGRAM_TESTS = [f"{UNIT}/test_config.py", f"{UNIT}/test_hub_config.py", f"{UNI
 _FROZEN = f"{UNIT}/test_frozen.py"  # every dataclass of the program and the filter is frozen
 CONFIG_MODULES = sorted(path.stem for path in (REPO / "components" / "config").glob("*.py") if path.stem != "__init__")
 FILES = {
-    # test_swarm.py, test_backup.py and test_adopt.py hold the swarm and backup sections' checks and the admin
+    # test_metrics.py, test_tls.py, test_swarm.py, test_backup.py and test_adopt.py hold those sections' checks and the admin
     # commands' reading of a stack file.
     **{
         f"components/config/{module}.py": [
             *_PROGRAM_TESTS,
-            f"{UNIT}/test_readme.py",
+            f"{UNIT}/test_docs.py",
+            f"{UNIT}/test_metrics.py",
+            f"{UNIT}/test_tls.py",
             f"{UNIT}/test_swarm.py",
             f"{UNIT}/test_backup.py",
             f"{UNIT}/test_adopt.py",

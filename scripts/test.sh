@@ -24,6 +24,9 @@ venv/bin/ruff check .
 venv/bin/ruff format --check .
 venv/bin/mypy .
 
+log "documentation site (every internal link and page checked)"
+NO_MKDOCS_2_WARNING=1 venv/bin/mkdocs build --strict --quiet --site-dir site
+
 log "engine and base image"
 # Test hosts reach no registry: make the base image locally, never try a pull.
 export PULL_BASE_IMAGE=no

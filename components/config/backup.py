@@ -15,7 +15,9 @@ _HH_MM = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]")
 
 @dataclass(frozen=True)
 class BackupConfig:
-    enabled: bool = setting(False, "a daily restic backup of the hub's data and every user's home (see Backups)")
+    enabled: bool = setting(
+        False, "a daily restic backup of the hub's data and every user's home (see [Set up backups](../how-to/backups.md))"
+    )
     repository: str = setting(
         "",
         "where snapshots go: an absolute folder on the Docker host (mounted into the backup container), or a restic "

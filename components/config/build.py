@@ -16,7 +16,10 @@ class BuildConfig:
         check=pattern(IMAGE_REF, "not an image reference", "pulumi config set --path build.baseImage debian:trixie-slim"),
     )
     extra_ca_certs_path: str = setting(
-        "", "PEM file, or folder of `*.crt`, trusted during image builds (see below)", check=existing_path
+        "",
+        "PEM file, or folder of `*.crt`, trusted during image builds (see "
+        "[Build behind a TLS-intercepting proxy](../how-to/build-behind-an-intercepting-proxy.md))",
+        check=existing_path,
     )
     pip_index_url: str = setting(
         "https://pypi.org/simple", "Python package index used by the hub and notebook builds", check=http_url

@@ -53,7 +53,7 @@ def _check_cluster(config: StackConfig) -> None:
     if config.backup.enabled:
         raise fail(
             "backup.enabled", True, "backups read the homes on the Docker host, and in swarm mode they live on the workers",
-            "pulumi config set --path backup.enabled false, and back up the nodes' volumes (README, Swarm mode)",
+            "pulumi config set --path backup.enabled false, and back up the nodes' volumes (docs/tutorials/swarm.md)",
         )  # fmt: skip
     if templates := {key: value for key, value in cluster.home_volume_options.items() if "{{" in value}:
         raise fail(
@@ -63,7 +63,7 @@ def _check_cluster(config: StackConfig) -> None:
     if cluster.homes == "shared" and cluster.home_volume_driver == "local" and not cluster.home_volume_options:
         raise fail(
             "cluster.homeVolumeOptions", {}, "with homes shared and the local driver, each node would mount its own empty home",
-            "give the local driver its NFS options (README, Swarm mode), or set cluster.homeVolumeDriver",
+            "give the local driver its NFS options (docs/how-to/swarm-nodes.md), or set cluster.homeVolumeDriver",
         )  # fmt: skip
 
 

@@ -28,7 +28,8 @@ HOME_MODES = ("sticky", "shared")
 class ClusterConfig:
     mode: str = setting(
         "single",
-        "`single` (one Docker host) or `swarm` (users' servers are Swarm services on many hosts; see Swarm mode)",
+        "`single` (one Docker host) or `swarm` (users' servers are Swarm services on many hosts; see "
+        "[Grow to a Swarm](../tutorials/swarm.md))",
         choices=CLUSTER_MODES,
     )
     registry: str = setting(
@@ -58,12 +59,14 @@ class ClusterConfig:
     homes: str = setting(
         "sticky",
         "swarm: `sticky` (a home is a volume on one node and its user's server returns there) or `shared` (a volume "
-        "driver every node can mount, see below)",
+        "driver every node can mount, see [Swarm nodes and homes](../how-to/swarm-nodes.md))",
         choices=HOME_MODES,
     )
     home_volume_driver: str = setting("local", "swarm, `homes: shared`: the homes' volume driver")
     home_volume_options: Mapping[str, str] = setting(
-        {}, "swarm, `homes: shared`: the driver's options; `{username}` is replaced (NFS example below)"
+        {},
+        "swarm, `homes: shared`: the driver's options; `{username}` is replaced (NFS example in "
+        "[Swarm nodes and homes](../how-to/swarm-nodes.md))",
     )
 
     @property

@@ -53,7 +53,7 @@ def _read(key: str, value: Any, kind: Any, rule: Mapping[str, Any]) -> Any:
 
 def _parse_section(section: type, raw: Any, prefix: str, secrets: Mapping[str, pulumi.Output[str] | None]) -> Any:
     if not isinstance(raw, dict):
-        raise fail(prefix.rstrip("."), raw, "must be an object", f"see the README's table of '{prefix}*' keys")
+        raise fail(prefix.rstrip("."), raw, "must be an object", f"see the '{prefix}*' keys in docs/reference/config.md")
     types = typing.get_type_hints(section)
     values: dict[str, Any] = {}
     for entry in dataclasses.fields(section):
@@ -134,7 +134,7 @@ def load_config() -> StackConfig:
         try:
             raw[key] = json.loads(text)
         except json.JSONDecodeError as error:
-            raise fail(key, text, f"not a YAML object ({error})", f"see the README's table of '{key}.*' keys") from None
+            raise fail(key, text, f"not a YAML object ({error})", f"see the '{key}.*' keys in docs/reference/config.md") from None
     project = pulumi.get_project()
     secret_keys = set(pulumi.runtime.config.get_config_secret_keys_env())
     for key in SECRET_NAMES:

@@ -13,7 +13,7 @@ class MetricsConfig:
     enabled: bool = setting(
         False,
         "Prometheus metrics: a `metrics` hub service that may only read them (its token is the `metricsToken` "
-        "secret output; scrape `<publicUrl>/hub/metrics`), and the proxy's own (see Metrics)",
+        "secret output; scrape `<publicUrl>/hub/metrics`), and the proxy's own (see [Metrics](../how-to/metrics.md))",
     )
     proxy_port: int = setting(
         0, "host port for the proxy's own metrics (no authentication) on `metrics.publishIp`; 0: not published", low=0, high=65535

@@ -59,7 +59,7 @@ def config_key(field_name: str) -> str:
 
 @dataclass(frozen=True)
 class Key:
-    """One entry of the registry, as the README's table and the parser see it."""
+    """One entry of the registry, as the site's config table and the parser see it."""
 
     key: str
     default: Any

@@ -59,7 +59,9 @@ class StackConfig:
         ),
     )
     docker_api_proxy: bool = setting(
-        True, "the hub reaches Docker through the filtering API proxy, not the socket (see Security model)"
+        True,
+        "the hub reaches Docker through the filtering API proxy, not the socket (see "
+        "[Security model](../explanation/security.md))",
     )
     build: BuildConfig = setting(BuildConfig(), "")
     auth: AuthConfig = setting(AuthConfig(), "")

@@ -41,7 +41,8 @@ class TlsConfig:
         "off",
         "`off` (plain HTTP on `publicPort`: dev, or behind your own TLS proxy), `files` (the certificate in "
         "`tlsCertificate`/`tlsKey`) or `acme` (certificates from an ACME CA such as Let's Encrypt, renewed on their own; "
-        "see Put it on the internet). Not `off`: a TLS terminator (Caddy) serves `publicPort` in front of the proxy",
+        "see [Put it on the internet](../tutorials/internet.md)). Not `off`: a TLS terminator (Caddy) serves "
+        "`publicPort` in front of the proxy",
         choices=TLS_MODES,
     )
     http_port: int = setting(

@@ -126,7 +126,7 @@ def https(deployed: Deployed, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield state
     finally:
         try:
-            # Back to plain HTTP for the scenarios that follow, as the README says: on another
+            # Back to plain HTTP for the scenarios that follow, as the site says (tutorials/internet.md): on another
             # port first (the terminator leaves only at the end of that update), then on its own.
             deployed.harness.up({"publicPort": str(free_loopback_port())})
             deployed.apply()

@@ -105,7 +105,7 @@ def test_defaults_are_a_native_authenticator_hub_on_port_8000() -> None:
         ({"build": {"pipIndexUrl": "ftp://mirror"}}, {}, "build.pipIndexUrl", "pulumi config set --path build.pipIndexUrl"),
         ({"culler": {"timeoutSeconds": "5"}}, {}, "culler.timeoutSeconds", "pulumi config set --path culler.timeoutSeconds 3600"),
         ({"culler": {"enabled": "sometimes"}}, {}, "culler.enabled", "true"),
-        ({"spawner": "docker"}, {}, "spawner", "README"),
+        ({"spawner": "docker"}, {}, "spawner", "docs/reference/config.md"),
         ({"spawner": {"extraImages": ["a"]}}, {}, "spawner.extraImages", "--path"),
         ({"spawner": {"extraImages": {"default": "lab:1"}}}, {}, "spawner.extraImages.default", "another label"),
         ({"spawner": {"memlimit": "4G"}}, {}, "spawner.memlimit", "check its spelling; known here: "),

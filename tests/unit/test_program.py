@@ -653,7 +653,9 @@ def test_a_refused_public_port_stops_the_program_before_any_container(monkeypatc
 
 
 def test_a_section_that_is_not_an_object_stops_the_program() -> None:
-    with pytest.raises(ConfigError, match=r"^config 'spawner' = 'memLimit: 2G': not a YAML object \(.*\)\. Fix: see the README"):
+    expected = r"^config 'spawner' = 'memLimit: 2G': not a YAML object \(.*\)\. "
+    expected += r"Fix: see the 'spawner\.\*' keys in docs/reference/config\.md"
+    with pytest.raises(ConfigError, match=expected):
         run_program(ProviderEchoMocks(), config={"spawner": "memLimit: 2G"})
 
 
