@@ -238,7 +238,7 @@ class Deployment(pulumi.ComponentResource):
                 network_name=self.network.network.name,
                 data_volume_name=names.hub_data_volume,
                 config_files=host.hub_config_files,
-                settings=made_from(images, lambda resolved: hub_settings(config, names, resolved, addons)),
+                settings=made_from(images, lambda resolved: hub_settings(config, names, resolved, addons, host.oidc_endpoints)),
                 secret_envs=hub_secret_envs(config, proxy_auth_token, addons),
                 labels=names.labels,
                 logs=config.logs,

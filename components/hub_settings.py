@@ -8,6 +8,7 @@ and where the hub finds the rest of the deployment.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
@@ -22,7 +23,9 @@ ROUTE_CHECK_INTERVAL_S = 5  # a restarted proxy has no routes; the hub re-adds t
 PROXY_TOKEN_ENV = "CONFIGPROXY_AUTH_TOKEN"  # the name configurable-http-proxy reads
 
 
-def hub_settings(config: StackConfig, names: DeploymentNames, images: UserServerImages, addons: HubAddOn) -> dict[str, Any]:
+def hub_settings(
+    config: StackConfig, names: DeploymentNames, images: UserServerImages, addons: HubAddOn, oidc_endpoints: Mapping[str, str]
+) -> dict[str, Any]:
     return {
         "hub": {
             "connectIp": names.hub_container,
@@ -34,7 +37,12 @@ def hub_settings(config: StackConfig, names: DeploymentNames, images: UserServer
             # Behind TLS with a name: the hub's redirects and its cookies' Secure flag follow it.
             "publicUrl": config.public_url if config.serves_tls and config.public_host else "",
         },
-        "auth": settings_section(config.auth),
+        # The callback URL in effect (its default made from the public URL) and the issuer's endpoints (preflight).
+        "auth": {
+            **settings_section(config.auth),
+            "oauthCallbackUrl": config.oauth_callback_url if config.auth.authenticator.oauth else "",
+            "oidcEndpoints": dict(oidc_endpoints),
+        },
         "spawner": backend_of(config).hub_settings(config, images),
         "services": addons.services,
         "roles": addons.roles,

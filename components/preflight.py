@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from components.built_image import content_tag, read_ca_certificates
 from components.config import ConfigError, StackConfig
 from components.hub_addons import HubAddOn, hub_addons, merged
 from components.hub_settings import hub_secret_envs, hub_settings
+from components.identity_provider import check_ldap_server, oidc_endpoints
 from components.images import image_builds
 from components.locks import lock_problem
 from components.names import HUB_CONFIG_DIR, HUB_CONFIG_PATH, HUB_SETTINGS_ENV
@@ -55,6 +56,7 @@ class HostFacts:
     hub_config_files: dict[str, str]  # path in the hub container -> text
     docker_volumes_dir: str = ""  # where the engine keeps volumes (with backup.enabled)
     swarm_nodes: tuple[str, ...] = ()  # cluster.mode swarm: the nodes users' servers may run on
+    oidc_endpoints: Mapping[str, str] = field(default_factory=dict)  # auth.type oidc: the issuer's, discovered
 
 
 def image_tags(config: StackConfig, extra_ca_certs: str) -> dict[str, str]:
@@ -198,7 +200,9 @@ def preflight(config: StackConfig) -> HostFacts:
     files = read_hub_config_files()
     addons: HubAddOn = merged(hub_addons(config))
     images = user_server_images(config, names.image("notebook", tags["notebook"]))
-    settings = hub_settings(config, names, images, addons)
+    check_ldap_server(config)
+    endpoints = oidc_endpoints(config)
+    settings = hub_settings(config, names, images, addons, endpoints)
     check_hub_config_loads(files, settings, list(hub_secret_envs(config, "", addons)))
     check_neighbours(names)
     if config.serves_tls:
@@ -209,8 +213,8 @@ def preflight(config: StackConfig) -> HostFacts:
     else:
         check_public_port(config.public_ip, config.public_port, (names.proxy_container,), leaving=names.tls_container)
     if config.cluster.swarm:
-        return HostFacts(extra_ca_certs, tags, files, swarm_nodes=swarm_nodes(config))
+        return HostFacts(extra_ca_certs, tags, files, swarm_nodes=swarm_nodes(config), oidc_endpoints=endpoints)
     if not config.backup.enabled:
-        return HostFacts(extra_ca_certs, tags, files)
+        return HostFacts(extra_ca_certs, tags, files, oidc_endpoints=endpoints)
     check_backup_repository(config.backup.repository)
-    return HostFacts(extra_ca_certs, tags, files, docker_volumes_dir())
+    return HostFacts(extra_ca_certs, tags, files, docker_volumes_dir(), oidc_endpoints=endpoints)

@@ -12,13 +12,23 @@
 import importlib.util
 import json
 import os
+import secrets
+import ssl
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 SETTINGS_ENV = "JUPYTERHUB_DOCKER_SETTINGS"
 SERVICE_TOKEN_ENV_KEY = "apiTokenEnv"  # components/hub_addons.py's
-SHIMMED_AUTHENTICATORS = {"native": "nativeauthenticator_compat.NativeAuthenticator"}
+SHIMMED_AUTHENTICATORS = {
+    "native": "nativeauthenticator_compat.NativeAuthenticator",
+    "oidc": "identity_login.OidcAuthenticator",
+    "ldap": "identity_login.LdapAuthenticator",
+}
+SYSTEM_CA_FILE = "/etc/ssl/certs/ca-certificates.crt"
+IDENTITY_CA_FILE = "/tmp/identity-provider-ca.pem"  # auth.caRoot, written at start-up
+CRYPT_KEY_FILE = "jupyterhub_crypt_key"  # in the hub's data folder, beside the cookie secret
 
 
 def configure_authenticator(c: Any, auth: Mapping[str, Any], environ: Mapping[str, str]) -> None:
@@ -45,9 +55,65 @@ def configure_authenticator(c: Any, auth: Mapping[str, Any], environ: Mapping[st
             c.GenericOAuthenticator.token_url = auth["oauthTokenUrl"]
             c.GenericOAuthenticator.userdata_url = auth["oauthUserdataUrl"]
             c.GenericOAuthenticator.username_claim = auth["oauthUsernameClaim"]
+    elif kind == "oidc":
+        configure_oidc(c, auth, environ)
+    elif kind == "ldap":
+        configure_ldap(c, auth, environ)
     elif kind == "shared-password":
         c.SharedPasswordAuthenticator.user_password = environ["SHARED_PASSWORD"]
         c.Authenticator.allow_all = True
+
+
+def configure_oidc(c: Any, auth: Mapping[str, Any], environ: Mapping[str, str]) -> None:
+    """OpenID Connect: the endpoints the preview discovered; groups, admins and logout from the provider."""
+    endpoints = auth["oidcEndpoints"]
+    c.OAuthenticator.client_id = auth["oauthClientId"]
+    c.OAuthenticator.client_secret = environ["OAUTH_CLIENT_SECRET"]
+    c.OAuthenticator.oauth_callback_url = auth["oauthCallbackUrl"]
+    c.OAuthenticator.login_service = "your institution's account"
+    c.GenericOAuthenticator.authorize_url = endpoints["authorization_endpoint"]
+    c.GenericOAuthenticator.token_url = endpoints["token_endpoint"]
+    c.GenericOAuthenticator.userdata_url = endpoints["userinfo_endpoint"]
+    c.GenericOAuthenticator.username_claim = auth["oauthUsernameClaim"]
+    c.GenericOAuthenticator.scope = list(auth["oidcScopes"])
+    c.GenericOAuthenticator.enable_pkce = True
+    # JupyterHub's groups are the provider's, synced at every login and auth refresh.
+    c.GenericOAuthenticator.manage_groups = True
+    c.GenericOAuthenticator.auth_state_groups_key = f"oauth_user.{auth['groupsClaim']}"
+    c.GenericOAuthenticator.allowed_groups = set(auth["allowedGroups"])
+    c.GenericOAuthenticator.admin_groups = set(auth["adminGroups"])
+    # Tokens are kept (encrypted) so a server's start refreshes them, and the groups, first.
+    c.Authenticator.enable_auth_state = True
+    c.Authenticator.refresh_pre_spawn = True
+    if endpoints["end_session_endpoint"]:
+        query = urllib.parse.urlencode({"client_id": auth["oauthClientId"]})
+        c.OAuthenticator.logout_redirect_url = f"{endpoints['end_session_endpoint']}?{query}"
+    if auth["caRoot"]:
+        c.OAuthenticator.http_request_kwargs = {"ca_certs": IDENTITY_CA_FILE}
+
+
+def configure_ldap(c: Any, auth: Mapping[str, Any], environ: Mapping[str, str]) -> None:
+    """LDAP or Active Directory: TLS always verified (ldap3 verifies nothing unless told), groups and admins."""
+    url = urllib.parse.urlsplit(auth["ldapUrl"])
+    ldaps = url.scheme == "ldaps"
+    c.LDAPAuthenticator.server_address = url.hostname
+    c.LDAPAuthenticator.server_port = url.port or (636 if ldaps else 389)
+    c.LDAPAuthenticator.tls_strategy = "on_connect" if ldaps else "insecure" if auth["ldapPlainText"] else "before_bind"
+    ca_file = IDENTITY_CA_FILE if auth["caRoot"] else SYSTEM_CA_FILE
+    c.LDAPAuthenticator.tls_kwargs = {"ca_certs_file": ca_file, "validate": ssl.CERT_REQUIRED}
+    if auth["ldapBindDnTemplate"]:
+        c.LDAPAuthenticator.bind_dn_template = list(auth["ldapBindDnTemplate"])
+    else:
+        c.LDAPAuthenticator.lookup_dn = True
+        c.LDAPAuthenticator.user_search_base = auth["ldapSearchBase"]
+        c.LDAPAuthenticator.user_attribute = auth["ldapUserAttribute"]
+        c.LDAPAuthenticator.lookup_dn_user_dn_attribute = auth["ldapUserAttribute"]
+        if auth["ldapSearchUser"]:
+            c.LDAPAuthenticator.lookup_dn_search_user = auth["ldapSearchUser"]
+            c.LDAPAuthenticator.lookup_dn_search_password = environ["LDAP_SEARCH_PASSWORD"]
+    c.LDAPAuthenticator.allowed_groups = sorted({*auth["allowedGroups"], *auth["adminGroups"]})
+    c.LdapAuthenticator.admin_group_dns = set(auth["adminGroups"])
+    c.Authenticator.manage_groups = True
 
 
 def configure(c: Any, settings: Mapping[str, Any], environ: Mapping[str, str]) -> None:
@@ -97,6 +163,22 @@ def hub_process_hooks(c: Any, settings: Mapping[str, Any]) -> None:
 
     look_names_up_afresh(c, version_info)
     register_certificate_metrics(settings, REGISTRY)
+    keep_identity_files(c, settings)
+
+
+def keep_identity_files(c: Any, settings: Mapping[str, Any]) -> None:
+    """The private CA the identity provider's certificate needs, and auth state's encryption key
+    (made once, kept on the data volume and in its backups: without it users log in again)."""
+    auth = settings["auth"]
+    if auth["caRoot"]:
+        Path(IDENTITY_CA_FILE).write_text(auth["caRoot"])
+    if auth["type"] == "oidc":
+        key_file = Path(settings["hub"]["dataDir"]) / CRYPT_KEY_FILE
+        if not key_file.exists():
+            descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as written:
+                written.write(secrets.token_hex(32))
+        c.CryptKeeper.keys = [bytes.fromhex(key_file.read_text().strip())]
 
 
 def look_names_up_afresh(c: Any, jupyterhub_version: tuple[int, ...]) -> None:

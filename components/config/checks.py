@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
+from components.config.auth import TYPE_SPECIFIC_KEYS, AuthConfig
 from components.config.registry import config_key, fail, set_command
 from components.config.stack import StackConfig
 from components.config.values import is_ip_address
@@ -73,13 +76,20 @@ def _check_auth(config: StackConfig) -> None:
         if not getattr(auth, name):
             key = f"auth.{config_key(name)}"
             raise fail(key, "", f"required for auth.type {auth.type}", set_command(key, "<value>"))
+    for name, types in TYPE_SPECIFIC_KEYS.items():
+        if auth.type not in types and getattr(auth, name) != getattr(AuthConfig(), name):
+            key = f"auth.{config_key(name)}"
+            raise fail(
+                key, getattr(auth, name), f"used only with auth.type {' or '.join(types)}", f"pulumi config rm --path {key}"
+            )
     github_orgs = auth.allowed_organizations if auth.type == "github" else ()
-    if authenticator.needs_allow_rule and not (auth.allow_all or auth.allowed_users or auth.admin_users or github_orgs):
+    groups = auth.allowed_groups + auth.admin_groups
+    if authenticator.needs_allow_rule and not (auth.allow_all or auth.allowed_users or auth.admin_users or github_orgs or groups):
         raise fail(
             "auth.allowedUsers",
             [],
-            "JupyterHub 5+ lets nobody in through OAuth without an allow rule",
-            "set auth.allowedUsers (or auth.allowedOrganizations with github), or auth.allowAll true",
+            f"JupyterHub 5+ lets nobody in through auth.type {auth.type} without an allow rule",
+            "set auth.allowedGroups or auth.allowedUsers (or auth.allowedOrganizations with github), or auth.allowAll true",
         )
     if authenticator.loopback_only and not config.publishes_on_loopback:
         raise fail(
@@ -88,9 +98,57 @@ def _check_auth(config: StackConfig) -> None:
             f"the dev-only {auth.type} login is refused on a stack published on {config.public_ip}",
             "use auth.type native, or pulumi config set publicIp 127.0.0.1",
         )
-    if authenticator.secret and getattr(config, authenticator.secret) is None:
+    if authenticator.secret and authenticator.secret_required and getattr(config, authenticator.secret) is None:
         key = config_key(authenticator.secret)
         raise fail(key, None, f"required for auth.type {auth.type}", f"pulumi config set --secret {key} <secret>")
+    if authenticator.oauth:
+        _check_callback_url(config)
+    if auth.type == "ldap":
+        _check_ldap(config)
+    elif config.ldap_search_password is not None:
+        raise fail("ldapSearchPassword", "[secret]", "used only with auth.type ldap", "pulumi config rm ldapSearchPassword")
+
+
+def _check_callback_url(config: StackConfig) -> None:
+    """The provider sends users back here: it must be this hub's public address, or the login's state cookie is lost."""
+    key, url = "auth.oauthCallbackUrl", config.oauth_callback_url
+    if not config.auth.oauth_callback_url and not (config.public_host or config.publishes_on_loopback):
+        raise fail(
+            key, "", f"cannot be made from publicIp {config.public_ip} without a host name",
+            "pulumi config set publicHost hub.example.org (the name users type)",
+        )  # fmt: skip
+    parts = urlsplit(url)
+    wanted = f"{config.public_url}hub/oauth_callback"
+    if config.public_host and parts.hostname not in config.public_host:
+        raise fail(key, url, f"not on publicHost ({', '.join(config.public_host)})", set_command(key, wanted))
+    port = parts.port if parts.port is not None else {"https": 443, "http": 80}.get(parts.scheme)
+    # With tls.mode off, a TLS proxy of the operator's may serve another scheme and port: only the host is known.
+    if config.serves_tls and (parts.scheme != "https" or port != config.public_port):
+        raise fail(key, url, f"not this hub's HTTPS address (publicPort {config.public_port})", set_command(key, wanted))
+    if parts.scheme not in ("http", "https") or parts.path != "/hub/oauth_callback" or parts.query or parts.fragment:
+        raise fail(key, url, "JupyterHub takes the provider's answer at /hub/oauth_callback", set_command(key, wanted))
+
+
+def _check_ldap(config: StackConfig) -> None:
+    auth = config.auth
+    if auth.ldap_url.startswith("ldaps://") and auth.ldap_plain_text:
+        raise fail("auth.ldapPlainText", True, "contradicts an ldaps:// URL", "pulumi config rm --path auth.ldapPlainText")
+    if bool(auth.ldap_bind_dn_template) == bool(auth.ldap_search_base):
+        raise fail(
+            "auth.ldapBindDnTemplate", list(auth.ldap_bind_dn_template),
+            "an LDAP login needs exactly one way to find the user's DN: a template (direct bind) or auth.ldapSearchBase "
+            "(search bind)",
+            set_command("auth.ldapBindDnTemplate[0]", "uid={username},ou=people,dc=example,dc=org"),
+        )  # fmt: skip
+    if any("{username}" not in template for template in auth.ldap_bind_dn_template):
+        raise fail("auth.ldapBindDnTemplate", list(auth.ldap_bind_dn_template), "each template needs {username}",
+                   set_command("auth.ldapBindDnTemplate[0]", "uid={username},ou=people,dc=example,dc=org"))  # fmt: skip
+    if auth.ldap_search_user and config.ldap_search_password is None:
+        raise fail("ldapSearchPassword", None, "required with auth.ldapSearchUser",
+                   "pulumi config set --secret ldapSearchPassword <its password>")  # fmt: skip
+    if config.ldap_search_password is not None and not auth.ldap_search_user:
+        raise fail("auth.ldapSearchUser", "", "ldapSearchPassword is set but not whose it is",
+                   set_command("auth.ldapSearchUser", "cn=reader,dc=example,dc=org"))  # fmt: skip
 
 
 def _check_home_volumes(config: StackConfig) -> None:

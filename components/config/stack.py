@@ -74,8 +74,11 @@ class StackConfig:
     tls: TlsConfig = setting(TlsConfig(), "")
     oauth_client_secret: pulumi.Output[str] | None = setting(
         None,
-        "the OAuth client's secret (`github`, `generic-oauth`): `pulumi config set --secret oauthClientSecret …`",
+        "the OAuth client's secret (`oidc`, `github`, `generic-oauth`): `pulumi config set --secret oauthClientSecret …`",
         secret=True,
+    )
+    ldap_search_password: pulumi.Output[str] | None = setting(
+        None, "`ldap` search bind: the password of `auth.ldapSearchUser`", secret=True
     )
     shared_password: pulumi.Output[str] | None = setting(None, "the password of `shared-password`", secret=True)
     tls_certificate: pulumi.Output[str] | None = setting(
@@ -107,6 +110,11 @@ class StackConfig:
         scheme = "https" if self.serves_tls else "http"
         port = "" if (scheme, self.public_port) in (("https", 443), ("http", 80)) else f":{self.public_port}"
         return f"{scheme}://{host_name}{port}/"
+
+    @property
+    def oauth_callback_url(self) -> str:
+        """Where the identity provider sends users back: `auth.oauthCallbackUrl`, else the public URL's."""
+        return self.auth.oauth_callback_url or f"{self.public_url}hub/oauth_callback"
 
     @property
     def publishes_on_loopback(self) -> bool:

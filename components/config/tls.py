@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from components.config.registry import fail, set_command, setting
-from components.config.values import pattern
+from components.config.values import pattern, pem_certificates
 
 TLS_MODES = ("off", "files", "acme")
 ACME_DIRECTORIES = {
@@ -16,7 +16,6 @@ ACME_DIRECTORIES = {
 # Both reach the terminator's Caddyfile as bare words: no space, brace, quote, backslash or '#'.
 _HTTPS_URL = re.compile(r"https://[a-z0-9.-]+(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~%!$&()*+,;=:@/-]*)?")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)+")
-PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----")
 
 
 def _acme_directory(key: str, value: str) -> None:
@@ -24,14 +23,6 @@ def _acme_directory(key: str, value: str) -> None:
         raise fail(
             key, value, "neither a named CA (letsencrypt, letsencrypt-staging) nor an https:// directory URL",
             set_command(key, "letsencrypt-staging"),
-        )  # fmt: skip
-
-
-def _pem_certificates(key: str, value: str) -> None:
-    if value and not (PEM_CERTIFICATE.search(value) and not PEM_CERTIFICATE.sub("", value).strip()):
-        raise fail(
-            key, value[:40] + "…" if len(value) > 40 else value, "not PEM certificates (-----BEGIN CERTIFICATE----- …)",
-            f'pulumi config set --path {key} -- "$(cat root.pem)"',
         )  # fmt: skip
 
 
@@ -64,7 +55,7 @@ class TlsConfig:
         check=_acme_directory,
     )
     acme_ca_root: str = setting(
-        "", "`acme`: PEM root certificate(s) of a private ACME CA, trusted for its directory's HTTPS", check=_pem_certificates
+        "", "`acme`: PEM root certificate(s) of a private ACME CA, trusted for its directory's HTTPS", check=pem_certificates
     )
     hsts_max_age_seconds: int = setting(
         31_536_000,

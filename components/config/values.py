@@ -14,6 +14,7 @@ _MEMORY = re.compile(r"[1-9][0-9]*[KMGT]?")
 _MEMORY_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}  # JupyterHub's ByteSpecification
 MIN_MEMORY_BYTES = 6 * 1024**2  # the engine refuses smaller limits
 _HTTP_URL = re.compile(r"https?://\S+")
+PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----")
 
 
 def pattern(regex: re.Pattern[str], problem: str, fix: str, *, optional: bool = False) -> Check:
@@ -73,3 +74,11 @@ def existing_path(key: str, value: str) -> None:
 
 def http_url(key: str, value: str) -> None:
     pattern(_HTTP_URL, "not an http(s) URL", set_command(key, "<url>"))(key, value)
+
+
+def pem_certificates(key: str, value: str) -> None:
+    if value and not (PEM_CERTIFICATE.search(value) and not PEM_CERTIFICATE.sub("", value).strip()):
+        raise fail(
+            key, value[:40] + "…" if len(value) > 40 else value, "not PEM certificates (-----BEGIN CERTIFICATE----- …)",
+            f'pulumi config set --path {key} -- "$(cat root.pem)"',
+        )  # fmt: skip

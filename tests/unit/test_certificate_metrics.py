@@ -93,7 +93,7 @@ def test_a_scrape_never_waits_on_the_terminator_and_no_certificate_is_no_sample(
 def settings_of(raw: dict[str, Any], secrets: dict[str, Any] | None = None) -> dict[str, Any]:
     config = parse_config(raw, secrets or {})
     return hub_settings(
-        config, DeploymentNames(config.name), user_server_images(config, "notebook:1"), merged(hub_addons(config))
+        config, DeploymentNames(config.name), user_server_images(config, "notebook:1"), merged(hub_addons(config)), {}
     )
 
 

@@ -24,6 +24,7 @@ FILES: dict[str, Any] = {"tls": {"mode": "files"}}
 FILES_8000: dict[str, Any] = {"publicPort": "8000"}
 TLS_FILES = {"tlsCertificate": SECRET, "tlsKey": SECRET}
 ACME: dict[str, Any] = {"publicHost": "hub.example.org", "tls": {"mode": "acme", "acmeEmail": "ops@example.org"}}
+HTTPS_STACK = {"publicHost": "hub.example.org", "publicPort": "443", "tls": {"mode": "files"}}
 GITHUB = {"type": "github", "oauthClientId": "abc", "oauthCallbackUrl": "https://hub.example/hub/oauth_callback"}
 
 
@@ -50,7 +51,7 @@ def test_defaults_are_a_native_authenticator_hub_on_port_8000() -> None:
         ({"name": "hub-"}, {}, "name", "pulumi config set name"),
         ({"name": "hub..dev"}, {}, "name", "pulumi config set name"),
         ({"name": "h" * 51}, {}, "name", "pulumi config set name"),
-        ({"auth": {"type": "ldap"}}, {}, "auth.type", "pulumi config set --path auth.type native"),
+        ({"auth": {"type": "kerberos"}}, {}, "auth.type", "pulumi config set --path auth.type native"),
         ({"spawner": {"type": "kubernetes"}}, {}, "spawner.type", "pulumi config set --path spawner.type docker"),
         ({"spawner": {"memLimit": "2 GB"}}, {}, "spawner.memLimit", "e.g. 2G"),
         ({"spawner": {"cpuLimit": "lots"}}, {}, "spawner.cpuLimit", "pulumi config set --path spawner.cpuLimit 1.0"),
@@ -278,7 +279,7 @@ def test_every_setting_reaches_its_field(tmp_path: Path) -> None:
             "allowAll": "True",
             "openSignup": True,
             "oauthClientId": "id",
-            "oauthCallbackUrl": "https://hub.example.org/hub/oauth_callback",
+            "oauthCallbackUrl": "https://hub.example.org:8443/hub/oauth_callback",
             "oauthAuthorizeUrl": "https://idp/authorize",
             "oauthTokenUrl": "https://idp/token",
             "oauthUserdataUrl": "https://idp/userinfo",
@@ -323,7 +324,7 @@ def test_every_setting_reaches_its_field(tmp_path: Path) -> None:
             allow_all=True,
             open_signup=True,
             oauth_client_id="id",
-            oauth_callback_url="https://hub.example.org/hub/oauth_callback",
+            oauth_callback_url="https://hub.example.org:8443/hub/oauth_callback",
             oauth_authorize_url="https://idp/authorize",
             oauth_token_url="https://idp/token",
             oauth_userdata_url="https://idp/userinfo",
@@ -449,9 +450,11 @@ def test_the_error_names_key_value_problem_and_fix_in_one_line() -> None:
     with pytest.raises(ConfigError) as error:
         parse({"auth": {"typ": "native", "type": "native"}})
     assert str(error.value) == (
-        "config 'auth.typ' = 'native': unknown setting. Fix: check its spelling; known here: auth.adminUsers, auth.allowAll, "
-        "auth.allowedOrganizations, auth.allowedUsers, auth.oauthAuthorizeUrl, auth.oauthCallbackUrl, auth.oauthClientId, "
-        "auth.oauthTokenUrl, auth.oauthUserdataUrl, auth.oauthUsernameClaim, auth.openSignup, auth.type"
+        "config 'auth.typ' = 'native': unknown setting. Fix: check its spelling; known here: auth.adminGroups, "
+        "auth.adminUsers, auth.allowAll, auth.allowedGroups, auth.allowedOrganizations, auth.allowedUsers, auth.caRoot, "
+        "auth.groupsClaim, auth.ldapBindDnTemplate, auth.ldapPlainText, auth.ldapSearchBase, auth.ldapSearchUser, auth.ldapUrl, "
+        "auth.ldapUserAttribute, auth.oauthAuthorizeUrl, auth.oauthCallbackUrl, auth.oauthClientId, auth.oauthTokenUrl, "
+        "auth.oauthUserdataUrl, auth.oauthUsernameClaim, auth.oidcIssuer, auth.oidcScopes, auth.openSignup, auth.type"
     )
 
 
@@ -461,17 +464,65 @@ def test_an_unknown_key_is_refused_in_every_section(section: str) -> None:
         parse({section: {"bogus": 1}})
 
 
+@pytest.mark.parametrize("kind", ["github", "generic-oauth", "oidc"])
+def test_oauth_needs_a_client_id(kind: str) -> None:
+    auth = {"oauthCallbackUrl": "https://h/hub/oauth_callback", "allowAll": True, "oidcIssuer": "https://id.example.org"}
+    with pytest.raises(ConfigError, match=f"^config 'auth.oauthClientId' = '': required for auth.type {kind}"):
+        parse({"auth": {"type": kind, **auth}}, {"oauthClientSecret": SECRET})
+
+
+def test_the_callback_url_is_made_from_the_public_url() -> None:
+    github = {"type": "github", "oauthClientId": "id", "allowAll": True}
+    secrets = {"oauthClientSecret": SECRET}
+    assert parse({"auth": github, "publicIp": "127.0.0.1", "publicPort": "8123"}, secrets).oauth_callback_url == (
+        "http://localhost:8123/hub/oauth_callback"
+    )
+    behind_tls = {"publicHost": "hub.example.org", "publicPort": "443", "tls": {"mode": "files"}}
+    tls_secrets = {**secrets, "tlsCertificate": "cert", "tlsKey": "key"}
+    assert parse({"auth": github, **behind_tls}, tls_secrets).oauth_callback_url == "https://hub.example.org/hub/oauth_callback"
+    with pytest.raises(
+        ConfigError, match=r"^config 'auth.oauthCallbackUrl' = '': cannot be made from publicIp 0\.0\.0\.0 .*publicHost"
+    ):
+        parse({"auth": github, "publicIp": "0.0.0.0"}, secrets)
+
+
 @pytest.mark.parametrize(
-    ("auth", "missing"),
+    ("stack", "url", "problem"),
     [
-        ({"oauthCallbackUrl": "https://h/cb", "allowAll": True}, "auth.oauthClientId"),
-        ({"oauthClientId": "id", "allowAll": True}, "auth.oauthCallbackUrl"),
+        ({"publicHost": "hub.example.org"}, "https://other.example.org/hub/oauth_callback", "not on publicHost"),
+        ({"publicHost": "hub.example.org"}, "https://hub.example.org/cb", "at /hub/oauth_callback"),
+        ({"publicHost": "hub.example.org"}, "https://hub.example.org/hub/oauth_callback?x=1", "at /hub/oauth_callback"),
+        ({"publicHost": "hub.example.org"}, "ftp://hub.example.org/hub/oauth_callback", "at /hub/oauth_callback"),
+        (HTTPS_STACK, "http://hub.example.org/hub/oauth_callback", "HTTPS address"),
+        (HTTPS_STACK, "https://hub.example.org:8443/hub/oauth_callback", "HTTPS address"),
     ],
 )
-@pytest.mark.parametrize("kind", ["github", "generic-oauth"])
-def test_oauth_needs_client_id_and_callback(kind: str, auth: dict, missing: str) -> None:
-    with pytest.raises(ConfigError, match=f"^config '{missing}' = '': required for auth.type {kind}"):
-        parse({"auth": {"type": kind, **auth}}, {"oauthClientSecret": SECRET})
+def test_a_callback_url_that_is_not_this_hub_is_refused_with_the_right_one(stack: dict, url: str, problem: str) -> None:
+    auth = {"type": "github", "oauthClientId": "id", "allowAll": True, "oauthCallbackUrl": url}
+    secrets = (
+        {"oauthClientSecret": SECRET, "tlsCertificate": "c", "tlsKey": "k"}
+        if stack is HTTPS_STACK
+        else {"oauthClientSecret": SECRET}
+    )
+    with pytest.raises(ConfigError) as error:
+        parse({"auth": auth, **stack}, secrets)
+    assert str(error.value).startswith(f"config 'auth.oauthCallbackUrl' = '{url}': ")
+    assert problem in str(error.value)
+    right = (
+        "https://hub.example.org/hub/oauth_callback" if stack is HTTPS_STACK else "http://hub.example.org:8000/hub/oauth_callback"
+    )
+    assert str(error.value).endswith(f"Fix: pulumi config set --path auth.oauthCallbackUrl {right}")
+
+
+def test_behind_the_operators_own_tls_proxy_the_callback_may_be_https_on_another_port() -> None:
+    auth = {
+        "type": "github",
+        "oauthClientId": "id",
+        "allowAll": True,
+        "oauthCallbackUrl": "https://hub.example.org/hub/oauth_callback",
+    }
+    config = parse({"auth": auth, "publicHost": "hub.example.org"}, {"oauthClientSecret": SECRET})
+    assert config.oauth_callback_url == "https://hub.example.org/hub/oauth_callback"
 
 
 @pytest.mark.parametrize("missing", ["oauthAuthorizeUrl", "oauthTokenUrl", "oauthUserdataUrl"])
@@ -703,3 +754,56 @@ def test_a_home_volume_template_that_can_name_the_hubs_volume_is_refused() -> No
 def test_a_home_volume_template_that_can_name_another_volume_of_the_deployment_is_refused(template: str, volume: str) -> None:
     with pytest.raises(ConfigError, match=f"a user could be given the deployment's own volume {volume} as their home"):
         parse({"name": "x", "spawner": {"homeVolumeTemplate": template}})
+
+
+OIDC = {"type": "oidc", "oidcIssuer": "https://login.example.org/realms/uni", "oauthClientId": "hub", "allowedGroups": ["s"]}
+LDAP = {"type": "ldap", "ldapUrl": "ldaps://ad.example.org", "ldapBindDnTemplate": ["uid={username},dc=x"], "allowAll": True}
+
+
+def test_institution_logins_are_accepted() -> None:
+    oidc = parse({"publicIp": "127.0.0.1", "auth": OIDC}, {"oauthClientSecret": SECRET})
+    assert (oidc.auth.oidc_issuer, oidc.auth.allowed_groups) == ("https://login.example.org/realms/uni", ("s",))
+    ldap = parse({"auth": {**LDAP, "ldapBindDnTemplate": [], "ldapSearchBase": "ou=p,dc=x", "ldapSearchUser": "cn=r,dc=x"}},
+                 {"ldapSearchPassword": SECRET})  # fmt: skip
+    assert ldap.ldap_search_password is SECRET
+    assert parse({"auth": {**LDAP, "ldapUrl": "ldap://ldap.example.org", "ldapPlainText": True}}).auth.ldap_plain_text
+
+
+@pytest.mark.parametrize(
+    ("auth", "secrets", "key", "problem", "fix"),
+    [
+        ({**OIDC, "oidcIssuer": ""}, {"oauthClientSecret": SECRET}, "auth.oidcIssuer", "required for auth.type oidc", "<value>"),
+        ({**OIDC, "oidcIssuer": "http://login.example.org"}, {"oauthClientSecret": SECRET}, "auth.oidcIssuer",
+         "not an https:// issuer URL", "pulumi config set --path auth.oidcIssuer https://"),
+        (OIDC, {}, "oauthClientSecret", "required for auth.type oidc", "pulumi config set --secret oauthClientSecret"),
+        ({**OIDC, "allowedGroups": []}, {"oauthClientSecret": SECRET}, "auth.allowedUsers", "without an allow rule",
+         "set auth.allowedGroups"),
+        ({**OIDC, "caRoot": "root.pem"}, {"oauthClientSecret": SECRET}, "auth.caRoot", "not PEM", '"$(cat root.pem)"'),
+        ({"type": "native", "allowedGroups": ["s"]}, {}, "auth.allowedGroups", "used only with auth.type oidc or ldap",
+         "pulumi config rm --path auth.allowedGroups"),
+        ({"type": "github", "oauthClientId": "i", "allowAll": True, "groupsClaim": "roles"}, {"oauthClientSecret": SECRET},
+         "auth.groupsClaim", "used only with auth.type oidc", "pulumi config rm --path auth.groupsClaim"),
+        ({"type": "native", "ldapUrl": "ldaps://x.org"}, {}, "auth.ldapUrl", "used only with auth.type ldap", "config rm"),
+        ({**LDAP, "ldapUrl": ""}, {}, "auth.ldapUrl", "required for auth.type ldap", "<value>"),
+        ({**LDAP, "ldapUrl": "ad.example.org"}, {}, "auth.ldapUrl", "not an ldap:// or ldaps:// URL", "ldaps://"),
+        ({**LDAP, "ldapPlainText": True}, {}, "auth.ldapPlainText", "contradicts an ldaps:// URL", "config rm"),
+        ({**LDAP, "ldapBindDnTemplate": []}, {}, "auth.ldapBindDnTemplate", "exactly one way", "uid={username}"),
+        ({**LDAP, "ldapSearchBase": "ou=p,dc=x"}, {}, "auth.ldapBindDnTemplate", "exactly one way", "uid={username}"),
+        ({**LDAP, "ldapBindDnTemplate": ["uid=ada,dc=x"]}, {}, "auth.ldapBindDnTemplate", "needs {username}", "uid={username}"),
+        ({**LDAP, "ldapBindDnTemplate": [], "ldapSearchBase": "ou=p,dc=x", "ldapSearchUser": "cn=r,dc=x"}, {},
+         "ldapSearchPassword", "required with auth.ldapSearchUser", "pulumi config set --secret ldapSearchPassword"),
+        ({**LDAP, "ldapBindDnTemplate": [], "ldapSearchBase": "ou=p,dc=x"}, {"ldapSearchPassword": SECRET},
+         "auth.ldapSearchUser", "not whose it is", "cn=reader"),
+        ({"type": "native"}, {"ldapSearchPassword": SECRET}, "ldapSearchPassword", "used only with auth.type ldap", "config rm"),
+        ({**LDAP, "allowAll": False}, {}, "auth.allowedUsers", "without an allow rule", "set auth.allowedGroups"),
+    ],
+)  # fmt: skip
+def test_a_bad_institution_login_is_refused_naming_key_and_fix(
+    auth: dict, secrets: dict, key: str, problem: str, fix: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse({"publicIp": "127.0.0.1", "auth": auth}, secrets)
+    message = str(error.value)
+    assert message.startswith(f"config '{key}' = ")
+    assert problem in message
+    assert fix in message.split(" Fix: ", 1)[1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import runpy
+import ssl
 import sys
 import types
 from typing import Any
@@ -21,17 +22,25 @@ from tests.unit.echo_mocks import ProviderEchoMocks
 
 configure = runpy.run_path(str(REPO_ROOT / "hub_config" / "jupyterhub_config.py"))["configure"]
 NATIVE = "nativeauthenticator_compat.NativeAuthenticator"  # NativeAuthenticator with the JupyterHub 6 shim
-SECRETS = {"CONFIGPROXY_AUTH_TOKEN": "proxy-token", "OAUTH_CLIENT_SECRET": "oauth-secret", "SHARED_PASSWORD": "pw"}
+PEM_ROOT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
+SECRETS = {
+    "CONFIGPROXY_AUTH_TOKEN": "proxy-token",
+    "OAUTH_CLIENT_SECRET": "oauth-secret",
+    "SHARED_PASSWORD": "pw",
+    "LDAP_SEARCH_PASSWORD": "ldap-search-secret",
+}
 
 
-def settings_of(raw: dict[str, Any], secrets: dict[str, Any] | None = None) -> dict[str, Any]:
+def settings_of(
+    raw: dict[str, Any], secrets: dict[str, Any] | None = None, endpoints: dict[str, str] | None = None
+) -> dict[str, Any]:
     config = parse_config(raw, secrets or {})
     names = DeploymentNames(config.name)
-    return hub_settings(config, names, user_server_images(config, "notebook:abc"), merged(hub_addons(config)))
+    return hub_settings(config, names, user_server_images(config, "notebook:abc"), merged(hub_addons(config)), endpoints or {})
 
 
-def hub_config(raw: dict[str, Any], secrets: dict[str, Any] | None = None) -> Config:
-    settings = settings_of(raw, secrets)
+def hub_config(raw: dict[str, Any], secrets: dict[str, Any] | None = None, endpoints: dict[str, str] | None = None) -> Config:
+    settings = settings_of(raw, secrets, endpoints)
     c = Config()
     configure(c, settings, SECRETS)
     return c
@@ -219,14 +228,18 @@ def test_the_whole_github_hub_config() -> None:
 
 
 def test_the_whole_generic_oauth_hub_config() -> None:
-    auth = {"type": "generic-oauth", "oauthClientId": "id", "oauthCallbackUrl": "https://h/cb", "allowAll": True}
+    auth = {"type": "generic-oauth", "oauthClientId": "id", "oauthCallbackUrl": "https://h/hub/oauth_callback", "allowAll": True}
     auth |= {"oauthAuthorizeUrl": "https://i/a", "oauthTokenUrl": "https://i/t", "oauthUserdataUrl": "https://i/u"}
     c = hub_config({"auth": {**auth, "oauthUsernameClaim": "sub"}}, {"oauthClientSecret": object()})
     assert plain(c) == {
         **COMMON,
         "JupyterHub": {**COMMON["JupyterHub"], "authenticator_class": "generic-oauth"},
         "Authenticator": {"admin_users": set(), "allowed_users": set(), "allow_all": True},
-        "OAuthenticator": {"client_id": "id", "client_secret": "oauth-secret", "oauth_callback_url": "https://h/cb"},
+        "OAuthenticator": {
+            "client_id": "id",
+            "client_secret": "oauth-secret",
+            "oauth_callback_url": "https://h/hub/oauth_callback",
+        },
         "GenericOAuthenticator": {
             "authorize_url": "https://i/a",
             "token_url": "https://i/t",
@@ -234,6 +247,110 @@ def test_the_whole_generic_oauth_hub_config() -> None:
             "username_claim": "sub",
         },
     }
+
+
+OIDC_ENDPOINTS = {
+    "authorization_endpoint": "https://id.example.org/auth",
+    "token_endpoint": "https://id.example.org/token",
+    "userinfo_endpoint": "https://id.example.org/me",
+    "end_session_endpoint": "https://id.example.org/session/end",
+}
+
+
+def test_the_whole_oidc_hub_config() -> None:
+    auth = {"type": "oidc", "oidcIssuer": "https://id.example.org", "oauthClientId": "hub", "adminUsers": ["ada"]}
+    auth |= {"allowedGroups": ["students", "teachers"], "adminGroups": ["teachers"], "groupsClaim": "roles"}
+    auth |= {"oidcScopes": ["openid", "profile", "groups"], "caRoot": PEM_ROOT}
+    stack = {"publicHost": "hub.example.org", "publicIp": "0.0.0.0", "auth": auth}
+    c = hub_config(stack, {"oauthClientSecret": object()}, OIDC_ENDPOINTS)
+    assert plain(c) == {
+        **COMMON,
+        "JupyterHub": {**COMMON["JupyterHub"], "authenticator_class": "identity_login.OidcAuthenticator"},
+        "Authenticator": {
+            "admin_users": {"ada"},
+            "allowed_users": set(),
+            "allow_all": False,
+            "enable_auth_state": True,
+            "refresh_pre_spawn": True,
+        },
+        "OAuthenticator": {
+            "client_id": "hub",
+            "client_secret": "oauth-secret",
+            "oauth_callback_url": "http://hub.example.org:8000/hub/oauth_callback",
+            "login_service": "your institution's account",
+            "logout_redirect_url": "https://id.example.org/session/end?client_id=hub",
+            "http_request_kwargs": {"ca_certs": "/tmp/identity-provider-ca.pem"},
+        },
+        "GenericOAuthenticator": {
+            "authorize_url": "https://id.example.org/auth",
+            "token_url": "https://id.example.org/token",
+            "userdata_url": "https://id.example.org/me",
+            "username_claim": "preferred_username",
+            "scope": ["openid", "profile", "groups"],
+            "enable_pkce": True,
+            "manage_groups": True,
+            "auth_state_groups_key": "oauth_user.roles",
+            "allowed_groups": {"students", "teachers"},
+            "admin_groups": {"teachers"},
+        },
+    }
+
+
+def test_an_oidc_provider_without_logout_keeps_jupyterhubs_own_logout_page() -> None:
+    auth = {"type": "oidc", "oidcIssuer": "https://id.example.org", "oauthClientId": "hub", "allowAll": True}
+    endpoints = {**OIDC_ENDPOINTS, "end_session_endpoint": ""}
+    c = hub_config({"publicIp": "127.0.0.1", "auth": auth}, {"oauthClientSecret": object()}, endpoints)
+    assert "logout_redirect_url" not in plain(c)["OAuthenticator"]
+    assert "http_request_kwargs" not in plain(c)["OAuthenticator"]
+
+
+LDAP_GROUPS = {"allowedGroups": ["cn=students,ou=groups,dc=x"], "adminGroups": ["cn=teachers,ou=groups,dc=x"]}
+
+
+def test_the_whole_ldap_hub_config_with_a_search_bind() -> None:
+    auth = {"type": "ldap", "ldapUrl": "ldap://ldap.example.org", "ldapSearchBase": "ou=people,dc=x", **LDAP_GROUPS}
+    auth |= {"ldapUserAttribute": "sAMAccountName", "ldapSearchUser": "cn=reader,dc=x"}
+    c = hub_config({"auth": auth}, {"ldapSearchPassword": object()})
+    assert plain(c) == {
+        **COMMON,
+        "JupyterHub": {**COMMON["JupyterHub"], "authenticator_class": "identity_login.LdapAuthenticator"},
+        "Authenticator": {"admin_users": set(), "allowed_users": set(), "allow_all": False, "manage_groups": True},
+        "LDAPAuthenticator": {
+            "server_address": "ldap.example.org",
+            "server_port": 389,
+            "tls_strategy": "before_bind",
+            "tls_kwargs": {"ca_certs_file": "/etc/ssl/certs/ca-certificates.crt", "validate": ssl.CERT_REQUIRED},
+            "lookup_dn": True,
+            "user_search_base": "ou=people,dc=x",
+            "user_attribute": "sAMAccountName",
+            "lookup_dn_user_dn_attribute": "sAMAccountName",
+            "lookup_dn_search_user": "cn=reader,dc=x",
+            "lookup_dn_search_password": "ldap-search-secret",
+            "allowed_groups": ["cn=students,ou=groups,dc=x", "cn=teachers,ou=groups,dc=x"],
+        },
+        "LdapAuthenticator": {"admin_group_dns": {"cn=teachers,ou=groups,dc=x"}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("url", "plain_text", "port", "strategy"),
+    [
+        ("ldaps://ad.example.org", False, 636, "on_connect"),
+        ("ldaps://ad.example.org:3269", False, 3269, "on_connect"),
+        ("ldap://ldap.example.org:10389", False, 10389, "before_bind"),
+        ("ldap://ldap.example.org", True, 389, "insecure"),
+    ],
+)
+def test_ldap_tls_follows_the_url_and_always_verifies_the_certificate(
+    url: str, plain_text: bool, port: int, strategy: str
+) -> None:
+    auth = {"type": "ldap", "ldapUrl": url, "ldapPlainText": plain_text, "ldapBindDnTemplate": ["uid={username},dc=x"]}
+    c = hub_config({"auth": {**auth, **LDAP_GROUPS, "caRoot": PEM_ROOT}})
+    ldap = plain(c)["LDAPAuthenticator"]
+    assert (ldap["server_port"], ldap["tls_strategy"]) == (port, strategy)
+    assert ldap["tls_kwargs"] == {"ca_certs_file": "/tmp/identity-provider-ca.pem", "validate": ssl.CERT_REQUIRED}
+    assert ldap["bind_dn_template"] == ["uid={username},dc=x"]
+    assert "lookup_dn" not in ldap
 
 
 def test_the_whole_shared_password_hub_config() -> None:
@@ -324,6 +441,19 @@ def test_settings_carry_the_stack_configs_own_key_names() -> None:
         "oauthTokenUrl": "",
         "oauthUserdataUrl": "",
         "oauthUsernameClaim": "preferred_username",
+        "allowedGroups": [],
+        "adminGroups": [],
+        "oidcIssuer": "",
+        "oidcScopes": ["openid", "profile", "email"],
+        "groupsClaim": "groups",
+        "caRoot": "",
+        "ldapUrl": "",
+        "ldapPlainText": False,
+        "ldapBindDnTemplate": [],
+        "ldapSearchBase": "",
+        "ldapUserAttribute": "uid",
+        "ldapSearchUser": "",
+        "oidcEndpoints": {},
     }
     assert settings["hub"] == {
         "connectIp": "jupyterhub-hub",
@@ -348,7 +478,7 @@ def test_add_ons_add_services_and_roles_by_name_and_never_overwrite() -> None:
     assert together.secret_envs == {"METRICS_TOKEN": "t"}
     c = Config()
     names = DeploymentNames(config.name)
-    configure(c, hub_settings(config, names, user_server_images(config, "notebook:abc"), together), SECRETS)
+    configure(c, hub_settings(config, names, user_server_images(config, "notebook:abc"), together, {}), SECRETS)
     assert [service["name"] for service in c.JupyterHub.services] == ["idle-culler", "metrics"]
     assert [role["name"] for role in c.JupyterHub.load_roles] == ["idle-culler", "metrics"]
     for clash in (
