@@ -10,7 +10,7 @@
 Settings come from the file in $BACKUP_SETTINGS (the program writes it); the
 repository's password from $RESTIC_PASSWORD. The hub's database is copied with
 SQLite's online backup API while the hub runs (a consistent copy; the hub's writes
-wait for it at most a moment), the cookie secret beside it, and each home volume is
+wait for it at most a moment), the cookie secret and crypt key beside it, and each home volume is
 read where Docker keeps it (mounted read-only). One snapshot holds them all:
 /stage/hub-data and /volumes/<home volume>/_data.
 """
@@ -36,6 +36,7 @@ from typing import Any
 STAGE = Path("/stage/hub-data")
 DATABASE = "jupyterhub.sqlite"
 COOKIE_SECRET = "jupyterhub_cookie_secret"
+CRYPT_KEY = "jupyterhub_crypt_key"  # auth.type oidc: what the users' tokens are encrypted with
 ESCAPED_USER = re.compile(r"[a-z0-9][a-z0-9-]{0,191}")
 STALE_AFTER_S = 26 * 3600
 RESTIC_TIMEOUT_S = 6 * 3600
@@ -87,7 +88,7 @@ def tls_data(config: dict[str, Any]) -> list[Path]:
 
 
 def stage_hub_data(config: dict[str, Any]) -> None:
-    """A consistent copy of the live database (SQLite's online backup) and the cookie secret."""
+    """A consistent copy of the live database (SQLite's online backup), the cookie secret and the crypt key."""
     hub_data = Path(config["volumesDir"]) / config["hubDataVolume"] / "_data"
     shutil.rmtree(STAGE, ignore_errors=True)
     STAGE.mkdir(parents=True, mode=0o700)
@@ -100,6 +101,8 @@ def stage_hub_data(config: dict[str, Any]) -> None:
         source.close()
     os.chmod(STAGE / DATABASE, 0o600)
     shutil.copy2(hub_data / COOKIE_SECRET, STAGE / COOKIE_SECRET)
+    if (hub_data / CRYPT_KEY).exists():
+        shutil.copy2(hub_data / CRYPT_KEY, STAGE / CRYPT_KEY)
 
 
 def open_repository(config: dict[str, Any]) -> None:
