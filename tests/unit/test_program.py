@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.config import ConfigError, parse_config
+from components import preflight
+from components.config import ConfigError, StackConfig, parse_config
 from components.names import DeploymentNames
 from components.preflight import BuildContextError, HubConfigError
 from components.tls import caddyfile
@@ -297,6 +298,44 @@ def test_auth_secrets_reach_the_hub_only_as_secret_environment(auth: dict, secre
     assert f"{env}=s3cret-value" in hub.inputs["envs"] and "envs" in hub.secret_inputs
     assert all("s3cret-value" not in upload["content"] for upload in hub.inputs["uploads"])
     assert not [e for e in run.get(CONTAINER, "proxy").inputs["envs"] if e.startswith(env)]
+
+
+INSTITUTION_LOGINS = [
+    (
+        {"type": "oidc", "oidcIssuer": "https://id.example.org", "oauthClientId": "hub", "allowAll": True},
+        "oauthClientSecret",
+        "OAUTH_CLIENT_SECRET",
+    ),
+    (
+        {"type": "ldap", "ldapUrl": "ldaps://ad.example.org", "ldapSearchBase": "dc=x", "ldapSearchUser": "cn=r,dc=x",
+         "allowAll": True},
+        "ldapSearchPassword",
+        "LDAP_SEARCH_PASSWORD",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("auth", "secret_key", "env"), INSTITUTION_LOGINS)
+def test_institution_login_secrets_reach_the_hub_only_as_secret_environment(
+    monkeypatch: pytest.MonkeyPatch, auth: dict, secret_key: str, env: str
+) -> None:
+    asked: list[str] = []
+    endpoints = {"authorization_endpoint": "https://id.example.org/a", "token_endpoint": "https://id.example.org/t",
+                 "userinfo_endpoint": "https://id.example.org/u", "end_session_endpoint": ""}  # fmt: skip
+
+    def discovered(config: StackConfig) -> dict[str, str]:
+        asked.append(config.auth.type)
+        return endpoints if config.auth.type == "oidc" else {}
+
+    monkeypatch.setattr(preflight, "oidc_endpoints", discovered)
+    monkeypatch.setattr(preflight, "check_ldap_server", lambda config: asked.append(f"check {config.auth.type}"))
+    run = run_program(ProviderEchoMocks(), config={"auth": json.dumps(auth)}, secrets={secret_key: "s3cret-value"})
+    hub = run.get(CONTAINER, "hub")
+    assert f"{env}=s3cret-value" in hub.inputs["envs"] and "envs" in hub.secret_inputs
+    assert all("s3cret-value" not in upload["content"] for upload in hub.inputs["uploads"])
+    settings = next(json.loads(u["content"]) for u in hub.inputs["uploads"] if u["file"].endswith("settings.json"))
+    assert settings["auth"]["oidcEndpoints"] == (endpoints if auth["type"] == "oidc" else {})
+    assert asked == [f"check {auth['type']}", auth["type"]]  # asked once, in the preflight
 
 
 def test_no_secret_in_the_hub_config_uploads(run_dev: ProgramRun) -> None:
@@ -629,7 +668,6 @@ def dev_build() -> dict:
 
 
 def test_the_public_port_is_checked_before_the_proxy_is_declared(monkeypatch: pytest.MonkeyPatch) -> None:
-    from components import preflight
 
     calls: list[tuple] = []
     monkeypatch.setattr(preflight, "check_public_port", lambda *args, **named: calls.append((*args, *named.values())))
@@ -642,7 +680,6 @@ def test_the_public_port_is_checked_before_the_proxy_is_declared(monkeypatch: py
 
 
 def test_a_refused_public_port_stops_the_program_before_any_container(monkeypatch: pytest.MonkeyPatch) -> None:
-    from components import preflight
 
     def refuse(*args: object, **named: object) -> None:
         raise ConfigError("config 'publicPort' = 8000: already in use")
@@ -723,7 +760,6 @@ def test_the_proxy_token_is_48_letters_and_digits(run_dev: ProgramRun) -> None:
 
 
 def test_the_pre_flight_loads_the_hub_config_with_the_settings_the_hub_gets(monkeypatch: pytest.MonkeyPatch) -> None:
-    from components import preflight
 
     checked: list[tuple] = []
     monkeypatch.setattr(preflight, "check_hub_config_loads", lambda *args: checked.append(args))
