@@ -20,7 +20,7 @@ from components.docker_api_proxy import DockerApiProxy, DockerApiProxyArgs
 from components.host_image import HostImage, HostImageArgs
 from components.hub import Hub, HubArgs
 from components.hub_addons import hub_addons, merged
-from components.hub_settings import hub_secret_envs, hub_settings
+from components.hub_settings import hub_secret_envs
 from components.images import image_builds
 from components.names import HUB_METRICS_PATH
 from components.network import Network, NetworkArgs
@@ -238,7 +238,7 @@ class Deployment(pulumi.ComponentResource):
                 network_name=self.network.network.name,
                 data_volume_name=names.hub_data_volume,
                 config_files=host.hub_config_files,
-                settings=made_from(images, lambda resolved: hub_settings(config, names, resolved, addons, host.oidc_endpoints)),
+                settings=made_from(images, host.hub_settings),
                 secret_envs=hub_secret_envs(config, proxy_auth_token, addons),
                 labels=names.labels,
                 logs=config.logs,

@@ -9,13 +9,15 @@ cannot start must be refused first.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,7 @@ from components.names import HUB_CONFIG_DIR, HUB_CONFIG_PATH, HUB_SETTINGS_ENV
 from components.neighbours import check_neighbours
 from components.public_port import check_public_port, provider_client, provider_engine
 from components.swarm import check_swarm_manager, eligible_nodes, swarm_node
-from components.user_servers import user_server_images
+from components.user_servers import UserServerImages, user_server_images
 
 HUB_CONFIG_SOURCE = Path("hub_config/jupyterhub_config.py")
 HUB_CONFIG_D_SOURCE = Path("hub_config/jupyterhub_config.d")
@@ -54,9 +56,11 @@ class HostFacts:
     extra_ca_certs: str  # PEM text, '' when none
     image_tags: dict[str, str]  # by image role: the content tag of its build context and args
     hub_config_files: dict[str, str]  # path in the hub container -> text
-    docker_volumes_dir: str = ""  # where the engine keeps volumes (with backup.enabled)
+    # What the hub is told, built once: everything checked here is bound, the user-server images
+    # (their registry digests, in swarm mode) are known only when the deployment applies.
+    hub_settings: Callable[[UserServerImages], dict[str, Any]]
     swarm_nodes: tuple[str, ...] = ()  # cluster.mode swarm: the nodes users' servers may run on
-    oidc_endpoints: Mapping[str, str] = field(default_factory=dict)  # auth.type oidc: the issuer's, discovered
+    docker_volumes_dir: str = ""  # where the engine keeps volumes (with backup.enabled)
 
 
 def image_tags(config: StackConfig, extra_ca_certs: str) -> dict[str, str]:
@@ -199,10 +203,9 @@ def preflight(config: StackConfig) -> HostFacts:
     tags = image_tags(config, extra_ca_certs)
     files = read_hub_config_files()
     addons: HubAddOn = merged(hub_addons(config))
-    images = user_server_images(config, names.image("notebook", tags["notebook"]))
     check_ldap_server(config)
-    endpoints = oidc_endpoints(config)
-    settings = hub_settings(config, names, images, addons, endpoints)
+    settings_for = functools.partial(hub_settings, config, names, addons=addons, oidc_endpoints=oidc_endpoints(config))
+    settings = settings_for(user_server_images(config, names.image("notebook", tags["notebook"])))
     check_hub_config_loads(files, settings, list(hub_secret_envs(config, "", addons)))
     check_neighbours(names)
     if config.serves_tls:
@@ -212,9 +215,10 @@ def preflight(config: StackConfig) -> HostFacts:
             check_public_port(config.public_ip, config.tls.http_port, ours, "tls.httpPort")
     else:
         check_public_port(config.public_ip, config.public_port, (names.proxy_container,), leaving=names.tls_container)
+    facts = HostFacts(extra_ca_certs, tags, files, settings_for)
     if config.cluster.swarm:
-        return HostFacts(extra_ca_certs, tags, files, swarm_nodes=swarm_nodes(config), oidc_endpoints=endpoints)
+        return dataclasses.replace(facts, swarm_nodes=swarm_nodes(config))
     if not config.backup.enabled:
-        return HostFacts(extra_ca_certs, tags, files, oidc_endpoints=endpoints)
+        return facts
     check_backup_repository(config.backup.repository)
-    return HostFacts(extra_ca_certs, tags, files, docker_volumes_dir(), oidc_endpoints=endpoints)
+    return dataclasses.replace(facts, docker_volumes_dir=docker_volumes_dir())

@@ -300,6 +300,15 @@ def test_auth_secrets_reach_the_hub_only_as_secret_environment(auth: dict, secre
     assert not [e for e in run.get(CONTAINER, "proxy").inputs["envs"] if e.startswith(env)]
 
 
+def test_the_hub_gets_the_settings_the_preview_load_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    checked: list[dict] = []
+    monkeypatch.setattr(preflight, "check_hub_config_loads", lambda files, settings, envs: checked.append(settings))
+    run = run_program(ProviderEchoMocks(), config={"metrics": json.dumps({"enabled": True}), "culler": json.dumps({})})
+    hub = run.get(CONTAINER, "hub")
+    uploaded = next(json.loads(u["content"]) for u in hub.inputs["uploads"] if u["file"].endswith("settings.json"))
+    assert checked == [uploaded]
+
+
 INSTITUTION_LOGINS = [
     (
         {"type": "oidc", "oidcIssuer": "https://id.example.org", "oauthClientId": "hub", "allowAll": True},
