@@ -56,6 +56,7 @@ FILES = {
     "components/user_servers.py": [*_PROGRAM_TESTS, _FROZEN],
     "components/hub_addons.py": [*_PROGRAM_TESTS, _FROZEN],
     "components/hub_settings.py": [*_PROGRAM_TESTS, f"{UNIT}/test_certificate_metrics.py"],
+    "components/oidc_discovery.py": [f"{UNIT}/test_identity_provider.py"],
     "components/images.py": [f"{UNIT}/test_names.py", f"{UNIT}/test_program.py", _FROZEN],
     "components/deployment.py": [f"{UNIT}/test_hub_config.py", f"{UNIT}/test_program.py", _FROZEN],
     "components/preflight.py": [f"{UNIT}/test_preflight.py", f"{UNIT}/test_program.py", f"{UNIT}/test_hub_config.py", _FROZEN],

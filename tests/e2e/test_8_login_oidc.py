@@ -17,6 +17,7 @@ import json
 import re
 import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +43,8 @@ USERS: dict[str, dict[str, Any]] = {
     "oidc-ben": {"password": "ben-secret-2", "email": "ben@example.org", "groups": ["teachers"]},
     "oidc-cat": {"password": "cat-secret-2", "email": "cat@example.org", "groups": ["visitors"]},  # not allowed
 }
+ACCESS_TOKEN_TTL_S = 10  # short: a server's start after it refreshes the tokens with the refresh token
+IDP_CLOCK_TOLERANCE_S = 15  # oidc-provider's default clockTolerance
 FORM_ACTION = re.compile(r'<form id="login-form" method="post" action="([^"]+)"')
 
 
@@ -49,7 +52,7 @@ FORM_ACTION = re.compile(r'<form id="login-form" method="post" action="([^"]+)"'
 def idp(deployed: Deployed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[oidc_idp.OidcIdp]:
     provider = oidc_idp.oidc_idp_on(deployed.client, NAMES.network, "debian:trixie-slim", tmp_path_factory.mktemp("idp"))
     try:
-        provider.start(CLIENT_ID, CLIENT_SECRET, [callback_url(deployed)], USERS)
+        provider.start(CLIENT_ID, CLIENT_SECRET, [callback_url(deployed)], USERS, access_token_ttl_s=ACCESS_TOKEN_TTL_S)
         yield provider
     finally:
         try:
@@ -161,6 +164,25 @@ def test_oidc_members_log_in_with_the_providers_groups_and_admins(deployed: Depl
     ben.session.post(urljoin(logout.url, html.unescape(confirm.group(1))), data={**fields, "logout": "yes"}, timeout=30)
     again = ben.session.get(f"{deployed.base_url}/hub/oauth_login?next=%2Fhub%2Fhome", timeout=REQUEST_TIMEOUT_S)
     assert again.url.startswith(f"{idp.issuer}/interaction/") and FORM_ACTION.search(again.text), again.url
+
+
+def test_a_server_start_refreshes_the_tokens_and_the_groups(deployed: Deployed, idp: oidc_idp.OidcIdp) -> None:
+    ben = OidcUser(deployed.base_url, "oidc-ben", idp)
+    ben.log_in()
+    refreshes_before = idp.logs().count('grant_type="refresh_token"')
+    idp.set_users({**USERS, "oidc-ben": {**USERS["oidc-ben"], "groups": ["teachers", "students"]}})
+    time.sleep(ACCESS_TOKEN_TTL_S + IDP_CLOCK_TOLERANCE_S + 2)  # the access token the hub keeps has expired
+    try:
+        ben.start_server()
+        assert sorted(ben.model()["groups"]) == ["students", "teachers"]
+        refreshes = idp.logs().count('grant_type="refresh_token"')
+        if refreshes != refreshes_before + 1:
+            hub_log = deployed.client.containers.get(NAMES.hub_container).logs(tail=80).decode(errors="replace")
+            (ARTIFACTS / "oidc-refresh.log").write_text(f"{idp.logs()}\n---- hub ----\n{hub_log}")
+        assert refreshes == refreshes_before + 1, "no refresh grant: see test-artifacts/oidc-refresh.log"
+        ben.stop_server()
+    finally:
+        idp.set_users(USERS)
 
 
 def test_chromium_logs_in_through_the_provider_to_jupyterlab(deployed: Deployed, idp: oidc_idp.OidcIdp, tmp_path: Path) -> None:

@@ -123,6 +123,7 @@ def test_defaults_are_a_native_authenticator_hub_on_port_8000() -> None:
         ({**ACME, "publicHost": "203.0.113.7"}, {}, "publicHost", "use the DNS name users type"),
         ({**ACME, "publicHost": ["hub.example.org", "localhost"]}, {}, "publicHost", "or tls.mode files"),
         ({**ACME, "publicHost": "hub.localhost"}, {}, "publicHost", "use the DNS name users type"),
+        ({**ACME, "publicHost": "192.0.2.10"}, {}, "publicHost", "use the DNS name users type"),
         ({**ACME, "publicHost": "hub"}, {}, "publicHost", "use the DNS name users type"),
         ({**ACME, "publicHost": ["hub.example.org", "Hub_2"]}, {}, "publicHost", "pulumi config set publicHost hub.example.org"),
         ({"publicHost": "hub.example.org", "tls": {"mode": "acme"}}, {}, "tls.acmeEmail", "--path tls.acmeEmail ops@"),
