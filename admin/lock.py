@@ -66,6 +66,17 @@ def lock_npm(context: Path) -> None:
         raise LockError(f"npm wrote no {context / NPM_LOCK}")
 
 
+def lock_report(project_dir: Path) -> tuple[list[str], bool]:
+    """A line per build folder, up to the first whose lock does not match its pins; and whether every one matches."""
+    lines: list[str] = []
+    for folder in (*PYTHON_CONTEXTS, *NPM_CONTEXTS):
+        problem = lock_problem(project_dir / folder)
+        lines.append(f"admin.lock: {folder}: {problem or 'locked'}")
+        if problem:
+            return lines, False
+    return lines, True
+
+
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m admin.lock", description=__doc__.splitlines()[0])
     parser.add_argument("--project-dir", type=Path, default=Path("."), help="the project folder (default: the current one)")
@@ -84,12 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     except LockError as error:
         print(f"admin.lock: {error}", file=sys.stderr)
         return 1
-    for folder in (*PYTHON_CONTEXTS, *NPM_CONTEXTS):
-        problem = lock_problem(options.project_dir / folder)
-        print(f"admin.lock: {folder}: {problem or 'locked'}")
-        if problem:
-            return 1
-    return 0
+    lines, all_locked = lock_report(options.project_dir)
+    for line in lines:
+        print(line)
+    return 0 if all_locked else 1
 
 
 if __name__ == "__main__":

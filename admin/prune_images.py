@@ -96,6 +96,29 @@ def _describe(image: Image) -> str:
     return ", ".join(image.tags) or f"untagged {image.id[7:19]} ({image.labels.get(IMAGE_ROLE_LABEL, '?')})"
 
 
+def plan_lines(result: Plan, kept_images: dict[str, Image], sizes: dict[str, tuple[int, int]], apply: bool) -> list[str]:
+    """What is kept and why, what goes (or would go) and its size; for a dry run, the space it would free."""
+    lines = [
+        f"keep    {_describe(kept_images[image_id])}: {why}"
+        for image_id, why in sorted(result.keep.items(), key=lambda item: item[1])
+    ]
+    going = "remove" if apply else "would remove"
+    lines += [f"{going}  {_describe(image)} ({sizes.get(image.id, (0, 0))[0] / MB:.0f} MB)" for image in result.remove]
+    if not apply:
+        least, most = result.freed_bytes(sizes)
+        lines.append(
+            f"would free at least {least / MB:.0f} MB (the layers only these images have), up to {most / MB:.0f} MB "
+            "(layers they share with kept images stay). Run with --apply"
+        )
+    return lines
+
+
+def removal_lines(refused: list[tuple[Image, str]], removed: list[Image], sizes: dict[str, tuple[int, int]]) -> list[str]:
+    """The images the engine would not remove, and the space the removed ones freed."""
+    lines = [f"kept    {_describe(image)}: the engine refused ({refusal})" for image, refusal in refused]
+    return [*lines, f"freed at least {Plan(removed, {}).freed_bytes(sizes)[0] / MB:.0f} MB (the removed images' own layers)"]
+
+
 def remove(client: docker.DockerClient, image: Image, names: DeploymentNames) -> str | None:
     """Remove the deployment's tags of the image (the image goes with the last tag; one an
     operator tagged under another name stays), or the untagged image; the engine's refusal, if any."""
@@ -124,23 +147,15 @@ def main(argv: list[str] | None = None) -> int:
     sizes: dict[str, tuple[int, int]] = {
         entry["Id"]: (entry["Size"], max(entry.get("SharedSize", 0), 0)) for entry in client.df()["Images"]
     }
-    for image_id, why in sorted(result.keep.items(), key=lambda item: item[1]):
-        print(f"keep    {_describe(client.images.get(image_id))}: {why}")
-    for image in result.remove:
-        print(f"{'remove' if args.apply else 'would remove'}  {_describe(image)} ({sizes.get(image.id, (0, 0))[0] / MB:.0f} MB)")
-    least, most = result.freed_bytes(sizes)
+    kept_images = {image_id: client.images.get(image_id) for image_id in result.keep}
+    for line in plan_lines(result, kept_images, sizes, args.apply):
+        print(line)
     if not args.apply:
-        print(
-            f"would free at least {least / MB:.0f} MB (the layers only these images have), up to {most / MB:.0f} MB "
-            "(layers they share with kept images stay). Run with --apply"
-        )
         return 0
     refused = [(image, refusal) for image in result.remove if (refusal := remove(client, image, config.names)) is not None]
-    for image, refusal in refused:
-        print(f"kept    {_describe(image)}: the engine refused ({refusal})")
     left = {image.id for image in client.images.list(all=True)}
-    gone = Plan([image for image in result.remove if image.id not in left], {})
-    print(f"freed at least {gone.freed_bytes(sizes)[0] / MB:.0f} MB (the removed images' own layers)")
+    for line in removal_lines(refused, [image for image in result.remove if image.id not in left], sizes):
+        print(line)
     return 1 if refused else 0
 
 

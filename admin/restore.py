@@ -119,26 +119,44 @@ def running_servers(client: docker.DockerClient, names: DeploymentNames, volumes
     ]
 
 
+def homes_to_restore(names: DeploymentNames, snapshot: dict[str, Any], users: list[str]) -> list[str]:
+    """The users' home volumes, each of which the snapshot must hold; without users, every home it holds."""
+    in_snapshot = homes_in(snapshot)
+    if not users:
+        return in_snapshot
+    homes = [names.home_volume(escaped_user(user)) for user in users]
+    if missing := [user for user, home in zip(users, homes, strict=True) if home not in in_snapshot]:
+        raise RestoreError(f"snapshot {snapshot['short_id']} has no home of {', '.join(missing)}")
+    return homes
+
+
+def check_servers_stopped(running: list[str], stop_servers: bool) -> None:
+    """Refused while servers using the homes run, unless told to stop them."""
+    if running and not stop_servers:
+        raise RestoreError(
+            f"servers using these homes are running: {', '.join(running)}. "
+            "Fix: stop them (the hub's admin page), or run this again with --stop-servers"
+        )
+
+
+def restore_report(
+    names: DeploymentNames, snapshot: dict[str, Any], stopped_servers: list[str], homes: int, with_hub_data: bool
+) -> list[str]:
+    """What a restore that went through did, in order."""
+    hub = [f"stopped {names.hub_container}", f"started {names.hub_container}"] if with_hub_data else []
+    what = f"{homes} home{'' if homes == 1 else 's'}" + (" and the hub's data" if with_hub_data else "")
+    restored = f"restored {what} from snapshot {snapshot['short_id']} of {snapshot['time']}"
+    return [*(f"stopped {server}" for server in stopped_servers), *hub, restored]
+
+
 def restore(client: docker.DockerClient, names: DeploymentNames, wanted: str, users: list[str], stop_servers: bool) -> list[str]:
     backup = backup_container(client, names)
     snapshot = chosen(snapshots(client, backup), wanted)
-    in_snapshot = homes_in(snapshot)
-    if users:
-        homes = [names.home_volume(escaped_user(user)) for user in users]
-        if missing := [user for user, home in zip(users, homes, strict=True) if home not in in_snapshot]:
-            raise RestoreError(f"snapshot {snapshot['short_id']} has no home of {', '.join(missing)}")
-    else:
-        homes = in_snapshot
+    homes = homes_to_restore(names, snapshot, users)
     servers = running_servers(client, names, set(homes))
-    if servers and not stop_servers:
-        raise RestoreError(
-            f"servers using these homes are running: {', '.join(c.name for c in servers)}. "
-            "Fix: stop them (the hub's admin page), or run this again with --stop-servers"
-        )
-    report = []
+    check_servers_stopped([server.name for server in servers], stop_servers)
     for server in servers:
         server.stop(timeout=STOP_TIMEOUT_S)
-        report.append(f"stopped {server.name}")
     existing = {volume.name for volume in client.volumes.list()}
     for home in homes:
         if home not in existing:
@@ -150,7 +168,6 @@ def restore(client: docker.DockerClient, names: DeploymentNames, wanted: str, us
     if not users:
         hub = client.containers.get(names.hub_container)
         hub.stop(timeout=STOP_TIMEOUT_S)
-        report.append(f"stopped {names.hub_container}")
         command += ["--hub", HUB_TARGET]
         volumes[names.hub_data_volume] = HUB_TARGET
     try:
@@ -158,9 +175,17 @@ def restore(client: docker.DockerClient, names: DeploymentNames, wanted: str, us
     finally:
         if hub is not None:
             hub.start()
-            report.append(f"started {names.hub_container}")
-    what = f"{len(homes)} home{'' if len(homes) == 1 else 's'}" + ("" if users else " and the hub's data")
-    return [*report, f"restored {what} from snapshot {snapshot['short_id']} of {snapshot['time']}"]
+    return restore_report(names, snapshot, [server.name for server in servers], len(homes), with_hub_data=not users)
+
+
+def snapshot_list(listed: list[dict[str, Any]]) -> list[str]:
+    """--list: each snapshot's ID, time (to the second) and number of homes."""
+    return [printable(f"{snapshot['short_id']}  {snapshot['time'][:19]}  {len(homes_in(snapshot))} homes") for snapshot in listed]
+
+
+def printed(line: str) -> str:
+    """A report or error line as the command prints it."""
+    return f"restore: {printable(line)}"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -178,15 +203,15 @@ def main(argv: list[str] | None = None) -> int:
     config, client = open_stack(args, "restore", timeout_s=3600)
     try:
         if args.list:
-            for snapshot in snapshots(client, backup_container(client, config.names)):
-                print(printable(f"{snapshot['short_id']}  {snapshot['time'][:19]}  {len(homes_in(snapshot))} homes"))
+            for line in snapshot_list(snapshots(client, backup_container(client, config.names))):
+                print(line)
             return 0
         report = restore(client, config.names, args.snapshot, args.user, args.stop_servers)
     except RestoreError as error:
-        print(f"restore: {printable(str(error))}", file=sys.stderr)
+        print(printed(str(error)), file=sys.stderr)
         return 2
     for line in report:
-        print(f"restore: {printable(line)}")
+        print(printed(line))
     return 0
 
 

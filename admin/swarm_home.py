@@ -121,18 +121,16 @@ class SwarmHomes:
     def pinned_node(self, user: str) -> str:
         return self._spawner_state(user, None)
 
-    def _set_pin(self, user: str, change: str) -> list[str]:
+    def _set_pin(self, user: str, change: str) -> None:
         """Stop the hub, change the state, start the hub (the hub reads states only when it starts)."""
         hub = self.client.containers.get(self.names.hub_container)
         hub.stop(timeout=HUB_STOP_TIMEOUT_S)
-        report = [f"stopped {hub.name}"]
         try:
             self._stopped(user)  # not started while the home was copied
             self._spawner_state(user, change)
         finally:
             hub.start()
         self._wait_until_healthy(hub.id)
-        return [*report, f"started {hub.name}"]
 
     def _wait_until_healthy(self, hub_id: str) -> None:
         deadline = time.monotonic() + HUB_HEALTHY_WAIT_S
@@ -236,17 +234,47 @@ class SwarmHomes:
         check_target(nodes, target, source, self.config.cluster.server_placement)
         started, volume = time.monotonic(), self.names.home_volume(escaped_user(user))
         self._copy(user, source, target)
-        report = [f"copied {volume} from {source} to {target} in {time.monotonic() - started:.1f}s"]
-        report += self._set_pin(user, target)
-        return [*report, f"{user}'s home is on {target}; the old copy stays on {source} (docker volume rm there once checked)"]
+        copy_seconds = time.monotonic() - started
+        self._set_pin(user, target)
+        return moved_report(user, volume, source, target, copy_seconds, self.names.hub_container)
 
     def release(self, user: str) -> list[str]:
         self._stopped(user)
         source = self.pinned_node(user)
-        if not source:
-            return [f"{user}'s home is not pinned to a node: nothing to release"]
-        report = self._set_pin(user, RELEASE)
-        return [*report, f"{user}'s next server starts on any node, with that node's home (the one on {source} is not copied)"]
+        if source:
+            self._set_pin(user, RELEASE)
+        return released_report(user, source, self.names.hub_container)
+
+
+def pinned_report(user: str, node: str) -> list[str]:
+    """Where the user's home is: its node, or none yet."""
+    return [f"{user}'s home: {node or 'not pinned to a node'}"]
+
+
+def moved_report(user: str, volume: str, source: str, target: str, copy_seconds: float, hub: str) -> list[str]:
+    """What a move that went through did, in order: the copy, the hub stopped and started to change the pin."""
+    return [
+        f"copied {volume} from {source} to {target} in {copy_seconds:.1f}s",
+        f"stopped {hub}",
+        f"started {hub}",
+        f"{user}'s home is on {target}; the old copy stays on {source} (docker volume rm there once checked)",
+    ]
+
+
+def released_report(user: str, source: str, hub: str) -> list[str]:
+    """What a release did: nothing without a pin (source ""); else the hub stopped and started to remove it."""
+    if not source:
+        return [f"{user}'s home is not pinned to a node: nothing to release"]
+    return [
+        f"stopped {hub}",
+        f"started {hub}",
+        f"{user}'s next server starts on any node, with that node's home (the one on {source} is not copied)",
+    ]
+
+
+def printed(line: str) -> str:
+    """A report or error line as the command prints it."""
+    return f"swarm_home: {printable(line)}"
 
 
 def _task_reached(service: Service, states: set[str], timeout_s: float) -> dict[str, Any]:
@@ -305,16 +333,16 @@ def main(argv: list[str] | None = None) -> int:
         elif args.release:
             report = homes.release(args.user)
         else:
-            report = [f"{args.user}'s home: {homes.pinned_node(args.user) or 'not pinned to a node'}"]
+            report = pinned_report(args.user, homes.pinned_node(args.user))
     except HomeError as error:
-        print(f"swarm_home: {printable(str(error))}", file=sys.stderr)
+        print(printed(str(error)), file=sys.stderr)
         return 2
     except docker.errors.DockerException as error:
         fix = "Fix what it names, then run this again (it first removes what an interrupted copy left)"
         print(f"swarm_home: the manager's engine answered: {printable(str(error))}. {fix}", file=sys.stderr)
         return 2
     for line in report:
-        print(f"swarm_home: {printable(line)}")
+        print(printed(line))
     return 0
 
 
