@@ -808,3 +808,27 @@ def test_a_bad_institution_login_is_refused_naming_key_and_fix(
     assert message.startswith(f"config '{key}' = ")
     assert problem in message
     assert fix in message.split(" Fix: ", 1)[1]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "types"),
+    [
+        ("oidcIssuer", "https://id.example.org", "oidc"),
+        ("groupsClaim", "roles", "oidc"),
+        ("oidcScopes", ["openid"], "oidc"),
+        ("allowedGroups", ["s"], "oidc or ldap"),
+        ("adminGroups", ["t"], "oidc or ldap"),
+        ("caRoot", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----", "oidc or ldap"),
+        ("ldapUrl", "ldaps://ad.example.org", "ldap"),
+        ("ldapPlainText", True, "ldap"),
+        ("ldapBindDnTemplate", ["uid={username},dc=x"], "ldap"),
+        ("ldapSearchBase", "dc=x", "ldap"),
+        ("ldapUserAttribute", "sAMAccountName", "ldap"),
+        ("ldapSearchUser", "cn=r,dc=x", "ldap"),
+    ],
+)
+def test_a_key_of_another_login_type_is_refused(key: str, value: Any, types: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse({"auth": {"type": "native", key: value}})
+    assert str(error.value).startswith(f"config 'auth.{key}' = ")
+    assert f"used only with auth.type {types}. Fix: pulumi config rm --path auth.{key}" in str(error.value)
