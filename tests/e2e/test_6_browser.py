@@ -9,20 +9,10 @@ from playwright.sync_api import sync_playwright
 
 from testkit.endpoints import wait_for
 from testkit.hub_user import HubUser
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, fill_login_form
 from tests.e2e.deployed import ARTIFACTS, NAMES, Deployed
 
-CHROMIUM = "/usr/bin/chromium"
 HUB_BACK_WAIT_MS = 90_000  # the hub's start, and the page's next reload (every 3 s)
-# Without these, chromium keeps dialling Google's hosts, which this network refuses.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def test_browser_login_starts_a_server_and_jupyterlab_loads(deployed: Deployed) -> None:
@@ -34,9 +24,7 @@ def test_browser_login_starts_a_server_and_jupyterlab_loads(deployed: Deployed) 
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 800})
-            page.goto(f"{deployed.base_url}/hub/login", timeout=30_000)
-            page.fill("input[name=username]", carol.name)
-            page.fill("input[name=password]", carol.password)
+            fill_login_form(page, deployed.base_url, carol.name, carol.password)
             page.screenshot(path=str(ARTIFACTS / "1-login.png"))
             page.click("input[type=submit], button[type=submit]")
             # The hub sends a fresh user on to spawn a server, then to JupyterLab.
@@ -56,9 +44,7 @@ def test_while_the_hub_restarts_the_browser_shows_the_restart_page_then_where_it
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 800})
-            page.goto(f"{deployed.base_url}/hub/login", timeout=30_000)
-            page.fill("input[name=username]", "carol")
-            page.fill("input[name=password]", "carol-e2e-password")
+            fill_login_form(page, deployed.base_url, "carol", "carol-e2e-password")
             page.click("input[type=submit], button[type=submit]")
             page.wait_for_url("**/user/carol/**", timeout=60_000)
             hub.stop(timeout=10)

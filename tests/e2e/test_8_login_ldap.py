@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from playwright.sync_api import sync_playwright
 
 from components.config import ConfigError
 from testkit import ldap_server
 from testkit.endpoints import wait_for
 from testkit.harness import CONTAINER
 from testkit.hub_user import REQUEST_TIMEOUT_S, XSRF_FIELD, HubUser
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, fill_login_form, jupyterlab_loads
 from tests.e2e.deployed import NAMES, Deployed
 
 PASSWORDS = {"ldap-ann": "ann-secret-1", "ldap-ben": "ben-secret-1", "ldap-cat": "cat-secret-1"}
@@ -97,8 +100,28 @@ def test_ldap_members_log_in_with_the_directorys_groups_and_admins(deployed: Dep
     models = {name: ben.api("GET", f"/hub/api/users/{name}").json() for name in ("ldap-ann", "ldap-cat")}
     assert (models["ldap-ann"]["admin"], models["ldap-ann"]["groups"]) == (True, ["teachers"])
     assert (models["ldap-cat"]["admin"], models["ldap-cat"]["groups"]) == (False, ["students"])
-    groups = {group["name"]: sorted(group["users"]) for group in ben.api("GET", "/hub/api/groups").json()}
+    # This module's users only: the shared deployment keeps other scenarios' users and groups.
+    listed = ben.api("GET", "/hub/api/groups").json()
+    members = {group["name"]: sorted(u for u in group["users"] if u.startswith("ldap-")) for group in listed}
+    groups = {name: users for name, users in members.items() if users}
     assert groups == {"students": ["ldap-cat"], "teachers": ["ldap-ann", "ldap-ben"]}
+
+
+def test_chromium_logs_in_with_a_directory_password_to_jupyterlab(deployed: Deployed, directory: ldap_server.LdapServer) -> None:
+    assert Path(CHROMIUM).exists(), "chromium: the test command installs it"
+    ann = logged_in(deployed.base_url, "ldap-ann")
+    if not ann.model()["servers"]:
+        ann.start_server()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            fill_login_form(page, deployed.base_url, ann.name, ann.password)
+            with page.expect_navigation(timeout=30_000):
+                page.click("input[type=submit], button[type=submit]")
+            jupyterlab_loads(page, deployed.base_url, ann.name, "ldap-jupyterlab.png")
+        finally:
+            browser.close()
     ann.stop_server()
 
 

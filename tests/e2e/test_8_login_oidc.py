@@ -16,7 +16,6 @@ import html
 import json
 import re
 import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,8 +32,8 @@ from testkit import oidc_idp
 from testkit.endpoints import wait_for
 from testkit.harness import CONTAINER
 from testkit.hub_user import REQUEST_TIMEOUT_S, HubUser
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, home_trusting, jupyterlab_loads
 from tests.e2e.deployed import ARTIFACTS, NAMES, Deployed
-from tests.e2e.test_6_browser import CHROMIUM, CHROMIUM_ARGS
 
 CLIENT_ID = "jupyterhub"
 CLIENT_SECRET = f"e2e-client-secret-{uuid.uuid4().hex}"
@@ -151,7 +150,10 @@ def test_oidc_members_log_in_with_the_providers_groups_and_admins(deployed: Depl
     seen = models(ben, "oidc-ann", "oidc-cat")
     assert (seen["oidc-ann"]["admin"], seen["oidc-ann"]["groups"]) == (True, ["teachers"])
     assert (seen["oidc-cat"]["admin"], seen["oidc-cat"]["groups"]) == (False, ["students"])
-    groups = {group["name"]: sorted(group["users"]) for group in ben.api("GET", "/hub/api/groups").json()}
+    # This module's users only: the shared deployment keeps other scenarios' users and groups.
+    listed = ben.api("GET", "/hub/api/groups").json()
+    members = {group["name"]: sorted(u for u in group["users"] if u.startswith("oidc-")) for group in listed}
+    groups = {name: users for name, users in members.items() if users}
     assert groups == {"students": ["oidc-cat"], "teachers": ["oidc-ann", "oidc-ben"]}
     idp.set_users(USERS)
 
@@ -187,13 +189,7 @@ def test_a_server_start_refreshes_the_tokens_and_the_groups(deployed: Deployed, 
 
 def test_chromium_logs_in_through_the_provider_to_jupyterlab(deployed: Deployed, idp: oidc_idp.OidcIdp, tmp_path: Path) -> None:
     assert Path(CHROMIUM).exists(), "chromium: the test command installs it"
-    home = tmp_path / "home"
-    nss = home / ".pki" / "nssdb"
-    nss.mkdir(parents=True)
-    subprocess.run(["certutil", "-d", f"sql:{nss}", "-N", "--empty-password"], check=True, timeout=30)
-    subprocess.run(
-        ["certutil", "-d", f"sql:{nss}", "-A", "-t", "C,,", "-n", "idp", "-i", str(idp.ca_file)], check=True, timeout=30
-    )
+    home = home_trusting(tmp_path, idp.ca_file, "idp")
     ann = OidcUser(deployed.base_url, "oidc-ann", idp)
     ann.log_in()
     if not ann.model()["servers"]:
@@ -215,11 +211,7 @@ def test_chromium_logs_in_through_the_provider_to_jupyterlab(deployed: Deployed,
             page.fill("#password", ann.password)
             with page.expect_navigation(url=re.compile(rf"^{re.escape(deployed.base_url)}/"), timeout=60_000):
                 page.click("#submit")  # back at the hub, which sends ann on to her running server
-            if not page.url.startswith(f"{deployed.base_url}/user/{ann.name}/lab"):
-                page.goto(f"{deployed.base_url}/user/{ann.name}/lab", timeout=60_000)
-            page.wait_for_selector(".jp-Launcher", timeout=120_000)
-            page.screenshot(path=str(ARTIFACTS / "oidc-jupyterlab.png"))
-            assert "JupyterLab" in page.title()
+            jupyterlab_loads(page, deployed.base_url, ann.name, "oidc-jupyterlab.png")
         finally:
             browser.close()
     ann.stop_server()

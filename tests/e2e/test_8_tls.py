@@ -13,7 +13,6 @@ import re
 import shutil
 import socket
 import ssl
-import subprocess
 import threading
 import time
 import uuid
@@ -33,8 +32,8 @@ from testkit.endpoints import free_loopback_port, wait_until
 from testkit.harness import CONTAINER, ApplyError
 from testkit.hub_user import HubUser, user_with_a_server, websocket_url
 from testkit.pebble import Pebble, pebble_on
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, home_trusting
 from tests.e2e.deployed import ARTIFACTS, NAMES, Deployed, measure
-from tests.e2e.test_6_browser import CHROMIUM, CHROMIUM_ARGS
 
 HOST = "hub.jupyterhub.test"
 REFUSED_HOST = "refused.jupyterhub.test"  # Pebble's policy refuses it
@@ -314,13 +313,7 @@ def test_jupyterlab_loads_in_chromium_over_https_with_no_certificate_error(
     assert shutil.which(CHROMIUM) and shutil.which("certutil"), (
         "chromium and certutil (libnss3-tools): the test command installs them"
     )
-    home = tmp_path / "home"
-    nss = home / ".pki" / "nssdb"
-    nss.mkdir(parents=True)
-    subprocess.run(["certutil", "-d", f"sql:{nss}", "-N", "--empty-password"], check=True, timeout=30)
-    subprocess.run(
-        ["certutil", "-d", f"sql:{nss}", "-A", "-t", "C,,", "-n", "pebble", "-i", str(https.ca_bundle)], check=True, timeout=30
-    )
+    home = home_trusting(tmp_path, https.ca_bundle, "pebble")
     erin = user_with_a_server(https.base_url, "erin")
     host_rule = f"--host-resolver-rules=MAP {HOST} 127.0.0.1"
     ARTIFACTS.mkdir(exist_ok=True)

@@ -14,8 +14,8 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from testkit.program_runner import REPO_ROOT
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.deployed import ARTIFACTS
-from tests.e2e.test_6_browser import CHROMIUM, CHROMIUM_ARGS
 
 
 class QuietHandler(SimpleHTTPRequestHandler):
