@@ -39,7 +39,7 @@ def issuer_server(tmp_path: Path) -> Iterator[tuple[str, str, dict[str, Any]]]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield f"https://localhost:{server.server_address[1]}/realms/uni", cert.read_text(), answer
