@@ -217,3 +217,19 @@ def test_the_repository_is_made_on_first_use_and_a_wrong_password_is_said_plainl
         with pytest.raises(RuntimeError, match=re.escape(outcome)):
             script.open_repository(config)
         assert calls == [("cat", "config")]  # never an init over a repository it cannot open
+
+
+def test_the_hubs_crypt_key_is_backed_up_when_it_has_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "volumes" / "hub-hub-data" / "_data"
+    data.mkdir(parents=True)
+    sqlite3.connect(data / "jupyterhub.sqlite").close()
+    (data / "jupyterhub_cookie_secret").write_text("ab" * 32)
+    monkeypatch.setattr(script, "STAGE", tmp_path / "stage")
+    settings = {"volumesDir": str(tmp_path / "volumes"), "hubDataVolume": "hub-hub-data"}
+    script.stage_hub_data(settings)
+    assert not (tmp_path / "stage" / "jupyterhub_crypt_key").exists()  # native logins: the hub makes none
+    (data / "jupyterhub_crypt_key").write_text("cd" * 32)
+    (data / "jupyterhub_crypt_key").chmod(0o600)
+    script.stage_hub_data(settings)
+    staged = tmp_path / "stage" / "jupyterhub_crypt_key"
+    assert staged.read_text() == "cd" * 32 and staged.stat().st_mode & 0o777 == 0o600

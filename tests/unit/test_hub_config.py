@@ -7,6 +7,7 @@ import runpy
 import ssl
 import sys
 import types
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -570,3 +571,19 @@ def test_where_jupyterhub_still_has_statsd_the_shim_changes_nothing(monkeypatch:
     shim = load_compat_shim(monkeypatch, jupyterhub_5_handler)
     assert jupyterhub_5_handler.statsd is client  # type: ignore[attr-defined]
     assert shim.install(jupyterhub_5_handler) is False
+
+
+def test_with_oidc_the_hub_makes_its_auth_state_key_once_readable_by_it_alone(tmp_path: Path) -> None:
+    keep_identity_files = runpy.run_path(str(REPO_ROOT / "hub_config" / "jupyterhub_config.py"))["keep_identity_files"]
+    settings = {"auth": {"type": "oidc", "caRoot": ""}, "hub": {"dataDir": str(tmp_path)}}
+    first, again = Config(), Config()
+    keep_identity_files(first, settings)
+    key_file = tmp_path / "jupyterhub_crypt_key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    keys = first.CryptKeeper["keys"]  # item access: a Config's `.keys` is the dict method
+    assert len(keys) == 1 and len(keys[0]) == 32
+    keep_identity_files(again, settings)  # the next start: the same key, or users' tokens could not be read
+    assert again.CryptKeeper["keys"] == keys
+    native = Config()
+    keep_identity_files(native, {"auth": {"type": "native", "caRoot": ""}, "hub": {"dataDir": str(tmp_path / "none")}})
+    assert "CryptKeeper" not in native
