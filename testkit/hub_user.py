@@ -70,6 +70,17 @@ class HubUser:
         response.raise_for_status()
         return dict(response.json())
 
+    def users(self, *names: str) -> dict[str, dict[str, Any]]:
+        """Other users' models, by name, as this admin reads them."""
+        return {name: self.api("GET", f"/hub/api/users/{name}").json() for name in names}
+
+    def groups(self, member_prefix: str) -> dict[str, list[str]]:
+        """JupyterHub's groups as this admin reads them, with only the members whose names start with member_prefix
+        (a shared deployment holds other scenarios' users too); groups left empty are left out."""
+        members = {group["name"]: sorted(u for u in group["users"] if u.startswith(member_prefix))
+                   for group in self.api("GET", "/hub/api/groups").json()}  # fmt: skip
+        return {name: users for name, users in members.items() if users}
+
     def start_server(self, timeout_s: float = 120) -> float:
         """Start the default server; seconds until it answers through the proxy."""
         started = time.monotonic()

@@ -11,13 +11,13 @@ it starts. Everything made here carries the label TEST_LABEL; `stop` removes it.
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 import requests
 
+from testkit.certificates import private_ca
 from testkit.endpoints import free_loopback_port, wait_until
 
 CONTEXT = Path(__file__).resolve().parent / "pebble"
@@ -103,26 +103,17 @@ class Pebble:
             container.remove(force=True)
 
 
-def test_ca(workdir: Path) -> str:
+def listener_ca(workdir: Path) -> str:
     """A CA for Pebble's own HTTPS listener (names `pebble` and 127.0.0.1), valid for a day; its PEM."""
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=workdir, check=True, capture_output=True, timeout=60)
-
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=jupyterhub-docker test CA",
-            "-keyout", "listener-ca.key", "-out", "listener-ca.crt")  # fmt: skip
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={HOST}", "-keyout", "listener.key", "-out", "listener.csr")
-    (workdir / "listener.ext").write_text(f"subjectAltName=DNS:{HOST},IP:127.0.0.1\n")
-    openssl("x509", "-req", "-in", "listener.csr", "-CA", "listener-ca.crt", "-CAkey", "listener-ca.key",
-            "-CAcreateserial", "-days", "1", "-extfile", "listener.ext", "-out", "listener.crt")  # fmt: skip
+    ca_pem = private_ca(workdir, "listener", [HOST])
     for name in ("listener.key", "listener.crt"):
         (workdir / name).chmod(0o644)  # Pebble runs as nobody
     workdir.chmod(0o755)
-    return (workdir / "listener-ca.crt").read_text()
+    return ca_pem
 
 
 def pebble_on(client: docker.DockerClient, network: str, workdir: Path, base_image: str) -> Pebble:
     """A Pebble (not yet started) for the deployment whose network is `network`."""
     if not client.images.list(name=IMAGE):
         client.images.build(path=str(CONTEXT), tag=IMAGE, buildargs={"BASE_IMAGE": base_image}, labels={TEST_LABEL: ""}, rm=True)
-    return Pebble(client, f"{network}-test-pebble", network, test_ca(workdir), workdir)
+    return Pebble(client, f"{network}-test-pebble", network, listener_ca(workdir), workdir)

@@ -84,7 +84,7 @@ def test_ldap_members_log_in_with_the_directorys_groups_and_admins(deployed: Dep
     ann.start_server()
     assert ann.run_code("1+1") == "2"
     ben = logged_in(deployed.base_url, "ldap-ben")
-    models = {name: ben.api("GET", f"/hub/api/users/{name}").json() for name in ("ldap-ann", "ldap-ben")}
+    models = ben.users("ldap-ann", "ldap-ben")
     assert (models["ldap-ann"]["admin"], models["ldap-ann"]["groups"]) == (False, ["students"])
     assert (models["ldap-ben"]["admin"], models["ldap-ben"]["groups"]) == (True, ["teachers"])
 
@@ -97,14 +97,10 @@ def test_ldap_members_log_in_with_the_directorys_groups_and_admins(deployed: Dep
     directory.set_groups({"students": ["ldap-cat"], "teachers": ["ldap-ben", "ldap-ann"]})
     logged_in(deployed.base_url, "ldap-ann")
     logged_in(deployed.base_url, "ldap-cat")
-    models = {name: ben.api("GET", f"/hub/api/users/{name}").json() for name in ("ldap-ann", "ldap-cat")}
+    models = ben.users("ldap-ann", "ldap-cat")
     assert (models["ldap-ann"]["admin"], models["ldap-ann"]["groups"]) == (True, ["teachers"])
     assert (models["ldap-cat"]["admin"], models["ldap-cat"]["groups"]) == (False, ["students"])
-    # This module's users only: the shared deployment keeps other scenarios' users and groups.
-    listed = ben.api("GET", "/hub/api/groups").json()
-    members = {group["name"]: sorted(u for u in group["users"] if u.startswith("ldap-")) for group in listed}
-    groups = {name: users for name, users in members.items() if users}
-    assert groups == {"students": ["ldap-cat"], "teachers": ["ldap-ann", "ldap-ben"]}
+    assert ben.groups("ldap-") == {"students": ["ldap-cat"], "teachers": ["ldap-ann", "ldap-ben"]}
 
 
 def test_chromium_logs_in_with_a_directory_password_to_jupyterlab(deployed: Deployed, directory: ldap_server.LdapServer) -> None:

@@ -118,10 +118,6 @@ class OidcUser(HubUser):
         self.token = self._create_token()
 
 
-def models(admin: HubUser, *names: str) -> dict[str, dict[str, Any]]:
-    return {name: admin.api("GET", f"/hub/api/users/{name}").json() for name in names}
-
-
 def test_oidc_members_log_in_with_the_providers_groups_and_admins(deployed: Deployed, idp: oidc_idp.OidcIdp) -> None:
     applied = up_with_oidc(deployed, idp)
     assert applied.action(CONTAINER, "hub") == "replace"
@@ -132,7 +128,7 @@ def test_oidc_members_log_in_with_the_providers_groups_and_admins(deployed: Depl
     assert ann.run_code("1+1") == "2"
     ben = OidcUser(deployed.base_url, "oidc-ben", idp)
     ben.log_in()
-    seen = models(ben, "oidc-ann", "oidc-ben")
+    seen = ben.users("oidc-ann", "oidc-ben")
     assert (seen["oidc-ann"]["admin"], seen["oidc-ann"]["groups"]) == (False, ["students"])
     assert (seen["oidc-ben"]["admin"], seen["oidc-ben"]["groups"]) == (True, ["teachers"])
     # Kept (encrypted) for the refresh before a server starts: the provider's refresh token.
@@ -147,14 +143,10 @@ def test_oidc_members_log_in_with_the_providers_groups_and_admins(deployed: Depl
                    "oidc-cat": {**USERS["oidc-cat"], "groups": ["students"]}})  # fmt: skip
     OidcUser(deployed.base_url, "oidc-ann", idp).log_in()
     OidcUser(deployed.base_url, "oidc-cat", idp).log_in()
-    seen = models(ben, "oidc-ann", "oidc-cat")
+    seen = ben.users("oidc-ann", "oidc-cat")
     assert (seen["oidc-ann"]["admin"], seen["oidc-ann"]["groups"]) == (True, ["teachers"])
     assert (seen["oidc-cat"]["admin"], seen["oidc-cat"]["groups"]) == (False, ["students"])
-    # This module's users only: the shared deployment keeps other scenarios' users and groups.
-    listed = ben.api("GET", "/hub/api/groups").json()
-    members = {group["name"]: sorted(u for u in group["users"] if u.startswith("oidc-")) for group in listed}
-    groups = {name: users for name, users in members.items() if users}
-    assert groups == {"students": ["oidc-cat"], "teachers": ["oidc-ann", "oidc-ben"]}
+    assert ben.groups("oidc-") == {"students": ["oidc-cat"], "teachers": ["oidc-ann", "oidc-ben"]}
     idp.set_users(USERS)
 
     # Logging out of the hub ends the provider's session too: the next login asks for the password.
