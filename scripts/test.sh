@@ -32,5 +32,13 @@ log "engine and base image"
 export PULL_BASE_IMAGE=no
 bash scripts/bootstrap-engine.sh
 
-log "tests"
-exec venv/bin/python -m pytest "${@:-tests}"
+if [ $# -gt 0 ]; then
+  log "tests: $*"
+  exec venv/bin/python -m pytest "$@"
+fi
+# Unit tests are independent program runs under mocks: spread over the cores. The e2e
+# scenarios share one deployment on one engine: one at a time.
+log "unit tests"
+venv/bin/python -m pytest -n auto tests/unit
+log "e2e tests"
+exec venv/bin/python -m pytest tests/e2e
