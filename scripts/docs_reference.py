@@ -95,7 +95,9 @@ def command_section(module: str) -> str:
 def admin_page() -> str:
     intro = (
         "# Admin commands\n\n"
-        "Run from the project folder, with the project's virtualenv: `venv/bin/python -m admin.<command> …`. "
+        "Run from the project folder, with the project's virtualenv: `venv/bin/python -m admin.<command> …`, "
+        "as a user who may use the Docker engine (root or the `docker` group); no `PULUMI_CONFIG_PASSPHRASE` is needed: "
+        "secrets stay encrypted in the stack file and the commands take what they need from the running containers. "
         "Those with `--stack` read `Pulumi.<stack>.yaml` with the program's own parser, so they see the names "
         "the deployment uses; a config error ends them with its fix. This page is generated from their argument "
         "parsers (`venv/bin/python scripts/docs_reference.py`).\n"
