@@ -6,7 +6,7 @@
 Every change to a notebook, hub or proxy build leaves a new content-tagged image
 (~470 MB for the notebook). Kept: every image a container uses (running or stopped:
 a user's server keeps its image until it is restarted), the images the hub offers
-(its settings: the notebook image, `spawner.extraImages`), `notebookRollbackImage`,
+(its settings: the notebook image, the images of `spawner.profiles`), `notebookRollbackImage`,
 and the `build.keepBuilds` newest builds of each image. Candidates are only images
 built for this deployment (label org.jupyterhub-docker.built-for=<name>), tagged or
 left untagged by a rebuild: other deployments' images and foreign images are never
@@ -29,6 +29,7 @@ from admin.archives import read_file
 from admin.stack import command_line, open_stack
 from components.config import StackConfig
 from components.names import BUILT_FOR_LABEL, HUB_SETTINGS_PATH, IMAGE_ROLE_LABEL, IMAGE_ROLES, DeploymentNames
+from components.user_servers import profile_images
 
 MB = 1024**2
 
@@ -54,7 +55,7 @@ def offered_by_the_hub(client: docker.DockerClient, hub_container: str) -> set[s
     refs: set[str] = set()
     for traits in settings.get("spawner", {}).get("traitlets", {}).values():
         refs.update(ref for ref in [traits.get("image")] if ref)
-        refs.update((traits.get("allowed_images") or {}).values())
+        refs.update(profile["image"] for profile in traits.get("profiles") or [])
     return refs
 
 
@@ -73,7 +74,7 @@ def plan(client: docker.DockerClient, config: StackConfig) -> Plan:
         keep.setdefault(container.attrs["Image"], f"used by container {container.name}")
     configured = {
         config.notebook_rollback_image: "notebookRollbackImage",
-        **{r: "spawner.extraImages" for r in config.spawner.extra_images.values()},
+        **{r: "spawner.profiles" for r in profile_images(config).values()},
     }
     for ref in offered_by_the_hub(client, names.hub_container):
         configured.setdefault(ref, "offered by the hub")

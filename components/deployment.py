@@ -29,7 +29,7 @@ from components.prometheus import Prometheus, PrometheusArgs, scrape_config
 from components.proxy import Proxy, ProxyArgs, ProxyMetrics
 from components.swarm import ImagePrePull, ImagePrePullArgs
 from components.tls import TerminatorArgs, TlsTerminator, caddyfile
-from components.user_servers import UserServerImages, backend_of, user_server_images
+from components.user_servers import UserServerImages, backend_of, profile_images, user_server_images
 
 T = TypeVar("T")
 
@@ -95,11 +95,8 @@ class Deployment(pulumi.ComponentResource):
         notebook_image: pulumi.Resource = self.images["notebook"].image
         if config.notebook_rollback_image:
             notebook_image = HostImage("notebook-rollback-image", HostImageArgs(config.notebook_rollback_image), child).image
-        extra_images = [
-            HostImage(f"extra-image-{label}", HostImageArgs(ref), child).image
-            for label, ref in config.spawner.extra_images.items()
-        ]
-        return images, [notebook_image, *extra_images]
+        profile_host_images = [HostImage(label, HostImageArgs(ref), child).image for label, ref in profile_images(config).items()]
+        return images, [notebook_image, *profile_host_images]
 
     def _swarm_images(
         self, config: StackConfig, host: HostFacts, login: RegistryLogin | None, child: pulumi.ResourceOptions
@@ -109,8 +106,8 @@ class Deployment(pulumi.ComponentResource):
         if config.notebook_rollback_image:
             default = HostImage("notebook-rollback-image", HostImageArgs(config.notebook_rollback_image), child).image.repo_digest
         choices = {BUILT_IMAGE_LABEL: default}
-        for label, ref in config.spawner.extra_images.items():
-            choices[label] = HostImage(f"extra-image-{label}", HostImageArgs(ref), child).image.repo_digest
+        for label, ref in profile_images(config).items():
+            choices[label] = HostImage(label, HostImageArgs(ref), child).image.repo_digest
         pre_pulls: list[pulumi.Resource] = [
             ImagePrePull(
                 f"pre-pull-{label}",

@@ -8,12 +8,14 @@ picks the swarm backend whatever the spawner type; otherwise `spawner.type` does
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import json
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from components.config import StackConfig
-from components.config.spawner import BUILT_IMAGE_LABEL
+from components.config.spawner import BUILT_IMAGE_LABEL, Profile
+from components.config.values import memory_bytes
 from components.names import NOTEBOOK_HOME, NOTEBOOK_PORT, NOTEBOOK_UID
 
 Traitlets = dict[str, dict[str, Any]]
@@ -30,9 +32,73 @@ class UserServerImages:
         return sorted(set(self.choices.values()))
 
 
+def image_label(profile: Profile) -> str:
+    return f"image-{profile.name}" if profile.image else BUILT_IMAGE_LABEL
+
+
+def profile_images(config: StackConfig) -> dict[str, str]:
+    """label -> name:tag of the images profiles name, each once (labelled by its first profile)."""
+    labelled: dict[str, str] = {}
+    for profile in config.spawner.profiles:
+        if profile.image and profile.image not in labelled.values():
+            labelled[image_label(profile)] = profile.image
+    return labelled
+
+
 def user_server_images(config: StackConfig, built_notebook_image: str) -> UserServerImages:
     default = config.notebook_rollback_image or built_notebook_image
-    return UserServerImages(default, {BUILT_IMAGE_LABEL: default, **config.spawner.extra_images})
+    return UserServerImages(default, {BUILT_IMAGE_LABEL: default, **profile_images(config)})
+
+
+@dataclass(frozen=True)
+class ServerProfile:
+    """A profile with its image and limits resolved: what a server of it gets, and the shape the filter allows."""
+
+    name: str
+    description: str
+    image: str
+    mem_limit_bytes: int
+    cpu_limit: float
+    groups: tuple[str, ...]
+
+    @property
+    def hub_traits(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "description": self.description, "image": self.image,
+            "mem_limit": self.mem_limit_bytes, "cpu_limit": self.cpu_limit, "groups": list(self.groups),
+        }  # fmt: skip
+
+    @property
+    def shape(self) -> dict[str, Any]:
+        # The spawners' own arithmetic: DockerSpawner's CpuQuota, SwarmSpawner's NanoCPUs (hub_config/spawners.py).
+        return {
+            "image": self.image,
+            "memoryBytes": self.mem_limit_bytes,
+            "cpuQuota": int(self.cpu_limit * CPU_PERIOD_US),
+            "nanoCpus": int(self.cpu_limit * 1e9),
+        }
+
+
+def server_profiles(config: StackConfig, images: UserServerImages) -> list[ServerProfile]:
+    """The configured profiles, or the one choice there is without them."""
+    spawner = config.spawner
+    profiles = spawner.profiles or (Profile(name=BUILT_IMAGE_LABEL),)
+
+    def image_of(profile: Profile) -> str:
+        first_with_it = next(other for other in profiles if other.image == profile.image)
+        return images.choices[image_label(first_with_it)]
+
+    return [
+        ServerProfile(
+            profile.name,
+            profile.description,
+            image_of(profile),
+            memory_bytes(profile.mem_limit or spawner.mem_limit),
+            profile.cpu_limit or spawner.cpu_limit,
+            profile.groups,
+        )
+        for profile in profiles
+    ]
 
 
 def _server_traits(config: StackConfig, images: UserServerImages) -> dict[str, Any]:
@@ -53,8 +119,7 @@ def _server_traits(config: StackConfig, images: UserServerImages) -> dict[str, A
         "http_timeout": spawner.start_timeout_seconds,
         "extra_create_kwargs": {"labels": names.labels},
     }
-    if len(images.choices) > 1:
-        traits["allowed_images"] = dict(images.choices)
+    traits["profiles"] = [profile.hub_traits for profile in server_profiles(config, images)]
     return traits
 
 
@@ -95,6 +160,12 @@ def _systemuser_traitlets(config: StackConfig, images: UserServerImages) -> Trai
     }
 
 
+def _distinct(shapes: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each shape once, in a stable order (the policy is a preview diff only when it changes)."""
+    by_text = {json.dumps(shape, sort_keys=True): shape for shape in shapes}
+    return [by_text[text] for text in sorted(by_text)]
+
+
 def _docker_policy(config: StackConfig, images: UserServerImages) -> dict[str, Any]:
     """What the Docker API filter lets the hub create (docker_api_proxy/policy.py reads it)."""
     spawner, names = config.spawner, config.names
@@ -108,9 +179,8 @@ def _docker_policy(config: StackConfig, images: UserServerImages) -> dict[str, A
         "notebookUser": NOTEBOOK_UID,
         "notebookPort": NOTEBOOK_PORT,
         "images": images.all,
-        "maxMemoryBytes": spawner.mem_limit_bytes,
+        "shapes": _distinct(profile.shape for profile in server_profiles(config, images)),
         "cpuPeriod": CPU_PERIOD_US,
-        "maxCpuQuota": int(spawner.cpu_limit * CPU_PERIOD_US),
         "maxPids": spawner.pids_limit,
         "logConfig": {"Type": config.logs.driver, "Config": config.logs.options},
         "maxServers": spawner.max_servers,

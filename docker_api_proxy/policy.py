@@ -84,6 +84,25 @@ class SwarmPolicy:
 
 
 @dataclass(frozen=True)
+class Shape:
+    """What a server of one profile is: its image and limits (a create must match one exactly)."""
+
+    image: str
+    memory_bytes: int
+    cpu_quota: int  # of a container, per cpu_period
+    nano_cpus: int  # of a Swarm service
+
+    @classmethod
+    def from_document(cls, document: Any) -> Shape:
+        expected = {"image": str, "memoryBytes": int, "cpuQuota": int, "nanoCpus": int}
+        if not isinstance(document, dict) or set(document) != set(expected):
+            raise ValueError(f"each of the policy's shapes must have exactly these keys and types: {expected}")
+        if any(type(document[key]) is not kind for key, kind in expected.items()):
+            raise ValueError(f"each of the policy's shapes must have exactly these keys and types: {expected}")
+        return cls(document["image"], document["memoryBytes"], document["cpuQuota"], document["nanoCpus"])
+
+
+@dataclass(frozen=True)
 class Policy:
     """The deployment's allowed values, written by the Pulumi program (policy.json)."""
 
@@ -96,9 +115,8 @@ class Policy:
     notebook_user: str  # uid the notebook server runs as
     notebook_port: int
     images: frozenset[str]
-    max_memory_bytes: int
+    shapes: frozenset[Shape]  # one per profile (spawner.profiles)
     cpu_period: int
-    max_cpu_quota: int
     max_pids: int
     log_config: dict[str, Any]  # {"Type": driver, "Config": options}: every user container's
     max_servers: int  # users' containers or services at once, pending ones included
@@ -109,7 +127,7 @@ class Policy:
         expected = {
             "deployment": str, "deploymentLabel": str, "network": str, "userContainerTemplate": str,
             "homeVolumeTemplate": str, "notebookHome": str, "notebookUser": str, "notebookPort": int,
-            "images": list, "maxMemoryBytes": int, "cpuPeriod": int, "maxCpuQuota": int, "maxPids": int,
+            "images": list, "shapes": list, "cpuPeriod": int, "maxPids": int,
             "logConfig": dict, "maxServers": int, "swarm": dict,
         }  # fmt: skip
         if set(document) != set(expected) or any(type(document[k]) is not t for k, t in expected.items()):
@@ -117,13 +135,30 @@ class Policy:
         templates = (document["userContainerTemplate"], document["homeVolumeTemplate"])
         if any(template.count("{username}") != 1 for template in templates) or not document["images"]:
             raise ValueError("the policy needs container and home volume templates with {username} and at least one image")
+        shapes = frozenset(Shape.from_document(shape) for shape in document["shapes"])
+        if not shapes or any(shape.image not in document["images"] for shape in shapes):
+            raise ValueError("the policy needs at least one shape, each of one of its images")
         return cls(
             document["deployment"], document["deploymentLabel"], document["network"], document["userContainerTemplate"],
             document["homeVolumeTemplate"], document["notebookHome"], document["notebookUser"], document["notebookPort"],
-            frozenset(document["images"]), document["maxMemoryBytes"], document["cpuPeriod"], document["maxCpuQuota"],
-            document["maxPids"], document["logConfig"], document["maxServers"],
+            frozenset(document["images"]), shapes, document["cpuPeriod"], document["maxPids"], document["logConfig"],
+            document["maxServers"],
             SwarmPolicy.from_document(document["swarm"]) if document["swarm"] else None,
         )  # fmt: skip
+
+    @property
+    def max_memory_bytes(self) -> int:
+        return max(shape.memory_bytes for shape in self.shapes)
+
+    @property
+    def max_cpu_quota(self) -> int:
+        return max(shape.cpu_quota for shape in self.shapes)
+
+    def check_shape(self, image: str, memory_bytes: int, cpus: int, swarm: bool = False) -> None:
+        """A server's image and limits must be one profile's, exactly."""
+        given = (image, memory_bytes, cpus)
+        if not any(given == (s.image, s.memory_bytes, s.nano_cpus if swarm else s.cpu_quota) for s in self.shapes):
+            raise RefusedError("the server's image and limits are not those of any profile (spawner.profiles)")
 
     def is_user_container(self, details: Mapping[str, Any]) -> bool:
         """An engine's inspect (or list entry) of one of this deployment's user containers."""
@@ -546,6 +581,7 @@ def _container_create(request: Request, policy: Policy) -> tuple[dict[str, str],
         frozenset({"Image", "Labels", "HostConfig"}),
     )(parse_json(request.body), "the container")
     host = given["HostConfig"]
+    policy.check_shape(given["Image"], host["Memory"], host["CpuQuota"])
     body = {
         "Image": given["Image"],
         "Env": given.get("Env", []),
@@ -643,6 +679,7 @@ def _service_create(request: Request, policy: Policy, swarm: SwarmPolicy) -> Cre
     container, limits, reservations = task["ContainerSpec"], task["Resources"]["Limits"], task["Resources"]["Reservations"]
     if (reservations["MemoryBytes"], reservations["NanoCPUs"]) != (limits["MemoryBytes"], limits["NanoCPUs"]):
         raise RefusedError("a user service reserves what it may use: its reservations must equal its limits")
+    policy.check_shape(container["Image"], limits["MemoryBytes"], limits["NanoCPUs"], swarm=True)
     constraints = task.get("Placement", {}).get("Constraints", [])
     if constraints[: len(swarm.constraints)] != list(swarm.constraints):
         raise RefusedError("the service's placement must start with the deployment's constraints")

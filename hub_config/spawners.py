@@ -22,9 +22,11 @@ import time
 from pprint import pformat
 from typing import Any
 
+import profiles as server_profiles
 from docker.types import ContainerSpec, DriverConfig, EndpointSpec, Mount, Placement, Resources, RestartPolicy, TaskTemplate
 from dockerspawner import DockerSpawner, SwarmSpawner, SystemUserSpawner
-from traitlets import Bool, Dict, Int, List, Unicode
+from tornado import web
+from traitlets import Bool, Dict, HasTraits, Int, List, Unicode, default
 
 PORT_POLL_S = 0.05
 TASK_POLL_S = 0.1
@@ -40,6 +42,41 @@ class _PollBatch:
         self.size = 1
         self.listed = asyncio.Event()
         self.running: dict[str, str] | None = None  # container name -> id
+
+
+class ProfilesMixin(HasTraits):
+    """spawner.profiles: the spawn form lists the profiles the user's groups may use, and a
+    start gets the one it names (form or REST API) only if the user may use it."""
+
+    profiles = List(Dict(), config=True, help="The server profiles (components/user_servers.py ServerProfile)")
+    user: Any
+    image: str
+    mem_limit: int
+    cpu_limit: float
+
+    def _groups(self) -> set[str]:
+        return {group.name for group in self.user.groups}
+
+    def _profiles(self) -> list[server_profiles.Profile]:
+        return [server_profiles.Profile.from_traits(traits) for traits in self.profiles]
+
+    async def get_options_form(self) -> str:
+        return server_profiles.spawn_form(server_profiles.usable(self._profiles(), self._groups()))
+
+    def run_options_from_form(self, form_data: dict[str, list[str]]) -> dict[str, str]:
+        return server_profiles.options_from_form(form_data)
+
+    def apply_profile(self, user_options: dict[str, Any]) -> None:
+        """JupyterHub's apply_user_options hook (5.3+): runs before every start; its HTTPError is what the user sees."""
+        try:
+            profile = server_profiles.chosen(self._profiles(), self._groups(), user_options or {})
+        except server_profiles.ProfileError as refused:
+            raise web.HTTPError(refused.status, str(refused)) from None
+        self.image, self.mem_limit, self.cpu_limit = profile.image, profile.mem_limit, profile.cpu_limit
+
+    @default("apply_user_options")
+    def _default_apply_user_options(self) -> Any:
+        return type(self).apply_profile
 
 
 class PromptStartMixin:
@@ -129,11 +166,11 @@ class RunningTasks:
         return {t["ServiceID"]: t["ServiceID"] for t in tasks if t["Status"]["State"] == "running"}
 
 
-class PromptDockerSpawner(PromptStartMixin, BatchedPollMixin, RunningContainers, DockerSpawner):
+class PromptDockerSpawner(ProfilesMixin, PromptStartMixin, BatchedPollMixin, RunningContainers, DockerSpawner):
     pass
 
 
-class PromptSystemUserSpawner(PromptStartMixin, BatchedPollMixin, RunningContainers, SystemUserSpawner):
+class PromptSystemUserSpawner(ProfilesMixin, PromptStartMixin, BatchedPollMixin, RunningContainers, SystemUserSpawner):
     pass
 
 
@@ -282,5 +319,5 @@ class HomeVolumeSwarmSpawner(SwarmSpawner):
             self.home_node = node["Description"]["Hostname"]
 
 
-class PromptSwarmSpawner(PromptStartMixin, BatchedPollMixin, RunningTasks, HomeVolumeSwarmSpawner):
+class PromptSwarmSpawner(ProfilesMixin, PromptStartMixin, BatchedPollMixin, RunningTasks, HomeVolumeSwarmSpawner):
     pass

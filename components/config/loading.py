@@ -6,16 +6,19 @@ import contextlib
 import dataclasses
 import json
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pulumi
 
 from components.config.checks import check_stack
-from components.config.registry import ConfigError, config_key, fail, registry, section_of, set_command
+from components.config.registry import ConfigError, config_key, fail, record_of, registry, section_of, set_command
+from components.config.spawner import extra_images_replaced
 from components.config.stack import StackConfig
 
 SECRET_NAMES = tuple(k.key for k in registry(StackConfig) if k.secret)
+# Keys in sections that later versions replaced: the fix for a stack that still sets one.
+REPLACED_KEYS: dict[str, Callable[[Any], str]] = {"spawner.extraImages": extra_images_replaced}
 
 
 def _read(key: str, value: Any, kind: Any, rule: Mapping[str, Any]) -> Any:
@@ -40,6 +43,10 @@ def _read(key: str, value: Any, kind: Any, rule: Mapping[str, Any]) -> Any:
         if not isinstance(value, str):
             raise fail(key, value, "must be a string", set_command(key, "<text>"))
         return value
+    if (record := record_of(kind)) is not None:
+        if not isinstance(value, list):
+            raise fail(key, value, "must be a list of objects", f"pulumi config set --path '{key}[0].<field>' <value>")
+        return tuple(_parse_section(record, item, f"{key}[{index}].", {}) for index, item in enumerate(value))
     if kind == tuple[str, ...]:
         if rule["one_or_list"] and isinstance(value, str):
             return (value,) if value else ()
@@ -73,6 +80,8 @@ def _parse_section(section: type, raw: Any, prefix: str, secrets: Mapping[str, p
                 rule["check"](key, values[entry.name])
     settable = {config_key(entry.name) for entry in dataclasses.fields(section) if not entry.metadata["secret"]}
     for name in sorted(set(raw) - settable):
+        if (replacement := REPLACED_KEYS.get(prefix + name)) is not None:
+            raise ConfigError(f"config '{prefix + name}': {replacement(raw[name])}")
         known_here = ", ".join(sorted(prefix + key for key in settable))
         raise fail(prefix + name, raw[name], "unknown setting", f"check its spelling; known here: {known_here}")
     return section(**values)

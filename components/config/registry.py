@@ -4,6 +4,7 @@ field's metadata; a section is a field whose default is a section dataclass."""
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +52,14 @@ def section_of(entry: dataclasses.Field[Any]) -> type | None:
     return type(entry.default) if dataclasses.is_dataclass(entry.default) else None
 
 
+def record_of(kind: Any) -> type | None:
+    """The record class of a list-of-records key (a field typed `tuple[Record, ...]`), or None."""
+    arguments = typing.get_args(kind)
+    if typing.get_origin(kind) is tuple and len(arguments) == 2 and dataclasses.is_dataclass(arguments[0]):
+        return typing.cast(type, arguments[0])
+    return None
+
+
 def config_key(field_name: str) -> str:
     """The stack config key of a field: its name in camelCase."""
     head, *rest = field_name.split("_")
@@ -70,15 +79,19 @@ class Key:
 
 
 def registry(section: type, prefix: str = "") -> Iterator[Key]:
-    """Every key of section and its subsections, in field order."""
+    """Every key of section and its subsections, in field order (a list of records: the list's
+    key, then each field of its records as `key[].field`)."""
+    types = typing.get_type_hints(section)
     for entry in dataclasses.fields(section):
         key = prefix + config_key(entry.name)
         if (subsection := section_of(entry)) is not None:
             yield from registry(subsection, key + ".")
-        else:
-            default = {} if entry.default is dataclasses.MISSING else entry.default
-            rule = entry.metadata
-            yield Key(key, default, rule["doc"], rule["secret"], rule["low"], rule["high"])
+            continue
+        default = {} if entry.default is dataclasses.MISSING else entry.default
+        rule = entry.metadata
+        yield Key(key, default, rule["doc"], rule["secret"], rule["low"], rule["high"])
+        if (record := record_of(types[entry.name])) is not None:
+            yield from registry(record, key + "[].")
 
 
 def settings_section(section: Any) -> dict[str, Any]:

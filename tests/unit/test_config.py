@@ -15,7 +15,7 @@ from components.config import ConfigError, StackConfig, parse_config
 from components.config.auth import AuthConfig
 from components.config.build import BuildConfig
 from components.config.culler import CullerConfig
-from components.config.spawner import SpawnerConfig
+from components.config.spawner import Profile, SpawnerConfig
 from components.config.tls import TlsConfig
 
 SECRET = pulumi.Output.secret("s3cret")
@@ -107,8 +107,20 @@ def test_defaults_are_a_native_authenticator_hub_on_port_8000() -> None:
         ({"culler": {"timeoutSeconds": "5"}}, {}, "culler.timeoutSeconds", "pulumi config set --path culler.timeoutSeconds 3600"),
         ({"culler": {"enabled": "sometimes"}}, {}, "culler.enabled", "true"),
         ({"spawner": "docker"}, {}, "spawner", "docs/reference/config.md"),
-        ({"spawner": {"extraImages": ["a"]}}, {}, "spawner.extraImages", "--path"),
-        ({"spawner": {"extraImages": {"default": "lab:1"}}}, {}, "spawner.extraImages.default", "another label"),
+        ({"spawner": {"profiles": {"small": {}}}}, {}, "spawner.profiles", "spawner.profiles[0].<field>"),
+        ({"spawner": {"profiles": ["small"]}}, {}, "spawner.profiles[0]", "must be an object"),
+        ({"spawner": {"profiles": [{"name": "Small"}]}}, {}, "spawner.profiles[0].name", "starting with a letter"),
+        ({"spawner": {"profiles": [{"name": "s" * 31}]}}, {}, "spawner.profiles[0].name", "1 to 30"),
+        ({"spawner": {"profiles": [{"description": "x"}]}}, {}, "spawner.profiles[0].name", "its own name"),
+        ({"spawner": {"profiles": [{"name": "a"}, {"name": "a"}]}}, {}, "spawner.profiles[1].name", "its own name"),
+        ({"spawner": {"profiles": [{"name": "a", "memLimit": "5M"}]}}, {}, "spawner.profiles[0].memLimit", "e.g. 2G"),
+        ({"spawner": {"profiles": [{"name": "a", "cpuLimit": "0.005"}]}}, {}, "spawner.profiles[0].cpuLimit", "or ≥ 0.01"),
+        ({"spawner": {"profiles": [{"name": "a", "cpuLimit": "300"}]}}, {}, "spawner.profiles[0].cpuLimit", "--path"),
+        ({"spawner": {"profiles": [{"name": "a", "image": "Lab:1"}]}}, {}, "spawner.profiles[0].image", "name:tag"),
+        ({"spawner": {"profiles": [{"name": "a", "groups": ["x\ny"]}]}}, {}, "spawner.profiles[0].groups", "group's name"),
+        ({"spawner": {"profiles": [{"name": "a", "gpus": 1}]}}, {}, "spawner.profiles[0].gpus", "known here"),
+        ({"spawner": {"profiles": [{"name": f"p{i}"} for i in range(21)]}}, {}, "spawner.profiles", "merge profiles"),
+        ({"spawner": {"extraImages": {"r": "r:1"}}}, {}, "spawner.extraImages", "'spawner.profiles[1].image' r:1"),
         ({"spawner": {"memlimit": "4G"}}, {}, "spawner.memlimit", "check its spelling; known here: "),
         ({"spawner": {"type": "systemuser"}}, {}, "dockerApiProxy", "pulumi config set dockerApiProxy false"),
         ({"dockerApiProxy": "maybe"}, {}, "dockerApiProxy", "pulumi config set dockerApiProxy true"),
@@ -165,7 +177,7 @@ SUB_KEYS = [
     "oauthCallbackUrl",
     "memLimit",
     "cpuLimit",
-    "extraImages",
+    "profiles",
     "startTimeoutSeconds",
     "enabled",
     "timeoutSeconds",
@@ -246,7 +258,7 @@ def test_every_default_is_pinned() -> None:
         allowed_organizations=(),
     )
     assert config.spawner == SpawnerConfig(
-        type="docker", mem_limit="2G", cpu_limit=1.0, pids_limit=4096, start_timeout_seconds=120, extra_images={}
+        type="docker", mem_limit="2G", cpu_limit=1.0, pids_limit=4096, start_timeout_seconds=120, profiles=()
     )
     assert config.culler == CullerConfig(enabled=True, timeout_seconds=3600)
     assert config.build == BuildConfig(
@@ -295,7 +307,7 @@ def test_every_setting_reaches_its_field(tmp_path: Path) -> None:
             "startTimeoutSeconds": "60",
             "homeVolumeTemplate": "jupyterhub-user-{username}",
             "maxServers": "40",
-            "extraImages": {"r": "r-notebook:4.4"},
+            "profiles": [{"name": "r", "image": "r-notebook:4.4", "groups": "stats"}, {"name": "big", "cpuLimit": "2"}],
         },
         "culler": {"enabled": "false", "timeoutSeconds": "600"},
         "tls": {
@@ -332,7 +344,16 @@ def test_every_setting_reaches_its_field(tmp_path: Path) -> None:
             oauth_username_claim="sub",
             allowed_organizations=("org",),
         ),
-        spawner=SpawnerConfig("systemuser", "512M", 0.5, 256, 60, "jupyterhub-user-{username}", 40, {"r": "r-notebook:4.4"}),
+        spawner=SpawnerConfig(
+            "systemuser",
+            "512M",
+            0.5,
+            256,
+            60,
+            "jupyterhub-user-{username}",
+            40,
+            (Profile("r", "", "r-notebook:4.4", "", 0.0, ("stats",)), Profile("big", "", "", "", 2.0, ())),
+        ),
         culler=CullerConfig(enabled=False, timeout_seconds=600),
         notebook_rollback_image="hub-dev-notebook:abc",
         docker_api_proxy=False,
@@ -400,10 +421,10 @@ def test_list_settings_take_only_lists_of_strings(key: str, value: Any) -> None:
         parse({"auth": {key: value}})
 
 
-@pytest.mark.parametrize("value", ["r-notebook:4.4", ["r-notebook:4.4"], {"r": 4}, {"r": None}, {"r": ["x"]}])
+@pytest.mark.parametrize("value", ["json-file", ["x"], {"r": 4}, {"r": None}, {"r": ["x"]}])
 def test_map_settings_take_only_maps_of_strings(value: Any) -> None:
-    with pytest.raises(ConfigError, match=r"^config 'spawner.extraImages' = .*: must be a map of label to string"):
-        parse({"spawner": {"extraImages": value}})
+    with pytest.raises(ConfigError, match=r"^config 'cluster.homeVolumeOptions' = .*: must be a map of label to string"):
+        parse({"cluster": {"homeVolumeOptions": value}})
 
 
 @pytest.mark.parametrize(
@@ -593,19 +614,19 @@ def test_host_names_outside_the_rule_are_refused(host: str) -> None:
 
 @pytest.mark.parametrize("ref", ["notebook:1", "a", "registry.example:5000/team/lab:4.4", "lab@sha256:abc", "0lab"])
 def test_image_references_are_accepted(ref: str) -> None:
-    config = parse({"notebookRollbackImage": ref, "spawner": {"extraImages": {"x": ref}}, "build": {"baseImage": ref}})
-    assert (config.notebook_rollback_image, config.spawner.extra_images, config.build.base_image) == (ref, {"x": ref}, ref)
+    config = parse(
+        {"notebookRollbackImage": ref, "spawner": {"profiles": [{"name": "x", "image": ref}]}, "build": {"baseImage": ref}}
+    )
+    assert (config.notebook_rollback_image, config.spawner.profiles[0].image, config.build.base_image) == (ref, ref, ref)
 
 
 @pytest.mark.parametrize("ref", ["Lab:1", "lab 1", "-lab", ":1", "lab:1\n", ""])
 def test_image_references_outside_the_grammar_are_refused(ref: str) -> None:
-    for raw, key in (
-        ({"spawner": {"extraImages": {"x": ref}}}, "spawner.extraImages.x"),
-        ({"build": {"baseImage": ref}}, "build.baseImage"),
-    ):
-        with pytest.raises(ConfigError, match=f"^config '{re.escape(key)}' = .*: not an image reference"):
-            parse(raw)
-    if ref:  # the rollback image is optional: empty means none
+    with pytest.raises(ConfigError, match=r"^config 'build.baseImage' = .*: not an image reference"):
+        parse({"build": {"baseImage": ref}})
+    if ref:  # a profile's image and the rollback image are optional: empty means the built one
+        with pytest.raises(ConfigError, match=r"^config 'spawner.profiles\[0\].image' = .*: not an image reference"):
+            parse({"spawner": {"profiles": [{"name": "x", "image": ref}]}})
         with pytest.raises(ConfigError, match=r"^config 'notebookRollbackImage' = .*: not an image reference"):
             parse({"notebookRollbackImage": ref})
 

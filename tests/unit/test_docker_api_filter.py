@@ -31,6 +31,7 @@ from docker_api_proxy.policy import (
     ListUserContainers,
     OnUserContainer,
     Policy,
+    Shape,
     container_action,
     listing_query,
     route,
@@ -48,9 +49,14 @@ POLICY = Policy(
     notebook_user="1000",
     notebook_port=8888,
     images=frozenset({NOTEBOOK, "quay.io/jupyter/base-notebook:2025-01-01"}),
-    max_memory_bytes=2 * 1024**3,
+    shapes=frozenset(
+        {
+            Shape(NOTEBOOK, 2 * 1024**3, 100_000, 10**9),
+            Shape("quay.io/jupyter/base-notebook:2025-01-01", 2 * 1024**3, 100_000, 10**9),
+            Shape(NOTEBOOK, 512 * 1024**2, 50_000, 5 * 10**8),  # a small profile
+        }
+    ),
     cpu_period=100_000,
-    max_cpu_quota=100_000,
     max_pids=4096,
     log_config={"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}},
     max_servers=3,
@@ -242,14 +248,22 @@ def test_the_engine_gets_the_rebuilt_body_not_the_clients() -> None:
     assert forwarded.body["User"] == "1000" and forwarded.body["HostConfig"]["CapDrop"] == ["ALL"]
 
 
-def test_limits_just_inside_the_configured_ones_are_allowed() -> None:
-    body = dockerspawner_create_body(mem_limit=6 * 1024**2)
-    body["HostConfig"]["CpuQuota"] = 1000
-    forwarded = create(body)
+def test_each_profiles_shape_is_allowed_and_nothing_between_or_across_them() -> None:
+    small = dockerspawner_create_body(mem_limit=512 * 1024**2, cpu_quota=50_000)
+    forwarded = create(small)
     assert forwarded.body is not None
-    assert (forwarded.body["HostConfig"]["Memory"], forwarded.body["HostConfig"]["CpuQuota"]) == (6 * 1024**2, 1000)
+    assert (forwarded.body["HostConfig"]["Memory"], forwarded.body["HostConfig"]["CpuQuota"]) == (512 * 1024**2, 50_000)
     other_image = {**dockerspawner_create_body(), "Image": "quay.io/jupyter/base-notebook:2025-01-01"}
     assert create(other_image).body["Image"] == "quay.io/jupyter/base-notebook:2025-01-01"  # type: ignore[index]
+    outside = [
+        dockerspawner_create_body(mem_limit=6 * 1024**2),  # less than a profile gives is another shape too
+        dockerspawner_create_body(mem_limit=512 * 1024**2),  # the small memory with the large CPUs
+        dockerspawner_create_body(cpu_quota=50_000),  # the large memory with the small CPUs
+        {**small, "Image": "quay.io/jupyter/base-notebook:2025-01-01"},  # the small limits with the other profile's image
+    ]
+    for body in outside:
+        with pytest.raises(RefusedError, match="not those of any profile"):
+            create(body)
 
 
 def with_change(path: str, value: Any) -> dict[str, Any]:
@@ -488,7 +502,12 @@ POLICY_DOCUMENT = {
     "deployment": "jh", "deploymentLabel": "org.jupyterhub-docker.deployment", "network": "jh",
     "userContainerTemplate": "jupyter-{username}", "homeVolumeTemplate": "jh-home-{username}", "notebookHome": "/home/jovyan",
     "notebookUser": "1000", "notebookPort": 8888, "images": [NOTEBOOK, "quay.io/jupyter/base-notebook:2025-01-01"],
-    "maxMemoryBytes": 2 * 1024**3, "cpuPeriod": 100_000, "maxCpuQuota": 100_000, "maxPids": 4096,
+    "shapes": [
+        {"image": NOTEBOOK, "memoryBytes": 2 * 1024**3, "cpuQuota": 100_000, "nanoCpus": 10**9},
+        {"image": "quay.io/jupyter/base-notebook:2025-01-01", "memoryBytes": 2 * 1024**3, "cpuQuota": 100_000, "nanoCpus": 10**9},
+        {"image": NOTEBOOK, "memoryBytes": 512 * 1024**2, "cpuQuota": 50_000, "nanoCpus": 5 * 10**8},
+    ],
+    "cpuPeriod": 100_000, "maxPids": 4096,
     "logConfig": {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}}, "maxServers": 3, "swarm": {},
 }  # fmt: skip
 
@@ -738,7 +757,8 @@ def assert_safe(forward: Forward) -> None:
         assert host["Binds"] == [f"jh-home-{user}:/home/jovyan:rw"] and "/" not in user
         assert (host["Privileged"], host["CapDrop"], host["SecurityOpt"]) == (False, ["ALL"], ["no-new-privileges"])
         assert host["NetworkMode"] == "jh" and body["NetworkingConfig"] == {"EndpointsConfig": {"jh": {}}}
-        assert 0 < host["Memory"] <= POLICY.max_memory_bytes and 1000 <= host["CpuQuota"] <= POLICY.max_cpu_quota
+        shape = Shape(body["Image"], host["Memory"], host["CpuQuota"], host["CpuQuota"] * 10_000)
+        assert shape in POLICY.shapes
         assert 0 < host["PidsLimit"] <= POLICY.max_pids
         assert host["LogConfig"] == POLICY.log_config
         assert body["User"] == "1000" and body["Image"] in POLICY.images
@@ -951,7 +971,8 @@ def test_a_policy_needs_a_home_volume_template_naming_the_user() -> None:
     document = {
         "deployment": "jh", "deploymentLabel": "l", "network": "jh", "userContainerTemplate": "jupyter-{username}",
         "homeVolumeTemplate": "jh-home", "notebookHome": "/home/jovyan", "notebookUser": "1000", "notebookPort": 8888,
-        "images": [NOTEBOOK], "maxMemoryBytes": 1, "cpuPeriod": 1, "maxCpuQuota": 1, "maxPids": 1, "logConfig": {},
+        "images": [NOTEBOOK], "shapes": [{"image": NOTEBOOK, "memoryBytes": 1, "cpuQuota": 1, "nanoCpus": 1}],
+        "cpuPeriod": 1, "maxPids": 1, "logConfig": {},
         "maxServers": 1, "swarm": {},
     }  # fmt: skip
     with pytest.raises(ValueError, match="username"):

@@ -26,6 +26,7 @@ from docker_api_proxy.policy import (
     Forward,
     ListUserTasks,
     Policy,
+    Shape,
     SwarmPolicy,
     expanded_fields,
     home_check_service,
@@ -41,7 +42,8 @@ POLICY = Policy(
     deployment="jh", deployment_label="org.jupyterhub-docker.deployment", network="jh",
     user_container_template="jupyter-jh_{username}", home_volume_template="jh-home-{username}",
     notebook_home="/home/jovyan", notebook_user="1000", notebook_port=8888, images=frozenset({NOTEBOOK}),
-    max_memory_bytes=2 * 1024**3, cpu_period=100_000, max_cpu_quota=100_000, max_pids=4096,
+    shapes=frozenset({Shape(NOTEBOOK, 2 * 1024**3, 100_000, 10**9), Shape(NOTEBOOK, 512 * 1024**2, 50_000, 5 * 10**8)}),
+    cpu_period=100_000, max_pids=4096,
     log_config={"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}}, max_servers=3, swarm=SWARM,
 )  # fmt: skip
 LABELS = {"org.jupyterhub-docker.deployment": "jh"}
@@ -740,16 +742,26 @@ def test_a_task_listing_may_ask_for_each_desired_state_swarmspawner_uses(state: 
     assert route(Request("GET", "/v1.45/tasks", query, b"", True), POLICY) == ListUserTasks(None, (state,))
 
 
-def test_a_services_cpus_are_bounded_to_the_nano_cpu() -> None:
-    """cpu_limit 1.0 of the policy is 10**9 nano-CPUs and not one more; the least is 1 ms per 100 ms."""
-    for cpus, allowed in ((10**9, True), (10**9 + 1, False), (10**7, True), (10**7 - 1, False)):
+def test_a_service_gets_exactly_one_profiles_limits() -> None:
+    """The policy's profiles: 2 GiB with 1 CPU (10**9 nano-CPUs) and 512 MiB with 0.5 CPU."""
+    cases = [
+        (2 * 1024**3, 10**9, True), (512 * 1024**2, 5 * 10**8, True), (2 * 1024**3, 10**9 - 1, False),
+        (2 * 1024**3, 5 * 10**8, False), (512 * 1024**2, 10**9, False), (6 * 1024**2, 10**7, False),
+    ]  # fmt: skip
+    for memory, cpus, allowed in cases:
         body = changed(["TaskTemplate", "Resources", "Limits", "NanoCPUs"], cpus)
-        body["TaskTemplate"]["Resources"]["Reservations"]["NanoCPUs"] = cpus
+        resources = body["TaskTemplate"]["Resources"]
+        resources["Limits"]["MemoryBytes"] = resources["Reservations"]["MemoryBytes"] = memory
+        resources["Reservations"]["NanoCPUs"] = cpus
         if allowed:
-            assert create(body)["TaskTemplate"]["Resources"]["Limits"]["NanoCPUs"] == cpus
+            assert create(body)["TaskTemplate"]["Resources"]["Limits"] == {"MemoryBytes": memory, "NanoCPUs": cpus, "Pids": 4096}
         else:
-            with pytest.raises(RefusedError, match="NanoCPUs must be a whole number"):
+            with pytest.raises(RefusedError, match="not those of any profile"):
                 create(body)
+    body = changed(["TaskTemplate", "Resources", "Limits", "NanoCPUs"], 10**9 + 1)
+    body["TaskTemplate"]["Resources"]["Reservations"]["NanoCPUs"] = 10**9 + 1
+    with pytest.raises(RefusedError, match="NanoCPUs must be a whole number"):  # beyond the largest profile
+        create(body)
 
 
 @pytest.mark.parametrize(

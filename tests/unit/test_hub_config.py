@@ -102,6 +102,7 @@ def test_docker_spawner_settings() -> None:
     assert c.DockerSpawner.volumes == {"jupyterhub-home-{username}": "/home/jovyan"}
     assert (c.DockerSpawner.notebook_dir, c.DockerSpawner.port) == ("/home/jovyan", 8888)
     assert "allowed_images" not in c.DockerSpawner
+    assert [(p["mem_limit"], p["cpu_limit"]) for p in c.DockerSpawner.profiles] == [(512 * 1024**2, 0.5)]
 
 
 def test_user_servers_survive_a_docker_daemon_restart_and_have_a_process_limit() -> None:
@@ -115,9 +116,22 @@ def test_user_servers_survive_a_docker_daemon_restart_and_have_a_process_limit()
     assert c.DockerSpawner.use_internal_hostname is True
 
 
-def test_several_images_give_users_a_picker() -> None:
-    c = hub_config({"spawner": {"extraImages": {"r": "r-notebook:4.4"}}})
-    assert c.DockerSpawner.allowed_images == {"default": "notebook:abc", "r": "r-notebook:4.4"}
+def test_each_profile_reaches_the_spawner_with_its_image_and_limits_resolved() -> None:
+    profiles = [
+        {"name": "small", "description": "Exercises", "memLimit": "512M", "cpuLimit": "0.5"},
+        {"name": "r", "image": "r-notebook:4.4", "groups": ["stats", "staff"]},
+        {"name": "big", "image": "r-notebook:4.4", "memLimit": "8G", "cpuLimit": "4", "groups": "staff"},
+    ]
+    c = hub_config({"spawner": {"memLimit": "1G", "cpuLimit": "1", "profiles": profiles}})
+    assert c.DockerSpawner.profiles == [
+        {"name": "small", "description": "Exercises", "image": "notebook:abc", "mem_limit": 512 * 1024**2, "cpu_limit": 0.5,
+         "groups": []},
+        {"name": "r", "description": "", "image": "r-notebook:4.4", "mem_limit": 1024**3, "cpu_limit": 1.0,
+         "groups": ["stats", "staff"]},
+        {"name": "big", "description": "", "image": "r-notebook:4.4", "mem_limit": 8 * 1024**3, "cpu_limit": 4.0,
+         "groups": ["staff"]},
+    ]  # fmt: skip
+    assert "allowed_images" not in c.DockerSpawner
 
 
 def test_systemuser_spawner_uses_host_home_directories() -> None:
@@ -199,6 +213,17 @@ COMMON = {
         "extra_create_kwargs": {"labels": {"org.jupyterhub-docker.deployment": "jupyterhub"}},
         "notebook_dir": "/home/jovyan",
         "volumes": {"jupyterhub-home-{username}": "/home/jovyan"},
+        # No profiles configured: one, the built image with spawner.memLimit and cpuLimit, for everyone.
+        "profiles": [
+            {
+                "name": "default",
+                "description": "",
+                "image": "notebook:abc",
+                "mem_limit": 2 * 1024**3,
+                "cpu_limit": 1.0,
+                "groups": [],
+            }
+        ],
     },
 }
 
@@ -381,13 +406,9 @@ def test_the_whole_systemuser_spawner_config_without_culler() -> None:
     }
 
 
-def test_one_extra_image_turns_the_picker_on_and_none_leaves_it_off() -> None:
-    assert "allowed_images" not in hub_config({}).DockerSpawner
-    assert hub_config({"spawner": {"extraImages": {"a": "a:1", "b": "b:1"}}}).DockerSpawner.allowed_images == {
-        "default": "notebook:abc",
-        "a": "a:1",
-        "b": "b:1",
-    }
+def test_a_rollback_image_is_what_profiles_without_their_own_image_get() -> None:
+    c = hub_config({"notebookRollbackImage": "old:1", "spawner": {"profiles": [{"name": "a"}, {"name": "b", "image": "b:1"}]}})
+    assert [p["image"] for p in c.DockerSpawner.profiles] == ["old:1", "b:1"]
 
 
 def test_the_hub_finds_its_settings_where_the_program_uploads_them() -> None:
@@ -509,12 +530,13 @@ def test_each_backend_says_whether_the_filter_can_pin_its_servers() -> None:
     assert settings["traitlets"]["JupyterHub"] == {"active_server_limit": 200}
 
 
-def test_the_user_server_images_are_the_built_one_or_the_rollback_plus_the_extras() -> None:
-    config = parse_config({"spawner": {"extraImages": {"r": "r:1", "same": "built:1"}}}, {})
+def test_the_user_server_images_are_the_built_one_or_the_rollback_plus_each_profile_image_once() -> None:
+    profiles = [{"name": "r", "image": "r:1"}, {"name": "r-big", "image": "r:1"}, {"name": "same", "image": "built:1"}]
+    config = parse_config({"spawner": {"profiles": [*profiles, {"name": "plain"}]}}, {})
     images = user_server_images(config, "built:1")
     assert (images.default, dict(images.choices), images.all) == (
         "built:1",
-        {"default": "built:1", "r": "r:1", "same": "built:1"},
+        {"default": "built:1", "image-r": "r:1", "image-same": "built:1"},
         ["built:1", "r:1"],
     )
     rolled_back = user_server_images(parse_config({"notebookRollbackImage": "old:1"}, {}), "built:1")

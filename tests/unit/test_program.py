@@ -429,18 +429,29 @@ def test_rollback_setting_points_new_servers_at_the_previous_image(run_dev: Prog
     assert run.exports["notebookImage"] == run_dev.exports["notebookImage"]
 
 
-def test_extra_images_offer_a_picker(run_dev: ProgramRun) -> None:
-    run = run_program(ProviderEchoMocks(), config={"spawner": json.dumps({"extraImages": {"gpu": "lab-gpu:1"}})})
-    images = spawner_traits(run)["allowed_images"]
-    assert images == {"default": run_dev.exports["notebookImage"], "gpu": "lab-gpu:1"}
+PROFILES = [{"name": "small", "memLimit": "512M", "cpuLimit": 0.5}, {"name": "gpu", "image": "lab-gpu:1", "groups": ["ml"]}]
 
 
-def test_extra_images_are_checked_on_the_host_before_the_hub_is_replaced() -> None:
-    run = run_program(ProviderEchoMocks(), config={"spawner": json.dumps({"extraImages": {"gpu": "lab-gpu:1"}})})
-    check = run.get(REMOTE_IMAGE, "extra-image-gpu")
+def test_profiles_offer_a_choice_of_images_and_sizes(run_dev: ProgramRun) -> None:
+    run = run_program(ProviderEchoMocks(), config={"spawner": json.dumps({"profiles": PROFILES})})
+    offered = [(p["name"], p["image"], p["mem_limit"], p["cpu_limit"], p["groups"]) for p in spawner_traits(run)["profiles"]]
+    built = run_dev.exports["notebookImage"]
+    assert offered == [("small", built, 512 * 1024**2, 0.5, []), ("gpu", "lab-gpu:1", 2 * 1024**3, 1.0, ["ml"])]
+
+
+def test_a_profiles_image_is_checked_on_the_host_before_the_hub_is_replaced() -> None:
+    run = run_program(ProviderEchoMocks(), config={"spawner": json.dumps({"profiles": PROFILES})})
+    check = run.get(REMOTE_IMAGE, "image-gpu")
     assert check.inputs == {"name": "lab-gpu:1", "keepLocally": True}
-    assert "extra-image-gpu" in dependencies(run, run.get(CONTAINER, "hub"))
-    assert "extra-image-gpu" in dependencies(run, run.get(CONTAINER, "docker-api-proxy"))
+    assert "image-gpu" in dependencies(run, run.get(CONTAINER, "hub"))
+    assert "image-gpu" in dependencies(run, run.get(CONTAINER, "docker-api-proxy"))
+
+
+def test_a_stack_still_setting_extra_images_is_refused_with_the_profiles_to_set() -> None:
+    with pytest.raises(
+        Exception, match=r"spawner.extraImages': replaced by spawner.profiles.*'spawner.profiles\[1\].image' lab-gpu:1"
+    ):
+        run_program(ProviderEchoMocks(), config={"spawner": json.dumps({"extraImages": {"gpu": "lab-gpu:1"}})})
 
 
 def test_user_containers_are_named_for_their_user(run_dev: ProgramRun) -> None:
@@ -496,9 +507,9 @@ def test_the_docker_api_filter_allows_exactly_the_images_and_limits_the_hub_may_
         "notebookUser": "1000",
         "notebookPort": 8888,
         "images": [run_dev.exports["notebookImage"]],
-        "maxMemoryBytes": 1024**3,  # Pulumi.dev.yaml: 1G
+        # Pulumi.dev.yaml: 1G, 1 CPU
+        "shapes": [{"image": run_dev.exports["notebookImage"], "memoryBytes": 1024**3, "cpuQuota": 100_000, "nanoCpus": 10**9}],
         "cpuPeriod": 100_000,
-        "maxCpuQuota": 100_000,
         "maxPids": 4096,
         "maxServers": 200,
         "logConfig": {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}},
@@ -510,18 +521,22 @@ def test_the_docker_api_filter_allows_exactly_the_images_and_limits_the_hub_may_
     assert (spawner["notebook_dir"], spawner["port"]) == ("/home/jovyan", 8888)
 
 
-def test_a_rollback_extra_images_and_new_limits_are_a_diff_on_the_filter() -> None:
+def test_a_rollback_profiles_and_new_limits_are_a_diff_on_the_filter() -> None:
+    rollback = "jupyterhub-dev-notebook:0123456789ab"
     run = run_program(
         ProviderEchoMocks(),
         config={
-            "notebookRollbackImage": "jupyterhub-dev-notebook:0123456789ab",
-            "spawner": json.dumps({"extraImages": {"gpu": "lab-gpu:1"}, "memLimit": "512M", "cpuLimit": 0.5, "pidsLimit": 512}),
+            "notebookRollbackImage": rollback,
+            "spawner": json.dumps({"profiles": PROFILES, "memLimit": "2G", "cpuLimit": 0.25, "pidsLimit": 512}),
         },
     )
     policy = docker_api_policy(run)
-    assert policy["images"] == ["jupyterhub-dev-notebook:0123456789ab", "lab-gpu:1"]
-    assert (policy["maxMemoryBytes"], policy["maxCpuQuota"], policy["maxPids"]) == (512 * 1024**2, 50_000, 512)
-    assert spawner_traits(run)["extra_host_config"]["pids_limit"] == 512
+    assert policy["images"] == [rollback, "lab-gpu:1"]
+    assert policy["shapes"] == [  # each profile's, exactly; the spawner's own limits only where a profile inherits them
+        {"cpuQuota": 25_000, "image": "lab-gpu:1", "memoryBytes": 2 * 1024**3, "nanoCpus": 250_000_000},
+        {"cpuQuota": 50_000, "image": rollback, "memoryBytes": 512 * 1024**2, "nanoCpus": 500_000_000},
+    ]
+    assert policy["maxPids"] == 512 and spawner_traits(run)["extra_host_config"]["pids_limit"] == 512
 
 
 def test_proxy_hub_and_filter_run_without_capabilities_or_a_way_to_gain_privileges(run_dev: ProgramRun) -> None:

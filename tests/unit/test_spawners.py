@@ -16,12 +16,17 @@ import types
 from typing import Any, ClassVar
 
 import pytest
+import traitlets
 
 from testkit.program_runner import REPO_ROOT
 
 
-class StandInSpawner:
+class StandInSpawner(traitlets.HasTraits):
     """What the mixins use of DockerSpawner: start, poll, docker, and a few attributes."""
+
+    apply_user_options = traitlets.Union(
+        [traitlets.Callable(), traitlets.Dict()], default_value=None, allow_none=True
+    )  # JupyterHub's
 
     listings: ClassVar[list[dict[str, Any]]] = []
     listing_calls = 0
@@ -49,6 +54,14 @@ class StandInSpawner:
         return StandInSpawner.listings
 
 
+class StandInHTTPError(Exception):
+    """tornado.web.HTTPError's (status, message)."""
+
+    def __init__(self, status_code: int, log_message: str) -> None:
+        super().__init__(status_code, log_message)
+        self.status_code, self.log_message = status_code, log_message
+
+
 @pytest.fixture
 def spawners(monkeypatch: pytest.MonkeyPatch) -> Any:
     module = types.ModuleType("dockerspawner")
@@ -56,6 +69,12 @@ def spawners(monkeypatch: pytest.MonkeyPatch) -> Any:
     module.SystemUserSpawner = type("SystemUserSpawner", (StandInSpawner,), {})  # type: ignore[attr-defined]
     module.SwarmSpawner = type("SwarmSpawner", (StandInSpawner,), {})  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "dockerspawner", module)
+    tornado, web = types.ModuleType("tornado"), types.ModuleType("tornado.web")
+    web.HTTPError = StandInHTTPError  # type: ignore[attr-defined]
+    tornado.web = web  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tornado", tornado)
+    monkeypatch.setitem(sys.modules, "tornado.web", web)
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "hub_config"))  # spawners.py imports profiles.py beside it
     spec = importlib.util.spec_from_file_location("spawners_under_test", REPO_ROOT / "hub_config" / "spawners.py")
     assert spec and spec.loader
     loaded = importlib.util.module_from_spec(spec)
@@ -64,19 +83,69 @@ def spawners(monkeypatch: pytest.MonkeyPatch) -> Any:
     return loaded
 
 
-def test_both_spawners_have_both_behaviours(spawners: Any) -> None:
-    for spawner_class, base in (
-        (spawners.PromptDockerSpawner, "DockerSpawner"),
-        (spawners.PromptSystemUserSpawner, "SystemUserSpawner"),
+def test_every_spawner_has_every_behaviour(spawners: Any) -> None:
+    for spawner_class, listing, base in (
+        (spawners.PromptDockerSpawner, "RunningContainers", "DockerSpawner"),
+        (spawners.PromptSystemUserSpawner, "RunningContainers", "SystemUserSpawner"),
+        (spawners.PromptSwarmSpawner, "RunningTasks", "HomeVolumeSwarmSpawner"),
     ):
-        assert [c.__name__ for c in spawner_class.__mro__[:5]] == [
+        assert [c.__name__ for c in spawner_class.__mro__[:6]] == [
             spawner_class.__name__,
+            "ProfilesMixin",
             "PromptStartMixin",
             "BatchedPollMixin",
-            "RunningContainers",
+            listing,
             base,
         ]
     assert spawners.PORT_POLL_S == 0.05
+
+
+PROFILES = [
+    {
+        "name": "small",
+        "description": "for exercises",
+        "image": "lab:1",
+        "mem_limit": 512 * 1024**2,
+        "cpu_limit": 0.5,
+        "groups": [],
+    },
+    {"name": "large", "description": "", "image": "lab:2", "mem_limit": 4 * 1024**3, "cpu_limit": 2.0, "groups": ["staff"]},
+]
+
+
+def profiled(spawners: Any, groups: list[str]) -> Any:
+    spawner = spawners.PromptDockerSpawner("jupyter-jh_ada")
+    spawner.profiles = PROFILES
+    spawner.user = types.SimpleNamespace(groups=[types.SimpleNamespace(name=group) for group in groups])
+    spawner.image, spawner.mem_limit, spawner.cpu_limit = "configured:1", 1, 1.0
+    return spawner
+
+
+def test_a_start_gets_the_named_profile_image_and_limits(spawners: Any) -> None:
+    spawner = profiled(spawners, ["staff"])
+    spawner.apply_user_options(spawner, {"profile": "large"})
+    assert (spawner.image, spawner.mem_limit, spawner.cpu_limit) == ("lab:2", 4 * 1024**3, 2.0)
+    spawner.apply_user_options(spawner, {})  # none named: the first the user may use
+    assert (spawner.image, spawner.mem_limit, spawner.cpu_limit) == ("lab:1", 512 * 1024**2, 0.5)
+
+
+def test_a_profile_of_another_group_is_refused_with_403_and_changes_nothing(spawners: Any) -> None:
+    spawner = profiled(spawners, ["students"])
+    with pytest.raises(StandInHTTPError) as refused:
+        spawner.apply_user_options(spawner, {"profile": "large"})
+    assert (refused.value.status_code, refused.value.log_message) == (
+        403,
+        "The profile large is for members of staff, and you are in none.",
+    )
+    assert (spawner.image, spawner.mem_limit, spawner.cpu_limit) == ("configured:1", 1, 1.0)
+
+
+def test_the_form_lists_only_the_users_profiles(spawners: Any) -> None:
+    staff, student = profiled(spawners, ["staff"]), profiled(spawners, [])
+    form = asyncio.run(staff.get_options_form())
+    assert 'value="small" checked' in form and 'value="large"' in form and "for exercises" in form
+    assert asyncio.run(student.get_options_form()) == ""  # one profile: no form, a start at once
+    assert staff.run_options_from_form({"profile": ["large"]}) == {"profile": "large"}
 
 
 def test_start_returns_once_the_port_answers(spawners: Any) -> None:

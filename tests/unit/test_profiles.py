@@ -1,0 +1,77 @@
+"""hub_config/profiles.py: which profiles a user may start, what a start gets, and the spawn form."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from typing import Any
+
+import pytest
+
+from testkit.program_runner import REPO_ROOT
+
+_SPEC = importlib.util.spec_from_file_location("hub_profiles", REPO_ROOT / "hub_config" / "profiles.py")  # the hub image's
+assert _SPEC and _SPEC.loader
+profiles = sys.modules["hub_profiles"] = importlib.util.module_from_spec(_SPEC)  # dataclasses look their module up
+_SPEC.loader.exec_module(profiles)
+
+SMALL = profiles.Profile("small", "Exercises <b>", "lab:1", 512 * 1024**2, 0.5, ())
+LARGE = profiles.Profile("large", "", "lab:1", 8 * 1024**3, 4.0, ("staff", "research"))
+GPU = profiles.Profile("gpu", "", "lab-gpu:1", 16 * 1024**3, 2.0, ("research",))
+ALL = [SMALL, LARGE, GPU]
+
+
+@pytest.mark.parametrize(
+    ("groups", "options", "expected"),
+    [
+        (set(), {}, SMALL),
+        ({"staff"}, {"profile": "large"}, LARGE),
+        ({"research"}, {"profile": "gpu"}, GPU),
+        ({"research", "other"}, {"profile": "small"}, SMALL),
+        ({"staff"}, {"profile": ""}, SMALL),  # the form's empty choice: the first open to the user
+    ],
+)
+def test_a_start_gets_the_named_profile_when_the_users_groups_allow_it(
+    groups: set[str], options: dict[str, Any], expected: Any
+) -> None:
+    assert profiles.chosen(ALL, groups, options) == expected
+
+
+@pytest.mark.parametrize(
+    ("groups", "options", "status", "message"),
+    [
+        (set(), {"profile": "large"}, 403, "The profile large is for members of staff, research, and you are in none."),
+        ({"staff"}, {"profile": "gpu"}, 403, "The profile gpu is for members of research, and you are in none."),
+        (set(), {"profile": "huge"}, 400, "No server profile 'huge'; yours: small"),
+        (set(), {"profile": ["small"]}, 400, "No server profile \"['small']\"; yours: small"),
+        (set(), {"profile": 7}, 400, "No server profile '7'; yours: small"),
+    ],
+)
+def test_a_profile_the_user_may_not_have_is_refused_saying_why(
+    groups: set[str], options: dict[str, Any], status: int, message: str
+) -> None:
+    with pytest.raises(profiles.ProfileError) as refused:
+        profiles.chosen(ALL, groups, options)
+    assert (refused.value.status, str(refused.value)) == (status, message)
+
+
+def test_a_user_in_no_profiles_group_is_told_which_groups_open_one() -> None:
+    with pytest.raises(profiles.ProfileError) as refused:
+        profiles.chosen([LARGE, GPU], {"students"}, {})
+    assert (refused.value.status, str(refused.value)) == (
+        403,
+        "No server profile is open to you: each is for members of research, staff. Ask an administrator.",
+    )
+
+
+def test_the_form_lists_the_usable_profiles_with_their_limits_escaped_and_the_first_checked() -> None:
+    form = profiles.spawn_form(profiles.usable(ALL, {"staff"}))
+    assert form.count('type="radio" name="profile"') == 2 and 'value="gpu"' not in form
+    assert 'value="small" checked' in form and 'value="large">' in form
+    assert "(0.5 CPU, 512M memory) — Exercises &lt;b&gt;" in form and "(4 CPU, 8G memory)" in form
+    assert profiles.spawn_form([SMALL]) == "" and profiles.spawn_form([]) == ""
+
+
+def test_the_form_gives_the_chosen_profile_and_nothing_else() -> None:
+    assert profiles.options_from_form({"profile": ["large"], "image": ["evil:1"]}) == {"profile": "large"}
+    assert profiles.options_from_form({}) == {}
