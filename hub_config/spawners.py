@@ -50,6 +50,7 @@ class ProfilesMixin(HasTraits):
 
     profiles = List(Dict(), config=True, help="The server profiles (components/user_servers.py ServerProfile)")
     user: Any
+    orm_spawner: Any
     image: str
     mem_limit: int
     cpu_limit: float
@@ -71,6 +72,9 @@ class ProfilesMixin(HasTraits):
         try:
             profile = server_profiles.chosen(self._profiles(), self._groups(), user_options or {})
         except server_profiles.ProfileError as refused:
+            # JupyterHub keeps a start's options for the next start without any: a refused profile would be
+            # asked for again at every plain start (with one profile open to the user, no form offers another).
+            self.orm_spawner.user_options = {}  # committed when JupyterHub stops the failed server
             raise web.HTTPError(refused.status, str(refused)) from None
         self.image, self.mem_limit, self.cpu_limit = profile.image, profile.mem_limit, profile.cpu_limit
 

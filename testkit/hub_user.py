@@ -81,10 +81,11 @@ class HubUser:
                    for group in self.api("GET", "/hub/api/groups").json()}  # fmt: skip
         return {name: users for name, users in members.items() if users}
 
-    def start_server(self, timeout_s: float = 120) -> float:
-        """Start the default server; seconds until it answers through the proxy."""
+    def start_server(self, timeout_s: float = 120, user_options: dict[str, Any] | None = None) -> float:
+        """Start the default server (with these spawn options); seconds until it answers through the proxy."""
         started = time.monotonic()
-        response = self.api("POST", f"/hub/api/users/{self.name}/server")
+        body = {"json": {"user_options": user_options}} if user_options is not None else {}
+        response = self.api("POST", f"/hub/api/users/{self.name}/server", **body)
         assert response.status_code in (201, 202), response.text
         deadline = started + timeout_s
         while time.monotonic() < deadline:

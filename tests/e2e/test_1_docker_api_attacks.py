@@ -29,7 +29,7 @@ ATTACKER = "mallory"
 
 
 def spawner_body(deployed: Deployed, user: str) -> dict[str, Any]:
-    """A create DockerSpawner could send for a user (within the dev stack's limits)."""
+    """A create DockerSpawner could send for a user (the dev stack's one profile: 1G, 1 CPU)."""
     return {
         "Image": deployed.first_apply.run.exports["notebookImage"],
         "Cmd": ["sleep", "600"],
@@ -39,7 +39,7 @@ def spawner_body(deployed: Deployed, user: str) -> dict[str, Any]:
         "HostConfig": {
             "NetworkMode": E2E_NAME,
             "Binds": [f"{NAMES.home_volume(user)}:/home/jovyan:rw"],
-            "Memory": 512 * 1024**2,
+            "Memory": 1024**3,
             "CpuPeriod": 100_000,
             "CpuQuota": 100_000,
             "PidsLimit": 1024,
@@ -111,7 +111,7 @@ def attacks(deployed: Deployed) -> dict[str, bytes]:
     add("CpuQuota -1 (no limit)", lambda u, b: create(u, json.dumps(b).replace('"CpuQuota": 100000', '"CpuQuota": -1')))
     add(
         "Memory of exabytes",
-        lambda u, b: create(u, json.dumps(b).replace('"Memory": 536870912', '"Memory": 4611686018427387904')),
+        lambda u, b: create(u, json.dumps(b).replace('"Memory": 1073741824', '"Memory": 4611686018427387904')),
     )
     add("foreign image: the base image", lambda u, b: create(u, json.dumps({**b, "Image": "debian:trixie-slim"})))
     add("foreign image: the hub image", lambda u, b: create(u, json.dumps({**b, "Image": hub_image})))
@@ -211,7 +211,7 @@ def test_an_allowed_create_is_what_the_filter_built_not_what_was_sent(
     assert not host.get("PortBindings") and not host.get("PublishAllPorts") and not host.get("Devices")
     assert (host["PidMode"], host["IpcMode"], host["UsernsMode"]) == ("", "private", "")
     assert host["NetworkMode"] == E2E_NAME and set(created["NetworkSettings"]["Networks"]) == {E2E_NAME}
-    assert (host["Memory"], host["CpuPeriod"], host["CpuQuota"], host["PidsLimit"]) == (512 * 1024**2, 100_000, 100_000, 1024)
+    assert (host["Memory"], host["CpuPeriod"], host["CpuQuota"], host["PidsLimit"]) == (1024**3, 100_000, 100_000, 1024)
 
 
 def test_a_home_volume_of_another_deployment_is_refused_and_an_adopted_one_is_mounted_as_it_is(

@@ -280,8 +280,8 @@ def test_the_filter_refuses_a_privileged_service_from_inside_the_hub(
         "Labels": NAMES.labels,
         "TaskTemplate": {
             "ContainerSpec": {"Image": image, "Args": ["sleep", "600"], "Mounts": []},
-            "Resources": {"Limits": {"MemoryBytes": 2**29, "NanoCPUs": 10**8, "Pids": 100},
-                          "Reservations": {"MemoryBytes": 2**29, "NanoCPUs": 10**8}},
+            "Resources": {"Limits": {"MemoryBytes": 2**29, "NanoCPUs": 250_000_000, "Pids": 100},
+                          "Reservations": {"MemoryBytes": 2**29, "NanoCPUs": 250_000_000}},
             "RestartPolicy": {"Condition": "none"},
             "Networks": [{"Target": NAMES.network}],
         },

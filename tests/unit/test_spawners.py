@@ -118,6 +118,7 @@ def profiled(spawners: Any, groups: list[str]) -> Any:
     spawner.profiles = PROFILES
     spawner.user = types.SimpleNamespace(groups=[types.SimpleNamespace(name=group) for group in groups])
     spawner.image, spawner.mem_limit, spawner.cpu_limit = "configured:1", 1, 1.0
+    spawner.orm_spawner = types.SimpleNamespace(user_options={"profile": "large"})  # what the last start asked for
     return spawner
 
 
@@ -138,6 +139,13 @@ def test_a_profile_of_another_group_is_refused_with_403_and_changes_nothing(spaw
         "The profile large is for members of staff, and you are in none.",
     )
     assert (spawner.image, spawner.mem_limit, spawner.cpu_limit) == ("configured:1", 1, 1.0)
+    assert spawner.orm_spawner.user_options == {}  # the next start without options is not refused again
+
+
+def test_an_allowed_start_keeps_the_options_jupyterhub_remembers(spawners: Any) -> None:
+    spawner = profiled(spawners, ["staff"])
+    spawner.apply_user_options(spawner, {"profile": "large"})
+    assert spawner.orm_spawner.user_options == {"profile": "large"}
 
 
 def test_the_form_lists_only_the_users_profiles(spawners: Any) -> None:
