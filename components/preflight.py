@@ -35,7 +35,7 @@ from components.locks import lock_problem
 from components.names import HUB_CONFIG_DIR, HUB_CONFIG_PATH, HUB_SETTINGS_ENV
 from components.neighbours import check_neighbours
 from components.public_port import check_public_port, provider_client, provider_engine
-from components.swarm import check_swarm_manager, eligible_nodes, swarm_node
+from components.swarm import check_profile_placement, check_swarm_manager, eligible_nodes, swarm_node
 from components.user_servers import UserServerImages, user_server_images
 
 HUB_CONFIG_SOURCE = Path("hub_config/jupyterhub_config.py")
@@ -193,6 +193,10 @@ def swarm_nodes(config: StackConfig) -> tuple[str, ...]:
             f"config 'cluster.mode' = 'swarm': the Docker engine could not be asked about its swarm ({error}). "
             "Fix: make the manager reachable (docker:host stack config or DOCKER_HOST)"
         ) from None
+    for index, profile in enumerate(config.spawner.profiles):
+        if profile.placement:
+            key = f"spawner.profiles[{index}].placement"
+            check_profile_placement(nodes, config.cluster.server_placement, profile.placement, key)
     return eligible_nodes(nodes, config.cluster.server_placement)
 
 

@@ -117,6 +117,16 @@ def eligible_nodes(nodes: Sequence[SwarmNode], constraints: Sequence[str]) -> tu
     return tuple(node.hostname for node in eligible)
 
 
+def check_profile_placement(nodes: Sequence[SwarmNode], constraints: Sequence[str], placement: Sequence[str], key: str) -> None:
+    """A profile's placement must leave a node its servers can run on (ready, active, and where users' servers may run)."""
+    if not any(n.ready and n.active and satisfies(n, [*constraints, *placement]) for n in nodes):
+        raise ConfigError(
+            f"config '{key}' = {list(placement)!r}: no ready, active node of the swarm meets it and "
+            f"cluster.userPlacement {list(constraints)!r}, so its servers could never start. Fix: label a node "
+            f"(docker node update --label-add <key>=<value> <node>), or {set_command(key, '<constraints a node meets>')}"
+        )
+
+
 @dataclass(frozen=True)
 class ImagePrePullArgs:
     service_name: str

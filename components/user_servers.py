@@ -60,12 +60,14 @@ class ServerProfile:
     mem_limit_bytes: int
     cpu_limit: float
     groups: tuple[str, ...]
+    placement: tuple[str, ...]  # swarm: constraints after cluster.userPlacement
 
     @property
     def hub_traits(self) -> dict[str, Any]:
         return {
             "name": self.name, "description": self.description, "image": self.image,
             "mem_limit": self.mem_limit_bytes, "cpu_limit": self.cpu_limit, "groups": list(self.groups),
+            "placement": list(self.placement),
         }  # fmt: skip
 
     @property
@@ -76,6 +78,7 @@ class ServerProfile:
             "memoryBytes": self.mem_limit_bytes,
             "cpuQuota": int(self.cpu_limit * CPU_PERIOD_US),
             "nanoCpus": int(self.cpu_limit * 1e9),
+            "constraints": list(self.placement),
         }
 
 
@@ -96,6 +99,7 @@ def server_profiles(config: StackConfig, images: UserServerImages) -> list[Serve
             memory_bytes(profile.mem_limit or spawner.mem_limit),
             profile.cpu_limit or spawner.cpu_limit,
             profile.groups,
+            profile.placement,
         )
         for profile in profiles
     ]

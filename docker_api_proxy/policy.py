@@ -46,11 +46,14 @@ MIN_SWARM_ENGINE = (20, 10)  # an older node's engine ignores a service's Capabi
 # Swarm runs these as Go templates, on the leader while it validates a create and on the node
 # that starts a task (swarmkit template/expand.go: ExpandContainerSpec, ExpandNetworks).
 TEMPLATE_ACTION = "{{"
+MAX_CONSTRAINTS = 64  # what a create may list; the deployment's, one profile's and a pin are checked exactly after
 MAX_SERVICE_SPEC_BYTES = 64 * 1024  # a spec goes into every manager's Raft log; the spawner's is ~3 KiB
 HOME_CHECK_SOCKET = "/var/run/docker.sock"  # the node's engine, as docker_api_proxy/home_check.py asks it
 HOME_CHECK_MEMORY_BYTES = 64 * 1024**2
 HOME_CHECK_PIDS = 32
 EXCLUSION = "node.id!="  # how the filter keeps a service off a node (Swarm ANDs constraints)
+PIN = "node.hostname=="  # how the spawner keeps a sticky home's server on its node
+NOT_A_PROFILE = "the server's image, limits and placement are not those of any profile (spawner.profiles)"
 
 
 @dataclass(frozen=True)
@@ -91,15 +94,20 @@ class Shape:
     memory_bytes: int
     cpu_quota: int  # of a container, per cpu_period
     nano_cpus: int  # of a Swarm service
+    constraints: tuple[str, ...] = ()  # a Swarm service's, after the deployment's (the profile's placement)
 
     @classmethod
     def from_document(cls, document: Any) -> Shape:
-        expected = {"image": str, "memoryBytes": int, "cpuQuota": int, "nanoCpus": int}
+        expected = {"image": str, "memoryBytes": int, "cpuQuota": int, "nanoCpus": int, "constraints": list}
         if not isinstance(document, dict) or set(document) != set(expected):
             raise ValueError(f"each of the policy's shapes must have exactly these keys and types: {expected}")
         if any(type(document[key]) is not kind for key, kind in expected.items()):
             raise ValueError(f"each of the policy's shapes must have exactly these keys and types: {expected}")
-        return cls(document["image"], document["memoryBytes"], document["cpuQuota"], document["nanoCpus"])
+        if not all(isinstance(constraint, str) for constraint in document["constraints"]):
+            raise ValueError("a shape's constraints must be strings")
+        return cls(
+            document["image"], document["memoryBytes"], document["cpuQuota"], document["nanoCpus"], tuple(document["constraints"])
+        )
 
 
 @dataclass(frozen=True)
@@ -154,11 +162,30 @@ class Policy:
     def max_cpu_quota(self) -> int:
         return max(shape.cpu_quota for shape in self.shapes)
 
-    def check_shape(self, image: str, memory_bytes: int, cpus: int, swarm: bool = False) -> None:
-        """A server's image and limits must be one profile's, exactly."""
-        given = (image, memory_bytes, cpus)
-        if not any(given == (s.image, s.memory_bytes, s.nano_cpus if swarm else s.cpu_quota) for s in self.shapes):
-            raise RefusedError("the server's image and limits are not those of any profile (spawner.profiles)")
+    def check_shape(self, image: str, memory_bytes: int, cpu_quota: int) -> None:
+        """A container's image and limits must be one profile's, exactly."""
+        if not any((image, memory_bytes, cpu_quota) == (s.image, s.memory_bytes, s.cpu_quota) for s in self.shapes):
+            raise RefusedError(NOT_A_PROFILE)
+
+    def service_pins(self, image: str, memory_bytes: int, nano_cpus: int, placed: Sequence[str]) -> list[str]:
+        """A service's image, limits and placement (after the deployment's constraints) must be one profile's,
+        exactly, followed by at most a pin to its home's node: the pin's hostname."""
+        for shape in self.shapes:
+            if (image, memory_bytes, nano_cpus) != (shape.image, shape.memory_bytes, shape.nano_cpus):
+                continue
+            rest = list(placed)
+            if tuple(rest[: len(shape.constraints)]) != shape.constraints:
+                continue
+            pins = rest[len(shape.constraints) :]
+            hostnames = [pin.removeprefix(PIN) for pin in pins if pin.startswith(PIN)]
+            sticky = self.swarm is not None and self.swarm.sticky_homes
+            if len(pins) <= 1 and len(hostnames) == len(pins) and (sticky or not pins):
+                return hostnames
+        raise RefusedError(NOT_A_PROFILE)
+
+    @property
+    def profile_constraints(self) -> frozenset[str]:
+        return frozenset(constraint for shape in self.shapes for constraint in shape.constraints)
 
     def is_user_container(self, details: Mapping[str, Any]) -> bool:
         """An engine's inspect (or list entry) of one of this deployment's user containers."""
@@ -665,7 +692,7 @@ def _service_create(request: Request, policy: Policy, swarm: SwarmPolicy) -> Cre
                     "RestartPolicy": _one_of(
                         {"Condition": "none"}, {"Condition": "none", "Delay": 0, "MaxAttempts": 0, "Window": 0}
                     ),
-                    "Placement": _object({"Constraints": _list(_constraint(swarm), len(swarm.constraints) + 1)}),
+                    "Placement": _object({"Constraints": _list(_constraint(swarm, policy), MAX_CONSTRAINTS)}),
                     "Networks": _one_of([{"Target": policy.network}]),
                     "LogDriver": _one_of(log_driver),
                 },
@@ -679,10 +706,13 @@ def _service_create(request: Request, policy: Policy, swarm: SwarmPolicy) -> Cre
     container, limits, reservations = task["ContainerSpec"], task["Resources"]["Limits"], task["Resources"]["Reservations"]
     if (reservations["MemoryBytes"], reservations["NanoCPUs"]) != (limits["MemoryBytes"], limits["NanoCPUs"]):
         raise RefusedError("a user service reserves what it may use: its reservations must equal its limits")
-    policy.check_shape(container["Image"], limits["MemoryBytes"], limits["NanoCPUs"], swarm=True)
+
     constraints = task.get("Placement", {}).get("Constraints", [])
     if constraints[: len(swarm.constraints)] != list(swarm.constraints):
         raise RefusedError("the service's placement must start with the deployment's constraints")
+    pins = policy.service_pins(
+        container["Image"], limits["MemoryBytes"], limits["NanoCPUs"], constraints[len(swarm.constraints) :]
+    )
     spec_container: dict[str, Any] = {
         "Image": container["Image"],
         "Env": container.get("Env", []),
@@ -714,7 +744,6 @@ def _service_create(request: Request, policy: Policy, swarm: SwarmPolicy) -> Cre
         )
     if len(json.dumps(spec)) > MAX_SERVICE_SPEC_BYTES:
         raise RefusedError(f"a user service's spec is at most {MAX_SERVICE_SPEC_BYTES} bytes")
-    pins = [c.removeprefix("node.hostname==") for c in constraints[len(swarm.constraints) :] if c not in swarm.constraints]
     return CreateUserService(spec, home_volume, pins[0] if pins else None)
 
 
@@ -789,14 +818,14 @@ def _user_driver(driver: dict[str, Any] | None, user: str) -> dict[str, Any] | N
     return {"Name": driver["Name"], **({"Options": options} if options else {})}
 
 
-def _constraint(swarm: SwarmPolicy) -> Validator:
-    """One of the deployment's constraints, or (sticky homes) the pin to a node by hostname."""
-    allowed = set(swarm.constraints)
+def _constraint(swarm: SwarmPolicy, policy: Policy) -> Validator:
+    """One of the deployment's or a profile's constraints, or (sticky homes) the pin to a node by hostname."""
+    allowed = set(swarm.constraints) | policy.profile_constraints
 
     def check(value: Any, where: str) -> str:
         if type(value) is not str:
             raise RefusedError(f"{where} must be a string")
-        pinned = value.removeprefix("node.hostname==")
+        pinned = value.removeprefix(PIN)
         if value in allowed or (swarm.sticky_homes and pinned != value and _NODE_HOSTNAME.fullmatch(pinned)):
             return value
         raise RefusedError(f"{where} is not one of the deployment's placement constraints")

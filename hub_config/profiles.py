@@ -33,12 +33,13 @@ class Profile:
     mem_limit: int  # bytes
     cpu_limit: float
     groups: tuple[str, ...]  # empty: everyone
+    placement: tuple[str, ...] = ()  # swarm: constraints after cluster.userPlacement
 
     @classmethod
     def from_traits(cls, traits: Mapping[str, Any]) -> Profile:
         return cls(
             traits["name"], traits["description"], traits["image"], traits["mem_limit"], traits["cpu_limit"],
-            tuple(traits["groups"]),
+            tuple(traits["groups"]), tuple(traits["placement"]),
         )  # fmt: skip
 
     def open_to(self, groups: set[str]) -> bool:

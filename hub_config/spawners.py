@@ -51,6 +51,7 @@ class ProfilesMixin(HasTraits):
     profiles = List(Dict(), config=True, help="The server profiles (components/user_servers.py ServerProfile)")
     user: Any
     orm_spawner: Any
+    profile_placement: tuple[str, ...]  # swarm: HomeVolumeSwarmSpawner places the server by it
     image: str
     mem_limit: int
     cpu_limit: float
@@ -77,6 +78,7 @@ class ProfilesMixin(HasTraits):
             self.orm_spawner.user_options = {}  # committed when JupyterHub stops the failed server
             raise web.HTTPError(refused.status, str(refused)) from None
         self.image, self.mem_limit, self.cpu_limit = profile.image, profile.mem_limit, profile.cpu_limit
+        self.profile_placement = profile.placement
 
     @default("apply_user_options")
     def _default_apply_user_options(self) -> Any:
@@ -193,6 +195,7 @@ class HomeVolumeSwarmSpawner(SwarmSpawner):
     log_config = Dict(config=True, help="The task's log driver: {Name, Options}")
     home_volume_labels = Dict(config=True, help="Labels of a home volume the node creates")
     home_node = ""  # the hostname of the node that holds the home volume (sticky homes)
+    profile_placement: tuple[str, ...] = ()  # the started profile's constraints (ProfilesMixin sets them)
     task_address = ""  # the running task's address on the deployment's network
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -231,7 +234,7 @@ class HomeVolumeSwarmSpawner(SwarmSpawner):
     @property
     def _constraints(self) -> list[str]:
         pinned = [f"node.hostname=={self.home_node}"] if self.sticky_homes and self.home_node else []
-        return [*self.user_constraints, *pinned]
+        return [*self.user_constraints, *self.profile_placement, *pinned]
 
     async def create_object(self) -> dict[str, Any]:
         resources = Resources(

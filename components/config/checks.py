@@ -34,6 +34,7 @@ def _check_cluster(config: StackConfig) -> None:
         swarm_only += [("cluster.userPlacement", list(cluster.user_placement))]
         swarm_only += [("cluster.homes", cluster.homes if cluster.homes != "sticky" else "")]
         swarm_only += [("cluster.managersRunServers", cluster.managers_run_servers)]
+        swarm_only += [(f"spawner.profiles[{i}].placement", list(p.placement)) for i, p in enumerate(config.spawner.profiles)]
         for key, value in swarm_only:
             if value:
                 raise fail(

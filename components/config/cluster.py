@@ -19,6 +19,10 @@ PLACEMENT_CONSTRAINT = re.compile(
     r" *(?P<operator>==|!=) *(?P<value>[A-Za-z0-9][A-Za-z0-9_.-]*)"
 )
 
+PLACEMENT_PROBLEM = (
+    "not a placement constraint (node.id, node.hostname, node.role, node.platform.os|arch, node.labels.<k> or "
+    "engine.labels.<k>, then == or !=, then a value)"
+)
 CLUSTER_MODES = ("single", "swarm")
 WORKERS_ONLY = "node.role == worker"
 HOME_MODES = ("sticky", "shared")
@@ -45,8 +49,7 @@ class ClusterConfig:
         check=each(
             pattern(
                 PLACEMENT_CONSTRAINT,
-                "not a placement constraint (node.id, node.hostname, node.role, node.platform.os|arch, node.labels.<k> or "
-                "engine.labels.<k>, then == or !=, then a value)",
+                PLACEMENT_PROBLEM,
                 "pulumi config set --path 'cluster.userPlacement[0]' 'node.role == worker'",
             )
         ),

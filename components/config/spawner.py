@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from components.config.cluster import PLACEMENT_CONSTRAINT, PLACEMENT_PROBLEM
 from components.config.registry import fail, setting
 from components.config.values import IMAGE_REF, each, memory, memory_bytes, pattern
 
@@ -59,6 +60,12 @@ class Profile:
         (),
         "JupyterHub groups whose members may use it (from the admin page or the login's groups); empty: everyone",
         check=each(pattern(_GROUP_NAME, "not a group name", "use the group's name as JupyterHub shows it")),
+        one_or_list=True,
+    )
+    placement: tuple[str, ...] = setting(
+        (),
+        "swarm: placement constraints its servers add to `cluster.userPlacement` (`node.labels.gpu == true`)",
+        check=each(pattern(PLACEMENT_CONSTRAINT, PLACEMENT_PROBLEM, "e.g. 'node.labels.gpu == true'")),
         one_or_list=True,
     )
 

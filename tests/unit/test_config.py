@@ -119,6 +119,13 @@ def test_defaults_are_a_native_authenticator_hub_on_port_8000() -> None:
         ({"spawner": {"profiles": [{"name": "a", "image": "Lab:1"}]}}, {}, "spawner.profiles[0].image", "name:tag"),
         ({"spawner": {"profiles": [{"name": "a", "groups": ["x\ny"]}]}}, {}, "spawner.profiles[0].groups", "group's name"),
         ({"spawner": {"profiles": [{"name": "a", "gpus": 1}]}}, {}, "spawner.profiles[0].gpus", "known here"),
+        ({"spawner": {"profiles": [{"name": "a", "placement": ["gpu"]}]}}, {}, "spawner.profiles[0].placement", "gpu == true"),
+        (
+            {"spawner": {"profiles": [{"name": "a", "placement": "node.labels.gpu == true"}]}},
+            {},
+            "spawner.profiles[0].placement",
+            "or set cluster.mode swarm",
+        ),
         ({"spawner": {"profiles": [{"name": f"p{i}"} for i in range(21)]}}, {}, "spawner.profiles", "merge profiles"),
         ({"spawner": {"extraImages": {"r": "r:1"}}}, {}, "spawner.extraImages", "'spawner.profiles[1].image' r:1"),
         ({"spawner": {"memlimit": "4G"}}, {}, "spawner.memlimit", "check its spelling; known here: "),

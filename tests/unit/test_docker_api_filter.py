@@ -503,9 +503,10 @@ POLICY_DOCUMENT = {
     "userContainerTemplate": "jupyter-{username}", "homeVolumeTemplate": "jh-home-{username}", "notebookHome": "/home/jovyan",
     "notebookUser": "1000", "notebookPort": 8888, "images": [NOTEBOOK, "quay.io/jupyter/base-notebook:2025-01-01"],
     "shapes": [
-        {"image": NOTEBOOK, "memoryBytes": 2 * 1024**3, "cpuQuota": 100_000, "nanoCpus": 10**9},
-        {"image": "quay.io/jupyter/base-notebook:2025-01-01", "memoryBytes": 2 * 1024**3, "cpuQuota": 100_000, "nanoCpus": 10**9},
-        {"image": NOTEBOOK, "memoryBytes": 512 * 1024**2, "cpuQuota": 50_000, "nanoCpus": 5 * 10**8},
+        {"image": NOTEBOOK, "memoryBytes": 2 * 1024**3, "cpuQuota": 100_000, "nanoCpus": 10**9, "constraints": []},
+        {"image": "quay.io/jupyter/base-notebook:2025-01-01", "memoryBytes": 2 * 1024**3, "cpuQuota": 100_000,
+         "nanoCpus": 10**9, "constraints": []},
+        {"image": NOTEBOOK, "memoryBytes": 512 * 1024**2, "cpuQuota": 50_000, "nanoCpus": 5 * 10**8, "constraints": []},
     ],
     "cpuPeriod": 100_000, "maxPids": 4096,
     "logConfig": {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}}, "maxServers": 3, "swarm": {},
@@ -515,7 +516,15 @@ POLICY_DOCUMENT = {
 def test_the_policy_document_is_read_strictly() -> None:
     document = POLICY_DOCUMENT
     assert Policy.from_document(document) == POLICY
-    for broken in ({**document, "extra": 1}, {**document, "notebookPort": "8888"}, {**document, "images": []}):
+    shape: dict[str, Any] = document["shapes"][0]  # type: ignore[index]
+    broken_shapes = [
+        [], [{**shape, "image": "other:1"}], [{**shape, "extra": 1}], [{**shape, "memoryBytes": "1"}],
+        [{**shape, "constraints": [1]}], [{k: v for k, v in shape.items() if k != "constraints"}], ["shape"],
+    ]  # fmt: skip
+    for broken in (
+        {**document, "extra": 1}, {**document, "notebookPort": "8888"}, {**document, "images": []},
+        *({**document, "shapes": shapes} for shapes in broken_shapes),
+    ):  # fmt: skip
         with pytest.raises(ValueError):
             Policy.from_document(broken)
 
@@ -971,7 +980,7 @@ def test_a_policy_needs_a_home_volume_template_naming_the_user() -> None:
     document = {
         "deployment": "jh", "deploymentLabel": "l", "network": "jh", "userContainerTemplate": "jupyter-{username}",
         "homeVolumeTemplate": "jh-home", "notebookHome": "/home/jovyan", "notebookUser": "1000", "notebookPort": 8888,
-        "images": [NOTEBOOK], "shapes": [{"image": NOTEBOOK, "memoryBytes": 1, "cpuQuota": 1, "nanoCpus": 1}],
+        "images": [NOTEBOOK], "shapes": [{"image": NOTEBOOK, "memoryBytes": 1, "cpuQuota": 1, "nanoCpus": 1, "constraints": []}],
         "cpuPeriod": 1, "maxPids": 1, "logConfig": {},
         "maxServers": 1, "swarm": {},
     }  # fmt: skip

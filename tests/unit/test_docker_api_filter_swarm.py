@@ -5,6 +5,7 @@ tasks and nodes are read only as SwarmSpawner needs, and only this deployment's.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import json
 import threading
@@ -168,6 +169,59 @@ def changed(path: list[str], value: Any, remove: bool = False) -> dict[str, Any]
 def test_anything_but_the_spawners_service_is_refused(body: dict[str, Any], reason: str) -> None:
     with pytest.raises(RefusedError, match=reason):
         create(body)
+
+
+GPU_PLACEMENT = ("node.labels.gpu == true",)
+PROFILED = dataclasses.replace(POLICY, shapes=POLICY.shapes | {Shape(NOTEBOOK, 512 * 1024**2, 5_000, 5 * 10**7, GPU_PLACEMENT)})
+
+
+def placed(memory: int, cpus: int, constraints: list[str]) -> dict[str, Any]:
+    body = spawner_body(constraints)
+    resources = body["TaskTemplate"]["Resources"]
+    resources["Limits"]["MemoryBytes"] = resources["Reservations"]["MemoryBytes"] = memory
+    resources["Limits"]["NanoCPUs"] = resources["Reservations"]["NanoCPUs"] = cpus
+    return body
+
+
+@pytest.mark.parametrize(
+    ("memory", "cpus", "constraints", "pinned"),
+    [
+        (2 * 1024**3, 10**9, ["node.role == worker"], None),
+        (2 * 1024**3, 10**9, ["node.role == worker", "node.hostname==node-2"], "node-2"),
+        (512 * 1024**2, 5 * 10**7, ["node.role == worker", *GPU_PLACEMENT], None),
+        (512 * 1024**2, 5 * 10**7, ["node.role == worker", *GPU_PLACEMENT, "node.hostname==node-2"], "node-2"),
+    ],
+)
+def test_a_service_of_a_profile_with_placement_has_exactly_that_placement(
+    memory: int, cpus: int, constraints: list[str], pinned: str | None
+) -> None:
+    call = create_call(placed(memory, cpus, constraints), PROFILED)
+    assert (call.spec["TaskTemplate"]["Placement"]["Constraints"], call.pinned_node) == (constraints, pinned)
+
+
+@pytest.mark.parametrize(
+    ("memory", "cpus", "constraints"),
+    [
+        (512 * 1024**2, 5 * 10**7, ["node.role == worker"]),  # the profile without its placement
+        (2 * 1024**3, 10**9, ["node.role == worker", *GPU_PLACEMENT]),  # another profile with this one's placement
+        (512 * 1024**2, 5 * 10**7, ["node.role == worker", "node.hostname==node-2", *GPU_PLACEMENT]),  # pin first
+        (2 * 1024**3, 10**9, ["node.role == worker", "node.hostname==node-2", "node.hostname==node-3"]),  # two pins
+    ],
+)
+def test_a_service_placed_other_than_its_profile_is_refused(memory: int, cpus: int, constraints: list[str]) -> None:
+    with pytest.raises(RefusedError, match="not those of any profile"):
+        create(placed(memory, cpus, constraints), PROFILED)
+
+
+def test_with_shared_homes_no_pin_passes_not_even_a_profiles_own_constraint_as_one() -> None:
+    shared = dataclasses.replace(
+        PROFILED,
+        shapes=PROFILED.shapes | {Shape(NOTEBOOK, 2 * 1024**3, 10**5, 10**8, ("node.hostname==gpu-1",))},
+        swarm=dataclasses.replace(SWARM, sticky_homes=False),
+    )
+    assert create(placed(2 * 1024**3, 10**8, ["node.role == worker", "node.hostname==gpu-1"]), shared)  # the profile's own
+    with pytest.raises(RefusedError, match="not those of any profile"):
+        create(placed(2 * 1024**3, 10**9, ["node.role == worker", "node.hostname==gpu-1"]), shared)
 
 
 def test_without_swarm_mode_no_service_call_passes() -> None:

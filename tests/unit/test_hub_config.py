@@ -119,17 +119,17 @@ def test_user_servers_survive_a_docker_daemon_restart_and_have_a_process_limit()
 def test_each_profile_reaches_the_spawner_with_its_image_and_limits_resolved() -> None:
     profiles = [
         {"name": "small", "description": "Exercises", "memLimit": "512M", "cpuLimit": "0.5"},
-        {"name": "r", "image": "r-notebook:4.4", "groups": ["stats", "staff"]},
+        {"name": "r", "image": "r-notebook:4.4", "groups": ["stats", "staff"], "placement": []},
         {"name": "big", "image": "r-notebook:4.4", "memLimit": "8G", "cpuLimit": "4", "groups": "staff"},
     ]
     c = hub_config({"spawner": {"memLimit": "1G", "cpuLimit": "1", "profiles": profiles}})
     assert c.DockerSpawner.profiles == [
         {"name": "small", "description": "Exercises", "image": "notebook:abc", "mem_limit": 512 * 1024**2, "cpu_limit": 0.5,
-         "groups": []},
+         "groups": [], "placement": []},
         {"name": "r", "description": "", "image": "r-notebook:4.4", "mem_limit": 1024**3, "cpu_limit": 1.0,
-         "groups": ["stats", "staff"]},
+         "groups": ["stats", "staff"], "placement": []},
         {"name": "big", "description": "", "image": "r-notebook:4.4", "mem_limit": 8 * 1024**3, "cpu_limit": 4.0,
-         "groups": ["staff"]},
+         "groups": ["staff"], "placement": []},
     ]  # fmt: skip
     assert "allowed_images" not in c.DockerSpawner
 
@@ -222,6 +222,7 @@ COMMON = {
                 "mem_limit": 2 * 1024**3,
                 "cpu_limit": 1.0,
                 "groups": [],
+                "placement": [],
             }
         ],
     },

@@ -508,7 +508,15 @@ def test_the_docker_api_filter_allows_exactly_the_images_and_limits_the_hub_may_
         "notebookPort": 8888,
         "images": [run_dev.exports["notebookImage"]],
         # Pulumi.dev.yaml: 1G, 1 CPU
-        "shapes": [{"image": run_dev.exports["notebookImage"], "memoryBytes": 1024**3, "cpuQuota": 100_000, "nanoCpus": 10**9}],
+        "shapes": [
+            {
+                "image": run_dev.exports["notebookImage"],
+                "memoryBytes": 1024**3,
+                "cpuQuota": 100_000,
+                "nanoCpus": 10**9,
+                "constraints": [],
+            }
+        ],
         "cpuPeriod": 100_000,
         "maxPids": 4096,
         "maxServers": 200,
@@ -533,8 +541,8 @@ def test_a_rollback_profiles_and_new_limits_are_a_diff_on_the_filter() -> None:
     policy = docker_api_policy(run)
     assert policy["images"] == [rollback, "lab-gpu:1"]
     assert policy["shapes"] == [  # each profile's, exactly; the spawner's own limits only where a profile inherits them
-        {"cpuQuota": 25_000, "image": "lab-gpu:1", "memoryBytes": 2 * 1024**3, "nanoCpus": 250_000_000},
-        {"cpuQuota": 50_000, "image": rollback, "memoryBytes": 512 * 1024**2, "nanoCpus": 500_000_000},
+        {"cpuQuota": 25_000, "image": "lab-gpu:1", "memoryBytes": 2 * 1024**3, "nanoCpus": 250_000_000, "constraints": []},
+        {"cpuQuota": 50_000, "image": rollback, "memoryBytes": 512 * 1024**2, "nanoCpus": 500_000_000, "constraints": []},
     ]
     assert policy["maxPids"] == 512 and spawner_traits(run)["extra_host_config"]["pids_limit"] == 512
 

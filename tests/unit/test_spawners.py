@@ -108,8 +108,17 @@ PROFILES = [
         "mem_limit": 512 * 1024**2,
         "cpu_limit": 0.5,
         "groups": [],
+        "placement": [],
     },
-    {"name": "large", "description": "", "image": "lab:2", "mem_limit": 4 * 1024**3, "cpu_limit": 2.0, "groups": ["staff"]},
+    {
+        "name": "large",
+        "description": "",
+        "image": "lab:2",
+        "mem_limit": 4 * 1024**3,
+        "cpu_limit": 2.0,
+        "groups": ["staff"],
+        "placement": ["node.labels.big == true"],
+    },
 ]
 
 
@@ -128,6 +137,16 @@ def test_a_start_gets_the_named_profile_image_and_limits(spawners: Any) -> None:
     assert (spawner.image, spawner.mem_limit, spawner.cpu_limit) == ("lab:2", 4 * 1024**3, 2.0)
     spawner.apply_user_options(spawner, {})  # none named: the first the user may use
     assert (spawner.image, spawner.mem_limit, spawner.cpu_limit) == ("lab:1", 512 * 1024**2, 0.5)
+
+
+def test_a_swarm_server_is_placed_by_the_deployment_then_its_profile_then_its_homes_node(spawners: Any) -> None:
+    spawner = spawners.PromptSwarmSpawner("jupyter-jh_ada")
+    spawner.profiles, spawner.user = PROFILES, types.SimpleNamespace(groups=[types.SimpleNamespace(name="staff")])
+    spawner.user_constraints, spawner.sticky_homes, spawner.home_node = ["node.role == worker"], True, "node-2"
+    spawner.apply_user_options(spawner, {"profile": "large"})
+    assert spawner._constraints == ["node.role == worker", "node.labels.big == true", "node.hostname==node-2"]
+    spawner.apply_user_options(spawner, {"profile": "small"})
+    assert spawner._constraints == ["node.role == worker", "node.hostname==node-2"]
 
 
 def test_a_profile_of_another_group_is_refused_with_403_and_changes_nothing(spawners: Any) -> None:

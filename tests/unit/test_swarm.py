@@ -5,13 +5,14 @@ pre-pulled on every node users' servers may run on before the hub is pointed at 
 from __future__ import annotations
 
 import json
+import types
 from typing import Any
 
 import pytest
 
 from components import preflight
 from components.config import ConfigError, StackConfig, parse_config
-from components.swarm import SwarmNode, check_swarm_manager, eligible_nodes, satisfies, swarm_node
+from components.swarm import SwarmNode, check_profile_placement, check_swarm_manager, eligible_nodes, satisfies, swarm_node
 from testkit.program_runner import ProgramRun, run_program
 from tests.unit.echo_mocks import ProviderEchoMocks
 
@@ -30,18 +31,23 @@ def parse(raw: dict[str, Any], secrets: dict[str, Any] | None = None) -> StackCo
 def node(
     hostname: str, role: str = "worker", state: str = "ready", availability: str = "active", engine: str = "26.1.5", **labels: str
 ) -> SwarmNode:
-    return swarm_node(
-        {
-            "ID": f"id-{hostname}",
-            "Description": {
-                "Hostname": hostname,
-                "Platform": {"OS": "linux", "Architecture": "x86_64"},
-                "Engine": {"EngineVersion": engine},
-            },
-            "Spec": {"Role": role, "Availability": availability, "Labels": labels},
-            "Status": {"State": state},
-        }
-    )
+    return swarm_node(listed_node(hostname, role, state, availability, engine, **labels))
+
+
+def listed_node(
+    hostname: str, role: str = "worker", state: str = "ready", availability: str = "active", engine: str = "26.1.5", **labels: str
+) -> dict[str, Any]:
+    """A node as the engine's /nodes lists it."""
+    return {
+        "ID": f"id-{hostname}",
+        "Description": {
+            "Hostname": hostname,
+            "Platform": {"OS": "linux", "Architecture": "x86_64"},
+            "Engine": {"EngineVersion": engine},
+        },
+        "Spec": {"Role": role, "Availability": availability, "Labels": labels},
+        "Status": {"State": state},
+    }
 
 
 @pytest.mark.parametrize(
@@ -108,6 +114,14 @@ def test_only_ready_active_nodes_that_match_may_run_servers() -> None:
         eligible_nodes(nodes, ["node.labels.gpu == true"])
     with pytest.raises(ConfigError, match=r"without workers, pulumi config set --path cluster.managersRunServers true"):
         eligible_nodes([node("m", role="manager")], ["node.role == worker"])
+
+
+def test_a_profiles_placement_needs_a_ready_active_node_where_users_servers_may_run() -> None:
+    nodes = [node("m", role="manager", gpu="true"), node("w1"), node("w2", gpu="true", state="down"), node("w3", gpu="true")]
+    check_profile_placement(nodes, ["node.role == worker"], ["node.labels.gpu == true"], "spawner.profiles[1].placement")
+    key = "spawner.profiles[1].placement"
+    with pytest.raises(ConfigError, match=r"^config 'spawner.profiles\[1\].placement' = \['node.labels.gpu == true'\]: no ready"):
+        check_profile_placement(nodes[:3], ["node.role == worker"], ["node.labels.gpu == true"], key)  # w2 is down; m a manager
 
 
 @pytest.mark.parametrize(
@@ -243,3 +257,49 @@ def test_a_rollback_image_is_used_and_pre_pulled_by_its_registry_digest() -> Non
     assert run.get("docker:index/remoteImage:RemoteImage", "notebook-rollback-image").inputs["name"] == previous
     assert run.get(SERVICE, "pre-pull-default").inputs["taskSpec"]["containerSpec"]["image"] == digest
     assert run.get(SERVICE, "pre-pull-default").inputs["mode"] == {"replicated": {"replicas": 2}}
+
+
+def test_profiles_in_swarm_mode_are_pre_pulled_and_placed_by_their_own_constraints() -> None:
+    r_image = f"{REGISTRY}/r-notebook:4.4"
+    profiles = [
+        {"name": "small", "memLimit": "512M", "cpuLimit": "0.5"},
+        {"name": "gpu", "image": r_image, "placement": "node.labels.gpu == true", "groups": ["ml"]},
+    ]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(preflight, "check_public_port", lambda *args, **named: None)
+        patch.setattr(preflight, "check_neighbours", lambda *args: None)
+        patch.setattr(preflight, "swarm_nodes", lambda config: ("node-1", "node-2"))
+        run = run_program(
+            ProviderEchoMocks(), config={"cluster": json.dumps(SWARM), "spawner": json.dumps({"profiles": profiles})}
+        )
+    r_digest = run.get(SERVICE, "pre-pull-image-gpu").inputs["taskSpec"]["containerSpec"]["image"]
+    assert r_digest.startswith(f"{REGISTRY}/r-notebook@sha256:")
+    assert run.get("docker:index/remoteImage:RemoteImage", "image-gpu").inputs["name"] == r_image
+    uploads = {u["file"]: u["content"] for u in run.get(CONTAINER, "docker-api-proxy").inputs["uploads"]}
+    shapes = json.loads(uploads["/etc/docker-api-filter/policy.json"])["shapes"]
+    built = run.exports["notebookImageInUse"]
+    assert shapes == [  # in the order of their JSON text
+        {"constraints": ["node.labels.gpu == true"], "cpuQuota": 100_000, "image": r_digest, "memoryBytes": 2 * 1024**3,
+         "nanoCpus": 10**9},
+        {"constraints": [], "cpuQuota": 50_000, "image": built, "memoryBytes": 512 * 1024**2, "nanoCpus": 500_000_000},
+    ]  # fmt: skip
+    uploads = {u["file"]: u["content"] for u in run.get(CONTAINER, "hub").inputs["uploads"]}
+    offered = json.loads(uploads["/etc/jupyterhub/settings.json"])["spawner"]["traitlets"]["SwarmSpawner"]["profiles"]
+    assert [(p["name"], p["image"], p["placement"]) for p in offered] == [
+        ("small", built, []),
+        ("gpu", r_digest, ["node.labels.gpu == true"]),
+    ]
+
+
+def test_a_profile_placement_no_node_meets_is_refused_at_preview(monkeypatch: pytest.MonkeyPatch) -> None:
+    listed = [listed_node("w1"), listed_node("w2", gpu="true", availability="drain")]
+    engine = types.SimpleNamespace(
+        info=lambda: {"Swarm": {"LocalNodeState": "active", "ControlAvailable": True}},
+        nodes=types.SimpleNamespace(list=lambda: [types.SimpleNamespace(attrs=attrs) for attrs in listed]),
+    )
+    monkeypatch.setattr(preflight, "provider_client", lambda: engine)
+    gpu = {"name": "gpu", "placement": ["node.labels.gpu == true"]}
+    config = parse({"cluster": SWARM, "spawner": {"profiles": [{"name": "small"}, gpu]}})
+    with pytest.raises(ConfigError, match=r"^config 'spawner.profiles\[1\].placement' = \['node.labels.gpu == true'\]: no ready"):
+        preflight.swarm_nodes(config)
+    assert preflight.swarm_nodes(parse({"cluster": SWARM, "spawner": {"profiles": [{"name": "small"}]}})) == ("w1",)
