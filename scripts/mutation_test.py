@@ -74,6 +74,7 @@ FILES = {
         f"{UNIT}/test_program.py",
     ],
     "hub_config/spawners.py": [f"{UNIT}/test_spawners.py"],
+    "hub_config/profiles.py": [f"{UNIT}/test_profiles.py", f"{UNIT}/test_spawners.py"],
     "docker_api_proxy/wire.py": [f"{UNIT}/test_docker_api_filter.py", _FROZEN],
     # The swarm tests first: they take seconds, and most of these files' new code is theirs.
     "docker_api_proxy/policy.py": [f"{UNIT}/test_docker_api_filter_swarm.py", f"{UNIT}/test_docker_api_filter.py", _FROZEN],
