@@ -110,7 +110,8 @@ def _server_traits(config: StackConfig, images: UserServerImages) -> dict[str, A
     spawner, names = config.spawner, config.names
     traits: dict[str, Any] = {
         "image": images.default,
-        "name_template": names.user_server_template,
+        # A named server's name adds `--<server>` (hub_config/spawners.py NamedServersMixin; the filter reads it).
+        "name_template": names.user_server_template + ("{servername_suffix}" if spawner.named_servers.enabled else ""),
         "port": NOTEBOOK_PORT,
         "network_name": names.network,
         "use_internal_ip": True,
@@ -188,6 +189,7 @@ def _docker_policy(config: StackConfig, images: UserServerImages) -> dict[str, A
         "maxPids": spawner.pids_limit,
         "logConfig": {"Type": config.logs.driver, "Config": config.logs.options},
         "maxServers": spawner.max_servers,
+        "serversPerUser": spawner.named_servers.servers_per_user,
         "swarm": {},
     }
 
@@ -234,8 +236,10 @@ class Backend:
 
     def hub_settings(self, config: StackConfig, images: UserServerImages) -> dict[str, Any]:
         # The hub turns away a start past the cap politely (429) before the filter refuses it.
-        hub_limit = {"JupyterHub": {"active_server_limit": config.spawner.max_servers}}
-        return {"class": self.spawner_class, "traitlets": self.traitlets(config, images) | hub_limit}
+        hub: dict[str, Any] = {"active_server_limit": config.spawner.max_servers}
+        if (named := config.spawner.named_servers).enabled:
+            hub |= {"allow_named_servers": True, "named_server_limit_per_user": named.limit_per_user}
+        return {"class": self.spawner_class, "traitlets": self.traitlets(config, images) | {"JupyterHub": hub}}
 
 
 BACKENDS = {

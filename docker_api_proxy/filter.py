@@ -171,7 +171,7 @@ def _on_user_object(
 
 
 def _create_user_container(call: CreateUserContainer, policy: Policy, send: Callable[[Forward], Response]) -> Response:
-    _under_the_cap(policy, send)
+    _under_the_cap(policy, send, call.name, call.user)
     status, headers, payload = send(call.home_volume_lookup)
     if status == HTTPStatus.OK and not policy.may_be_home(_json(payload)):
         raise RefusedError(
@@ -186,8 +186,8 @@ def _create_user_container(call: CreateUserContainer, policy: Policy, send: Call
     return _without_the_holder(send(call.container))
 
 
-def _under_the_cap(policy: Policy, send: Callable[[Forward], Response]) -> None:
-    """Refused when the deployment has its most users' servers (pending ones included)."""
+def _under_the_cap(policy: Policy, send: Callable[[Forward], Response], name: str, user: str) -> None:
+    """Refused when the deployment, or the user, has its most servers (pending ones included)."""
     label = json.dumps({"label": [f"{policy.deployment_label}={policy.deployment}"]})
     if policy.swarm is None:
         listing, ours = Forward("GET", versioned("/containers/json"), {"all": "1", "filters": label}), policy.is_user_container
@@ -196,17 +196,23 @@ def _under_the_cap(policy: Policy, send: Callable[[Forward], Response]) -> None:
     status, _, payload = send(listing)
     if status != HTTPStatus.OK:
         raise RefusedError("the engine did not list the deployment's servers, so the cap on them cannot be checked")
-    if sum(1 for found in _json(payload) if ours(found)) >= policy.max_servers:
+    listed = [found for found in _json(payload) if ours(found)]
+    if len(listed) >= policy.max_servers:
         raise RefusedError(
             f"the deployment runs its most users' servers at once ({policy.max_servers}, spawner.maxServers): "
             "stop one, or raise spawner.maxServers"
+        )
+    if sum(1 for found in listed if policy.other_server_of(found, name) == user) >= policy.servers_per_user:
+        raise RefusedError(
+            f"the user runs their most servers at once ({policy.servers_per_user}, 1 + spawner.namedServers.limitPerUser): "
+            "stop one of theirs, or raise the limit"
         )
 
 
 def _create_user_service(call: CreateUserService, policy: Policy, send: Callable[[Forward], Response]) -> Response:
     swarm = policy.swarm
     assert swarm is not None
-    _under_the_cap(policy, send)  # before the home check too: past the cap, no check runs
+    _under_the_cap(policy, send, call.name, call.user)  # before the home check too: past the cap, no check runs
     status, headers, payload = send(Forward("GET", versioned("/nodes"), {}))
     if status != HTTPStatus.OK:
         return status, headers, payload
@@ -251,7 +257,7 @@ def _create_user_service(call: CreateUserService, policy: Policy, send: Callable
             )
         kept_off = []  # the pin keeps the server on its checked node
     with creating:
-        _under_the_cap(policy, send)
+        _under_the_cap(policy, send, call.name, call.user)
         return _without_the_holder(send(Forward("POST", versioned("/services/create"), {}, excluding(call.spec, kept_off))))
 
 

@@ -34,7 +34,11 @@ _CONTAINER_ID = re.compile(r"[0-9a-f]{64}")
 _CONTAINER_REF = re.compile(r"([0-9a-f]{12,64}|[a-z0-9][a-z0-9._-]{0,127})")
 # A user name as DockerSpawner escapes it into names ([a-z0-9], '-' escaping the rest):
 # no '_', so a template such as jupyter-<deployment>_{username} names one user only.
-_ESCAPED_USER = re.compile(r"[a-z0-9][a-z0-9-]{0,191}")
+_ESCAPED_USER = re.compile(r"(?!.*--)[a-z0-9][a-z0-9-]{0,191}")
+# A named server's name after its user's: DockerSpawner's escape writes '-' only before two hex digits, so
+# neither an escaped user nor an escaped server name holds '--' (hub_config/spawners.py NamedServersMixin).
+NAMED_SERVER_SEPARATOR = "--"
+_ESCAPED_SERVER = re.compile(r"(?!.*--)[a-z0-9][a-z0-9-]{0,95}")
 _ENV_ENTRY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}=[^\x00]*", re.DOTALL)
 _NO_NUL = re.compile(r"[^\x00]*", re.DOTALL)
 _BOOLEAN_QUERY = {"1": True, "true": True, "True": True, "0": False, "false": False, "False": False}
@@ -128,6 +132,7 @@ class Policy:
     max_pids: int
     log_config: dict[str, Any]  # {"Type": driver, "Config": options}: every user container's
     max_servers: int  # users' containers or services at once, pending ones included
+    servers_per_user: int  # 1, or 1 + spawner.namedServers.limitPerUser: named servers are allowed
     swarm: SwarmPolicy | None = None  # swarm mode: users' servers are services
 
     @classmethod
@@ -136,7 +141,7 @@ class Policy:
             "deployment": str, "deploymentLabel": str, "network": str, "userContainerTemplate": str,
             "homeVolumeTemplate": str, "notebookHome": str, "notebookUser": str, "notebookPort": int,
             "images": list, "shapes": list, "cpuPeriod": int, "maxPids": int,
-            "logConfig": dict, "maxServers": int, "swarm": dict,
+            "logConfig": dict, "maxServers": int, "serversPerUser": int, "swarm": dict,
         }  # fmt: skip
         if set(document) != set(expected) or any(type(document[k]) is not t for k, t in expected.items()):
             raise ValueError(f"the policy must have exactly these keys and types: {expected}")
@@ -150,7 +155,7 @@ class Policy:
             document["deployment"], document["deploymentLabel"], document["network"], document["userContainerTemplate"],
             document["homeVolumeTemplate"], document["notebookHome"], document["notebookUser"], document["notebookPort"],
             frozenset(document["images"]), shapes, document["cpuPeriod"], document["maxPids"], document["logConfig"],
-            document["maxServers"],
+            document["maxServers"], document["serversPerUser"],
             SwarmPolicy.from_document(document["swarm"]) if document["swarm"] else None,
         )  # fmt: skip
 
@@ -225,12 +230,26 @@ class Policy:
         return bool(full_id.fullmatch(ref)) or self.user_of(ref) is not None
 
     def user_of(self, container_name: str) -> str | None:
-        """The (escaped) user a user container's name is for; None for any other name."""
+        """The (escaped) user a user container's name is for (its default server's, or with named servers
+        allowed, one of theirs: `<name>--<server>`); None for any other name."""
         prefix, suffix = self.user_container_template.split("{username}")
         if not (container_name.startswith(prefix) and container_name.endswith(suffix)):
             return None
-        user = container_name[len(prefix) : len(container_name) - len(suffix)]
+        user, separator, server = container_name[len(prefix) : len(container_name) - len(suffix)].partition(
+            NAMED_SERVER_SEPARATOR
+        )
+        if separator and (self.servers_per_user == 1 or not _ESCAPED_SERVER.fullmatch(server)):
+            return None
         return user if _ESCAPED_USER.fullmatch(user) else None
+
+    def other_server_of(self, listed: Mapping[str, Any], name: str) -> str | None:
+        """The user of an engine's list entry of a user container or service, unless it is named `name`
+        (a create of a taken name is the engine's conflict, not another server)."""
+        given = [(listed.get("Spec") or {}).get("Name")] if "Spec" in listed else listed.get("Names") or []
+        names = [found.removeprefix("/") for found in given if isinstance(found, str)]
+        if name in names:
+            return None
+        return next((user for found in names if (user := self.user_of(found)) is not None), None)
 
 
 # --- the calls a request may become --------------------------------------------------
@@ -255,6 +274,8 @@ class CreateUserContainer:
     home_volume_lookup: Forward
     home_volume: Forward
     container: Forward
+    name: str
+    user: str  # escaped, as in the name
 
 
 @dataclass(frozen=True)
@@ -266,6 +287,11 @@ class CreateUserService:
     spec: dict[str, Any]  # written anew
     home_volume: str
     pinned_node: str | None  # the hostname of a sticky home's node
+    user: str  # escaped, as in the name
+
+    @property
+    def name(self) -> str:
+        return str(self.spec["Name"])
 
 
 @dataclass(frozen=True)
@@ -337,10 +363,14 @@ def route(request: Request, policy: Policy) -> Call:
     if containers and method == "POST" and rest == "/containers/create":
         query, body, home_volume = _container_create(request, policy)
         volume = {"Name": home_volume, "Labels": {policy.deployment_label: policy.deployment}}
+        user = policy.user_of(query["name"])
+        assert user is not None  # _container_create refused any other name
         return CreateUserContainer(
             Forward("GET", versioned(f"/volumes/{home_volume}"), {}),
             Forward("POST", versioned("/volumes/create"), {}, volume),
             Forward("POST", versioned("/containers/create"), query, body),
+            query["name"],
+            user,
         )
     if method == "POST" and rest == "/services/create" and policy.swarm is not None:
         if request.query:
@@ -744,7 +774,7 @@ def _service_create(request: Request, policy: Policy, swarm: SwarmPolicy) -> Cre
         )
     if len(json.dumps(spec)) > MAX_SERVICE_SPEC_BYTES:
         raise RefusedError(f"a user service's spec is at most {MAX_SERVICE_SPEC_BYTES} bytes")
-    return CreateUserService(spec, home_volume, pins[0] if pins else None)
+    return CreateUserService(spec, home_volume, pins[0] if pins else None, user)
 
 
 def expanded_fields(spec: Mapping[str, Any]) -> list[tuple[str, str]]:

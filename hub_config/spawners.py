@@ -28,6 +28,7 @@ from dockerspawner import DockerSpawner, SwarmSpawner, SystemUserSpawner
 from tornado import web
 from traitlets import Bool, Dict, HasTraits, Int, List, Unicode, default
 
+NAMED_SERVER_SEPARATOR = "--"  # docker_api_proxy/policy.py reads names by it
 PORT_POLL_S = 0.05
 TASK_POLL_S = 0.1
 # Swarm task states before "running" (api/types/swarm/task.go), and those that end a task.
@@ -83,6 +84,17 @@ class ProfilesMixin(HasTraits):
     @default("apply_user_options")
     def _default_apply_user_options(self) -> Any:
         return type(self).apply_profile
+
+
+class NamedServersMixin:
+    """A named server's container or service is `<the default server's name>--<server>` (name_template's
+    `{servername_suffix}`): escaped names never hold `--`, so the filter tells user and server apart."""
+
+    name: str
+
+    def template_namespace(self) -> dict[str, Any]:
+        namespace: dict[str, Any] = super().template_namespace()  # type: ignore[misc]
+        return {**namespace, "servername_suffix": f"{NAMED_SERVER_SEPARATOR}{namespace['servername']}" if self.name else ""}
 
 
 class PromptStartMixin:
@@ -172,11 +184,13 @@ class RunningTasks:
         return {t["ServiceID"]: t["ServiceID"] for t in tasks if t["Status"]["State"] == "running"}
 
 
-class PromptDockerSpawner(ProfilesMixin, PromptStartMixin, BatchedPollMixin, RunningContainers, DockerSpawner):
+class PromptDockerSpawner(ProfilesMixin, NamedServersMixin, PromptStartMixin, BatchedPollMixin, RunningContainers, DockerSpawner):
     pass
 
 
-class PromptSystemUserSpawner(ProfilesMixin, PromptStartMixin, BatchedPollMixin, RunningContainers, SystemUserSpawner):
+class PromptSystemUserSpawner(
+    ProfilesMixin, NamedServersMixin, PromptStartMixin, BatchedPollMixin, RunningContainers, SystemUserSpawner
+):
     pass
 
 
@@ -326,5 +340,7 @@ class HomeVolumeSwarmSpawner(SwarmSpawner):
             self.home_node = node["Description"]["Hostname"]
 
 
-class PromptSwarmSpawner(ProfilesMixin, PromptStartMixin, BatchedPollMixin, RunningTasks, HomeVolumeSwarmSpawner):
+class PromptSwarmSpawner(
+    ProfilesMixin, NamedServersMixin, PromptStartMixin, BatchedPollMixin, RunningTasks, HomeVolumeSwarmSpawner
+):
     pass

@@ -54,6 +54,12 @@ def _check_cluster(config: StackConfig) -> None:
             "spawner.type", config.spawner.type, "cluster.mode swarm runs users' servers as Swarm services with volume homes",
             "pulumi config set --path spawner.type docker",
         )  # fmt: skip
+    if config.spawner.named_servers.enabled and cluster.homes == "sticky":
+        raise fail(
+            "spawner.namedServers.enabled", True, "a user's servers share their home, and with cluster.homes sticky a home "
+            "is a volume on one node, which a second server could start away from",
+            "pulumi config set --path cluster.homes shared (a volume driver every node mounts), or leave named servers off",
+        )  # fmt: skip
     if config.backup.enabled:
         raise fail(
             "backup.enabled", True, "backups read the homes on the Docker host, and in swarm mode they live on the workers",

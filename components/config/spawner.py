@@ -81,6 +81,19 @@ def _profiles(key: str, profiles: tuple[Profile, ...]) -> None:
         seen.add(profile.name)
 
 
+@dataclass(frozen=True)
+class NamedServersConfig:
+    enabled: bool = setting(
+        False,
+        "users may run several servers at once, each with a name (JupyterHub's named servers); a user's servers share their home",
+    )
+    limit_per_user: int = setting(2, "named servers a user may have besides the default one", low=1, high=20)
+
+    @property
+    def servers_per_user(self) -> int:
+        return 1 + self.limit_per_user if self.enabled else 1
+
+
 def extra_images_replaced(images: object) -> str:
     """The fix for a stack still setting `spawner.extraImages`, which profiles replaced: the exact commands."""
     labels = images.items() if isinstance(images, dict) else []
@@ -133,6 +146,8 @@ class SpawnerConfig:
         "None: one choice, the built image with `memLimit` and `cpuLimit`",
         check=_profiles,
     )
+
+    named_servers: NamedServersConfig = setting(NamedServersConfig(), "")
 
     @property
     def mounts_host_homes(self) -> bool:

@@ -60,6 +60,7 @@ POLICY = Policy(
     max_pids=4096,
     log_config={"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}},
     max_servers=3,
+    servers_per_user=1,
 )
 ADA_ID = "a" * 64
 HUB_ID = "b" * 64
@@ -509,7 +510,8 @@ POLICY_DOCUMENT = {
         {"image": NOTEBOOK, "memoryBytes": 512 * 1024**2, "cpuQuota": 50_000, "nanoCpus": 5 * 10**8, "constraints": []},
     ],
     "cpuPeriod": 100_000, "maxPids": 4096,
-    "logConfig": {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}}, "maxServers": 3, "swarm": {},
+    "logConfig": {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}}, "maxServers": 3, "serversPerUser": 1,
+    "swarm": {},
 }  # fmt: skip
 
 
@@ -982,7 +984,7 @@ def test_a_policy_needs_a_home_volume_template_naming_the_user() -> None:
         "homeVolumeTemplate": "jh-home", "notebookHome": "/home/jovyan", "notebookUser": "1000", "notebookPort": 8888,
         "images": [NOTEBOOK], "shapes": [{"image": NOTEBOOK, "memoryBytes": 1, "cpuQuota": 1, "nanoCpus": 1, "constraints": []}],
         "cpuPeriod": 1, "maxPids": 1, "logConfig": {},
-        "maxServers": 1, "swarm": {},
+        "maxServers": 1, "serversPerUser": 1, "swarm": {},
     }  # fmt: skip
     with pytest.raises(ValueError, match="username"):
         Policy.from_document(document)

@@ -45,7 +45,8 @@ POLICY = Policy(
     notebook_home="/home/jovyan", notebook_user="1000", notebook_port=8888, images=frozenset({NOTEBOOK}),
     shapes=frozenset({Shape(NOTEBOOK, 2 * 1024**3, 100_000, 10**9), Shape(NOTEBOOK, 512 * 1024**2, 50_000, 5 * 10**8)}),
     cpu_period=100_000, max_pids=4096,
-    log_config={"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}}, max_servers=3, swarm=SWARM,
+    log_config={"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}}, max_servers=3, servers_per_user=1,
+    swarm=SWARM,
 )  # fmt: skip
 LABELS = {"org.jupyterhub-docker.deployment": "jh"}
 SERVICE_ID = "a" * 25
@@ -673,7 +674,7 @@ def test_shared_homes_are_ours_only_with_the_configured_driver_and_this_users_op
     driver = {"Name": "local", "Options": {"type": "nfs", "device": ":/homes/{username}"}}
     swarm = SwarmPolicy((), sticky_homes=False, volume_driver=driver)
     policy = Policy(**{**POLICY.__dict__, "swarm": swarm})
-    call = CreateUserService(create(spawner_body()), "jh-home-ada", None)
+    call = CreateUserService(create(spawner_body()), "jh-home-ada", None, "ada")
     job = home_check_service(call, policy, swarm, "jh-home-check-1", "source")
     expected = json.loads(job["TaskTemplate"]["ContainerSpec"]["Command"][-1])
     assert expected["options"] == {"type": "nfs", "device": ":/homes/ada"}

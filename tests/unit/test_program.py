@@ -520,6 +520,7 @@ def test_the_docker_api_filter_allows_exactly_the_images_and_limits_the_hub_may_
         "cpuPeriod": 100_000,
         "maxPids": 4096,
         "maxServers": 200,
+        "serversPerUser": 1,
         "logConfig": {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}},
         "swarm": {},
     }

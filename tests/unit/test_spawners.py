@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import socket
 import sys
 import time
@@ -41,6 +42,15 @@ class StandInSpawner(traitlets.HasTraits):
 
     async def start(self) -> tuple[str, int]:
         return "127.0.0.1", self.port
+
+    def load_state(self, state: dict[str, Any]) -> None:  # JupyterHub's Spawner keeps nothing of its own here
+        pass
+
+    def get_state(self) -> dict[str, Any]:
+        return {}
+
+    def clear_state(self) -> None:
+        pass
 
     async def poll(self) -> int | None:
         self.super_polls += 1
@@ -89,15 +99,34 @@ def test_every_spawner_has_every_behaviour(spawners: Any) -> None:
         (spawners.PromptSystemUserSpawner, "RunningContainers", "SystemUserSpawner"),
         (spawners.PromptSwarmSpawner, "RunningTasks", "HomeVolumeSwarmSpawner"),
     ):
-        assert [c.__name__ for c in spawner_class.__mro__[:6]] == [
+        assert [c.__name__ for c in spawner_class.__mro__[:7]] == [
             spawner_class.__name__,
             "ProfilesMixin",
+            "NamedServersMixin",
             "PromptStartMixin",
             "BatchedPollMixin",
             listing,
             base,
         ]
     assert spawners.PORT_POLL_S == 0.05
+
+
+def test_a_named_servers_name_is_read_back_by_the_filter_as_its_users(spawners: Any) -> None:
+    from tests.unit.test_named_servers import POLICY  # the filter's policy with named servers allowed
+
+    class Namespaced(spawners.NamedServersMixin):  # over DockerSpawner's namespace of escaped names
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+    class Base:
+        def template_namespace(self) -> dict[str, Any]:
+            server = getattr(self, "name", "")
+            return {"username": "a-2eb", "servername": server.replace("-", "-2d")}
+
+    for server, expected in (("", "jupyter-jh_a-2eb"), ("gpu-x", "jupyter-jh_a-2eb--gpu-2dx")):
+        namespace = type("Spawner", (Namespaced, Base), {})(server).template_namespace()
+        name = "jupyter-jh_{username}{servername_suffix}".format(**namespace)
+        assert (name, POLICY.user_of(name)) == (expected, "a-2eb")
 
 
 PROFILES = [
@@ -325,3 +354,131 @@ def test_a_new_service_without_its_task_yet_is_waited_for_and_a_gone_one_fails(
     tasks = iter([None])
     with pytest.raises(RuntimeError, match="Service jupyter-jh_ada not found"):
         asyncio.run(spawner.start_object())
+
+
+def swarm_spawner(spawners: Any, **traits: Any) -> Any:
+    spawner = spawners.PromptSwarmSpawner("jupyter-jh_ada")
+    spawner.image, spawner.mem_limit, spawner.cpu_limit = "reg/lab@sha256:1", 512 * 1024**2, 0.25
+    spawner.pids_limit, spawner.log_config = 4096, {"Name": "json-file", "Options": {"max-size": "10m"}}
+    spawner.volume_binds = {"jh-home-ada": {"bind": "/home/jovyan", "mode": "rw"}}
+    spawner.volume_driver, spawner.volume_driver_options, spawner.home_volume_labels = "", {}, {"d": "jh"}
+    spawner.network_name, spawner.service_name, spawner.extra_create_kwargs = "jh", "jupyter-jh_ada", {"labels": {"d": "jh"}}
+    spawner.user_constraints, spawner.sticky_homes, spawner.home_node = ["node.role == worker"], True, ""
+    spawner.get_env = lambda: {"JUPYTERHUB_USER": "ada"}
+    spawner.format_volume_name = lambda value, _spawner: value.replace("{username}", "ada")
+
+    async def get_command() -> list[str]:
+        return ["jupyterhub-singleuser"]
+
+    spawner.get_command = get_command
+    for name, value in traits.items():
+        setattr(spawner, name, value)
+    calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+
+    async def docker(method: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append((method, args, kwargs))
+        return {"ID": "s1", "Description": {"Hostname": "node-2"}}
+
+    spawner.docker, spawner.calls = docker, calls
+    return spawner
+
+
+def test_a_swarm_servers_service_is_the_spec_the_filter_pins(spawners: Any) -> None:
+    spawner = swarm_spawner(spawners, home_node="node-2", profile_placement=("node.labels.big == true",))
+    assert asyncio.run(spawner.create_object()) == {"ID": "s1", "Description": {"Hostname": "node-2"}}
+    [(method, args, kwargs)] = spawner.calls
+    assert (method, args) == ("create_service", ())
+    assert (kwargs["name"], kwargs["labels"], kwargs["endpoint_spec"]) == ("jupyter-jh_ada", {"d": "jh"}, {"Mode": "dnsrr"})
+    resources = {"MemoryBytes": 512 * 1024**2, "NanoCPUs": 250_000_000}
+    assert json.loads(json.dumps(kwargs["task_template"])) == {
+        "ContainerSpec": {
+            "Image": "reg/lab@sha256:1",
+            "Command": None,  # docker-py's; the filter allows only that
+            "Env": ["JUPYTERHUB_USER=ada"],
+            "Args": ["jupyterhub-singleuser"],
+            "Mounts": [{"Target": "/home/jovyan", "Source": "jh-home-ada", "Type": "volume", "ReadOnly": False,
+                        "VolumeOptions": {"Labels": {"d": "jh"}}}],
+        },
+        "Resources": {"Limits": {**resources, "Pids": 4096}, "Reservations": resources},
+        "RestartPolicy": {"Condition": "none", "Delay": 0, "MaxAttempts": 0, "Window": 0},
+        "Placement": {"Constraints": ["node.role == worker", "node.labels.big == true", "node.hostname==node-2"]},
+        "Networks": [{"Target": "jh"}],
+        "LogDriver": {"Name": "json-file", "Options": {"max-size": "10m"}},
+    }  # fmt: skip
+
+
+def test_a_shared_homes_driver_options_name_the_user_and_no_pin_is_added(spawners: Any) -> None:
+    options = {"type": "nfs", "device": ":/homes/{username}"}
+    spawner = swarm_spawner(spawners, volume_driver="local", volume_driver_options=options, sticky_homes=False)
+    spawner.home_node, spawner.pids_limit, spawner.log_config = "node-2", 0, {}
+    asyncio.run(spawner.create_object())
+    task = json.loads(json.dumps(spawner.calls[0][2]["task_template"]))
+    assert task["ContainerSpec"]["Mounts"][0]["VolumeOptions"]["DriverConfig"] == {
+        "Name": "local",
+        "Options": {"type": "nfs", "device": ":/homes/ada"},
+    }
+    assert task["Placement"] == {"Constraints": ["node.role == worker"]}
+    assert "Pids" not in task["Resources"]["Limits"] and "LogDriver" not in task
+
+
+@pytest.mark.parametrize(
+    "state", sorted(["new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting"])
+)
+def test_a_starting_task_is_waited_for_until_it_runs(spawners: Any, monkeypatch: pytest.MonkeyPatch, state: str) -> None:
+    monkeypatch.setattr(spawners, "TASK_POLL_S", 0)
+    spawner = swarm_spawner(spawners, start_timeout=5)
+    running: dict[str, Any] = {"Status": {"State": "running"}, "NodeID": "n1", "NetworksAttachments": [
+        {"Network": {"Spec": {"Name": "other"}}, "Addresses": ["10.1.0.9/24"]},
+        {"Network": {"Spec": {"Name": "jh"}}, "Addresses": ["10.0.0.5/24"]},
+    ]}  # fmt: skip
+    tasks = iter([{"Status": {"State": state}}, running])
+
+    async def get_task() -> dict[str, Any]:
+        return next(tasks)
+
+    spawner.get_task = get_task
+    asyncio.run(spawner.start_object())
+    assert (spawner.task_address, spawner.home_node) == ("10.0.0.5", "node-2")
+    assert spawner.calls == [("inspect_node", ("n1",), {})]
+    assert asyncio.run(spawner.get_ip_and_port()) == ("10.0.0.5", spawner.port)
+    assert spawner.get_state()["home_node"] == "node-2"
+
+
+def test_a_task_that_ends_before_running_fails_the_start_and_one_no_node_takes_is_removed_at_once(
+    spawners: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spawners, "TASK_POLL_S", 0)
+    spawner = swarm_spawner(spawners, start_timeout=5)
+    spawner.object_id = "s1"
+
+    async def failed() -> dict[str, Any]:
+        return {"Status": {"State": "rejected", "Err": "image not found"}}
+
+    spawner.get_task = failed
+    with pytest.raises(RuntimeError, match=r"Service jupyter-jh_ada not running: .*rejected"):
+        asyncio.run(spawner.start_object())
+    assert spawner.calls == []
+
+    async def unschedulable() -> dict[str, Any]:
+        return {"Status": {"State": "pending", "Err": "no suitable node (insufficient resources on 2 nodes)"}}
+
+    spawner.get_task = unschedulable
+    with pytest.raises(RuntimeError, match=r"^No node of the cluster can take your server now \(no suitable node"):
+        asyncio.run(spawner.start_object())
+    assert spawner.calls == [("remove_service", ("s1",), {})]
+    spawner.home_node = "node-2"
+    with pytest.raises(RuntimeError, match=r"^Your home folder is on the node node-2, which cannot run your server now"):
+        asyncio.run(spawner.start_object())
+
+
+def test_a_home_node_outlives_the_server_and_a_task_off_the_network_is_an_error(spawners: Any) -> None:
+    spawner = swarm_spawner(spawners)
+    spawner.load_state({"home_node": "node-3"})
+    assert spawner.home_node == "node-3"
+    spawner.clear_state()
+    assert spawner.home_node == "node-3" and spawner.get_state()["home_node"] == "node-3"
+    unsticky = swarm_spawner(spawners, sticky_homes=False)
+    asyncio.run(unsticky._remember_home_node("n1"))
+    assert unsticky.home_node == "" and unsticky.calls == [] and "home_node" not in unsticky.get_state()
+    with pytest.raises(RuntimeError, match="has no address on the network jh"):
+        spawner._address_on_network({"NetworksAttachments": [{"Network": {"Spec": {"Name": "jh"}}, "Addresses": []}]})
