@@ -25,7 +25,7 @@ def hub_state(deployed: Deployed) -> tuple[str, str]:
     [
         ({"build": '{"baseImage": "' + UNPULLABLE + '", "extraCaCertsPath": "/usr/local/share/ca-certificates"}'}, "base-image"),
         ({"notebookRollbackImage": UNPULLABLE}, "notebook-rollback-image"),
-        ({"spawner": '{"extraImages": {"gpu": "' + UNPULLABLE + '"}}'}, "extra-image-gpu"),
+        ({"spawner": '{"profiles": [{"name": "gpu", "image": "' + UNPULLABLE + '"}]}'}, "image-gpu"),
     ],
 )
 def test_a_missing_image_fails_the_apply_before_the_hub_is_touched(
