@@ -626,23 +626,24 @@ def test_a_stopped_worker_costs_only_its_own_users_their_servers(
         for name, u in kept.items()
     ]
     node_container = docker.from_env().containers.get(worker)
-    with contextlib.ExitStack() as running:
-        for probe in probes:
-            running.enter_context(probe)
-        stopped = time.monotonic()
-        node_container.kill()
 
-        def reported_stopped() -> bool:
-            model = lost.model()
-            return not model["servers"] and not model["pending"]
+    def reported_stopped() -> bool:
+        model = lost.model()
+        return not model["servers"] and not model["pending"]
 
-        wait_until(reported_stopped, LOST_SERVER_WAIT_S, 1, f"the hub to report {lost.name}'s server on {worker} stopped")
-        measure(f"swarm: {worker} killed; the hub reported {lost.name}'s server stopped after {time.monotonic() - stopped:.1f}s")
-    failed = [outcome for probe in probes for outcome in probe.failed]
-    measure(f"swarm: {len(failed)} of {sum(len(p.outcomes) for p in probes)} requests failed to servers on other nodes")
-    assert failed == [], failed[:5]
-    assert all(probe.outcomes for probe in probes)
-    try:
+    try:  # the node is started again whatever fails: the scenarios after this one need it
+        with contextlib.ExitStack() as running:
+            for probe in probes:
+                running.enter_context(probe)
+            stopped = time.monotonic()
+            node_container.kill()
+            wait_until(reported_stopped, LOST_SERVER_WAIT_S, 1, f"the hub to report {lost.name}'s server on {worker} stopped")
+            lost_after_s = time.monotonic() - stopped
+            measure(f"swarm: {worker} killed; the hub reported {lost.name}'s server stopped after {lost_after_s:.1f}s")
+        failed = [outcome for probe in probes for outcome in probe.failed]
+        measure(f"swarm: {len(failed)} of {sum(len(p.outcomes) for p in probes)} requests failed to servers on other nodes")
+        assert failed == [], failed[:5]
+        assert all(probe.outcomes for probe in probes)
         response = lost.api("POST", f"/hub/api/users/{lost.name}/server")
         assert response.status_code in (201, 202, 500), response.text
         wait_until(reported_stopped, 30, 0.2, f"{lost.name}'s spawn to fail")
