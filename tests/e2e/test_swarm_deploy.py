@@ -269,48 +269,6 @@ def test_a_new_notebook_image_is_on_every_node_before_new_servers_get_it(
     assert image_of(restarted.name) == new
 
 
-def test_a_profiles_placement_puts_its_servers_on_the_nodes_it_names(
-    swarm_deployed: SwarmDeployed, swarm_users: dict[str, HubUser]
-) -> None:
-    """spawner.profiles[].placement on the test Swarm: a profile for a labelled worker; its server lands there
-    with its limits, and a shell in the hub cannot make the profile's shape without its placement."""
-    manager, labelled = swarm_deployed.manager, swarm_deployed.workers[-1]
-    node = manager.nodes.get(labelled)
-    spec = node.attrs["Spec"]
-    node.update({**spec, "Labels": {**(spec.get("Labels") or {}), "e2e-big": "true"}})
-    spawner = {"memLimit": "512M", "cpuLimit": "0.25", "maxServers": MAX_SERVERS}  # the module's, and its users' shape
-    profiles = [{"name": "small"}, {"name": "big", "memLimit": "768M", "placement": ["node.labels.e2e-big == true"]}]
-    user = HubUser(swarm_deployed.base_url, "gil", "gil-e2e-password")
-    try:
-        swarm_deployed.harness.up({"spawner": json.dumps({**spawner, "profiles": profiles})})
-        wait_for(f"{swarm_deployed.base_url}/hub/api/", HUB_WAIT_S)
-        user.sign_up()
-        user.log_in()
-        user.start_server(user_options={"profile": "big"})
-        task = manager.services.get(NAMES.user_server("gil")).attrs["Spec"]["TaskTemplate"]
-        assert task["Placement"]["Constraints"][:2] == ["node.role == worker", "node.labels.e2e-big == true"]
-        assert task["Resources"]["Limits"]["MemoryBytes"] == 768 * 1024**2
-        assert swarm_deployed.node_of("gil") == labelled
-
-        def big_memory(body: dict[str, Any]) -> None:
-            for part in ("Limits", "Reservations"):
-                body["TaskTemplate"]["Resources"][part]["MemoryBytes"] = 768 * 1024**2
-
-        unplaced = changed_service(spawner_service(swarm_deployed, "gil2", []), big_memory)
-        answers = raw_requests_from_the_hub(manager, NAMES, {"big without its placement": service_create(unplaced)})
-        assert answers == {"big without its placement": [403]}
-        with pytest.raises(docker.errors.NotFound):
-            manager.services.get(NAMES.user_server("gil2"))
-    finally:
-        if user.token and user.model()["servers"]:
-            user.stop_server()
-        swarm_deployed.harness.up()
-        wait_for(f"{swarm_deployed.base_url}/hub/api/", HUB_WAIT_S)
-        node = manager.nodes.get(labelled)
-        spec = node.attrs["Spec"]
-        node.update({**spec, "Labels": {k: v for k, v in (spec.get("Labels") or {}).items() if k != "e2e-big"}})
-
-
 def test_the_filter_refuses_a_privileged_service_from_inside_the_hub(
     swarm_deployed: SwarmDeployed, swarm_users: dict[str, HubUser]
 ) -> None:
@@ -692,6 +650,48 @@ def test_the_cap_on_users_servers_holds_from_a_shell_in_the_hub(
     finally:
         for name in [*extra, *racing]:
             remove_user_service(swarm_deployed, name)
+
+
+def test_a_profiles_placement_puts_its_servers_on_the_nodes_it_names(
+    swarm_deployed: SwarmDeployed, swarm_users: dict[str, HubUser]
+) -> None:
+    """spawner.profiles[].placement on the test Swarm: a profile for a labelled worker; its server lands there
+    with its limits, and a shell in the hub cannot make the profile's shape without its placement."""
+    manager, labelled = swarm_deployed.manager, swarm_deployed.workers[-1]
+    node = manager.nodes.get(labelled)
+    spec = node.attrs["Spec"]
+    node.update({**spec, "Labels": {**(spec.get("Labels") or {}), "e2e-big": "true"}})
+    spawner = {"memLimit": "512M", "cpuLimit": "0.25", "maxServers": MAX_SERVERS}  # the module's, and its users' shape
+    profiles = [{"name": "small"}, {"name": "big", "memLimit": "768M", "placement": ["node.labels.e2e-big == true"]}]
+    user = HubUser(swarm_deployed.base_url, "gil", "gil-e2e-password")
+    try:
+        swarm_deployed.harness.up({"spawner": json.dumps({**spawner, "profiles": profiles})})
+        wait_for(f"{swarm_deployed.base_url}/hub/api/", HUB_WAIT_S)
+        user.sign_up()
+        user.log_in()
+        user.start_server(user_options={"profile": "big"})
+        task = manager.services.get(NAMES.user_server("gil")).attrs["Spec"]["TaskTemplate"]
+        assert task["Placement"]["Constraints"][:2] == ["node.role == worker", "node.labels.e2e-big == true"]
+        assert task["Resources"]["Limits"]["MemoryBytes"] == 768 * 1024**2
+        assert swarm_deployed.node_of("gil") == labelled
+
+        def big_memory(body: dict[str, Any]) -> None:
+            for part in ("Limits", "Reservations"):
+                body["TaskTemplate"]["Resources"][part]["MemoryBytes"] = 768 * 1024**2
+
+        unplaced = changed_service(spawner_service(swarm_deployed, "gil2", []), big_memory)
+        answers = raw_requests_from_the_hub(manager, NAMES, {"big without its placement": service_create(unplaced)})
+        assert answers == {"big without its placement": [403]}
+        with pytest.raises(docker.errors.NotFound):
+            manager.services.get(NAMES.user_server("gil2"))
+    finally:
+        if user.token and user.model()["servers"]:
+            user.stop_server()
+        swarm_deployed.harness.up()
+        wait_for(f"{swarm_deployed.base_url}/hub/api/", HUB_WAIT_S)
+        node = manager.nodes.get(labelled)
+        spec = node.attrs["Spec"]
+        node.update({**spec, "Labels": {k: v for k, v in (spec.get("Labels") or {}).items() if k != "e2e-big"}})
 
 
 def _kernels(user: HubUser) -> bool:

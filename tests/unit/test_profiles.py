@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import sys
 from typing import Any
@@ -75,3 +76,22 @@ def test_the_form_lists_the_usable_profiles_with_their_limits_escaped_and_the_fi
 def test_the_form_gives_the_chosen_profile_and_nothing_else() -> None:
     assert profiles.options_from_form({"profile": ["large"], "image": ["evil:1"]}) == {"profile": "large"}
     assert profiles.options_from_form({}) == {}
+
+
+@pytest.mark.parametrize(
+    ("size", "shown"),
+    [(1024, "1K"), (3 * 1024**4, "3T"), (1536 * 1024, "1536K"), (2 * 1024**3, "2G"), (1000, "1000 bytes"), (1023, "1023 bytes")],
+)
+def test_the_form_shows_memory_in_the_largest_whole_unit(size: int, shown: str) -> None:
+    form = profiles.spawn_form([SMALL, profiles.Profile("odd", "", "lab:1", size, 1.0, ())])
+    assert form.startswith("<p>Choose a server profile:</p>\n") and f"(1 CPU, {shown} memory)" in form
+
+
+def test_a_user_with_no_profile_open_asking_for_one_is_told_they_have_none() -> None:
+    with pytest.raises(profiles.ProfileError, match=r"^No server profile 'huge'; yours: \(none\)$"):
+        profiles.chosen([LARGE], set(), {"profile": "huge"})
+
+
+def test_a_profile_cannot_be_changed_once_read() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        SMALL.image = "other:1"  # type: ignore[misc]
