@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import docker
 import pytest
@@ -29,16 +30,22 @@ def signed_up(deployed: Deployed, name: str) -> HubUser:
     return user
 
 
+@dataclass
+class Profiled:
+    users: dict[str, HubUser]
+    image: str  # the notebook image in use (other scenarios build new ones)
+
+
 @pytest.fixture(scope="module")
-def profiled(deployed: Deployed) -> Iterator[dict[str, HubUser]]:
+def profiled(deployed: Deployed) -> Iterator[Profiled]:
     """The shared deployment with two profiles, `large` for the group staff; the dev stack's spawner again afterwards."""
-    deployed.apply({"spawner": json.dumps({**DEV_SPAWNER, "profiles": PROFILES})})
+    applied = deployed.apply({"spawner": json.dumps({**DEV_SPAWNER, "profiles": PROFILES})})
     admin = signed_up(deployed, "admin")  # the dev stack's admin (auth.adminUsers)
     users = {name: signed_up(deployed, name) for name in (STAFF, STUDENT)}
     assert admin.api("POST", "/hub/api/groups/staff").status_code in (201, 409)
     assert admin.api("POST", "/hub/api/groups/staff/users", json={"users": [STAFF]}).status_code == 200
     try:
-        yield users
+        yield Profiled(users, applied.run.exports["notebookImageInUse"])
     finally:
         for user in users.values():
             if user.model()["servers"]:
@@ -51,18 +58,16 @@ def container_limits(client: docker.DockerClient, user: str) -> tuple[int, int, 
     return host["Memory"], host["CpuQuota"], client.containers.get(NAMES.user_server(user)).attrs["Config"]["Image"]
 
 
-def test_the_spawn_form_offers_a_user_the_profiles_of_their_groups(profiled: dict[str, HubUser]) -> None:
-    form = profiled[STAFF].session.get(f"{profiled[STAFF].base_url}/hub/spawn", timeout=30)
+def test_the_spawn_form_offers_a_user_the_profiles_of_their_groups(profiled: Profiled) -> None:
+    form = profiled.users[STAFF].session.get(f"{profiled.users[STAFF].base_url}/hub/spawn", timeout=30)
     page = form.content.decode()  # UTF-8 (the hub's header names no charset, so requests' .text would guess Latin-1)
     assert form.status_code == 200
     assert 'value="small" checked' in page and 'value="large"' in page
     assert "(0.5 CPU, 256M memory) — Exercises" in page and "(1 CPU, 768M memory) — Projects" in page
 
 
-def test_a_profile_of_another_group_is_refused_by_the_hub_and_nothing_is_created(
-    deployed: Deployed, profiled: dict[str, HubUser]
-) -> None:
-    student = profiled[STUDENT]
+def test_a_profile_of_another_group_is_refused_by_the_hub_and_nothing_is_created(deployed: Deployed, profiled: Profiled) -> None:
+    student = profiled.users[STUDENT]
     refused = student.api("POST", f"/hub/api/users/{STUDENT}/server", json={"user_options": {"profile": "large"}})
     assert refused.status_code == 403, refused.text
     assert refused.json()["message"] == "The profile large is for members of staff, and you are in none."
@@ -70,20 +75,20 @@ def test_a_profile_of_another_group_is_refused_by_the_hub_and_nothing_is_created
     assert not student.model()["servers"]
 
 
-def test_each_user_gets_their_profiles_limits_on_the_engine(deployed: Deployed, profiled: dict[str, HubUser]) -> None:
-    image = deployed.first_apply.run.exports["notebookImage"]
+def test_each_user_gets_their_profiles_limits_on_the_engine(deployed: Deployed, profiled: Profiled) -> None:
+    image = profiled.image
     # No profile named: the first open to them (not the refused one JupyterHub kept from the last start).
-    profiled[STUDENT].start_server()
-    profiled[STAFF].start_server(user_options={"profile": "large"})
+    profiled.users[STUDENT].start_server()
+    profiled.users[STAFF].start_server(user_options={"profile": "large"})
     assert container_limits(deployed.client, STUDENT) == (256 * 1024**2, 50_000, image)
     assert container_limits(deployed.client, STAFF) == (768 * 1024**2, 100_000, image)
 
 
 def test_the_filter_creates_no_server_outside_every_profile_from_a_shell_in_the_hub(
-    deployed: Deployed, profiled: dict[str, HubUser]
+    deployed: Deployed, profiled: Profiled
 ) -> None:
     user = "mallory-profile"
-    body = spawner_body(deployed, user)
+    body = {**spawner_body(deployed, user), "Image": profiled.image}
     shapes = {
         "between the profiles": {"Memory": 512 * 1024**2, "CpuQuota": 100_000},
         "small memory, large CPUs": {"Memory": 256 * 1024**2, "CpuQuota": 100_000},
