@@ -103,9 +103,11 @@ class Shape:
     @classmethod
     def from_document(cls, document: Any) -> Shape:
         expected = {"image": str, "memoryBytes": int, "cpuQuota": int, "nanoCpus": int, "constraints": list}
-        if not isinstance(document, dict) or set(document) != set(expected):
-            raise ValueError(f"each of the policy's shapes must have exactly these keys and types: {expected}")
-        if any(type(document[key]) is not kind for key, kind in expected.items()):
+        if (
+            not isinstance(document, dict)
+            or set(document) != set(expected)
+            or any(type(document[key]) is not kind for key, kind in expected.items())
+        ):
             raise ValueError(f"each of the policy's shapes must have exactly these keys and types: {expected}")
         if not all(isinstance(constraint, str) for constraint in document["constraints"]):
             raise ValueError("a shape's constraints must be strings")
