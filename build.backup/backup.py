@@ -81,6 +81,12 @@ def home_volumes(config: dict[str, Any]) -> list[Path]:
     return homes
 
 
+def shared_volumes(config: dict[str, Any]) -> list[Path]:
+    """The shared volumes (spawner.sharedVolumes) the engine has made so far."""
+    folders = [Path(config["volumesDir"]) / volume / "_data" for volume in config["sharedVolumes"]]
+    return [folder for folder in folders if folder.is_dir()]
+
+
 def tls_data(config: dict[str, Any]) -> list[Path]:
     """The TLS terminator's ACME account and certificates (tls.mode acme), once it has made them."""
     folder = Path(config["volumesDir"]) / config["tlsDataVolume"] / "_data"
@@ -126,7 +132,7 @@ def run_backup(config: dict[str, Any], scheduled: bool) -> dict[str, Any]:
     stage_hub_data(config)
     homes = home_volumes(config)
     tag = SCHEDULED if scheduled else MANUAL
-    paths = [str(STAGE), *map(str, homes), *map(str, tls_data(config))]
+    paths = [str(STAGE), *map(str, homes), *map(str, shared_volumes(config)), *map(str, tls_data(config))]
     output = checked(restic(config, "backup", "--json", "--host", config["deployment"], "--tag", tag, *paths))
     summary = [json.loads(line) for line in output.splitlines() if '"message_type":"summary"' in line.replace(" ", "")][-1]
     keep = config["keep"]

@@ -1,4 +1,4 @@
-"""The backup container: a daily restic snapshot of the hub's data and every user's home.
+"""The backup container: a daily restic snapshot of the hub's data, every user's home and the shared volumes.
 
 It reads volumes where Docker keeps them (the data root's `volumes/`, mounted
 read-only), so a home made after the deploy is in the next snapshot without a
@@ -52,6 +52,7 @@ def backup_settings(config: StackConfig) -> dict[str, Any]:
         "hubDataVolume": names.hub_data_volume,
         "homeVolumeTemplate": names.home_volume_template,
         "tlsDataVolume": names.tls_data_volume if config.tls.mode == "acme" else "",  # the ACME account and certificates
+        "sharedVolumes": [names.shared_volume(volume.name) for volume in config.spawner.shared_volumes],
         "repository": backup.repository,
         "dailyAt": backup.daily_at,
         "keep": {"daily": backup.keep_daily, "weekly": backup.keep_weekly, "monthly": backup.keep_monthly},

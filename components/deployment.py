@@ -27,6 +27,7 @@ from components.network import Network, NetworkArgs
 from components.preflight import HostFacts
 from components.prometheus import Prometheus, PrometheusArgs, scrape_config
 from components.proxy import Proxy, ProxyArgs, ProxyMetrics
+from components.shared_volumes import SharedVolumeArgs, SharedVolumes, SharedVolumesArgs
 from components.swarm import ImagePrePull, ImagePrePullArgs
 from components.tls import TerminatorArgs, TlsTerminator, caddyfile
 from components.user_servers import UserServerImages, backend_of, profile_images, user_server_images
@@ -88,6 +89,7 @@ class Deployment(pulumi.ComponentResource):
     tls_terminator: TlsTerminator | None = None
     backup: Backup | None = None
     prometheus: Prometheus | None = None
+    shared_volumes: SharedVolumes | None = None
 
     def _host_images(self, config: StackConfig, child: pulumi.ResourceOptions) -> tuple[UserServerImages, list[pulumi.Resource]]:
         """Single host: users' images by name; each must be on the host before the hub offers it."""
@@ -203,6 +205,20 @@ class Deployment(pulumi.ComponentResource):
             )
 
         hub_starts_after: list[pulumi.Resource] = [self.proxy.container, *images_ready]
+        if config.spawner.shared_volumes:
+            # Before the hub: a server never mounts a team folder its user cannot write in.
+            self.shared_volumes = SharedVolumes(
+                "shared-volumes",
+                SharedVolumesArgs(
+                    [SharedVolumeArgs(names.shared_volume(v.name), v.mode == "rw") for v in config.spawner.shared_volumes],
+                    names.shared_volumes_owner_container,
+                    base_image.image.image_id,
+                    names.labels,
+                    config.logs,
+                ),
+                child,
+            )
+            hub_starts_after.append(self.shared_volumes.owner)
         addons = merged(hub_addons(config, self.metrics_token if self.metrics_token is not None else ""))
         docker_host = ""
         docker_api_network_name = None

@@ -149,6 +149,14 @@ class DeploymentNames:
     def home_volume(self, escaped_user: str) -> str:
         return self.home_volume_template.format(username=escaped_user)
 
+    @property
+    def shared_volumes_owner_container(self) -> str:
+        return f"{self.deployment}-shared-volumes-owner"
+
+    def shared_volume(self, name: str) -> str:
+        """The Docker volume of `spawner.sharedVolumes[].name`."""
+        return f"{self.deployment}-shared-{name}"
+
     def is_home_volume(self, volume: str) -> bool:
         """Whether some user's home volume would have this name."""
         prefix, suffix = self.home_volume_template.split("{username}")

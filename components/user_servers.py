@@ -105,6 +105,31 @@ def server_profiles(config: StackConfig, images: UserServerImages) -> list[Serve
     ]
 
 
+@dataclass(frozen=True)
+class SharedMount:
+    """A shared volume where servers get it (`spawner.sharedVolumes[]`, resolved)."""
+
+    volume: str
+    path: str
+    read_only: bool
+    groups: tuple[str, ...]
+
+    @property
+    def hub_traits(self) -> dict[str, Any]:
+        return {"volume": self.volume, "path": self.path, "mode": "ro" if self.read_only else "rw", "groups": list(self.groups)}
+
+    @property
+    def allowed(self) -> dict[str, Any]:
+        return {"volume": self.volume, "path": self.path, "readOnly": self.read_only}
+
+
+def shared_mounts(config: StackConfig) -> list[SharedMount]:
+    return [
+        SharedMount(config.names.shared_volume(volume.name), volume.path, volume.mode == "ro", volume.groups)
+        for volume in config.spawner.shared_volumes
+    ]
+
+
 def _server_traits(config: StackConfig, images: UserServerImages) -> dict[str, Any]:
     """What every backend's spawner is told: the image, names, network, limits and timeouts."""
     spawner, names = config.spawner, config.names
@@ -145,6 +170,7 @@ def _docker_spawner_traitlets(config: StackConfig, images: UserServerImages) -> 
         # A stopped server's container is removed, so the next start uses the
         # current image and settings; the user's files live in the home volume.
         "remove": True,
+        "shared_volumes": [mount.hub_traits for mount in shared_mounts(config)],
     }
     return {"DockerSpawner": traits}
 
@@ -190,6 +216,7 @@ def _docker_policy(config: StackConfig, images: UserServerImages) -> dict[str, A
         "logConfig": {"Type": config.logs.driver, "Config": config.logs.options},
         "maxServers": spawner.max_servers,
         "serversPerUser": spawner.named_servers.servers_per_user,
+        "sharedVolumes": [mount.allowed for mount in shared_mounts(config)],
         "swarm": {},
     }
 

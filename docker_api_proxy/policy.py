@@ -39,6 +39,8 @@ _ESCAPED_USER = re.compile(r"(?!.*--)[a-z0-9][a-z0-9-]{0,191}")
 # neither an escaped user nor an escaped server name holds '--' (hub_config/spawners.py NamedServersMixin).
 NAMED_SERVER_SEPARATOR = "--"
 _ESCAPED_SERVER = re.compile(r"(?!.*--)[a-z0-9][a-z0-9-]{0,95}")
+_VOLUME_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}")
+_MOUNT_PATH = re.compile(r"(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._-]{1,64}){1,8}")
 _ENV_ENTRY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}=[^\x00]*", re.DOTALL)
 _NO_NUL = re.compile(r"[^\x00]*", re.DOTALL)
 _BOOLEAN_QUERY = {"1": True, "true": True, "True": True, "0": False, "false": False, "False": False}
@@ -117,6 +119,32 @@ class Shape:
 
 
 @dataclass(frozen=True)
+class SharedBind:
+    """A shared volume a user container may mount (`spawner.sharedVolumes`), where and how."""
+
+    volume: str
+    path: str
+    read_only: bool
+
+    @classmethod
+    def from_document(cls, document: Any) -> SharedBind:
+        expected = {"volume": str, "path": str, "readOnly": bool}
+        if (
+            not isinstance(document, dict)
+            or set(document) != set(expected)
+            or any(type(document[key]) is not kind for key, kind in expected.items())
+        ):
+            raise ValueError(f"each of the policy's shared volumes must have exactly these keys and types: {expected}")
+        if not _VOLUME_NAME.fullmatch(document["volume"]) or not _MOUNT_PATH.fullmatch(document["path"]):
+            raise ValueError("a shared volume needs a volume name and an absolute path of plain folder names")
+        return cls(document["volume"], document["path"], document["readOnly"])
+
+    @property
+    def bind(self) -> str:
+        return f"{self.volume}:{self.path}:{'ro' if self.read_only else 'rw'}"
+
+
+@dataclass(frozen=True)
 class Policy:
     """The deployment's allowed values, written by the Pulumi program (policy.json)."""
 
@@ -135,6 +163,7 @@ class Policy:
     log_config: dict[str, Any]  # {"Type": driver, "Config": options}: every user container's
     max_servers: int  # users' containers or services at once, pending ones included
     servers_per_user: int  # 1, or 1 + spawner.namedServers.limitPerUser: named servers are allowed
+    shared_volumes: tuple[SharedBind, ...]  # each at most once in a container, with its mode
     swarm: SwarmPolicy | None = None  # swarm mode: users' servers are services
 
     @classmethod
@@ -143,7 +172,7 @@ class Policy:
             "deployment": str, "deploymentLabel": str, "network": str, "userContainerTemplate": str,
             "homeVolumeTemplate": str, "notebookHome": str, "notebookUser": str, "notebookPort": int,
             "images": list, "shapes": list, "cpuPeriod": int, "maxPids": int,
-            "logConfig": dict, "maxServers": int, "serversPerUser": int, "swarm": dict,
+            "logConfig": dict, "maxServers": int, "serversPerUser": int, "sharedVolumes": list, "swarm": dict,
         }  # fmt: skip
         if set(document) != set(expected) or any(type(document[k]) is not t for k, t in expected.items()):
             raise ValueError(f"the policy must have exactly these keys and types: {expected}")
@@ -153,11 +182,22 @@ class Policy:
         shapes = frozenset(Shape.from_document(shape) for shape in document["shapes"])
         if not shapes or any(shape.image not in document["images"] for shape in shapes):
             raise ValueError("the policy needs at least one shape, each of one of its images")
+        shared = tuple(SharedBind.from_document(volume) for volume in document["sharedVolumes"])
+        home = document["notebookHome"]
+        if (
+            any(
+                volume.path == home or volume.volume.startswith(document["homeVolumeTemplate"].split("{username}")[0])
+                for volume in shared
+            )
+            or len({volume.volume for volume in shared}) != len(shared)
+            or len({v.path for v in shared}) != len(shared)
+        ):
+            raise ValueError("a shared volume must be neither a home nor at the home's path, and each volume and path once")
         return cls(
             document["deployment"], document["deploymentLabel"], document["network"], document["userContainerTemplate"],
             document["homeVolumeTemplate"], document["notebookHome"], document["notebookUser"], document["notebookPort"],
             frozenset(document["images"]), shapes, document["cpuPeriod"], document["maxPids"], document["logConfig"],
-            document["maxServers"], document["serversPerUser"],
+            document["maxServers"], document["serversPerUser"], shared,
             SwarmPolicy.from_document(document["swarm"]) if document["swarm"] else None,
         )  # fmt: skip
 
@@ -612,14 +652,14 @@ def _container_create(request: Request, policy: Policy) -> tuple[dict[str, str],
             "Labels": _one_of({policy.deployment_label: policy.deployment}),
             "User": _one_of(policy.notebook_user),
             "ExposedPorts": _one_of({port: None}, {port: {}}),
-            "Volumes": _one_of({policy.notebook_home: {}}),
+            "Volumes": _object({policy.notebook_home: _one_of({}), **{v.path: _one_of({}) for v in policy.shared_volumes}}),
             # What docker-py sends for any create; the filter sends its own (none).
             **dict.fromkeys(("Tty", "OpenStdin", "StdinOnce", "AttachStdin", "NetworkDisabled"), _one_of(False)),
             **dict.fromkeys(("AttachStdout", "AttachStderr"), _boolean),
             "HostConfig": _object(
                 {
                     "NetworkMode": _one_of(policy.network),
-                    "Binds": _one_of([home_bind], [f"{home_bind}:rw"]),
+                    "Binds": _binds(home_bind, policy.shared_volumes),
                     "Memory": _integer(MIN_MEMORY_BYTES, policy.max_memory_bytes),
                     "CpuPeriod": _one_of(policy.cpu_period),
                     "CpuQuota": _integer(MIN_CPU_QUOTA, policy.max_cpu_quota),
@@ -641,16 +681,20 @@ def _container_create(request: Request, policy: Policy) -> tuple[dict[str, str],
     )(parse_json(request.body), "the container")
     host = given["HostConfig"]
     policy.check_shape(given["Image"], host["Memory"], host["CpuQuota"])
+    shared: list[SharedBind] = host["Binds"]
+    targets = {policy.notebook_home, *(volume.path for volume in shared)}
+    if "Volumes" in given and set(given["Volumes"]) != targets:
+        raise RefusedError("the container's Volumes must be the targets of its Binds")
     body = {
         "Image": given["Image"],
         "Env": given.get("Env", []),
         "Labels": {policy.deployment_label: policy.deployment},
         "User": policy.notebook_user,
         "ExposedPorts": {port: {}},
-        "Volumes": {policy.notebook_home: {}},
+        "Volumes": {target: {} for target in sorted(targets)},
         "HostConfig": {
             "NetworkMode": policy.network,
-            "Binds": [f"{home_bind}:rw"],
+            "Binds": [f"{home_bind}:rw", *(volume.bind for volume in policy.shared_volumes if volume in shared)],
             "Memory": host["Memory"],
             "CpuPeriod": policy.cpu_period,
             "CpuQuota": host["CpuQuota"],
@@ -667,6 +711,23 @@ def _container_create(request: Request, policy: Policy) -> tuple[dict[str, str],
     if "Cmd" in given:
         body["Cmd"] = given["Cmd"]
     return {"name": name}, body, home_volume
+
+
+def _binds(home_bind: str, shared: Sequence[SharedBind]) -> Validator:
+    """The home first, then shared volumes (each at most once, with its own mode): the shared ones named."""
+    allowed = {volume.bind: volume for volume in shared}
+
+    def check(value: Any, where: str) -> list[SharedBind]:
+        if type(value) is not list or not value or value[0] not in (home_bind, f"{home_bind}:rw"):
+            raise RefusedError(f"{where} must start with the user's home, {home_bind}")
+        rest = value[1:]
+        if any(type(bind) is not str or bind not in allowed for bind in rest) or len(set(rest)) != len(rest):
+            raise RefusedError(
+                f"{where} may add only the shared volumes of spawner.sharedVolumes, each once and with its own mode"
+            )
+        return [allowed[bind] for bind in rest]
+
+    return check
 
 
 # --- a user service (swarm mode) -----------------------------------------------------

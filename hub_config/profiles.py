@@ -1,5 +1,6 @@
-"""Server profiles in the hub: which a user may start (by JupyterHub group), the spawn form
-that lists them, and the profile a start asks for, checked against the user's groups.
+"""Server profiles and shared volumes in the hub: which a user may start (by JupyterHub group),
+the spawn form that lists them, the profile a start asks for, checked against the user's
+groups, and the shared volumes the user's groups give their servers.
 
 A start names its profile in `user_options` ({"profile": name}, from the form or the REST
 API); none named is the first the user may use. The Docker API filter allows only the
@@ -44,6 +45,27 @@ class Profile:
 
     def open_to(self, groups: set[str]) -> bool:
         return not self.groups or bool(groups.intersection(self.groups))
+
+
+@dataclass(frozen=True)
+class SharedVolume:
+    volume: str
+    path: str
+    mode: str  # "ro" | "rw"
+    groups: tuple[str, ...]  # empty: everyone
+
+    @classmethod
+    def from_traits(cls, traits: Mapping[str, Any]) -> SharedVolume:
+        return cls(traits["volume"], traits["path"], traits["mode"], tuple(traits["groups"]))
+
+
+def shared_binds(volumes: Iterable[SharedVolume], groups: set[str]) -> dict[str, dict[str, str]]:
+    """DockerSpawner's `volumes` entries of the shared volumes open to these groups."""
+    return {
+        volume.volume: {"bind": volume.path, "mode": volume.mode}
+        for volume in volumes
+        if not volume.groups or groups.intersection(volume.groups)
+    }
 
 
 def usable(profiles: Iterable[Profile], groups: set[str]) -> list[Profile]:

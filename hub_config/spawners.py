@@ -47,9 +47,12 @@ class _PollBatch:
 
 class ProfilesMixin(HasTraits):
     """spawner.profiles: the spawn form lists the profiles the user's groups may use, and a
-    start gets the one it names (form or REST API) only if the user may use it."""
+    start gets the one it names (form or REST API) only if the user may use it.
+    spawner.sharedVolumes: a start mounts the shared volumes the user's groups have now."""
 
     profiles = List(Dict(), config=True, help="The server profiles (components/user_servers.py ServerProfile)")
+    shared_volumes = List(Dict(), config=True, help="The shared volumes (components/user_servers.py SharedMount)")
+    volumes: dict[str, Any]
     user: Any
     orm_spawner: Any
     profile_placement: tuple[str, ...]  # swarm: HomeVolumeSwarmSpawner places the server by it
@@ -70,7 +73,8 @@ class ProfilesMixin(HasTraits):
         return server_profiles.options_from_form(form_data)
 
     def apply_profile(self, user_options: dict[str, Any]) -> None:
-        """JupyterHub's apply_user_options hook (5.3+): runs before every start; its HTTPError is what the user sees."""
+        """JupyterHub's apply_user_options hook (5.3+): runs before every start; its HTTPError is what the user sees.
+        Group membership is read at each start: a user who left a group loses its profiles and volumes then."""
         try:
             profile = server_profiles.chosen(self._profiles(), self._groups(), user_options or {})
         except server_profiles.ProfileError as refused:
@@ -80,6 +84,9 @@ class ProfilesMixin(HasTraits):
             raise web.HTTPError(refused.status, str(refused)) from None
         self.image, self.mem_limit, self.cpu_limit = profile.image, profile.mem_limit, profile.cpu_limit
         self.profile_placement = profile.placement
+        shared = [server_profiles.SharedVolume.from_traits(traits) for traits in self.shared_volumes]
+        own = {name: bind for name, bind in self.volumes.items() if name not in {volume.volume for volume in shared}}
+        self.volumes = own | server_profiles.shared_binds(shared, self._groups())
 
     @default("apply_user_options")
     def _default_apply_user_options(self) -> Any:

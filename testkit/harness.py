@@ -99,8 +99,11 @@ CONTAINER_DEFAULTS = {"mustRun": True, "start": True, "wait": False, "waitTimeou
 CONTAINER_TRANSLATED = {
     "name", "image", "command", "envs", "labels", "ports", "mounts", "volumes", "networksAdvanced", "restart", "uploads",
     "capabilities", "securityOpts", "healthcheck", "wait", "waitTimeout", "destroyGraceSeconds", "logDriver", "logOpts",
-    "dnsOpts",
+    "dnsOpts", "user", "networkMode", "mustRun", "attach",
 }  # fmt: skip
+# TF resourceDockerContainerCreate: with attach it waits for the container to stop (ContainerWait
+# "not-running"), whatever its exit code; the harness bounds that wait.
+ATTACH_TIMEOUT_S = 300
 # TF resource_docker_image.go (RemoteImage): only keep_locally is updated in place.
 REMOTE_IMAGE_IN_PLACE = {"keepLocally"}
 # TF resource_docker_service.go: the inputs with ForceNew (name, auth, mode's block); the
@@ -557,6 +560,9 @@ class EngineMocks(pulumi.runtime.Mocks):
                 log_config=LogConfig(type=inputs.get("logDriver", "json-file"), config=inputs.get("logOpts") or {}),
                 # TF: dns_opts (ForceNew) -> HostConfig.DNSOptions.
                 dns_opt=inputs.get("dnsOpts"),
+                # TF: user -> Config.User; network_mode -> HostConfig.NetworkMode (the engine's default bridge when unset).
+                user=inputs.get("user"),
+                network_mode=inputs.get("networkMode"),
             )
         except docker.errors.APIError as error:
             raise ApplyError(f"Unable to create container: {error.explanation}") from error
@@ -572,6 +578,8 @@ class EngineMocks(pulumi.runtime.Mocks):
                 _only(upload, {"file", "content"}, "Container.uploads")
                 container.put_archive("/", _tar_of(upload["file"], upload["content"]))
             container.start()
+            if inputs.get("attach"):
+                container.wait(timeout=ATTACH_TIMEOUT_S)
             if _with_default(inputs, "wait"):
                 self._wait_healthy(container, int(_with_default(inputs, "waitTimeout")))
         except docker.errors.APIError as error:

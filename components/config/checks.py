@@ -60,6 +60,12 @@ def _check_cluster(config: StackConfig) -> None:
             "is a volume on one node, which a second server could start away from",
             "pulumi config set --path cluster.homes shared (a volume driver every node mounts), or leave named servers off",
         )  # fmt: skip
+    if volumes := config.spawner.shared_volumes:
+        raise fail(
+            "spawner.sharedVolumes", [volume.name for volume in volumes], "a shared volume is a local volume of one host, "
+            "and in swarm mode each node would mount an empty one of its own",
+            "pulumi config rm --path spawner.sharedVolumes (in swarm mode, put shared data in the image of a profile)",
+        )  # fmt: skip
     if config.backup.enabled:
         raise fail(
             "backup.enabled", True, "backups read the homes on the Docker host, and in swarm mode they live on the workers",
@@ -160,7 +166,8 @@ def _check_ldap(config: StackConfig) -> None:
 
 def _check_home_volumes(config: StackConfig) -> None:
     names = config.names
-    for volume in (names.hub_data_volume, names.backup_state_volume, names.prometheus_data_volume, names.tls_data_volume):
+    own = [names.hub_data_volume, names.backup_state_volume, names.prometheus_data_volume, names.tls_data_volume]
+    for volume in own + [names.shared_volume(shared.name) for shared in config.spawner.shared_volumes]:
         if names.is_home_volume(volume):
             raise fail(
                 "spawner.homeVolumeTemplate",

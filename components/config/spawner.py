@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from components.config.cluster import PLACEMENT_CONSTRAINT, PLACEMENT_PROBLEM
 from components.config.registry import fail, setting
-from components.config.values import IMAGE_REF, each, memory, memory_bytes, pattern
+from components.config.values import IMAGE_REF, each, memory, pattern
+from components.names import NOTEBOOK_HOME
 
 # A Docker volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]*) with `{username}` in it once, and a
 # fixed part beside it so that user names cannot pick arbitrary volumes of the host.
@@ -23,6 +24,19 @@ MAX_PROFILES = 20
 # JupyterHub 6's rule for a named server's name: short, and safe in URLs, container and service names.
 PROFILE_NAME = re.compile(r"[a-z][a-z0-9-]{0,29}")
 _GROUP_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
+MAX_SHARED_VOLUMES = 20
+SHARED_VOLUME_MODES = ("ro", "rw")
+# In the home (the file browser shows it) or under /srv, one to four plain folder names deep: never over the system.
+_SHARED_MOUNT_PATH = re.compile(r"(?:/home/jovyan|/srv)(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._-]{1,64}){1,4}")
+
+
+def _groups_setting(doc: str) -> tuple[str, ...]:
+    return setting(
+        (),
+        doc,
+        check=each(pattern(_GROUP_NAME, "not a group name", "use the group's name as JupyterHub shows it")),
+        one_or_list=True,
+    )
 
 
 def _cpu_or_inherit(key: str, value: float) -> None:
@@ -56,11 +70,8 @@ class Profile:
         check=lambda key, value: memory(key, value) if value else None,
     )  # fmt: skip
     cpu_limit: float = setting(0.0, "CPUs of its servers; 0: `spawner.cpuLimit`", low=0.0, high=256.0, check=_cpu_or_inherit)
-    groups: tuple[str, ...] = setting(
-        (),
-        "JupyterHub groups whose members may use it (from the admin page or the login's groups); empty: everyone",
-        check=each(pattern(_GROUP_NAME, "not a group name", "use the group's name as JupyterHub shows it")),
-        one_or_list=True,
+    groups: tuple[str, ...] = _groups_setting(
+        "JupyterHub groups whose members may use it (from the admin page or the login's groups); empty: everyone"
     )
     placement: tuple[str, ...] = setting(
         (),
@@ -79,6 +90,60 @@ def _profiles(key: str, profiles: tuple[Profile, ...]) -> None:
             problem = "a profile without a name" if not profile.name else "a second profile of this name"
             raise fail(f"{key}[{index}].name", profile.name, problem, "give each profile its own name")
         seen.add(profile.name)
+
+
+@dataclass(frozen=True)
+class SharedVolume:
+    """A Docker volume mounted into the servers of some or all users (`spawner.sharedVolumes[]`)."""
+
+    name: str = setting(
+        "",
+        "its name: the volume is `<deployment>-shared-<name>` (1 to 30 of `a-z0-9-`, from a letter); "
+        "`python -m admin.shared fill <name> <folder or git URL>` fills it",
+        check=pattern(PROFILE_NAME, "not a shared volume name", "use 1 to 30 of a-z, 0-9 and '-', starting with a letter"),
+    )
+    mount_path: str = setting(
+        "",
+        f"where servers see it: under `{NOTEBOOK_HOME}` (the file browser shows it) or `/srv`; empty: `{NOTEBOOK_HOME}/<name>`",
+        check=pattern(
+            _SHARED_MOUNT_PATH,
+            f"not a folder under {NOTEBOOK_HOME} or /srv",
+            f"use e.g. {NOTEBOOK_HOME}/course or /srv/data (plain folder names, at most four deep)",
+            optional=True,
+        ),
+    )
+    mode: str = setting(
+        "ro",
+        "`ro`: servers read it (course material; `admin.shared` fills it); `rw`: servers read and write it (a team folder)",
+        choices=SHARED_VOLUME_MODES,
+    )
+    groups: tuple[str, ...] = _groups_setting("JupyterHub groups whose members' servers get it; empty: everyone's")
+
+    @property
+    def path(self) -> str:
+        return self.mount_path or f"{NOTEBOOK_HOME}/{self.name}"
+
+
+def _shared_volumes(key: str, volumes: tuple[SharedVolume, ...]) -> None:
+    if len(volumes) > MAX_SHARED_VOLUMES:
+        raise fail(key, len(volumes), f"more than {MAX_SHARED_VOLUMES} shared volumes", "use folders inside fewer volumes")
+    names: set[str] = set()
+    paths: list[str] = []
+    for index, volume in enumerate(volumes):
+        if not volume.name or volume.name in names:
+            problem = "a shared volume without a name" if not volume.name else "a second shared volume of this name"
+            raise fail(f"{key}[{index}].name", volume.name, problem, "give each shared volume its own name")
+        if clash := next((path for path in paths if _nested(path, volume.path)), None):
+            raise fail(
+                f"{key}[{index}].mountPath", volume.path, f"inside, over or the same as another shared volume's {clash}",
+                "give each shared volume a folder of its own, none inside another",
+            )  # fmt: skip
+        names.add(volume.name)
+        paths.append(volume.path)
+
+
+def _nested(one: str, other: str) -> bool:
+    return one == other or other.startswith(one + "/") or one.startswith(other + "/")
 
 
 @dataclass(frozen=True)
@@ -147,13 +212,15 @@ class SpawnerConfig:
         check=_profiles,
     )
 
+    shared_volumes: tuple[SharedVolume, ...] = setting(
+        (),
+        "volumes mounted into users' servers: course material read-only for everyone, team folders writable for a "
+        "group. The Docker API filter mounts these only, each with its mode. One host only (not cluster.mode swarm)",
+        check=_shared_volumes,
+    )
     named_servers: NamedServersConfig = setting(NamedServersConfig(), "")
 
     @property
     def mounts_host_homes(self) -> bool:
         """systemuser mounts /home/<user> of the host, which the Docker API filter refuses."""
         return self.type == "systemuser"
-
-    @property
-    def mem_limit_bytes(self) -> int:
-        return memory_bytes(self.mem_limit)

@@ -56,6 +56,7 @@ def test_the_backup_container_reads_volumes_read_only_and_writes_only_the_reposi
         "hubDataVolume": "jupyterhub-dev-hub-data",
         "homeVolumeTemplate": "jupyterhub-dev-home-{username}",
         "tlsDataVolume": "",
+        "sharedVolumes": [],
         "repository": "/srv/backups/hub",
         "dailyAt": "02:30",
         "keep": {"daily": 3, "weekly": 4, "monthly": 12},
@@ -76,6 +77,15 @@ def test_with_acme_the_backup_takes_the_certificates_and_account_once_they_exist
     (tmp_path / "jupyterhub-dev-tls-data" / "_data").mkdir(parents=True)
     assert script.tls_data(config) == [tmp_path / "jupyterhub-dev-tls-data" / "_data"]
     assert script.tls_data({**config, "tlsDataVolume": ""}) == []
+
+
+def test_the_backup_takes_the_shared_volumes_the_engine_has_made(tmp_path: Path) -> None:
+    shared = {"spawner": json.dumps({"sharedVolumes": [{"name": "course"}, {"name": "team", "mode": "rw"}]})}
+    run = run_program(ProviderEchoMocks(), config={**BACKUP, **shared}, secrets={"backupPassword": PASSWORD})
+    settings = json.loads(run.get(CONTAINER, "backup").inputs["uploads"][0]["content"])
+    assert settings["sharedVolumes"] == ["jupyterhub-dev-shared-course", "jupyterhub-dev-shared-team"]
+    (tmp_path / "jupyterhub-dev-shared-team" / "_data").mkdir(parents=True)
+    assert script.shared_volumes({**settings, "volumesDir": str(tmp_path)}) == [tmp_path / "jupyterhub-dev-shared-team" / "_data"]
 
 
 def test_a_remote_repository_mounts_nothing_and_gets_its_credentials_as_environment() -> None:

@@ -17,6 +17,7 @@ from components.config.build import BuildConfig
 from components.config.culler import CullerConfig
 from components.config.spawner import Profile, SpawnerConfig
 from components.config.tls import TlsConfig
+from components.config.values import memory_bytes
 
 SECRET = pulumi.Output.secret("s3cret")
 PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
@@ -128,6 +129,66 @@ def test_defaults_are_a_native_authenticator_hub_on_port_8000() -> None:
         ),
         ({"spawner": {"profiles": [{"name": f"p{i}"} for i in range(21)]}}, {}, "spawner.profiles", "merge profiles"),
         ({"spawner": {"extraImages": {"r": "r:1"}}}, {}, "spawner.extraImages", "'spawner.profiles[1].image' r:1"),
+        ({"spawner": {"sharedVolumes": [{"name": "Course"}]}}, {}, "spawner.sharedVolumes[0].name", "starting with a letter"),
+        ({"spawner": {"sharedVolumes": [{"mode": "ro"}]}}, {}, "spawner.sharedVolumes[0].name", "its own name"),
+        ({"spawner": {"sharedVolumes": [{"name": "a"}, {"name": "a"}]}}, {}, "spawner.sharedVolumes[1].name", "its own name"),
+        ({"spawner": {"sharedVolumes": [{"name": "a", "mode": "wo"}]}}, {}, "spawner.sharedVolumes[0].mode", "ro"),
+        (
+            {"spawner": {"sharedVolumes": [{"name": "a", "mountPath": "/etc"}]}},
+            {},
+            "spawner.sharedVolumes[0].mountPath",
+            "/srv/data",
+        ),
+        (
+            {"spawner": {"sharedVolumes": [{"name": "a", "mountPath": "/home/jovyan"}]}},
+            {},
+            "spawner.sharedVolumes[0].mountPath",
+            "/srv",
+        ),
+        (
+            {"spawner": {"sharedVolumes": [{"name": "a", "mountPath": "/srv/../etc"}]}},
+            {},
+            "spawner.sharedVolumes[0].mountPath",
+            "/srv",
+        ),
+        (
+            {"spawner": {"sharedVolumes": [{"name": "a", "mountPath": "/srv/a/"}]}},
+            {},
+            "spawner.sharedVolumes[0].mountPath",
+            "/srv",
+        ),
+        (
+            {"spawner": {"sharedVolumes": [{"name": "a", "mountPath": "/srv/a b"}]}},
+            {},
+            "spawner.sharedVolumes[0].mountPath",
+            "/srv",
+        ),
+        ({"spawner": {"sharedVolumes": [{"name": "a", "groups": ["x\ny"]}]}}, {}, "spawner.sharedVolumes[0].groups", "group"),
+        (
+            {"spawner": {"sharedVolumes": [{"name": "a", "mountPath": "/srv/a"}, {"name": "b", "mountPath": "/srv/a/b"}]}},
+            {},
+            "spawner.sharedVolumes[1].mountPath",
+            "none inside another",
+        ),
+        (
+            {"spawner": {"sharedVolumes": [{"name": "data", "mountPath": "/srv/x"}, {"name": "x", "mountPath": "/srv"}]}},
+            {},
+            "spawner.sharedVolumes[1].mountPath",
+            "/srv/data",
+        ),
+        (
+            {"spawner": {"sharedVolumes": [{"name": "a"}, {"name": "b", "mountPath": "/home/jovyan/a"}]}},
+            {},
+            "spawner.sharedVolumes[1].mountPath",
+            "none inside another",
+        ),
+        ({"spawner": {"sharedVolumes": [{"name": f"v{i}"} for i in range(21)]}}, {}, "spawner.sharedVolumes", "fewer volumes"),
+        (
+            {"name": "jh", "spawner": {"homeVolumeTemplate": "jh-{username}", "sharedVolumes": [{"name": "course"}]}},
+            {},
+            "spawner.homeVolumeTemplate",
+            "jupyterhub-user-{username}",
+        ),
         ({"spawner": {"memlimit": "4G"}}, {}, "spawner.memlimit", "check its spelling; known here: "),
         ({"spawner": {"type": "systemuser"}}, {}, "dockerApiProxy", "pulumi config set dockerApiProxy false"),
         ({"dockerApiProxy": "maybe"}, {}, "dockerApiProxy", "pulumi config set dockerApiProxy true"),
@@ -220,8 +281,9 @@ def test_any_input_is_accepted_or_refused_naming_a_key_it_gave(raw: dict) -> Non
 
 def test_the_smallest_limits_the_engine_accepts_are_accepted_and_become_bytes() -> None:
     spawner = parse({"spawner": {"memLimit": "6M", "cpuLimit": "0.01"}}, {}).spawner
-    assert (spawner.mem_limit_bytes, spawner.cpu_limit) == (6 * 1024**2, 0.01)
-    assert [parse({"spawner": {"memLimit": m}}, {}).spawner.mem_limit_bytes for m in ("7000000", "8192K", "2G", "1T")] == [
+    assert (memory_bytes(spawner.mem_limit), spawner.cpu_limit) == (6 * 1024**2, 0.01)
+    sizes = ("7000000", "8192K", "2G", "1T")
+    assert [memory_bytes(parse({"spawner": {"memLimit": m}}, {}).spawner.mem_limit) for m in sizes] == [
         7_000_000,
         8 * 1024**2,
         2 * 1024**3,

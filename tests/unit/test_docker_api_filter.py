@@ -32,6 +32,7 @@ from docker_api_proxy.policy import (
     OnUserContainer,
     Policy,
     Shape,
+    SharedBind,
     container_action,
     listing_query,
     route,
@@ -61,7 +62,12 @@ POLICY = Policy(
     log_config={"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}},
     max_servers=3,
     servers_per_user=1,
+    shared_volumes=(
+        SharedBind("jh-shared-course", "/home/jovyan/course", True),
+        SharedBind("jh-shared-team", "/srv/team", False),
+    ),
 )
+COURSE, TEAM = "jh-shared-course:/home/jovyan/course:ro", "jh-shared-team:/srv/team:rw"
 ADA_ID = "a" * 64
 HUB_ID = "b" * 64
 
@@ -308,13 +314,27 @@ ATTACKS_ON_THE_BODY = [
     ("HostConfig.NetworkMode", "container:jh-hub", "NetworkMode has a value"),
     ("HostConfig.NetworkMode", None, "NetworkMode has a value"),
     ("HostConfig.NetworkMode", DELETE, "lacks NetworkMode"),
-    ("HostConfig.Binds", ["/:/host"], "Binds has a value"),
-    ("HostConfig.Binds", ["/var/run/docker.sock:/var/run/docker.sock"], "Binds has a value"),
-    ("HostConfig.Binds", ["jh-hub-data:/home/jovyan:rw"], "Binds has a value"),
-    ("HostConfig.Binds", ["jh-home-bob:/home/jovyan:rw"], "Binds has a value"),
-    ("HostConfig.Binds", ["jh-home-ada:/home/jovyan:rw", "jh-home-ada:/x"], "Binds has a value"),
-    ("HostConfig.Binds", ["jh-home-ada:/home/jovyan:rw,shared"], "Binds has a value"),
+    ("HostConfig.Binds", ["/:/host"], "must start with the user's home"),
+    ("HostConfig.Binds", ["/var/run/docker.sock:/var/run/docker.sock"], "must start with the user's home"),
+    ("HostConfig.Binds", ["jh-hub-data:/home/jovyan:rw"], "must start with the user's home"),
+    ("HostConfig.Binds", ["jh-home-bob:/home/jovyan:rw"], "must start with the user's home"),
+    ("HostConfig.Binds", ["jh-home-ada:/home/jovyan:rw", "jh-home-ada:/x"], "may add only the shared volumes"),
+    ("HostConfig.Binds", ["jh-home-ada:/home/jovyan:rw,shared"], "must start with the user's home"),
+    ("HostConfig.Binds", [], "must start with the user's home"),
+    ("HostConfig.Binds", "jh-home-ada:/home/jovyan:rw", "must start with the user's home"),
     ("HostConfig.Binds", DELETE, "lacks Binds"),
+    # The shared volumes: each with its own mode and path, once, after the home, and nothing else beside them.
+    ("HostConfig.Binds", [COURSE, "jh-home-ada:/home/jovyan:rw"], "must start with the user's home"),
+    ("HostConfig.Binds", ["jh-home-ada:/home/jovyan:rw", COURSE.replace(":ro", ":rw")], "may add only the shared"),
+    ("HostConfig.Binds", ["jh-home-ada:/home/jovyan:rw", COURSE.removesuffix(":ro")], "may add only the shared"),
+    ("HostConfig.Binds", ["jh-home-ada:/home/jovyan:rw", "jh-shared-team:/etc:rw"], "may add only the shared"),
+    ("HostConfig.Binds", ["jh-home-ada:/home/jovyan:rw", "jh-shared-team:/home/jovyan/course:rw"], "may add only"),
+    ("HostConfig.Binds", ["jh-home-ada:/home/jovyan:rw", TEAM, TEAM], "may add only the shared volumes"),
+    ("HostConfig.Binds", ["jh-home-ada:/home/jovyan:rw", "jh-home-bob:/srv/team:rw"], "may add only the shared"),
+    ("HostConfig.Binds", ["jh-home-ada:/home/jovyan:rw", "/srv:/srv/team:rw"], "may add only the shared volumes"),
+    ("HostConfig.Binds", ["jh-home-ada:/home/jovyan:rw", ["jh-shared-team", "/srv/team"]], "may add only the shared"),
+    ("Volumes", {"/home/jovyan": {}, "/srv/team": {}}, "must be the targets of its Binds"),
+    ("Volumes", {"/home/jovyan": {}, "/srv/team": {"x": 1}}, "Volumes./srv/team has a value"),
     ("HostConfig.Mounts", [{"Type": "bind", "Source": "/", "Target": "/host"}], "Mounts has a value"),
     ("HostConfig.PortBindings", {"8888/tcp": [{"HostPort": "80"}]}, "PortBindings has a value"),
     ("HostConfig.PublishAllPorts", True, "'PublishAllPorts'"),
@@ -363,7 +383,7 @@ ATTACKS_ON_THE_BODY = [
     ("StopSignal", "SIGKILL", "'StopSignal'"),
     ("Tty", True, "Tty has a value"),
     ("NetworkDisabled", None, "NetworkDisabled has a value"),
-    ("Volumes", {"/home/jovyan": {}, "/etc": {}}, "Volumes has a value"),
+    ("Volumes", {"/home/jovyan": {}, "/etc": {}}, "Volumes has fields that are not allowed"),
     ("ExposedPorts", {"22/tcp": {}}, "ExposedPorts has a value"),
     ("Env", ["BAD NAME=1"], "Env[0] must be"),
     ("Env", "JUPYTERHUB_USER=ada", "Env must be a list"),
@@ -404,6 +424,23 @@ def test_a_create_outside_the_pinned_shape_is_refused(path: str, value: Any, rea
 def test_a_create_must_name_exactly_one_user_container(query: dict[str, str], reason: str) -> None:
     with pytest.raises(RefusedError, match=reason):
         create(dockerspawner_create_body(), query)
+
+
+def test_the_shared_volumes_a_start_asks_for_are_mounted_each_with_its_own_mode() -> None:
+    binds = {"jh-home-ada": {"bind": "/home/jovyan", "mode": "rw"}, "jh-shared-team": {"bind": "/srv/team", "mode": "rw"}}
+    binds |= {"jh-shared-course": {"bind": "/home/jovyan/course", "mode": "ro"}}  # DockerSpawner's order: its volumes dict
+    body = dockerspawner_create_body(binds=binds)
+    body["Volumes"] = {"/home/jovyan": {}, "/srv/team": {}, "/home/jovyan/course": {}}
+    forwarded = create(body)
+    assert forwarded.body is not None
+    assert forwarded.body["HostConfig"]["Binds"] == ["jh-home-ada:/home/jovyan:rw", COURSE, TEAM]  # the policy's order
+    assert forwarded.body["Volumes"] == {"/home/jovyan": {}, "/home/jovyan/course": {}, "/srv/team": {}}
+    alone = dockerspawner_create_body(binds={**binds, "jh-shared-course": {"bind": "/home/jovyan/course", "mode": "ro"}})
+    del alone["HostConfig"]["Binds"][1]  # the team folder is not this user's
+    del alone["Volumes"]
+    forwarded = create(alone)
+    assert forwarded.body is not None and forwarded.body["HostConfig"]["Binds"] == ["jh-home-ada:/home/jovyan:rw", COURSE]
+    assert forwarded.body["Volumes"] == {"/home/jovyan": {}, "/home/jovyan/course": {}}
 
 
 def test_the_home_volume_is_the_named_users_own() -> None:
@@ -511,6 +548,10 @@ POLICY_DOCUMENT = {
     ],
     "cpuPeriod": 100_000, "maxPids": 4096,
     "logConfig": {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}}, "maxServers": 3, "serversPerUser": 1,
+    "sharedVolumes": [
+        {"volume": "jh-shared-course", "path": "/home/jovyan/course", "readOnly": True},
+        {"volume": "jh-shared-team", "path": "/srv/team", "readOnly": False},
+    ],
     "swarm": {},
 }  # fmt: skip
 
@@ -523,9 +564,17 @@ def test_the_policy_document_is_read_strictly() -> None:
         [], [{**shape, "image": "other:1"}], [{**shape, "extra": 1}], [{**shape, "memoryBytes": "1"}],
         [{**shape, "constraints": [1]}], [{k: v for k, v in shape.items() if k != "constraints"}], ["shape"],
     ]  # fmt: skip
+    course: dict[str, Any] = document["sharedVolumes"][0]  # type: ignore[index]
+    broken_shared = [
+        [{**course, "readOnly": "true"}], [{**course, "extra": 1}], [{**course, "path": "/home/jovyan"}],
+        [{**course, "volume": "jh-home-ada"}], [{**course, "path": "/home/jovyan/../../etc"}], [{**course, "path": "etc"}],
+        [{**course, "volume": "-x"}], [course, {**course, "path": "/srv/other"}], [course, {**course, "volume": "jh-x"}],
+        ["course"],
+    ]  # fmt: skip
     for broken in (
         {**document, "extra": 1}, {**document, "notebookPort": "8888"}, {**document, "images": []},
         *({**document, "shapes": shapes} for shapes in broken_shapes),
+        *({**document, "sharedVolumes": shared} for shared in broken_shared),
     ):  # fmt: skip
         with pytest.raises(ValueError):
             Policy.from_document(broken)
@@ -765,7 +814,10 @@ def assert_safe(forward: Forward) -> None:
         user = forward.query["name"].removeprefix("jupyter-")
         host = body["HostConfig"]
         assert set(host) <= SAFE_HOST_CONFIG_KEYS
-        assert host["Binds"] == [f"jh-home-{user}:/home/jovyan:rw"] and "/" not in user
+        home, *shared = host["Binds"]
+        assert home == f"jh-home-{user}:/home/jovyan:rw" and "/" not in user
+        assert shared in ([], [COURSE], [TEAM], [COURSE, TEAM]), shared
+        assert set(body["Volumes"]) == {"/home/jovyan", *(bind.split(":")[1] for bind in shared)}
         assert (host["Privileged"], host["CapDrop"], host["SecurityOpt"]) == (False, ["ALL"], ["no-new-privileges"])
         assert host["NetworkMode"] == "jh" and body["NetworkingConfig"] == {"EndpointsConfig": {"jh": {}}}
         shape = Shape(body["Image"], host["Memory"], host["CpuQuota"], host["CpuQuota"] * 10_000)
@@ -792,7 +844,25 @@ json_leaves = (
     st.none()
     | st.booleans()
     | st.integers(min_value=-(2**64), max_value=2**64)
-    | st.sampled_from(["host", "/:/host", "0", "root", "jh-home-ada:/home/jovyan:rw", NOTEBOOK, "jh", "ALL", "jh-hub"])
+    | st.sampled_from(
+        [
+            "host",
+            "/:/host",
+            "0",
+            "root",
+            "jh-home-ada:/home/jovyan:rw",
+            NOTEBOOK,
+            "jh",
+            "ALL",
+            "jh-hub",
+            COURSE,
+            TEAM,
+            COURSE.replace(":ro", ":rw"),
+            "jh-shared-team:/etc:rw",
+            "/home/jovyan/course",
+            "/srv/team",
+        ]
+    )
 )
 json_values = st.recursive(
     json_leaves,
@@ -984,7 +1054,7 @@ def test_a_policy_needs_a_home_volume_template_naming_the_user() -> None:
         "homeVolumeTemplate": "jh-home", "notebookHome": "/home/jovyan", "notebookUser": "1000", "notebookPort": 8888,
         "images": [NOTEBOOK], "shapes": [{"image": NOTEBOOK, "memoryBytes": 1, "cpuQuota": 1, "nanoCpus": 1, "constraints": []}],
         "cpuPeriod": 1, "maxPids": 1, "logConfig": {},
-        "maxServers": 1, "serversPerUser": 1, "swarm": {},
+        "maxServers": 1, "serversPerUser": 1, "sharedVolumes": [], "swarm": {},
     }  # fmt: skip
     with pytest.raises(ValueError, match="username"):
         Policy.from_document(document)

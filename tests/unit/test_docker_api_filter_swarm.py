@@ -46,7 +46,7 @@ POLICY = Policy(
     shapes=frozenset({Shape(NOTEBOOK, 2 * 1024**3, 100_000, 10**9), Shape(NOTEBOOK, 512 * 1024**2, 50_000, 5 * 10**8)}),
     cpu_period=100_000, max_pids=4096,
     log_config={"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}}, max_servers=3, servers_per_user=1,
-    swarm=SWARM,
+    shared_volumes=(), swarm=SWARM,
 )  # fmt: skip
 LABELS = {"org.jupyterhub-docker.deployment": "jh"}
 SERVICE_ID = "a" * 25

@@ -206,6 +206,7 @@ COMMON = {
             "log_config": {"type": "json-file", "config": {"max-size": "10m", "max-file": "3"}},
         },
         "remove": True,
+        "shared_volumes": [],
         "mem_limit": "2G",
         "cpu_limit": 1.0,
         "start_timeout": 120,

@@ -95,3 +95,19 @@ def test_a_user_with_no_profile_open_asking_for_one_is_told_they_have_none() -> 
 def test_a_profile_cannot_be_changed_once_read() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         SMALL.image = "other:1"  # type: ignore[misc]
+
+
+COURSE = profiles.SharedVolume("jh-shared-course", "/home/jovyan/course", "ro", ())
+TEAM = profiles.SharedVolume.from_traits({"volume": "jh-shared-team", "path": "/srv/team", "mode": "rw", "groups": ["a", "b"]})
+
+
+@pytest.mark.parametrize(
+    ("groups", "mounted"),
+    [(set(), ["jh-shared-course"]), ({"b"}, ["jh-shared-course", "jh-shared-team"]), ({"c"}, ["jh-shared-course"])],
+)
+def test_a_user_gets_everyones_shared_volumes_and_those_of_their_groups(groups: set[str], mounted: list[str]) -> None:
+    binds = profiles.shared_binds([COURSE, TEAM], groups)
+    assert list(binds) == mounted
+    assert binds["jh-shared-course"] == {"bind": "/home/jovyan/course", "mode": "ro"}
+    if "jh-shared-team" in binds:
+        assert binds["jh-shared-team"] == {"bind": "/srv/team", "mode": "rw"}

@@ -521,6 +521,7 @@ def test_the_docker_api_filter_allows_exactly_the_images_and_limits_the_hub_may_
         "maxPids": 4096,
         "maxServers": 200,
         "serversPerUser": 1,
+        "sharedVolumes": [],
         "logConfig": {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}},
         "swarm": {},
     }
@@ -838,3 +839,66 @@ def test_every_container_and_every_user_server_logs_with_the_bounded_driver(
         assert (container.inputs["logDriver"], container.inputs.get("logOpts")) == (driver, options), container.name
     assert spawner_traits(run)["extra_host_config"]["log_config"] == {"type": driver, "config": options or {}}
     assert docker_api_policy(run)["logConfig"] == {"Type": driver, "Config": options or {}}
+
+
+SHARED = {
+    "spawner": json.dumps(
+        {
+            "sharedVolumes": [
+                {"name": "course"},
+                {"name": "team-a", "mode": "rw", "mountPath": "/srv/team", "groups": ["team-a"]},
+            ]
+        }
+    )
+}
+
+
+def test_shared_volumes_are_kept_volumes_whose_folders_a_one_off_container_owns_before_the_hub_starts() -> None:
+    run = run_program(ProviderEchoMocks(), config=SHARED)
+    labels = [{"label": "org.jupyterhub-docker.deployment", "value": "jupyterhub-dev"}]
+    for name in ("jupyterhub-dev-shared-course", "jupyterhub-dev-shared-team-a"):
+        volume = run.get(VOLUME, f"shared-volume-{name}")
+        assert volume.inputs == {"name": name, "labels": labels} and volume.retain_on_delete
+    owner = run.get(CONTAINER, "shared-volumes-owner")
+    assert owner.inputs == {
+        "name": "jupyterhub-dev-shared-volumes-owner",
+        "image": owner.inputs["image"],
+        "user": "0",
+        "command": [
+            "sh",
+            "-c",
+            "chmod 0755 /shared/jupyterhub-dev-shared-course && chown 0:0 /shared/jupyterhub-dev-shared-course && "
+            "chmod 0775 /shared/jupyterhub-dev-shared-team-a && chown 1000:1000 /shared/jupyterhub-dev-shared-team-a",
+        ],
+        "volumes": [
+            {"volumeName": "jupyterhub-dev-shared-course", "containerPath": "/shared/jupyterhub-dev-shared-course"},
+            {"volumeName": "jupyterhub-dev-shared-team-a", "containerPath": "/shared/jupyterhub-dev-shared-team-a"},
+        ],
+        "networkMode": "none",
+        "mustRun": False,
+        "attach": True,
+        "labels": labels,
+        "logDriver": "json-file",
+        "logOpts": {"max-file": "3", "max-size": "10m"},
+        "capabilities": {"adds": ["CHOWN"], "drops": ["ALL"]},
+        "securityOpts": ["no-new-privileges"],
+    }
+    assert dependencies(run, owner) >= {"base-image", "shared-volume-jupyterhub-dev-shared-course"}
+    assert "shared-volumes-owner" in dependencies(run, run.get(CONTAINER, "hub"))
+
+
+def test_shared_volumes_reach_the_hub_with_their_groups_and_the_filter_with_their_modes() -> None:
+    run = run_program(ProviderEchoMocks(), config=SHARED)
+    assert spawner_traits(run)["shared_volumes"] == [
+        {"volume": "jupyterhub-dev-shared-course", "path": "/home/jovyan/course", "mode": "ro", "groups": []},
+        {"volume": "jupyterhub-dev-shared-team-a", "path": "/srv/team", "mode": "rw", "groups": ["team-a"]},
+    ]
+    assert docker_api_policy(run)["sharedVolumes"] == [
+        {"volume": "jupyterhub-dev-shared-course", "path": "/home/jovyan/course", "readOnly": True},
+        {"volume": "jupyterhub-dev-shared-team-a", "path": "/srv/team", "readOnly": False},
+    ]
+
+
+def test_without_shared_volumes_there_is_no_owner_container(run_dev: ProgramRun) -> None:
+    assert not [c for c in run_dev.of_type(CONTAINER) if c.name == "shared-volumes-owner"]
+    assert spawner_traits(run_dev)["shared_volumes"] == [] and docker_api_policy(run_dev)["sharedVolumes"] == []

@@ -28,6 +28,7 @@ class StandInSpawner(traitlets.HasTraits):
     apply_user_options = traitlets.Union(
         [traitlets.Callable(), traitlets.Dict()], default_value=None, allow_none=True
     )  # JupyterHub's
+    volumes = traitlets.Dict()  # DockerSpawner's: volume name -> path or {bind, mode}
 
     listings: ClassVar[list[dict[str, Any]]] = []
     listing_calls = 0
@@ -194,6 +195,35 @@ def test_an_allowed_start_keeps_the_options_jupyterhub_remembers(spawners: Any) 
     spawner = profiled(spawners, ["staff"])
     spawner.apply_user_options(spawner, {"profile": "large"})
     assert spawner.orm_spawner.user_options == {"profile": "large"}
+
+
+SHARED = [
+    {"volume": "jh-shared-course", "path": "/home/jovyan/course", "mode": "ro", "groups": []},
+    {"volume": "jh-shared-team", "path": "/srv/team", "mode": "rw", "groups": ["team", "staff"]},
+]
+HOME = {"jh-home-{username}": "/home/jovyan"}
+
+
+def test_a_start_mounts_everyones_shared_volumes_and_its_groups_ones_and_forgets_a_group_left(spawners: Any) -> None:
+    spawner = profiled(spawners, ["staff"])
+    spawner.shared_volumes, spawner.volumes = SHARED, HOME
+    spawner.apply_user_options(spawner, {})
+    assert spawner.volumes == {
+        **HOME,
+        "jh-shared-course": {"bind": "/home/jovyan/course", "mode": "ro"},
+        "jh-shared-team": {"bind": "/srv/team", "mode": "rw"},
+    }
+    spawner.user.groups = []  # left the group: the next start has the course only
+    spawner.apply_user_options(spawner, {})
+    assert spawner.volumes == {**HOME, "jh-shared-course": {"bind": "/home/jovyan/course", "mode": "ro"}}
+
+
+def test_a_refused_start_mounts_nothing_new(spawners: Any) -> None:
+    spawner = profiled(spawners, ["students"])
+    spawner.shared_volumes, spawner.volumes = SHARED, HOME
+    with pytest.raises(StandInHTTPError):
+        spawner.apply_user_options(spawner, {"profile": "large"})
+    assert spawner.volumes == HOME
 
 
 def test_the_form_lists_only_the_users_profiles(spawners: Any) -> None:

@@ -62,6 +62,11 @@ def listed_node(
             "backup.enabled false",
         ),
         ({"dockerApiProxy": False, "cluster": {**SWARM, "homes": "shared"}}, "cluster.homeVolumeOptions", "NFS options"),
+        (
+            {"dockerApiProxy": False, "spawner": {"sharedVolumes": [{"name": "course"}]}, "cluster": SWARM},
+            "spawner.sharedVolumes",
+            "in the image of a profile",
+        ),
         ({"cluster": {"registry": REGISTRY}}, "cluster.registry", "set cluster.mode swarm"),
         ({"cluster": {"userPlacement": ["node.role == worker"]}}, "cluster.userPlacement", "set cluster.mode swarm"),
         ({"cluster": {"mode": "swarm", "registry": "https://registry"}}, "cluster.registry", "cluster.registry"),
