@@ -24,7 +24,12 @@ PROXY_TOKEN_ENV = "CONFIGPROXY_AUTH_TOKEN"  # the name configurable-http-proxy r
 
 
 def hub_settings(
-    config: StackConfig, names: DeploymentNames, images: UserServerImages, addons: HubAddOn, oidc_endpoints: Mapping[str, str]
+    config: StackConfig,
+    names: DeploymentNames,
+    images: UserServerImages,
+    addons: HubAddOn,
+    oidc_endpoints: Mapping[str, str],
+    docker_host_name: str = "",
 ) -> dict[str, Any]:
     return {
         "hub": {
@@ -43,7 +48,7 @@ def hub_settings(
             "oauthCallbackUrl": config.oauth_callback_url if config.auth.authenticator.oauth else "",
             "oidcEndpoints": dict(oidc_endpoints),
         },
-        "spawner": backend_of(config).hub_settings(config, images),
+        "spawner": backend_of(config).hub_settings(config, images, docker_host_name),
         "services": addons.services,
         "roles": addons.roles,
         "certificateMetrics": certificate_metrics(config, names),

@@ -182,6 +182,17 @@ def docker_volumes_dir() -> str:
     return f"{root}/volumes"
 
 
+def docker_host_name() -> str:
+    """The provider's engine's host name: a GPU server that cannot start names it (spawner.gpuDevices)."""
+    try:
+        return str(provider_client().info()["Name"])
+    except docker.errors.DockerException as error:
+        raise ConfigError(
+            f"config 'spawner.gpuDevices': the Docker engine could not be asked its host's name ({error}). "
+            "Fix: make the engine reachable (docker:host stack config or DOCKER_HOST)"
+        ) from None
+
+
 def swarm_nodes(config: StackConfig) -> tuple[str, ...]:
     """The provider's engine must be a Swarm manager; the nodes users' servers may run on."""
     try:
@@ -208,7 +219,10 @@ def preflight(config: StackConfig) -> HostFacts:
     files = read_hub_config_files()
     addons: HubAddOn = merged(hub_addons(config))
     check_ldap_server(config)
-    settings_for = functools.partial(hub_settings, config, names, addons=addons, oidc_endpoints=oidc_endpoints(config))
+    host_name = docker_host_name() if config.spawner.gpu_devices else ""
+    settings_for = functools.partial(
+        hub_settings, config, names, addons=addons, oidc_endpoints=oidc_endpoints(config), docker_host_name=host_name
+    )
     settings = settings_for(user_server_images(config, names.image("notebook", tags["notebook"])))
     check_hub_config_loads(files, settings, list(hub_secret_envs(config, "", addons)))
     check_neighbours(names)

@@ -61,13 +61,17 @@ class ServerProfile:
     cpu_limit: float
     groups: tuple[str, ...]
     placement: tuple[str, ...]  # swarm: constraints after cluster.userPlacement
+    gpus: int  # each server's count of GPUs
+    gpu_ids: tuple[str, ...]  # the GPUs they are taken from (profile.gpuIds: exactly these)
+    gpus_shared: bool  # profile.gpuIds: every server gets them all; else each its own
 
     @property
     def hub_traits(self) -> dict[str, Any]:
         return {
             "name": self.name, "description": self.description, "image": self.image,
             "mem_limit": self.mem_limit_bytes, "cpu_limit": self.cpu_limit, "groups": list(self.groups),
-            "placement": list(self.placement),
+            "placement": list(self.placement), "gpus": self.gpus, "gpu_ids": list(self.gpu_ids),
+            "gpus_shared": self.gpus_shared,
         }  # fmt: skip
 
     @property
@@ -79,6 +83,8 @@ class ServerProfile:
             "cpuQuota": int(self.cpu_limit * CPU_PERIOD_US),
             "nanoCpus": int(self.cpu_limit * 1e9),
             "constraints": list(self.placement),
+            "gpus": self.gpus,
+            "gpuIds": list(self.gpu_ids),
         }
 
 
@@ -100,6 +106,9 @@ def server_profiles(config: StackConfig, images: UserServerImages) -> list[Serve
             profile.cpu_limit or spawner.cpu_limit,
             profile.groups,
             profile.placement,
+            len(profile.gpu_ids) or profile.gpus,
+            profile.gpu_ids or (spawner.gpu_devices if profile.gpus else ()),
+            bool(profile.gpu_ids),
         )
         for profile in profiles
     ]
@@ -261,12 +270,16 @@ class Backend:
     # containers (host home directories are bind mounts it refuses).
     docker_api_policy: Callable[[StackConfig, UserServerImages], dict[str, Any]] | None
 
-    def hub_settings(self, config: StackConfig, images: UserServerImages) -> dict[str, Any]:
+    def hub_settings(self, config: StackConfig, images: UserServerImages, docker_host_name: str = "") -> dict[str, Any]:
+        """docker_host_name: the engine's host, which a GPU server that cannot start is told (spawner.gpuDevices)."""
         # The hub turns away a start past the cap politely (429) before the filter refuses it.
         hub: dict[str, Any] = {"active_server_limit": config.spawner.max_servers}
         if (named := config.spawner.named_servers).enabled:
             hub |= {"allow_named_servers": True, "named_server_limit_per_user": named.limit_per_user}
-        return {"class": self.spawner_class, "traitlets": self.traitlets(config, images) | {"JupyterHub": hub}}
+        traitlets = self.traitlets(config, images)
+        if config.spawner.gpu_devices:  # one host only (checks.py): DockerSpawner's
+            traitlets["DockerSpawner"] |= {"gpu_host": docker_host_name}
+        return {"class": self.spawner_class, "traitlets": traitlets | {"JupyterHub": hub}}
 
 
 BACKENDS = {

@@ -39,6 +39,8 @@ _ESCAPED_USER = re.compile(r"(?!.*--)[a-z0-9][a-z0-9-]{0,191}")
 # neither an escaped user nor an escaped server name holds '--' (hub_config/spawners.py NamedServersMixin).
 NAMED_SERVER_SEPARATOR = "--"
 _ESCAPED_SERVER = re.compile(r"(?!.*--)[a-z0-9][a-z0-9-]{0,95}")
+_GPU_ID = re.compile(r"[0-9]{1,2}|(?:GPU|MIG)-[A-Za-z0-9/-]{1,80}")
+GPU_DRIVER, GPU_CAPABILITIES = "nvidia", [["gpu"]]  # what DockerSpawner's device request for NVIDIA GPUs says
 _VOLUME_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}")
 _MOUNT_PATH = re.compile(r"(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._-]{1,64}){1,8}")
 _ENV_ENTRY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}=[^\x00]*", re.DOTALL)
@@ -101,21 +103,29 @@ class Shape:
     cpu_quota: int  # of a container, per cpu_period
     nano_cpus: int  # of a Swarm service
     constraints: tuple[str, ...] = ()  # a Swarm service's, after the deployment's (the profile's placement)
+    gpus: int = 0  # NVIDIA GPUs of a container, distinct ones of gpu_ids
+    gpu_ids: tuple[str, ...] = ()
 
     @classmethod
     def from_document(cls, document: Any) -> Shape:
-        expected = {"image": str, "memoryBytes": int, "cpuQuota": int, "nanoCpus": int, "constraints": list}
+        expected = {
+            "image": str, "memoryBytes": int, "cpuQuota": int, "nanoCpus": int, "constraints": list, "gpus": int,
+            "gpuIds": list,
+        }  # fmt: skip
         if (
             not isinstance(document, dict)
             or set(document) != set(expected)
             or any(type(document[key]) is not kind for key, kind in expected.items())
         ):
             raise ValueError(f"each of the policy's shapes must have exactly these keys and types: {expected}")
-        if not all(isinstance(constraint, str) for constraint in document["constraints"]):
-            raise ValueError("a shape's constraints must be strings")
+        if not all(isinstance(value, str) for value in document["constraints"] + document["gpuIds"]):
+            raise ValueError("a shape's constraints and GPU ids must be strings")
+        if not 0 <= document["gpus"] <= len(document["gpuIds"]) or not all(_GPU_ID.fullmatch(i) for i in document["gpuIds"]):
+            raise ValueError("a shape's GPUs must be ids as nvidia-smi names them, at least as many as it gives a server")
         return cls(
-            document["image"], document["memoryBytes"], document["cpuQuota"], document["nanoCpus"], tuple(document["constraints"])
-        )
+            document["image"], document["memoryBytes"], document["cpuQuota"], document["nanoCpus"],
+            tuple(document["constraints"]), document["gpus"], tuple(document["gpuIds"]),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -209,16 +219,20 @@ class Policy:
     def max_cpu_quota(self) -> int:
         return max(shape.cpu_quota for shape in self.shapes)
 
-    def check_shape(self, image: str, memory_bytes: int, cpu_quota: int) -> None:
-        """A container's image and limits must be one profile's, exactly."""
-        if not any((image, memory_bytes, cpu_quota) == (s.image, s.memory_bytes, s.cpu_quota) for s in self.shapes):
+    def check_shape(self, image: str, memory_bytes: int, cpu_quota: int, gpu_ids: Sequence[str]) -> None:
+        """A container's image, limits and GPUs must be one profile's, exactly (distinct GPUs of the profile's)."""
+        if len(set(gpu_ids)) != len(gpu_ids) or not any(
+            (image, memory_bytes, cpu_quota, len(gpu_ids)) == (s.image, s.memory_bytes, s.cpu_quota, s.gpus)
+            and set(gpu_ids) <= set(s.gpu_ids)
+            for s in self.shapes
+        ):
             raise RefusedError(NOT_A_PROFILE)
 
     def service_pins(self, image: str, memory_bytes: int, nano_cpus: int, placed: Sequence[str]) -> list[str]:
         """A service's image, limits and placement (after the deployment's constraints) must be one profile's,
         exactly, followed by at most a pin to its home's node: the pin's hostname."""
         for shape in self.shapes:
-            if (image, memory_bytes, nano_cpus) != (shape.image, shape.memory_bytes, shape.nano_cpus):
+            if (image, memory_bytes, nano_cpus, 0) != (shape.image, shape.memory_bytes, shape.nano_cpus, shape.gpus):
                 continue
             rest = list(placed)
             if tuple(rest[: len(shape.constraints)]) != shape.constraints:
@@ -672,6 +686,20 @@ def _container_create(request: Request, policy: Policy) -> tuple[dict[str, str],
                     "Links": _one_of([]),
                     "Mounts": _one_of([]),
                     "LogConfig": _one_of(policy.log_config),
+                    # docker-py's DeviceRequest, as DockerSpawner sends a profile's GPUs (hub_config/spawners.py)
+                    "DeviceRequests": _list(
+                        _object(
+                            {
+                                "Driver": _one_of(GPU_DRIVER),
+                                "Count": _one_of(0),
+                                "DeviceIDs": _list(_text(_GPU_ID, 84), 16),
+                                "Capabilities": _one_of(GPU_CAPABILITIES),
+                                "Options": _one_of({}),
+                            },
+                            frozenset({"Driver", "DeviceIDs", "Capabilities"}),
+                        ),
+                        1,
+                    ),
                 },
                 frozenset({"NetworkMode", "Binds", "Memory", "CpuPeriod", "CpuQuota", "PidsLimit"}),
             ),
@@ -680,7 +708,8 @@ def _container_create(request: Request, policy: Policy) -> tuple[dict[str, str],
         frozenset({"Image", "Labels", "HostConfig"}),
     )(parse_json(request.body), "the container")
     host = given["HostConfig"]
-    policy.check_shape(given["Image"], host["Memory"], host["CpuQuota"])
+    gpu_ids = [gpu for request in host.get("DeviceRequests", []) for gpu in request["DeviceIDs"]]
+    policy.check_shape(given["Image"], host["Memory"], host["CpuQuota"], gpu_ids)
     shared: list[SharedBind] = host["Binds"]
     targets = {policy.notebook_home, *(volume.path for volume in shared)}
     if "Volumes" in given and set(given["Volumes"]) != targets:
@@ -708,6 +737,10 @@ def _container_create(request: Request, policy: Policy) -> tuple[dict[str, str],
         },
         "NetworkingConfig": {"EndpointsConfig": {policy.network: {}}},
     }
+    if gpu_ids:
+        body["HostConfig"]["DeviceRequests"] = [
+            {"Driver": GPU_DRIVER, "Count": 0, "DeviceIDs": gpu_ids, "Capabilities": GPU_CAPABILITIES, "Options": {}}
+        ]
     if "Cmd" in given:
         body["Cmd"] = given["Cmd"]
     return {"name": name}, body, home_volume

@@ -35,12 +35,16 @@ class Profile:
     cpu_limit: float
     groups: tuple[str, ...]  # empty: everyone
     placement: tuple[str, ...] = ()  # swarm: constraints after cluster.userPlacement
+    gpus: int = 0  # GPUs each server gets
+    gpu_ids: tuple[str, ...] = ()  # taken from these
+    gpus_shared: bool = False  # every server gets all of gpu_ids; else each its own, none in use elsewhere
 
     @classmethod
     def from_traits(cls, traits: Mapping[str, Any]) -> Profile:
         return cls(
             traits["name"], traits["description"], traits["image"], traits["mem_limit"], traits["cpu_limit"],
-            tuple(traits["groups"]), tuple(traits["placement"]),
+            tuple(traits["groups"]), tuple(traits["placement"]), traits["gpus"], tuple(traits["gpu_ids"]),
+            traits["gpus_shared"],
         )  # fmt: skip
 
     def open_to(self, groups: set[str]) -> bool:
@@ -91,6 +95,21 @@ def chosen(profiles: list[Profile], groups: set[str], user_options: Mapping[str,
     return by_name[name]
 
 
+def free_gpus(profile: Profile, in_use: Iterable[str]) -> tuple[str, ...]:
+    """The GPUs a server of this profile gets, or ProfileError (503) when too few are free."""
+    if profile.gpus_shared or not profile.gpus:
+        return profile.gpu_ids
+    taken = set(in_use)
+    free = [gpu for gpu in profile.gpu_ids if gpu not in taken]
+    if len(free) < profile.gpus:
+        raise ProfileError(
+            503,
+            f"The profile {profile.name} needs {profile.gpus} GPU(s) of its own, and only {len(free)} of its "
+            f"{len(profile.gpu_ids)} are free now (other servers use them). Try again later, or choose another profile.",
+        )
+    return tuple(free[: profile.gpus])
+
+
 def _listed(names: Iterable[str]) -> str:
     return ", ".join(names) or "(none)"
 
@@ -103,7 +122,9 @@ def spawn_form(profiles: list[Profile]) -> str:
     for index, profile in enumerate(profiles):
         checked = " checked" if index == 0 else ""
         name = html.escape(profile.name)
-        limits = f"{profile.cpu_limit:g} CPU, {_size(profile.mem_limit)} memory"
+        limits = f"{profile.cpu_limit:g} CPU, {_size(profile.mem_limit)} memory" + (
+            f", {profile.gpus} GPU" if profile.gpus else ""
+        )
         description = f" — {html.escape(profile.description)}" if profile.description else ""
         rows.append(
             f'<div class="form-check"><input class="form-check-input" type="radio" name="{FORM_FIELD}" '

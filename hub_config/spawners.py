@@ -20,7 +20,7 @@ import asyncio
 import socket
 import time
 from pprint import pformat
-from typing import Any
+from typing import Any, ClassVar
 
 import profiles as server_profiles
 from docker.types import ContainerSpec, DriverConfig, EndpointSpec, Mount, Placement, Resources, RestartPolicy, TaskTemplate
@@ -34,6 +34,8 @@ TASK_POLL_S = 0.1
 # Swarm task states before "running" (api/types/swarm/task.go), and those that end a task.
 TASK_STARTING = {"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
 UNSCHEDULABLE = "no suitable node"  # the scheduler's Status.Err for a task no node can take
+GPU_DRIVER, GPU_CAPABILITIES = "nvidia", [["gpu"]]  # docker --gpus; the Docker API filter allows only this request
+NO_GPU_DRIVER = "could not select device driver"  # the engine's error starting one without the NVIDIA runtime
 
 
 class _PollBatch:
@@ -56,6 +58,7 @@ class ProfilesMixin(HasTraits):
     user: Any
     orm_spawner: Any
     profile_placement: tuple[str, ...]  # swarm: HomeVolumeSwarmSpawner places the server by it
+    profile: server_profiles.Profile  # the one the last start got
     image: str
     mem_limit: int
     cpu_limit: float
@@ -84,6 +87,7 @@ class ProfilesMixin(HasTraits):
             raise web.HTTPError(refused.status, str(refused)) from None
         self.image, self.mem_limit, self.cpu_limit = profile.image, profile.mem_limit, profile.cpu_limit
         self.profile_placement = profile.placement
+        self.profile = profile
         shared = [server_profiles.SharedVolume.from_traits(traits) for traits in self.shared_volumes]
         own = {name: bind for name, bind in self.volumes.items() if name not in {volume.volume for volume in shared}}
         self.volumes = own | server_profiles.shared_binds(shared, self._groups())
@@ -91,6 +95,70 @@ class ProfilesMixin(HasTraits):
     @default("apply_user_options")
     def _default_apply_user_options(self) -> Any:
         return type(self).apply_profile
+
+
+class GpuMixin(ProfilesMixin):
+    """A profile's NVIDIA GPUs (spawner.gpuDevices): a count takes GPUs no running server holds (the hub
+    keeps who holds which, in each server's state, and learns it again from the states when it restarts);
+    gpuIds are given as they are. A host that cannot give containers GPUs fails the start with its name."""
+
+    gpu_host = Unicode("", config=True, help="The Docker host's name, for the message when it has no NVIDIA runtime")
+    extra_host_config: dict[str, Any]
+    gpu_ids: tuple[str, ...] = ()
+    _held: ClassVar[dict[int, tuple[str, ...]]] = {}  # id(spawner) -> the GPUs its running server holds
+
+    def _hold(self, gpu_ids: tuple[str, ...]) -> None:
+        self.gpu_ids = gpu_ids
+        if gpu_ids:
+            GpuMixin._held[id(self)] = gpu_ids
+        else:
+            GpuMixin._held.pop(id(self), None)
+
+    def apply_profile(self, user_options: dict[str, Any]) -> None:
+        super().apply_profile(user_options)
+        in_use = [gpu for holder, gpus in GpuMixin._held.items() if holder != id(self) for gpu in gpus]
+        try:
+            gpu_ids = server_profiles.free_gpus(self.profile, in_use)
+        except server_profiles.ProfileError as busy:
+            raise web.HTTPError(busy.status, str(busy)) from None
+        self._hold(gpu_ids)
+        host_config = {key: value for key, value in self.extra_host_config.items() if key != "device_requests"}
+        if gpu_ids:
+            host_config["device_requests"] = [
+                {"driver": GPU_DRIVER, "device_ids": list(gpu_ids), "capabilities": GPU_CAPABILITIES}
+            ]
+        self.extra_host_config = host_config
+
+    async def start(self):  # type: ignore[no-untyped-def]
+        try:
+            return await super().start()  # type: ignore[misc]
+        except Exception as error:
+            if not self.gpu_ids or NO_GPU_DRIVER not in str(error):
+                raise
+            # Created, never started: JupyterHub's cleanup polls it as stopped and leaves it (DockerSpawner removes on stop).
+            await self.remove_object()  # type: ignore[attr-defined]
+            self._hold(())
+            self.orm_spawner.user_options = {}  # the next plain start is not this profile again (as a refusal)
+            raise web.HTTPError(
+                503,
+                f"This server needs NVIDIA GPUs, and the Docker host {self.gpu_host or '(unnamed)'} cannot give them to "
+                f'containers: {NO_GPU_DRIVER} "nvidia" (the NVIDIA container toolkit is missing or not set up there). '
+                "Choose a profile without GPUs, or ask an administrator (docs/how-to/gpus.md).",
+            ) from None
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)  # type: ignore[misc]
+        self._hold(tuple(state.get("gpu_ids", ())))
+
+    def get_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = super().get_state()  # type: ignore[misc]
+        if self.gpu_ids:
+            state["gpu_ids"] = list(self.gpu_ids)
+        return state
+
+    def clear_state(self) -> None:
+        super().clear_state()  # type: ignore[misc]
+        self._hold(())
 
 
 class NamedServersMixin:
@@ -191,12 +259,12 @@ class RunningTasks:
         return {t["ServiceID"]: t["ServiceID"] for t in tasks if t["Status"]["State"] == "running"}
 
 
-class PromptDockerSpawner(ProfilesMixin, NamedServersMixin, PromptStartMixin, BatchedPollMixin, RunningContainers, DockerSpawner):
+class PromptDockerSpawner(GpuMixin, NamedServersMixin, PromptStartMixin, BatchedPollMixin, RunningContainers, DockerSpawner):
     pass
 
 
 class PromptSystemUserSpawner(
-    ProfilesMixin, NamedServersMixin, PromptStartMixin, BatchedPollMixin, RunningContainers, SystemUserSpawner
+    GpuMixin, NamedServersMixin, PromptStartMixin, BatchedPollMixin, RunningContainers, SystemUserSpawner
 ):
     pass
 

@@ -18,6 +18,7 @@ def check_stack(config: StackConfig) -> None:
     _check_backup(config)
     _check_metrics(config)
     _check_cluster(config)
+    _check_gpus(config)
     if config.docker_api_proxy and config.spawner.mounts_host_homes:
         raise fail(
             "dockerApiProxy",
@@ -25,6 +26,30 @@ def check_stack(config: StackConfig) -> None:
             f"spawner.type {config.spawner.type} mounts host home directories, which the Docker API proxy refuses",
             "pulumi config set dockerApiProxy false (the hub then holds the Docker socket), or use spawner.type docker",
         )
+
+
+def _check_gpus(config: StackConfig) -> None:
+    spawner = config.spawner
+    for index, profile in enumerate(spawner.profiles):
+        key = f"spawner.profiles[{index}]"
+        if profile.gpus and profile.gpu_ids:
+            fix = f"keep one: pulumi config rm --path {key}.gpus"
+            raise fail(f"{key}.gpuIds", list(profile.gpu_ids), "set together with gpus", fix)
+        if unknown := [gpu for gpu in profile.gpu_ids if gpu not in spawner.gpu_devices]:
+            raise fail(
+                f"{key}.gpuIds", unknown, "not among spawner.gpuDevices (the host's GPUs)",
+                "list the host's GPUs in spawner.gpuDevices (nvidia-smi -L), or correct the ids",
+            )  # fmt: skip
+        if profile.gpus > len(spawner.gpu_devices):
+            raise fail(
+                f"{key}.gpus", profile.gpus, f"more than the {len(spawner.gpu_devices)} GPUs of spawner.gpuDevices",
+                "list the host's GPUs in spawner.gpuDevices (nvidia-smi -L), or ask for fewer",
+            )  # fmt: skip
+    if config.cluster.swarm and spawner.gpu_devices:
+        raise fail(
+            "spawner.gpuDevices", list(spawner.gpu_devices), "GPUs are given to servers on one host only, not yet in swarm mode",
+            "pulumi config rm --path spawner.gpuDevices (and the profiles' gpus), or run GPU servers on one host",
+        )  # fmt: skip
 
 
 def _check_cluster(config: StackConfig) -> None:

@@ -24,6 +24,9 @@ MAX_PROFILES = 20
 # JupyterHub 6's rule for a named server's name: short, and safe in URLs, container and service names.
 PROFILE_NAME = re.compile(r"[a-z][a-z0-9-]{0,29}")
 _GROUP_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
+MAX_GPUS = 16
+# A GPU as `nvidia-smi -L` names it: an index, or a GPU-/MIG- UUID.
+GPU_DEVICE = re.compile(r"[0-9]{1,2}|(?:GPU|MIG)-[A-Za-z0-9/-]{1,80}")
 MAX_SHARED_VOLUMES = 20
 SHARED_VOLUME_MODES = ("ro", "rw")
 # In the home (the file browser shows it) or under /srv, one to four plain folder names deep: never over the system.
@@ -73,12 +76,28 @@ class Profile:
     groups: tuple[str, ...] = _groups_setting(
         "JupyterHub groups whose members may use it (from the admin page or the login's groups); empty: everyone"
     )
+    gpus: int = setting(
+        0, "NVIDIA GPUs each of its servers gets, none shared with another running server, from `spawner.gpuDevices`",
+        low=0, high=MAX_GPUS,
+    )  # fmt: skip
+    gpu_ids: tuple[str, ...] = setting(
+        (),
+        "instead of `gpus`: these GPUs of `spawner.gpuDevices` for each of its servers, shared by them all",
+        check=each(pattern(GPU_DEVICE, "not a GPU as nvidia-smi -L names it", "use its index (0) or UUID (GPU-…)")),
+        one_or_list=True,
+    )
     placement: tuple[str, ...] = setting(
         (),
         "swarm: placement constraints its servers add to `cluster.userPlacement` (`node.labels.gpu == true`)",
         check=each(pattern(PLACEMENT_CONSTRAINT, PLACEMENT_PROBLEM, "e.g. 'node.labels.gpu == true'")),
         one_or_list=True,
     )
+
+
+def _gpu_devices(key: str, devices: tuple[str, ...]) -> None:
+    each(pattern(GPU_DEVICE, "not a GPU as nvidia-smi -L names it", "use its index (0) or UUID (GPU-…)"))(key, devices)
+    if len(set(devices)) != len(devices) or len(devices) > MAX_GPUS:
+        raise fail(key, list(devices), f"a GPU listed twice, or more than {MAX_GPUS}", "list each GPU of the host once")
 
 
 def _profiles(key: str, profiles: tuple[Profile, ...]) -> None:
@@ -212,6 +231,13 @@ class SpawnerConfig:
         check=_profiles,
     )
 
+    gpu_devices: tuple[str, ...] = setting(
+        (),
+        "the host's NVIDIA GPUs that profiles may give servers, by index or UUID as `nvidia-smi -L` lists them "
+        "(the host needs the NVIDIA container toolkit)",
+        check=_gpu_devices,
+        one_or_list=True,
+    )
     shared_volumes: tuple[SharedVolume, ...] = setting(
         (),
         "volumes mounted into users' servers: course material read-only for everyone, team folders writable for a "

@@ -22,7 +22,9 @@ DEV_SPAWNER = {"memLimit": "1G", "cpuLimit": "1.0"}  # Pulumi.dev.yaml
 PROFILES = [
     {"name": "small", "description": "Exercises", "memLimit": "256M", "cpuLimit": "0.5"},
     {"name": "large", "description": "Projects", "memLimit": "768M", "cpuLimit": "1.0", "groups": ["staff"]},
+    {"name": "gpu", "description": "Deep learning", "memLimit": "512M", "cpuLimit": "0.5", "gpus": 1, "groups": ["staff"]},
 ]
+GPU_DEVICES = ["0"]  # this host has no GPU and no NVIDIA runtime: a GPU server fails to start
 CONTAINER = "docker:index/container:Container"
 STAFF, STUDENT = "profann", "profbob"  # no "-": DockerSpawner escapes it in container names
 SHARED_VOLUMES = [{"name": "course"}, {"name": "team", "mode": "rw", "groups": ["staff"]}]  # in the home, by name
@@ -49,7 +51,7 @@ def profiled(deployed: Deployed) -> Iterator[Profiled]:
     staff; the dev stack's spawner again afterwards (admin commands read the stack file: it says so too)."""
     stack_file = deployed.project_dir / "Pulumi.dev.yaml"
     dev_stack = stack_file.read_text()
-    spawner = {**DEV_SPAWNER, "profiles": PROFILES, "sharedVolumes": SHARED_VOLUMES}
+    spawner = {**DEV_SPAWNER, "profiles": PROFILES, "sharedVolumes": SHARED_VOLUMES, "gpuDevices": GPU_DEVICES}
     set_stack_config(deployed.project_dir, {"spawner": spawner})
     applied = deployed.apply({"spawner": json.dumps(spawner)})
     admin = signed_up(deployed, "admin")  # the dev stack's admin (auth.adminUsers)
@@ -79,6 +81,7 @@ def test_the_spawn_form_offers_a_user_the_profiles_of_their_groups(profiled: Pro
     assert form.status_code == 200
     assert 'value="small" checked' in page and 'value="large"' in page
     assert "(0.5 CPU, 256M memory) — Exercises" in page and "(1 CPU, 768M memory) — Projects" in page
+    assert "(0.5 CPU, 512M memory, 1 GPU) — Deep learning" in page
 
 
 def test_a_profile_of_another_group_is_refused_by_the_hub_and_nothing_is_created(deployed: Deployed, profiled: Profiled) -> None:
@@ -196,3 +199,22 @@ def test_the_filter_mounts_no_other_volume_or_mode_from_a_shell_in_the_hub(deplo
     assert deployed.client.containers.list(all=True, filters={"name": NAMES.user_server(user)}) == []
     for volume in deployed.client.volumes.list(filters={"name": NAMES.home_volume(user)}):
         volume.remove(force=True)
+
+
+def test_a_gpu_server_on_this_gpu_less_host_fails_naming_the_host_and_leaves_nothing_behind(
+    deployed: Deployed, profiled: Profiled
+) -> None:
+    staff = profiled.users[STAFF]
+    if staff.model()["servers"]:
+        staff.stop_server()
+    host_name = deployed.client.info()["Name"]
+    for attempt in range(2):  # the second is refused alike: the first left no GPU held
+        failed = staff.api("POST", f"/hub/api/users/{STAFF}/server", json={"user_options": {"profile": "gpu"}})
+        assert failed.status_code == 503, (attempt, failed.text)
+        message = failed.json()["message"]
+        assert f"the Docker host {host_name} cannot give them to containers" in message, message
+        assert 'could not select device driver "nvidia"' in message and "docs/how-to/gpus.md" in message
+        assert deployed.client.containers.list(all=True, filters={"name": NAMES.user_server(STAFF)}) == []
+        assert not staff.model()["servers"]
+    staff.start_server()  # the next plain start is the first profile again, not the GPU one
+    assert container_limits(deployed.client, STAFF)[:2] == (256 * 1024**2, 50_000)

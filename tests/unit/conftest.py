@@ -17,6 +17,7 @@ def no_host_port_probe(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(preflight, "check_public_port", lambda *args, **named: None)
     monkeypatch.setattr(preflight, "check_neighbours", lambda *args: None)
     monkeypatch.setattr(preflight, "docker_volumes_dir", lambda: "/var/lib/docker/volumes")
+    monkeypatch.setattr(preflight, "docker_host_name", lambda: "gpu-host-1")
     monkeypatch.setattr(preflight, "check_backup_repository", lambda repository: None)
 
 

@@ -55,6 +55,7 @@ POLICY = Policy(
             Shape(NOTEBOOK, 2 * 1024**3, 100_000, 10**9),
             Shape("quay.io/jupyter/base-notebook:2025-01-01", 2 * 1024**3, 100_000, 10**9),
             Shape(NOTEBOOK, 512 * 1024**2, 50_000, 5 * 10**8),  # a small profile
+            Shape(NOTEBOOK, 4 * 1024**3, 100_000, 10**9, gpus=1, gpu_ids=("0", "1")),  # one GPU of two for each
         }
     ),
     cpu_period=100_000,
@@ -341,7 +342,8 @@ ATTACKS_ON_THE_BODY = [
     ("HostConfig.Links", ["jh-docker-api:api"], "Links has a value"),
     ("HostConfig.Memory", 0, "Memory must be a whole number"),
     ("HostConfig.Memory", 6 * 1024**2 - 1, "Memory must be a whole number"),
-    ("HostConfig.Memory", 2 * 1024**3 + 1, "Memory must be a whole number"),
+    ("HostConfig.Memory", 4 * 1024**3 + 1, "Memory must be a whole number"),  # above the largest profile's
+    ("HostConfig.Memory", 2 * 1024**3 + 1, "not those of any profile"),
     ("HostConfig.Memory", 2**70, "Memory must be a whole number"),
     ("HostConfig.Memory", -1, "Memory must be a whole number"),
     ("HostConfig.Memory", 1073741824.0, "Memory must be a whole number"),
@@ -443,6 +445,48 @@ def test_the_shared_volumes_a_start_asks_for_are_mounted_each_with_its_own_mode(
     assert forwarded.body["Volumes"] == {"/home/jovyan": {}, "/home/jovyan/course": {}}
 
 
+def gpu_body(*device_ids: str, memory: int = 4 * 1024**3, **request: Any) -> dict[str, Any]:
+    """DockerSpawner's create for the GPU profile: docker-py's DeviceRequest of hub_config/spawners.py GpuMixin."""
+    device = docker.types.DeviceRequest(driver="nvidia", device_ids=list(device_ids), capabilities=[["gpu"]])
+    return dockerspawner_create_body(mem_limit=memory, device_requests=[{**device, **request}])
+
+
+def test_a_gpu_profiles_create_gets_its_gpus_in_a_request_the_filter_writes() -> None:
+    forwarded = create(gpu_body("1"))
+    assert forwarded.body is not None
+    assert forwarded.body["HostConfig"]["DeviceRequests"] == [
+        {"Driver": "nvidia", "Count": 0, "DeviceIDs": ["1"], "Capabilities": [["gpu"]], "Options": {}}
+    ]
+    assert "DeviceRequests" not in (create(dockerspawner_create_body()).body or {})["HostConfig"]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (gpu_body("0", "1"), "not those of any profile"),  # two GPUs, the profile gives one
+        (gpu_body("2"), "not those of any profile"),  # not the profile's GPU
+        (gpu_body(), "not those of any profile"),  # the GPU profile's limits without its GPU
+        (gpu_body("0", memory=2 * 1024**3), "not those of any profile"),  # a GPU with another profile's limits
+        (gpu_body("0", Count=-1), "Count has a value"),  # docker --gpus all
+        (gpu_body("0", Driver="cdi"), "Driver has a value"),
+        (gpu_body("0", Capabilities=[["gpu", "compute", "utility", "display"]]), "Capabilities has a value"),
+        (gpu_body("0", Options={"visible": "all"}), "Options has a value"),
+        (gpu_body("0; rm -rf /"), "must be a string of the allowed form"),
+        (gpu_body("0", "0", memory=4 * 1024**3), "not those of any profile"),
+    ],
+)
+def test_a_gpu_request_other_than_a_profiles_is_refused(body: dict[str, Any], reason: str) -> None:
+    with pytest.raises(RefusedError, match=reason):
+        create(body)
+
+
+def test_a_second_device_request_is_refused() -> None:
+    body = gpu_body("0")
+    body["HostConfig"]["DeviceRequests"] *= 2
+    with pytest.raises(RefusedError, match="DeviceRequests must be a list of at most 1"):
+        create(body)
+
+
 def test_the_home_volume_is_the_named_users_own() -> None:
     body = dockerspawner_create_body()
     body["HostConfig"]["Binds"] = ["jh-home-bob:/home/jovyan:rw"]
@@ -541,10 +585,15 @@ POLICY_DOCUMENT = {
     "userContainerTemplate": "jupyter-{username}", "homeVolumeTemplate": "jh-home-{username}", "notebookHome": "/home/jovyan",
     "notebookUser": "1000", "notebookPort": 8888, "images": [NOTEBOOK, "quay.io/jupyter/base-notebook:2025-01-01"],
     "shapes": [
-        {"image": NOTEBOOK, "memoryBytes": 2 * 1024**3, "cpuQuota": 100_000, "nanoCpus": 10**9, "constraints": []},
+        {"image": NOTEBOOK, "memoryBytes": 2 * 1024**3, "cpuQuota": 100_000, "nanoCpus": 10**9, "constraints": [],
+         "gpus": 0, "gpuIds": []},
         {"image": "quay.io/jupyter/base-notebook:2025-01-01", "memoryBytes": 2 * 1024**3, "cpuQuota": 100_000,
-         "nanoCpus": 10**9, "constraints": []},
-        {"image": NOTEBOOK, "memoryBytes": 512 * 1024**2, "cpuQuota": 50_000, "nanoCpus": 5 * 10**8, "constraints": []},
+         "nanoCpus": 10**9, "constraints": [],
+         "gpus": 0, "gpuIds": []},
+        {"image": NOTEBOOK, "memoryBytes": 512 * 1024**2, "cpuQuota": 50_000, "nanoCpus": 5 * 10**8,
+         "constraints": [], "gpus": 0, "gpuIds": []},
+        {"image": NOTEBOOK, "memoryBytes": 4 * 1024**3, "cpuQuota": 100_000, "nanoCpus": 10**9, "constraints": [],
+         "gpus": 1, "gpuIds": ["0", "1"]},
     ],
     "cpuPeriod": 100_000, "maxPids": 4096,
     "logConfig": {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}}, "maxServers": 3, "serversPerUser": 1,
@@ -563,6 +612,8 @@ def test_the_policy_document_is_read_strictly() -> None:
     broken_shapes = [
         [], [{**shape, "image": "other:1"}], [{**shape, "extra": 1}], [{**shape, "memoryBytes": "1"}],
         [{**shape, "constraints": [1]}], [{k: v for k, v in shape.items() if k != "constraints"}], ["shape"],
+        [{**shape, "gpus": 1}], [{**shape, "gpus": 1, "gpuIds": ["0; x"]}], [{**shape, "gpuIds": [0]}],
+        [{**shape, "gpus": -1}],
     ]  # fmt: skip
     course: dict[str, Any] = document["sharedVolumes"][0]  # type: ignore[index]
     broken_shared = [
@@ -820,8 +871,13 @@ def assert_safe(forward: Forward) -> None:
         assert set(body["Volumes"]) == {"/home/jovyan", *(bind.split(":")[1] for bind in shared)}
         assert (host["Privileged"], host["CapDrop"], host["SecurityOpt"]) == (False, ["ALL"], ["no-new-privileges"])
         assert host["NetworkMode"] == "jh" and body["NetworkingConfig"] == {"EndpointsConfig": {"jh": {}}}
-        shape = Shape(body["Image"], host["Memory"], host["CpuQuota"], host["CpuQuota"] * 10_000)
-        assert shape in POLICY.shapes
+        gpus = [gpu for request in host.get("DeviceRequests", []) for gpu in request["DeviceIDs"]]
+        shape = Shape(body["Image"], host["Memory"], host["CpuQuota"], host["CpuQuota"] * 10_000, gpus=len(gpus))
+        assert any(
+            (shape.image, shape.memory_bytes, shape.cpu_quota, shape.gpus) == (s.image, s.memory_bytes, s.cpu_quota, s.gpus)
+            and set(gpus) <= set(s.gpu_ids)
+            for s in POLICY.shapes
+        )
         assert 0 < host["PidsLimit"] <= POLICY.max_pids
         assert host["LogConfig"] == POLICY.log_config
         assert body["User"] == "1000" and body["Image"] in POLICY.images
@@ -838,7 +894,8 @@ def assert_safe(forward: Forward) -> None:
 
 DOCKER_KEYS = [
     "Privileged", "privileged", "HostConfig", "hostConfig", "Binds", "CapAdd", "PidMode", "NetworkMode", "Image", "User",
-    "Memory", "CpuQuota", "Mounts", "Devices", "Labels", "Env", "Cmd", "EndpointsConfig", "Aliases",
+    "Memory", "CpuQuota", "Mounts", "Devices", "Labels", "Env", "Cmd", "EndpointsConfig", "Aliases", "DeviceRequests",
+    "DeviceIDs", "Driver", "Count",
 ]  # fmt: skip
 json_leaves = (
     st.none()
@@ -1052,7 +1109,10 @@ def test_a_policy_needs_a_home_volume_template_naming_the_user() -> None:
     document = {
         "deployment": "jh", "deploymentLabel": "l", "network": "jh", "userContainerTemplate": "jupyter-{username}",
         "homeVolumeTemplate": "jh-home", "notebookHome": "/home/jovyan", "notebookUser": "1000", "notebookPort": 8888,
-        "images": [NOTEBOOK], "shapes": [{"image": NOTEBOOK, "memoryBytes": 1, "cpuQuota": 1, "nanoCpus": 1, "constraints": []}],
+        "images": [NOTEBOOK],
+        "shapes": [
+            {"image": NOTEBOOK, "memoryBytes": 1, "cpuQuota": 1, "nanoCpus": 1, "constraints": [], "gpus": 0, "gpuIds": []}
+        ],
         "cpuPeriod": 1, "maxPids": 1, "logConfig": {},
         "maxServers": 1, "serversPerUser": 1, "sharedVolumes": [], "swarm": {},
     }  # fmt: skip

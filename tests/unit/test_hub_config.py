@@ -125,11 +125,11 @@ def test_each_profile_reaches_the_spawner_with_its_image_and_limits_resolved() -
     c = hub_config({"spawner": {"memLimit": "1G", "cpuLimit": "1", "profiles": profiles}})
     assert c.DockerSpawner.profiles == [
         {"name": "small", "description": "Exercises", "image": "notebook:abc", "mem_limit": 512 * 1024**2, "cpu_limit": 0.5,
-         "groups": [], "placement": []},
+         "groups": [], "placement": [], "gpus": 0, "gpu_ids": [], "gpus_shared": False},
         {"name": "r", "description": "", "image": "r-notebook:4.4", "mem_limit": 1024**3, "cpu_limit": 1.0,
-         "groups": ["stats", "staff"], "placement": []},
+         "groups": ["stats", "staff"], "placement": [], "gpus": 0, "gpu_ids": [], "gpus_shared": False},
         {"name": "big", "description": "", "image": "r-notebook:4.4", "mem_limit": 8 * 1024**3, "cpu_limit": 4.0,
-         "groups": ["staff"], "placement": []},
+         "groups": ["staff"], "placement": [], "gpus": 0, "gpu_ids": [], "gpus_shared": False},
     ]  # fmt: skip
     assert "allowed_images" not in c.DockerSpawner
 
@@ -224,6 +224,9 @@ COMMON = {
                 "cpu_limit": 1.0,
                 "groups": [],
                 "placement": [],
+                "gpus": 0,
+                "gpu_ids": [],
+                "gpus_shared": False,
             }
         ],
     },

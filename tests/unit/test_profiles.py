@@ -111,3 +111,37 @@ def test_a_user_gets_everyones_shared_volumes_and_those_of_their_groups(groups: 
     assert binds["jh-shared-course"] == {"bind": "/home/jovyan/course", "mode": "ro"}
     if "jh-shared-team" in binds:
         assert binds["jh-shared-team"] == {"bind": "/srv/team", "mode": "rw"}
+
+
+ONE_EACH = profiles.Profile("gpu", "", "lab:1", 1024**3, 1.0, (), gpus=1, gpu_ids=("0", "1", "2"))
+PAIR = profiles.Profile("pair", "", "lab:1", 1024**3, 1.0, (), gpus=2, gpu_ids=("0", "1", "2"))
+SHARED = profiles.Profile("demo", "", "lab:1", 1024**3, 1.0, (), gpus=1, gpu_ids=("2",), gpus_shared=True)
+
+
+@pytest.mark.parametrize(
+    ("profile", "in_use", "given"),
+    [
+        (ONE_EACH, [], ("0",)),
+        (ONE_EACH, ["0", "2"], ("1",)),
+        (PAIR, ["1"], ("0", "2")),
+        (SHARED, ["2"], ("2",)),  # shared: whoever holds it
+        (SMALL, ["0"], ()),
+    ],
+)
+def test_a_server_gets_the_first_gpus_no_running_server_holds(profile: Any, in_use: list[str], given: tuple[str, ...]) -> None:
+    assert profiles.free_gpus(profile, in_use) == given
+
+
+def test_a_gpu_profile_with_too_few_free_is_refused_saying_how_many_are_free() -> None:
+    with pytest.raises(profiles.ProfileError) as refused:
+        profiles.free_gpus(PAIR, ["0", "1"])
+    assert (refused.value.status, str(refused.value)) == (
+        503,
+        "The profile pair needs 2 GPU(s) of its own, and only 1 of its 3 are free now (other servers use them). "
+        "Try again later, or choose another profile.",
+    )
+
+
+def test_the_form_shows_a_profiles_gpus() -> None:
+    assert "(1 CPU, 1G memory, 2 GPU)" in profiles.spawn_form([SMALL, PAIR])
+    assert "GPU" not in profiles.spawn_form([SMALL, LARGE])

@@ -515,6 +515,8 @@ def test_the_docker_api_filter_allows_exactly_the_images_and_limits_the_hub_may_
                 "cpuQuota": 100_000,
                 "nanoCpus": 10**9,
                 "constraints": [],
+                "gpus": 0,
+                "gpuIds": [],
             }
         ],
         "cpuPeriod": 100_000,
@@ -543,8 +545,24 @@ def test_a_rollback_profiles_and_new_limits_are_a_diff_on_the_filter() -> None:
     policy = docker_api_policy(run)
     assert policy["images"] == [rollback, "lab-gpu:1"]
     assert policy["shapes"] == [  # each profile's, exactly; the spawner's own limits only where a profile inherits them
-        {"cpuQuota": 25_000, "image": "lab-gpu:1", "memoryBytes": 2 * 1024**3, "nanoCpus": 250_000_000, "constraints": []},
-        {"cpuQuota": 50_000, "image": rollback, "memoryBytes": 512 * 1024**2, "nanoCpus": 500_000_000, "constraints": []},
+        {
+            "cpuQuota": 25_000,
+            "image": "lab-gpu:1",
+            "memoryBytes": 2 * 1024**3,
+            "nanoCpus": 250_000_000,
+            "constraints": [],
+            "gpus": 0,
+            "gpuIds": [],
+        },
+        {
+            "cpuQuota": 50_000,
+            "image": rollback,
+            "memoryBytes": 512 * 1024**2,
+            "nanoCpus": 500_000_000,
+            "constraints": [],
+            "gpus": 0,
+            "gpuIds": [],
+        },
     ]
     assert policy["maxPids"] == 512 and spawner_traits(run)["extra_host_config"]["pids_limit"] == 512
 
@@ -902,3 +920,21 @@ def test_shared_volumes_reach_the_hub_with_their_groups_and_the_filter_with_thei
 def test_without_shared_volumes_there_is_no_owner_container(run_dev: ProgramRun) -> None:
     assert not [c for c in run_dev.of_type(CONTAINER) if c.name == "shared-volumes-owner"]
     assert spawner_traits(run_dev)["shared_volumes"] == [] and docker_api_policy(run_dev)["sharedVolumes"] == []
+
+
+def test_gpu_profiles_reach_the_hub_with_their_gpus_and_host_and_the_filter_with_the_gpus_they_may_take() -> None:
+    spawner = {
+        "gpuDevices": ["0", "GPU-8a2c"],
+        "profiles": [{"name": "cpu"}, {"name": "gpu", "gpus": 1, "memLimit": "8G"}, {"name": "demo", "gpuIds": "GPU-8a2c"}],
+    }
+    run = run_program(ProviderEchoMocks(), config={"spawner": json.dumps(spawner)})
+    traits = spawner_traits(run)
+    assert traits["gpu_host"] == "gpu-host-1"  # the engine's name (preflight asks it)
+    offered = {p["name"]: (p["gpus"], p["gpu_ids"], p["gpus_shared"]) for p in traits["profiles"]}
+    assert offered == {"cpu": (0, [], False), "gpu": (1, ["0", "GPU-8a2c"], False), "demo": (1, ["GPU-8a2c"], True)}
+    shapes = {(s["memoryBytes"], s["gpus"], tuple(s["gpuIds"])) for s in docker_api_policy(run)["shapes"]}
+    assert shapes == {(2 * 1024**3, 0, ()), (8 * 1024**3, 1, ("0", "GPU-8a2c")), (2 * 1024**3, 1, ("GPU-8a2c",))}
+
+
+def test_without_gpus_the_hub_is_told_no_host_name(run_dev: ProgramRun) -> None:
+    assert "gpu_host" not in spawner_traits(run_dev)

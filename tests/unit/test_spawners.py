@@ -14,6 +14,7 @@ import socket
 import sys
 import time
 import types
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
@@ -29,6 +30,7 @@ class StandInSpawner(traitlets.HasTraits):
         [traitlets.Callable(), traitlets.Dict()], default_value=None, allow_none=True
     )  # JupyterHub's
     volumes = traitlets.Dict()  # DockerSpawner's: volume name -> path or {bind, mode}
+    extra_host_config = traitlets.Dict()  # DockerSpawner's: docker-py's create_host_config arguments
 
     listings: ClassVar[list[dict[str, Any]]] = []
     listing_calls = 0
@@ -43,6 +45,9 @@ class StandInSpawner(traitlets.HasTraits):
 
     async def start(self) -> tuple[str, int]:
         return "127.0.0.1", self.port
+
+    async def remove_object(self) -> None:
+        self.removed = True
 
     def load_state(self, state: dict[str, Any]) -> None:  # JupyterHub's Spawner keeps nothing of its own here
         pass
@@ -100,8 +105,10 @@ def test_every_spawner_has_every_behaviour(spawners: Any) -> None:
         (spawners.PromptSystemUserSpawner, "RunningContainers", "SystemUserSpawner"),
         (spawners.PromptSwarmSpawner, "RunningTasks", "HomeVolumeSwarmSpawner"),
     ):
-        assert [c.__name__ for c in spawner_class.__mro__[:7]] == [
+        gpus = ["GpuMixin"] if listing == "RunningContainers" else []  # one host only
+        assert [c.__name__ for c in spawner_class.__mro__[: 7 + len(gpus)]] == [
             spawner_class.__name__,
+            *gpus,
             "ProfilesMixin",
             "NamedServersMixin",
             "PromptStartMixin",
@@ -139,6 +146,9 @@ PROFILES = [
         "cpu_limit": 0.5,
         "groups": [],
         "placement": [],
+        "gpus": 0,
+        "gpu_ids": [],
+        "gpus_shared": False,
     },
     {
         "name": "large",
@@ -148,6 +158,9 @@ PROFILES = [
         "cpu_limit": 2.0,
         "groups": ["staff"],
         "placement": ["node.labels.big == true"],
+        "gpus": 0,
+        "gpu_ids": [],
+        "gpus_shared": False,
     },
 ]
 
@@ -224,6 +237,90 @@ def test_a_refused_start_mounts_nothing_new(spawners: Any) -> None:
     with pytest.raises(StandInHTTPError):
         spawner.apply_user_options(spawner, {"profile": "large"})
     assert spawner.volumes == HOME
+
+
+GPU_PROFILES = [
+    PROFILES[0],  # small, no GPU
+    {**PROFILES[0], "name": "gpu", "gpus": 1, "gpu_ids": ["0", "1"]},
+    {**PROFILES[0], "name": "pair", "gpus": 2, "gpu_ids": ["0", "1"]},
+    {**PROFILES[0], "name": "demo", "gpus": 1, "gpu_ids": ["1"], "gpus_shared": True},
+]
+NVIDIA = {"driver": "nvidia", "capabilities": [["gpu"]]}
+
+
+def gpu_spawner(spawners: Any, name: str) -> Any:
+    spawner = profiled(spawners, [])
+    spawner.container_name, spawner.profiles, spawner.gpu_host = name, GPU_PROFILES, "gpu-host-1"
+    spawner.extra_host_config = {"pids_limit": 4096}
+    return spawner
+
+
+@pytest.fixture
+def no_gpus_held(spawners: Any) -> Iterator[None]:
+    spawners.GpuMixin._held.clear()
+    yield
+    spawners.GpuMixin._held.clear()
+
+
+@pytest.mark.usefixtures("no_gpus_held")
+def test_each_running_server_gets_gpus_no_other_holds_and_a_start_with_none_free_is_refused(spawners: Any) -> None:
+    first, second, third = (gpu_spawner(spawners, f"jupyter-jh_{n}") for n in ("ada", "bob", "eve"))
+    first.apply_user_options(first, {"profile": "gpu"})
+    second.apply_user_options(second, {"profile": "gpu"})
+    assert first.extra_host_config == {"pids_limit": 4096, "device_requests": [{**NVIDIA, "device_ids": ["0"]}]}
+    assert second.extra_host_config["device_requests"] == [{**NVIDIA, "device_ids": ["1"]}]
+    assert first.get_state() == {"gpu_ids": ["0"]}
+    with pytest.raises(StandInHTTPError) as refused:
+        third.apply_user_options(third, {"profile": "gpu"})
+    assert (refused.value.status_code, refused.value.log_message) == (
+        503,
+        "The profile gpu needs 1 GPU(s) of its own, and only 0 of its 2 are free now (other servers use them). "
+        "Try again later, or choose another profile.",
+    )
+    first.clear_state()  # stopped: its GPU is free again
+    third.apply_user_options(third, {"profile": "gpu"})
+    assert third.extra_host_config["device_requests"] == [{**NVIDIA, "device_ids": ["0"]}]
+    third.apply_user_options(third, {"profile": "demo"})  # the same server, restarted with the shared profile
+    assert third.extra_host_config["device_requests"] == [{**NVIDIA, "device_ids": ["1"]}]
+    first.apply_user_options(first, {"profile": "small"})  # no GPU: no device request left over
+    assert first.extra_host_config == {"pids_limit": 4096} and first.get_state() == {}
+
+
+@pytest.mark.usefixtures("no_gpus_held")
+def test_a_restarted_hub_learns_who_holds_which_gpu_from_the_servers_states(spawners: Any) -> None:
+    running, new = gpu_spawner(spawners, "jupyter-jh_ada"), gpu_spawner(spawners, "jupyter-jh_bob")
+    running.load_state({"gpu_ids": ["0", "1"]})
+    with pytest.raises(StandInHTTPError, match="only 0 of its 2 are free"):
+        new.apply_user_options(new, {"profile": "gpu"})
+    new.apply_user_options(new, {"profile": "demo"})  # shared GPUs are given whoever holds them
+    assert new.extra_host_config["device_requests"] == [{**NVIDIA, "device_ids": ["1"]}]
+
+
+@pytest.mark.usefixtures("no_gpus_held")
+def test_a_gpu_server_on_a_host_without_the_nvidia_runtime_fails_naming_the_host_and_frees_its_gpus(
+    spawners: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spawner = gpu_spawner(spawners, "jupyter-jh_ada")
+    spawner.apply_user_options(spawner, {"profile": "pair"})
+
+    async def no_runtime(self: Any) -> tuple[str, int]:
+        raise RuntimeError('500 Server Error: could not select device driver "nvidia" with capabilities: [[gpu]]')
+
+    monkeypatch.setattr(StandInSpawner, "start", no_runtime)
+    with pytest.raises(StandInHTTPError) as refused:
+        asyncio.run(spawner.start())
+    assert refused.value.status_code == 503
+    assert refused.value.log_message.startswith(
+        "This server needs NVIDIA GPUs, and the Docker host gpu-host-1 cannot give them to containers: could not select "
+        'device driver "nvidia" (the NVIDIA container toolkit is missing or not set up there).'
+    )
+    assert spawners.GpuMixin._held == {} and spawner.get_state() == {} and spawner.orm_spawner.user_options == {}
+    assert spawner.removed  # the created container
+    other = gpu_spawner(spawners, "jupyter-jh_bob")
+    other.apply_user_options(other, {})  # no GPU profile asked: any other error is not a GPU one
+    with pytest.raises(RuntimeError, match="could not select"):
+        asyncio.run(other.start())
+    assert not hasattr(other, "removed")  # not a GPU start: DockerSpawner's own failure path
 
 
 def test_the_form_lists_only_the_users_profiles(spawners: Any) -> None:

@@ -62,6 +62,7 @@ def listed_node(
             "backup.enabled false",
         ),
         ({"dockerApiProxy": False, "cluster": {**SWARM, "homes": "shared"}}, "cluster.homeVolumeOptions", "NFS options"),
+        ({"dockerApiProxy": False, "spawner": {"gpuDevices": ["0"]}, "cluster": SWARM}, "spawner.gpuDevices", "on one host"),
         (
             {"dockerApiProxy": False, "spawner": {"sharedVolumes": [{"name": "course"}]}, "cluster": SWARM},
             "spawner.sharedVolumes",
@@ -284,9 +285,10 @@ def test_profiles_in_swarm_mode_are_pre_pulled_and_placed_by_their_own_constrain
     shapes = json.loads(uploads["/etc/docker-api-filter/policy.json"])["shapes"]
     built = run.exports["notebookImageInUse"]
     assert shapes == [  # in the order of their JSON text
-        {"constraints": ["node.labels.gpu == true"], "cpuQuota": 100_000, "image": r_digest, "memoryBytes": 2 * 1024**3,
-         "nanoCpus": 10**9},
-        {"constraints": [], "cpuQuota": 50_000, "image": built, "memoryBytes": 512 * 1024**2, "nanoCpus": 500_000_000},
+        {"constraints": ["node.labels.gpu == true"], "cpuQuota": 100_000, "gpuIds": [], "gpus": 0, "image": r_digest,
+         "memoryBytes": 2 * 1024**3, "nanoCpus": 10**9},
+        {"constraints": [], "cpuQuota": 50_000, "gpuIds": [], "gpus": 0, "image": built, "memoryBytes": 512 * 1024**2,
+         "nanoCpus": 500_000_000},
     ]  # fmt: skip
     uploads = {u["file"]: u["content"] for u in run.get(CONTAINER, "hub").inputs["uploads"]}
     offered = json.loads(uploads["/etc/jupyterhub/settings.json"])["spawner"]["traitlets"]["SwarmSpawner"]["profiles"]
