@@ -61,6 +61,7 @@ FILES = {
     "components/deployment.py": [f"{UNIT}/test_hub_config.py", f"{UNIT}/test_program.py", _FROZEN],
     "components/preflight.py": [f"{UNIT}/test_preflight.py", f"{UNIT}/test_program.py", f"{UNIT}/test_hub_config.py", _FROZEN],
     "components/hub.py": [f"{UNIT}/test_program.py", _FROZEN],
+    "components/shared_volumes.py": [f"{UNIT}/test_program.py", _FROZEN],
     "components/built_image.py": [f"{UNIT}/test_built_image.py", f"{UNIT}/test_program.py", _FROZEN],
     "components/host_image.py": [f"{UNIT}/test_program.py", _FROZEN],
     "components/public_port.py": [f"{UNIT}/test_public_port.py", f"{UNIT}/test_program.py"],
