@@ -41,6 +41,11 @@ NAMED_SERVER_SEPARATOR = "--"
 _ESCAPED_SERVER = re.compile(r"(?!.*--)[a-z0-9][a-z0-9-]{0,95}")
 _GPU_ID = re.compile(r"[0-9]{1,2}|(?:GPU|MIG)-[A-Za-z0-9/-]{1,80}")
 GPU_DRIVER, GPU_CAPABILITIES = "nvidia", [["gpu"]]  # what DockerSpawner's device request for NVIDIA GPUs says
+# The NVIDIA container toolkit's hook (root, on the host) gives a container the GPUs and driver capabilities its
+# NVIDIA_* variables name, image's included, wherever `nvidia` is the default runtime: the filter alone sets them.
+NVIDIA_ENV = "NVIDIA_"
+NO_GPUS_ENV = "NVIDIA_VISIBLE_DEVICES=void"  # a server without GPUs; the engine names a GPU server's own (DeviceRequests)
+GPU_DRIVER_CAPABILITIES_ENV = "NVIDIA_DRIVER_CAPABILITIES=compute,utility"  # CUDA and nvidia-smi, nothing more
 _VOLUME_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}")
 _MOUNT_PATH = re.compile(r"(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._-]{1,64}){1,8}")
 _ENV_ENTRY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}=[^\x00]*", re.DOTALL)
@@ -716,7 +721,7 @@ def _container_create(request: Request, policy: Policy) -> tuple[dict[str, str],
         raise RefusedError("the container's Volumes must be the targets of its Binds")
     body = {
         "Image": given["Image"],
-        "Env": given.get("Env", []),
+        "Env": _pinned_env(given.get("Env", []), gpus=bool(gpu_ids)),
         "Labels": {policy.deployment_label: policy.deployment},
         "User": policy.notebook_user,
         "ExposedPorts": {port: {}},
@@ -744,6 +749,16 @@ def _container_create(request: Request, policy: Policy) -> tuple[dict[str, str],
     if "Cmd" in given:
         body["Cmd"] = given["Cmd"]
     return {"name": name}, body, home_volume
+
+
+def _pinned_env(env: list[str], gpus: bool) -> list[str]:
+    """The server's variables, none of them the NVIDIA toolkit's, then the filter's own for the toolkit."""
+    if any(entry.startswith(NVIDIA_ENV) for entry in env):
+        raise RefusedError(
+            f"an {NVIDIA_ENV}* variable would tell the NVIDIA container toolkit which GPUs and driver capabilities to give: "
+            "the filter sets them (a profile's GPUs, spawner.gpuDevices)"
+        )
+    return [*env, GPU_DRIVER_CAPABILITIES_ENV if gpus else NO_GPUS_ENV]
 
 
 def _binds(home_bind: str, shared: Sequence[SharedBind]) -> Validator:
@@ -841,7 +856,7 @@ def _service_create(request: Request, policy: Policy, swarm: SwarmPolicy) -> Cre
     )
     spec_container: dict[str, Any] = {
         "Image": container["Image"],
-        "Env": container.get("Env", []),
+        "Env": _pinned_env(container.get("Env", []), gpus=False),
         "User": policy.notebook_user,
         "Mounts": [{**mount, "VolumeOptions": volume_options}],
         "CapabilityDrop": ["ALL"],

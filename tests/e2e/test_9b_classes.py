@@ -201,6 +201,40 @@ def test_the_filter_mounts_no_other_volume_or_mode_from_a_shell_in_the_hub(deplo
         volume.remove(force=True)
 
 
+def test_the_filter_gives_gpus_only_as_a_profile_does_from_a_shell_in_the_hub(deployed: Deployed, profiled: Profiled) -> None:
+    user = "mallory-gpu"
+    base = {**spawner_body(deployed, user), "Image": profiled.image}
+    gpu_host = {**base["HostConfig"], "Memory": 512 * 1024**2, "CpuQuota": 50_000}
+    nvidia = {"Driver": "nvidia", "Count": 0, "DeviceIDs": ["0"], "Capabilities": [["gpu"]], "Options": {}}
+    refused = {
+        "two GPUs": {**base, "HostConfig": {**gpu_host, "DeviceRequests": [{**nvidia, "DeviceIDs": ["0", "1"]}]}},
+        "every GPU": {**base, "HostConfig": {**gpu_host, "DeviceRequests": [{**nvidia, "Count": -1, "DeviceIDs": []}]}},
+        "a GPU on a profile without": {
+            **base, "HostConfig": {**base["HostConfig"], "Memory": 256 * 1024**2, "CpuQuota": 50_000,
+                                   "DeviceRequests": [nvidia]},
+        },
+        "the toolkit told by a variable": {
+            **base, "Env": ["NVIDIA_VISIBLE_DEVICES=all"], "HostConfig": {**base["HostConfig"], "Memory": 256 * 1024**2,
+                                                                          "CpuQuota": 50_000},
+        },
+    }  # fmt: skip
+    requests = {name: create(user, json.dumps(body)) for name, body in refused.items()}
+    assert raw_requests_from_the_hub(deployed.client, NAMES, requests) == {name: [403] for name in refused}
+    assert deployed.client.containers.list(all=True, filters={"name": NAMES.user_server(user)}) == []
+    allowed = {"the gpu profile": create(user, json.dumps({**base, "HostConfig": {**gpu_host, "DeviceRequests": [nvidia]}}))}
+    try:
+        assert raw_requests_from_the_hub(deployed.client, NAMES, allowed) == {"the gpu profile": [201]}
+        held = deployed.client.containers.get(NAMES.user_server(user)).attrs  # created; it could not start here
+        assert held["HostConfig"]["DeviceRequests"] == [nvidia]
+        toolkit = [entry for entry in held["Config"]["Env"] if entry.startswith("NVIDIA_")]  # the image's merged in
+        assert toolkit == ["NVIDIA_DRIVER_CAPABILITIES=compute,utility"]
+    finally:
+        for container in deployed.client.containers.list(all=True, filters={"name": NAMES.user_server(user)}):
+            container.remove(force=True)
+        for volume in deployed.client.volumes.list(filters={"name": NAMES.home_volume(user)}):
+            volume.remove(force=True)
+
+
 def test_a_gpu_server_on_this_gpu_less_host_fails_naming_the_host_and_leaves_nothing_behind(
     deployed: Deployed, profiled: Profiled
 ) -> None:

@@ -425,7 +425,7 @@ def test_no_template_reaches_a_field_swarm_expands(swarm_deployed: SwarmDeployed
     try:
         assert plain["plain"]["codes"] == [201], plain
         service = swarm_deployed.manager.services.get(NAMES.user_server("tpl"))
-        assert service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"] == env
+        assert service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"] == [*env, "NVIDIA_VISIBLE_DEVICES=void"]
 
         def running_task() -> dict[str, Any] | None:
             tasks = [t for t in service.tasks() if t["Status"]["State"] == "running"]

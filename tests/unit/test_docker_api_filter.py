@@ -114,7 +114,8 @@ def create(body: dict[str, Any] | bytes, query: dict[str, str] | None = None) ->
 EXPECTED_CREATE_BODY = {
     "Image": NOTEBOOK,
     "Cmd": ["jupyterhub-singleuser"],
-    "Env": ["JUPYTERHUB_API_TOKEN=secret-token", "JUPYTERHUB_USER=ada"],
+    # The NVIDIA toolkit gives no GPU, whatever the image's variables say (where nvidia is the default runtime).
+    "Env": ["JUPYTERHUB_API_TOKEN=secret-token", "JUPYTERHUB_USER=ada", "NVIDIA_VISIBLE_DEVICES=void"],
     "Labels": {"org.jupyterhub-docker.deployment": "jh"},
     "User": "1000",
     "ExposedPorts": {"8888/tcp": {}},
@@ -457,7 +458,16 @@ def test_a_gpu_profiles_create_gets_its_gpus_in_a_request_the_filter_writes() ->
     assert forwarded.body["HostConfig"]["DeviceRequests"] == [
         {"Driver": "nvidia", "Count": 0, "DeviceIDs": ["1"], "Capabilities": [["gpu"]], "Options": {}}
     ]
+    assert forwarded.body["Env"][-1] == "NVIDIA_DRIVER_CAPABILITIES=compute,utility"  # not the image's (all, graphics, …)
     assert "DeviceRequests" not in (create(dockerspawner_create_body()).body or {})["HostConfig"]
+
+
+@pytest.mark.parametrize("entry", ["NVIDIA_VISIBLE_DEVICES=all", "NVIDIA_DRIVER_CAPABILITIES=all", "NVIDIA_MIG_CONFIG_DEVICES=0"])
+def test_an_nvidia_toolkit_variable_from_the_hub_is_refused_with_or_without_gpus(entry: str) -> None:
+    for body in (dockerspawner_create_body(), gpu_body("0")):
+        body["Env"] = ["JUPYTERHUB_USER=ada", entry]
+        with pytest.raises(RefusedError, match="the filter sets them"):
+            create(body)
 
 
 @pytest.mark.parametrize(
@@ -918,6 +928,8 @@ json_leaves = (
             "jh-shared-team:/etc:rw",
             "/home/jovyan/course",
             "/srv/team",
+            "NVIDIA_VISIBLE_DEVICES=all",
+            "0",
         ]
     )
 )

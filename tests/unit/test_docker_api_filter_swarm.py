@@ -91,7 +91,7 @@ def test_the_spawners_service_is_written_anew_with_the_user_pinned_and_no_capabi
     task = body["TaskTemplate"]
     assert task["ContainerSpec"] == {
         "Image": NOTEBOOK,
-        "Env": ["JUPYTERHUB_API_TOKEN=secret"],
+        "Env": ["JUPYTERHUB_API_TOKEN=secret", "NVIDIA_VISIBLE_DEVICES=void"],  # no GPU, whatever the image says
         "Args": ["jupyterhub-singleuser"],
         "User": "1000",
         "CapabilityDrop": ["ALL"],
@@ -397,9 +397,19 @@ def test_an_env_value_swarm_would_run_as_a_template_is_refused(value: str) -> No
         create(changed(["TaskTemplate", "ContainerSpec", "Env"], ["JUPYTERHUB_API_TOKEN=secret", f"PROBE={value}"]))
 
 
+NO_GPUS = "NVIDIA_VISIBLE_DEVICES=void"
+
+
+def test_an_nvidia_toolkit_variable_from_the_hub_is_refused() -> None:
+    for entry in ("NVIDIA_VISIBLE_DEVICES=all", "NVIDIA_DRIVER_CAPABILITIES=all", "NVIDIA_REQUIRE_CUDA=", "NVIDIA_X=1"):
+        with pytest.raises(RefusedError, match="the filter sets them"):
+            create(changed(["TaskTemplate", "ContainerSpec", "Env"], ["A=1", entry]))
+
+
 def test_braces_that_start_no_template_pass_unchanged() -> None:
     env = ["JUPYTERHUB_USER=a{b}c", "X={ {", "Y=}}", "Z={"]
-    assert create(changed(["TaskTemplate", "ContainerSpec", "Env"], env))["TaskTemplate"]["ContainerSpec"]["Env"] == env
+    forwarded = create(changed(["TaskTemplate", "ContainerSpec", "Env"], env))["TaskTemplate"]["ContainerSpec"]["Env"]
+    assert forwarded == [*env, "NVIDIA_VISIBLE_DEVICES=void"]
 
 
 def test_a_volume_driver_option_with_a_template_never_reaches_the_engine() -> None:
@@ -419,10 +429,10 @@ def test_no_spec_the_filter_forwards_holds_a_template_in_a_field_swarm_expands(e
     try:
         spec = create(body)
     except RefusedError:
-        assert any("{{" in value for _, value in env)
+        assert any("{{" in value or name.startswith("NVIDIA_") for name, value in env)
         return
     assert all("{{" not in text for _, text in expanded_fields(spec))
-    assert spec["TaskTemplate"]["ContainerSpec"]["Env"] == [f"{name}={value}" for name, value in env]
+    assert spec["TaskTemplate"]["ContainerSpec"]["Env"] == [*(f"{name}={value}" for name, value in env), NO_GPUS]
 
 
 def test_a_spec_of_exactly_64_kib_is_the_largest_accepted() -> None:
