@@ -1,4 +1,4 @@
-"""What uses the disk: users' home volumes (largest first), the hub's data, the images.
+"""What uses the disk: users' home volumes (largest first), the hub's data, shared volumes, the images.
 
     venv/bin/python -m admin.disk --stack prod
 
@@ -26,6 +26,8 @@ def usage_lines(usage: dict[str, Any], names: DeploymentNames) -> list[str]:
     lines = [f"home volumes ({len(homes)}, {sum(size for size, _ in homes) / MB:.1f} MB, largest first):"]
     lines += [f"  {size / MB:10.1f} MB  {name}" for size, name in homes]
     lines.append(f"hub data: {volumes.get(names.hub_data_volume, 0) / MB:.1f} MB  {names.hub_data_volume}")
+    shared = sorted((name, size) for name, size in volumes.items() if name.startswith(names.shared_volume("")))
+    lines += [f"shared volume: {size / MB:.1f} MB  {name}" for name, size in shared]
     ours = [i for i in usage.get("Images") or [] if (i.get("Labels") or {}).get(BUILT_FOR_LABEL) == names.deployment]
     unused = [i for i in ours if i.get("Containers", 0) == 0]
     lines.append(

@@ -217,13 +217,15 @@ def test_no_home_volume_for_any_user_stops_the_adoption_unless_told() -> None:
     assert home_volumes_found(client, forgot, (), without_homes=False).startswith("homes: 0 of 0")
 
 
-def test_the_disk_report_lists_homes_largest_first_and_the_deployments_images() -> None:
+def test_the_disk_report_lists_homes_largest_first_the_shared_volumes_and_the_deployments_images() -> None:
     usage = {
         "Volumes": [
             {"Name": "hub-home-ada", "UsageData": {"Size": 5 * 1024**2}},
             {"Name": "hub-home-bob", "UsageData": {"Size": 9 * 1024**2}},
             {"Name": "hub-home-cy", "UsageData": {"Size": -1}},  # the engine did not measure it
             {"Name": "hub-hub-data", "UsageData": {"Size": 1024**2}},
+            {"Name": "hub-shared-team", "UsageData": {"Size": 2 * 1024**2}},
+            {"Name": "hub-shared-course", "UsageData": {"Size": 3 * 1024**2}},
             {"Name": "other", "UsageData": {"Size": 99 * 1024**2}},
         ],
         "Images": [
@@ -240,6 +242,8 @@ def test_the_disk_report_lists_homes_largest_first_and_the_deployments_images() 
         "         5.0 MB  hub-home-ada",
         "         0.0 MB  hub-home-cy",
         "hub data: 1.0 MB  hub-hub-data",
+        "shared volume: 3.0 MB  hub-shared-course",
+        "shared volume: 2.0 MB  hub-shared-team",
         "images built for hub: 2, 500 MB with shared layers; 1 of them used by no container "
         "(admin.prune_images removes the ones no longer needed)",
         "build cache (all builds on this engine): 3 MB (docker builder prune frees it)",
