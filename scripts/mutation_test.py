@@ -78,8 +78,17 @@ FILES = {
     "hub_config/profiles.py": [f"{UNIT}/test_profiles.py", f"{UNIT}/test_spawners.py"],
     "docker_api_proxy/wire.py": [f"{UNIT}/test_docker_api_filter.py", _FROZEN],
     # The swarm tests first: they take seconds, and most of these files' new code is theirs.
-    "docker_api_proxy/policy.py": [f"{UNIT}/test_docker_api_filter_swarm.py", f"{UNIT}/test_docker_api_filter.py", _FROZEN],
-    "docker_api_proxy/filter.py": [f"{UNIT}/test_docker_api_filter_swarm.py", f"{UNIT}/test_docker_api_filter.py"],
+    "docker_api_proxy/policy.py": [
+        f"{UNIT}/test_docker_api_filter_swarm.py",
+        f"{UNIT}/test_docker_api_filter.py",
+        f"{UNIT}/test_named_servers.py",
+        _FROZEN,
+    ],
+    "docker_api_proxy/filter.py": [
+        f"{UNIT}/test_docker_api_filter_swarm.py",
+        f"{UNIT}/test_docker_api_filter.py",
+        f"{UNIT}/test_named_servers.py",
+    ],
 }
 MUTANT_TIMEOUT_S = 30  # the slowest test file takes ~12 s under a second job
 COPY_IGNORE = shutil.ignore_patterns("venv", ".git", "__pycache__", ".mypy_cache", ".ruff_cache", "test-artifacts", "bench")
