@@ -497,6 +497,18 @@ def test_a_second_device_request_is_refused() -> None:
         create(body)
 
 
+def test_a_device_request_is_read_strictly_before_its_gpus_are_matched() -> None:
+    body = gpu_body(*(str(n) for n in range(17)))
+    with pytest.raises(RefusedError, match="DeviceIDs must be a list of at most 16"):
+        create(body)
+    without_driver = gpu_body("0")
+    del without_driver["HostConfig"]["DeviceRequests"][0]["Driver"]
+    with pytest.raises(RefusedError, match="lacks Driver"):
+        create(without_driver)
+    with pytest.raises(RefusedError, match=r"DeviceIDs.0. must be a string"):
+        create(gpu_body("GPU-" + "a" * 81))
+
+
 def test_the_home_volume_is_the_named_users_own() -> None:
     body = dockerspawner_create_body()
     body["HostConfig"]["Binds"] = ["jh-home-bob:/home/jovyan:rw"]

@@ -101,6 +101,11 @@ COURSE = profiles.SharedVolume("jh-shared-course", "/home/jovyan/course", "ro", 
 TEAM = profiles.SharedVolume.from_traits({"volume": "jh-shared-team", "path": "/srv/team", "mode": "rw", "groups": ["a", "b"]})
 
 
+def test_a_shared_volume_cannot_be_changed_once_read() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        COURSE.mode = "rw"  # type: ignore[misc]
+
+
 @pytest.mark.parametrize(
     ("groups", "mounted"),
     [(set(), ["jh-shared-course"]), ({"b"}, ["jh-shared-course", "jh-shared-team"]), ({"c"}, ["jh-shared-course"])],
