@@ -50,13 +50,13 @@ class StandInSpawner(traitlets.HasTraits):
         self.removed = True
 
     def load_state(self, state: dict[str, Any]) -> None:  # JupyterHub's Spawner keeps nothing of its own here
-        pass
+        self.base_loaded = state
 
     def get_state(self) -> dict[str, Any]:
         return {}
 
     def clear_state(self) -> None:
-        pass
+        self.base_cleared = True
 
     async def poll(self) -> int | None:
         self.super_polls += 1
@@ -278,6 +278,7 @@ def test_each_running_server_gets_gpus_no_other_holds_and_a_start_with_none_free
         "Try again later, or choose another profile.",
     )
     first.clear_state()  # stopped: its GPU is free again
+    assert first.base_cleared  # and DockerSpawner forgets its container
     third.apply_user_options(third, {"profile": "gpu"})
     assert third.extra_host_config["device_requests"] == [{**NVIDIA, "device_ids": ["0"]}]
     third.apply_user_options(third, {"profile": "demo"})  # the same server, restarted with the shared profile
@@ -290,6 +291,7 @@ def test_each_running_server_gets_gpus_no_other_holds_and_a_start_with_none_free
 def test_a_restarted_hub_learns_who_holds_which_gpu_from_the_servers_states(spawners: Any) -> None:
     running, new = gpu_spawner(spawners, "jupyter-jh_ada"), gpu_spawner(spawners, "jupyter-jh_bob")
     running.load_state({"gpu_ids": ["0", "1"]})
+    assert running.base_loaded == {"gpu_ids": ["0", "1"]}  # DockerSpawner reads its own keys of the state too
     with pytest.raises(StandInHTTPError, match="only 0 of its 2 are free"):
         new.apply_user_options(new, {"profile": "gpu"})
     new.apply_user_options(new, {"profile": "demo"})  # shared GPUs are given whoever holds them
@@ -601,9 +603,9 @@ def test_a_task_that_ends_before_running_fails_the_start_and_one_no_node_takes_i
 def test_a_home_node_outlives_the_server_and_a_task_off_the_network_is_an_error(spawners: Any) -> None:
     spawner = swarm_spawner(spawners)
     spawner.load_state({"home_node": "node-3"})
-    assert spawner.home_node == "node-3"
+    assert spawner.home_node == "node-3" and spawner.base_loaded == {"home_node": "node-3"}  # DockerSpawner's too
     spawner.clear_state()
-    assert spawner.home_node == "node-3" and spawner.get_state()["home_node"] == "node-3"
+    assert spawner.home_node == "node-3" and spawner.get_state()["home_node"] == "node-3" and spawner.base_cleared
     unsticky = swarm_spawner(spawners, sticky_homes=False)
     asyncio.run(unsticky._remember_home_node("n1"))
     assert unsticky.home_node == "" and unsticky.calls == [] and "home_node" not in unsticky.get_state()
