@@ -34,6 +34,7 @@ MODULES = [
     "components.built_image",
     "components.host_image",
     "components.tls",
+    "components.shared_volumes",
     "docker_api_proxy.wire",
     "docker_api_proxy.policy",
 ]

@@ -902,6 +902,11 @@ def test_shared_volumes_are_kept_volumes_whose_folders_a_one_off_container_owns_
         "securityOpts": ["no-new-privileges"],
     }
     assert dependencies(run, owner) >= {"base-image", "shared-volume-jupyterhub-dev-shared-course"}
+    # Its name is fixed: the old one goes before the new one runs; both are the component's.
+    assert owner.delete_before_replace and parent_name(owner) == "shared-volumes"
+    assert {parent_name(run.get(VOLUME, f"shared-volume-{name}")) for name in ("jupyterhub-dev-shared-course",)} == {
+        "shared-volumes"
+    }
     assert "shared-volumes-owner" in dependencies(run, run.get(CONTAINER, "hub"))
 
 
