@@ -70,6 +70,14 @@ def profiled(deployed: Deployed) -> Iterator[Profiled]:
             volume.remove(force=True)  # kept by `pulumi up` (retained): the operator's to remove
 
 
+def remove_attacker(deployed: Deployed, user: str) -> None:
+    """What an attack from the hub may have left: the user's container and the home the filter made for it."""
+    for container in deployed.client.containers.list(all=True, filters={"name": NAMES.user_server(user)}):
+        container.remove(force=True)
+    for volume in deployed.client.volumes.list(filters={"name": NAMES.home_volume(user)}):
+        volume.remove(force=True)
+
+
 def container_limits(client: docker.DockerClient, user: str) -> tuple[int, int, str]:
     host = client.containers.get(NAMES.user_server(user)).attrs["HostConfig"]
     return host["Memory"], host["CpuQuota"], client.containers.get(NAMES.user_server(user)).attrs["Config"]["Image"]
@@ -124,10 +132,7 @@ def test_the_filter_creates_no_server_outside_every_profile_from_a_shell_in_the_
         assert raw_requests_from_the_hub(deployed.client, NAMES, allowed) == {"the large profile": [201]}
         assert container_limits(deployed.client, user)[:2] == (768 * 1024**2, 100_000)
     finally:
-        for container in deployed.client.containers.list(all=True, filters={"name": NAMES.user_server(user)}):
-            container.remove(force=True)
-        for volume in deployed.client.volumes.list(filters={"name": NAMES.home_volume(user)}):
-            volume.remove(force=True)
+        remove_attacker(deployed, user)
 
 
 def test_the_volumes_owner_ran_once_and_its_stopped_container_is_no_change_at_the_next_up(
@@ -197,8 +202,7 @@ def test_the_filter_mounts_no_other_volume_or_mode_from_a_shell_in_the_hub(deplo
     }
     assert raw_requests_from_the_hub(deployed.client, NAMES, requests) == {name: [403] for name in binds}
     assert deployed.client.containers.list(all=True, filters={"name": NAMES.user_server(user)}) == []
-    for volume in deployed.client.volumes.list(filters={"name": NAMES.home_volume(user)}):
-        volume.remove(force=True)
+    remove_attacker(deployed, user)
 
 
 def test_the_filter_gives_gpus_only_as_a_profile_does_from_a_shell_in_the_hub(deployed: Deployed, profiled: Profiled) -> None:
@@ -229,10 +233,7 @@ def test_the_filter_gives_gpus_only_as_a_profile_does_from_a_shell_in_the_hub(de
         toolkit = [entry for entry in held["Config"]["Env"] if entry.startswith("NVIDIA_")]  # the image's merged in
         assert toolkit == ["NVIDIA_DRIVER_CAPABILITIES=compute,utility"]
     finally:
-        for container in deployed.client.containers.list(all=True, filters={"name": NAMES.user_server(user)}):
-            container.remove(force=True)
-        for volume in deployed.client.volumes.list(filters={"name": NAMES.home_volume(user)}):
-            volume.remove(force=True)
+        remove_attacker(deployed, user)
 
 
 def test_a_gpu_server_on_this_gpu_less_host_fails_naming_the_host_and_leaves_nothing_behind(
