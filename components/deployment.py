@@ -30,7 +30,7 @@ from components.proxy import Proxy, ProxyArgs, ProxyMetrics
 from components.shared_volumes import SharedVolumeArgs, SharedVolumes, SharedVolumesArgs
 from components.swarm import ImagePrePull, ImagePrePullArgs
 from components.tls import TerminatorArgs, TlsTerminator, caddyfile
-from components.user_servers import UserServerImages, backend_of, profile_images, user_server_images
+from components.user_servers import UserServerImages, backend_of, profile_images, shared_mounts, user_server_images
 
 T = TypeVar("T")
 
@@ -210,7 +210,7 @@ class Deployment(pulumi.ComponentResource):
             self.shared_volumes = SharedVolumes(
                 "shared-volumes",
                 SharedVolumesArgs(
-                    [SharedVolumeArgs(names.shared_volume(v.name), v.mode == "rw") for v in config.spawner.shared_volumes],
+                    [SharedVolumeArgs(mount.volume, not mount.read_only) for mount in shared_mounts(config)],
                     names.shared_volumes_owner_container,
                     base_image.image.image_id,
                     names.labels,
